@@ -1,1 +1,88 @@
-fn main() {}
+//! Micro-benchmarks of the unpack pipeline's stages on synthetic layers built in memory:
+//! hashing, gzip and zstd decoding, and a whole `unpack_layer` (decode + verify + extract).
+//! Whole-process comparisons against umoci and GNU tar live in scripts/bench.sh.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use lamina::digest::{Digest, HashingReader};
+use lamina::unpack::{self, ExpectedBlob, UnpackOptions};
+use std::io::{Read, Write};
+
+/// A tar of `files` small text-like files in 50 dirs, deterministic.
+fn synthetic_tar(files: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    for i in 0..files {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = 200 + (seed % 8000) as usize;
+        let data: Vec<u8> = (0..len).map(|j| b"lamina layer words "[(j + i) % 19]).collect();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(len as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, format!("d{:02}/f{i:05}.txt", i % 50), &data[..])
+            .unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let tar = synthetic_tar(4000);
+    let gz = gzip(&tar);
+    let zst = zstd::encode_all(&tar[..], 3).unwrap();
+    let diff_id = Digest::of_bytes(&tar);
+
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Bytes(tar.len() as u64));
+    g.bench_function("sha256", |b| {
+        b.iter(|| HashingReader::new(&tar[..]).finish().unwrap())
+    });
+    g.bench_function("gzip_decode", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(tar.len());
+            flate2::read::MultiGzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            out
+        })
+    });
+    g.bench_function("zstd_decode", |b| {
+        b.iter(|| zstd::decode_all(&zst[..]).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("unpack_layer");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(tar.len() as u64));
+    for (name, blob) in [("gzip", &gz), ("zstd", &zst), ("plain", &tar)] {
+        let digest = Digest::of_bytes(blob);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || tempfile::tempdir_in("/var/tmp").unwrap(),
+                |dir| {
+                    let expected = ExpectedBlob {
+                        digest: &digest,
+                        size: Some(blob.len() as u64),
+                        diff_id: &diff_id,
+                    };
+                    unpack::unpack_layer(&blob[..], &expected, dir.path(), &UnpackOptions { userxattr: false })
+                        .unwrap();
+                    dir
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(unpack_benches, benches);
+criterion_main!(unpack_benches);

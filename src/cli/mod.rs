@@ -1,4 +1,91 @@
-//! cli
+//! The command line: argument parsing, output, exit codes. Everything here is presentation; the work is
+//! done by the library (`store`, `source`, `runtime`).
+//!
+//! Exit codes: 0 ok, 1 error, 2 usage. What a person reads goes to stderr, what a script reads to stdout.
+
+mod args;
+mod images;
+mod load;
+mod mount;
+mod output;
+
+use args::{Cli, Command};
+use clap::Parser;
+use std::io::Write;
+
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(cli.debug);
+    let root = cli.root.clone().unwrap_or_else(crate::store::Store::default_root);
+    let result = match cli.command {
+        Command::Load(a) => load::load(&root, a),
+        Command::Import(a) => load::import(&root, a),
+        Command::Mount(a) => mount::mount(&root, a),
+        Command::Umount(a) => mount::umount(&root, a),
+        Command::Mounts(a) => mount::mounts(&root, a),
+        Command::Info => mount::info(&root),
+        Command::Diff(a) => mount::diff(&root, a),
+        Command::Commit(a) => mount::commit(&root, a),
+        Command::Images(a) => images::images(&root, a),
+        Command::Tag(a) => images::tag(&root, a),
+        Command::Inspect(a) => images::inspect(&root, a),
+        Command::Rmi(a) => images::rmi(&root, a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("lamina: {e}");
+            1
+        }
+    }
 }
+
+fn init_logging(debug: bool) {
+    let filter = if debug {
+        tracing_subscriber::EnvFilter::new("debug")
+    } else {
+        tracing_subscriber::EnvFilter::try_from_env("LAMINA_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// An error at the CLI edge: a context (what was being done) and the cause, printed as one line.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+pub(crate) trait Context<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, CliError>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, CliError> {
+        self.map_err(|e| CliError(format!("{}: {e}", what())))
+    }
+}
+
+pub(crate) type CliResult = Result<(), CliError>;

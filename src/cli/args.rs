@@ -1,0 +1,177 @@
+//! The argument grammar (DESIGN.md "CLI contract").
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "lamina", version, about = "A container storage engine: load, store and mount images")]
+pub struct Cli {
+    /// Store root (default /var/lib/lamina for root, $XDG_DATA_HOME/lamina otherwise)
+    #[arg(long, global = true, env = "LAMINA_ROOT")]
+    pub root: Option<PathBuf>,
+    /// Log debug detail to stderr
+    #[arg(long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load images from an OCI layout, an oci-archive or a docker-archive (PATH[:REF])
+    Load(LoadArgs),
+    /// Make a one-layer image from a root filesystem directory or tar
+    Import(ImportArgs),
+    /// Mount an image (read-only view or writable container layer)
+    Mount(MountArgs),
+    /// Unmount a mount and discard its writable layer
+    #[command(alias = "unmount")]
+    Umount(UmountArgs),
+    /// List mounts
+    Mounts(MountsArgs),
+    /// Show the store and what the kernel supports
+    Info,
+    /// Show the changes in a writable mount (A added, C changed, D deleted)
+    Diff(DiffArgs),
+    /// Turn a writable mount's changes into a new image
+    Commit(CommitArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Show images as JSON
+    Inspect(InspectArgs),
+    /// Remove images
+    Rmi(RmiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// OCI layout dir, oci-archive or docker-archive, optionally PATH:REF
+    pub source: String,
+    /// Name the loaded image (NAME[:TAG]); the source must hold one image
+    #[arg(long, short = 't')]
+    pub tag: Option<String>,
+    /// Platform to pick from an index (os/arch[/variant]); default: this host
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print only the image IDs
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Root filesystem: a directory or a tar (plain, gzip or zstd)
+    pub rootfs: PathBuf,
+    /// NAME[:TAG] of the new image
+    pub name: String,
+    /// Image config change, e.g. 'CMD ["/bin/sh"]' (repeatable)
+    #[arg(long, short = 'c')]
+    pub change: Vec<String>,
+    /// Commit message, stored in the history
+    #[arg(long, short = 'm')]
+    pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Image: name[:tag], name@sha256:..., or an image ID (prefix)
+    pub image: String,
+    /// Mount id (default: random)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where to mount (default: ROOT/mounts/ID/merged)
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// No writable layer; writes are refused
+    #[arg(long)]
+    pub read_only: bool,
+    /// overlay (default) or copy
+    #[arg(long, default_value = "overlay")]
+    pub driver: String,
+    /// Also write an OCI runtime bundle here (config.json; the image is mounted at DIR/rootfs)
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// Prepare and record the mount but do not mount (the runtime mounts what --format json lists)
+    #[arg(long)]
+    pub no_mount: bool,
+    /// Output format: text (the mountpoint) or json
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Command for the bundle's process.args (replaces the image's Cmd)
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UmountArgs {
+    /// Mount id (or unique prefix) or mount target
+    #[arg(required = true)]
+    pub mounts: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MountsArgs {
+    /// Output format: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Print only mount ids
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    pub id: String,
+    pub name: String,
+    #[arg(long, short = 'm')]
+    pub message: Option<String>,
+    /// Image config change, e.g. 'CMD ["/bin/sh"]' (repeatable)
+    #[arg(long, short = 'c')]
+    pub change: Vec<String>,
+    #[arg(long, short = 'a')]
+    pub author: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    pub reference: Option<String>,
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[arg(long)]
+    pub digests: bool,
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[arg(long, short = 'f')]
+    pub filter: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    #[arg(long, short = 'f')]
+    pub force: bool,
+}

@@ -1,0 +1,139 @@
+//! Output helpers: docker-style tables, sizes and relative times.
+
+use crate::digest::Digest;
+
+/// Prints rows as columns separated by at least three spaces, as docker does.
+pub fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count() + 3;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub fn short_id(d: &Digest) -> &str {
+    d.short()
+}
+
+/// Sizes as docker prints them (decimal units: 1.2MB, 850kB, 0B).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        return format!("{bytes}B");
+    }
+    // three significant digits, as docker's HumanSizeWithPrecision(size, 3)
+    let decimals = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    format!("{s}{}", UNITS[u])
+}
+
+/// "2 weeks ago", as docker's units.HumanDuration words it.
+pub fn time_ago(unix: i64) -> String {
+    let now = crate::store::db::now();
+    format!("{} ago", human_duration((now - unix).max(0)))
+}
+
+pub fn human_duration(secs: i64) -> String {
+    let hours = secs / 3600;
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s / 60 == 1 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", hours / 24 / 365),
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 time as configs carry it ("2024-01-02T03:04:05.123Z").
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // days from civil (Howard Hinnant's algorithm)
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let mut t = days * 86400 + h * 3600 + mi * 60 + se;
+    // offset: Z, or +hh:mm / -hh:mm after optional fraction
+    let rest = &s[19..];
+    let rest = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    if let Some(off) = rest.strip_prefix('+').or_else(|| rest.strip_prefix('-')) {
+        let oh: i64 = off.get(0..2)?.parse().ok()?;
+        let om: i64 = off.get(3..5)?.parse().ok()?;
+        let sign = if rest.starts_with('+') { 1 } else { -1 };
+        t -= sign * (oh * 3600 + om * 60);
+    }
+    Some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_docker() {
+        for (n, want) in [
+            (0, "0B"),
+            (999, "999B"),
+            (1000, "1kB"),
+            (1_234_567, "1.23MB"),
+            (74_800_000, "74.8MB"),
+            (121_400_000, "121MB"),
+        ] {
+            assert_eq!(human_size(n), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(30), "30 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(human_duration(15 * 86400), "2 weeks");
+    }
+
+    #[test]
+    fn rfc3339_parses() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951868800));
+        assert_eq!(parse_rfc3339("2000-03-01T01:00:00.5+01:00"), Some(951868800));
+        assert_eq!(parse_rfc3339("nope"), None);
+    }
+}

@@ -1,0 +1,250 @@
+//! Making new images inside the store: `import` (a root filesystem becomes a one-layer image) and
+//! `commit` (a writable mount's upper dir becomes a layer on top of its image). Both produce an
+//! uncompressed layer tar in staging, hashing it as it is written (its digest is the diffID), and then
+//! go through the same ingest path as `load`, so the new layer is verified and unpacked like any other.
+
+use super::ingest::LoadedImage;
+use super::staging::Staging;
+use super::{IoContext, LayerEvent, Result, Store, StoreError};
+use crate::digest::{Digest, HashingWriter};
+use crate::image::change::ConfigChange;
+use crate::image::{media_types as mt, Descriptor, History, ImageConfig, Manifest, Platform};
+use crate::runtime::{self, Change};
+use crate::source::{ImageSource, ResolvedImage, SourceError, SourceRef};
+use crate::unpack::{self, TreeKind};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Blobs that exist as files in staging (new layers): the source `ingest` reads them from.
+struct StagedBlobs {
+    files: HashMap<Digest, PathBuf>,
+}
+
+impl ImageSource for StagedBlobs {
+    fn describe(&self) -> String {
+        "staged layer".into()
+    }
+    fn default_repository(&self) -> String {
+        String::new()
+    }
+    fn refs(&self) -> Result<Vec<SourceRef>, SourceError> {
+        Ok(vec![])
+    }
+    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
+        let path = self.files.get(&desc.digest).ok_or_else(|| SourceError::MissingBlob {
+            digest: desc.digest.clone(),
+            location: self.describe(),
+        })?;
+        let f = File::open(path).map_err(|e| SourceError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        Ok(Box::new(io::BufReader::with_capacity(1 << 20, f)))
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = super::db::now();
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // civil from days (Howard Hinnant's algorithm)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn image_err(image: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Image {
+        image: image.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl Store {
+    /// `lamina import`: a directory or a tar (plain, gzip or zstd) becomes a one-layer image.
+    pub fn import_rootfs(
+        &mut self,
+        rootfs: &Path,
+        tag: &str,
+        changes: &[ConfigChange],
+        message: Option<&str>,
+        on_layer: &(dyn Fn(&LayerEvent) + Sync),
+    ) -> Result<LoadedImage> {
+        let staging = Staging::new(&self.layout.tmp_dir(), "import").at(&self.layout.tmp_dir())?;
+        let tar_path = staging.path().join("layer.tar");
+        let out = BufWriter::with_capacity(1 << 20, File::create(&tar_path).at(&tar_path)?);
+        let mut hashing = HashingWriter::new(out);
+        let meta = fs::metadata(rootfs).at(rootfs)?;
+        if meta.is_dir() {
+            unpack::write_layer_tar(rootfs, &mut hashing, TreeKind::Rootfs)?;
+        } else {
+            let f = File::open(rootfs).at(rootfs)?;
+            let mut plain = unpack::decompress(io::BufReader::with_capacity(1 << 20, f))
+                .map_err(|e| image_err(&rootfs.display().to_string(), e))?;
+            io::copy(&mut plain, &mut hashing).at(rootfs)?;
+        }
+        let (mut out, diff_id, size) = hashing.finish();
+        out.flush().at(&tar_path)?;
+        drop(out);
+
+        let platform = Platform::host();
+        let created = now_rfc3339();
+        let mut config = json!({
+            "created": created,
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+            "history": [{
+                "created": created,
+                "created_by": format!("lamina import {}", rootfs.display()),
+                "comment": message.unwrap_or("Imported from a root filesystem"),
+            }],
+        });
+        if let Some(v) = &platform.variant {
+            config["variant"] = Value::from(v.clone());
+        }
+        apply_changes(&mut config, changes);
+        let config = ImageConfig::from_value(&config).map_err(|e| image_err(tag, e))?;
+        let layer = Descriptor::new(mt::OCI_LAYER_TAR, diff_id.clone(), size);
+        let image = resolved(config, vec![(layer, diff_id.clone())], tag)?;
+        let source = StagedBlobs {
+            files: HashMap::from([(diff_id, tar_path)]),
+        };
+        let loaded = self.ingest(&source, &image, &[tag.to_string()], None, on_layer)?;
+        drop(staging);
+        Ok(loaded)
+    }
+
+    /// `lamina commit`: the mount's upper dir becomes a new top layer of its image.
+    pub fn commit_mount(
+        &mut self,
+        id_or_dir: &str,
+        tag: &str,
+        changes: &[ConfigChange],
+        message: Option<&str>,
+        author: Option<&str>,
+        on_layer: &(dyn Fn(&LayerEvent) + Sync),
+    ) -> Result<LoadedImage> {
+        let m = self.find_mount(id_or_dir)?;
+        let upper = self.layout.mount_upper(&m.id);
+        if m.readonly || m.driver != "overlay" || !upper.is_dir() {
+            return Err(image_err(
+                &m.id,
+                "only a writable overlay mount can be committed",
+            ));
+        }
+        let base = self.config(&m.image_id)?;
+        let staging = Staging::new(&self.layout.tmp_dir(), "commit").at(&self.layout.tmp_dir())?;
+        let tar_path = staging.path().join("layer.tar");
+        let out = BufWriter::with_capacity(1 << 20, File::create(&tar_path).at(&tar_path)?);
+        let mut hashing = HashingWriter::new(out);
+        unpack::write_layer_tar(&upper, &mut hashing, TreeKind::OverlayUpper)?;
+        let (mut out, diff_id, size) = hashing.finish();
+        out.flush().at(&tar_path)?;
+        drop(out);
+
+        let history = History {
+            created: Some(now_rfc3339()),
+            created_by: Some(format!("lamina commit {}", m.id)),
+            author: author.map(str::to_string),
+            comment: message.map(str::to_string),
+            empty_layer: false,
+        };
+        let with_layer = base
+            .with_layer(&diff_id, &history)
+            .map_err(|e| image_err(tag, e))?;
+        let mut value = with_layer.to_value().map_err(|e| image_err(tag, e))?;
+        if let Some(a) = author {
+            value["author"] = Value::from(a);
+        }
+        apply_changes(&mut value, changes);
+        let config = ImageConfig::from_value(&value).map_err(|e| image_err(tag, e))?;
+
+        // The base layers are in the store already: ingest finds them and never opens their blobs.
+        let mut layers: Vec<(Descriptor, Digest)> = self
+            .db
+            .image_layers(&m.image_id)?
+            .into_iter()
+            .map(|l| (Descriptor::new(mt::OCI_LAYER_TAR, l.diff_id.clone(), 0), l.diff_id))
+            .collect();
+        layers.push((
+            Descriptor::new(mt::OCI_LAYER_TAR, diff_id.clone(), size),
+            diff_id.clone(),
+        ));
+        let image = resolved(config, layers, tag)?;
+        let source = StagedBlobs {
+            files: HashMap::from([(diff_id, tar_path)]),
+        };
+        let loaded = self.ingest(&source, &image, &[tag.to_string()], None, on_layer)?;
+        drop(staging);
+        Ok(loaded)
+    }
+
+    /// `lamina diff`: what a writable mount changed, as docker diff lists it.
+    pub fn mount_changes(&self, id_or_dir: &str) -> Result<Vec<Change>> {
+        let m = self.find_mount(id_or_dir)?;
+        let upper = self.layout.mount_upper(&m.id);
+        if m.readonly || m.driver != "overlay" || !upper.is_dir() {
+            return Err(image_err(&m.id, "only a writable overlay mount has changes to show"));
+        }
+        let lowers = self.lower_dirs(&m.image_id)?;
+        Ok(runtime::upper_changes(&upper, &lowers, false)?)
+    }
+}
+
+fn apply_changes(config: &mut Value, changes: &[ConfigChange]) {
+    if changes.is_empty() {
+        return;
+    }
+    if !config.get("config").is_some_and(Value::is_object) {
+        config["config"] = json!({});
+    }
+    if let Some(c) = config.get_mut("config").and_then(Value::as_object_mut) {
+        for ch in changes {
+            ch.apply(c);
+        }
+    }
+}
+
+/// A resolved image made here: an OCI manifest over `layers` with `config`.
+fn resolved(
+    config: ImageConfig,
+    layers: Vec<(Descriptor, Digest)>,
+    name: &str,
+) -> Result<ResolvedImage> {
+    let config_bytes = config.bytes().to_vec();
+    let config_desc = Descriptor::new(mt::OCI_CONFIG, config.digest(), config_bytes.len() as u64);
+    let manifest_json = json!({
+        "schemaVersion": 2,
+        "mediaType": mt::OCI_MANIFEST,
+        "config": config_desc,
+        "layers": layers.iter().map(|(d, _)| d).collect::<Vec<_>>(),
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest_json).map_err(|e| image_err(name, e))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| image_err(name, e))?;
+    Ok(ResolvedImage {
+        name: Some(name.to_string()),
+        manifest_digest: None,
+        manifest_bytes,
+        manifest,
+        config_bytes,
+        config,
+        layers,
+    })
+}

@@ -1,0 +1,438 @@
+//! The metadata database: images, tags, repository digests, layers and mounts.
+//!
+//! SQLite in WAL mode: every change is one transaction, so a process killed at any instant leaves either
+//! the old or the new state. Layer directories are renamed into place *before* their row is written, so a
+//! row never names a directory that is not complete; a directory without a row is adopted or removed by
+//! the next command that meets it.
+//!
+//! Refcounts are not stored: a layer's users are the `image_layers` rows that name it, so they can never
+//! drift from the truth.
+
+use crate::digest::Digest;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("metadata database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("metadata database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("metadata database holds a malformed value {value:?} in {column}")]
+    Corrupt { column: &'static str, value: String },
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS layers (
+    key TEXT PRIMARY KEY,          -- directory name under layers/
+    diff_id TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    parent_dependent INTEGER NOT NULL,
+    size INTEGER NOT NULL,         -- bytes of regular files
+    entries INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS layers_by_diff ON layers(diff_id);
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,           -- config digest
+    created TEXT,                  -- from the config
+    loaded INTEGER NOT NULL,       -- unix seconds
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,     -- 0 = bottom
+    layer_key TEXT NOT NULL REFERENCES layers(key),
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers(layer_key);
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT PRIMARY KEY,         -- full reference, e.g. docker.io/library/debian:gzip
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    repository TEXT NOT NULL,      -- full name without tag
+    digest TEXT NOT NULL,          -- manifest digest
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (repository, digest)
+);
+CREATE TABLE IF NOT EXISTS mounts (
+    id TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    target TEXT NOT NULL,
+    driver TEXT NOT NULL,
+    readonly INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+";
+
+pub struct Db {
+    conn: Connection,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerRow {
+    pub key: String,
+    pub diff_id: Digest,
+    pub chain_id: Digest,
+    pub parent_dependent: bool,
+    pub size: u64,
+    pub entries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    pub id: Digest,
+    pub created: Option<String>,
+    pub loaded: i64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MountRow {
+    pub id: String,
+    pub image_id: Digest,
+    pub target: String,
+    pub driver: String,
+    pub readonly: bool,
+    pub created: i64,
+}
+
+fn digest_col(column: &'static str, s: String) -> Result<Digest> {
+    s.parse().map_err(|_| DbError::Corrupt { column, value: s })
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db> {
+        let open_err = |source| DbError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(60))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Db { conn })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (taking the write lock up front, so two writers queue
+    /// instead of failing with SQLITE_BUSY halfway).
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    // ---- layers
+
+    /// A stored layer usable at this position: the self-contained one keyed by diffID, or the
+    /// parent-dependent one keyed by this chainID.
+    pub fn find_layer(&self, diff_id: &Digest, chain_id: &Digest) -> Result<Option<LayerRow>> {
+        self.conn
+            .query_row(
+                "SELECT key, diff_id, chain_id, parent_dependent, size, entries FROM layers
+                 WHERE diff_id = ?1 AND (parent_dependent = 0 OR chain_id = ?2)
+                 ORDER BY parent_dependent LIMIT 1",
+                params![diff_id.to_string(), chain_id.to_string()],
+                raw_layer,
+            )
+            .optional()?
+            .map(layer_row)
+            .transpose()
+    }
+
+    pub fn layer(&self, key: &str) -> Result<Option<LayerRow>> {
+        self.conn
+            .query_row(
+                "SELECT key, diff_id, chain_id, parent_dependent, size, entries FROM layers WHERE key = ?1",
+                params![key],
+                raw_layer,
+            )
+            .optional()?
+            .map(layer_row)
+            .transpose()
+    }
+
+    pub fn layers(&self) -> Result<Vec<LayerRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT key, diff_id, chain_id, parent_dependent, size, entries FROM layers ORDER BY key",
+        )?;
+        let rows = st.query_map([], raw_layer)?;
+        rows.map(|r| layer_row(r?)).collect()
+    }
+
+    /// How many images use each layer.
+    pub fn layer_users(&self, key: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(DISTINCT image_id) FROM image_layers WHERE layer_key = ?1",
+            params![key],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    // ---- images
+
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, created, loaded, size FROM images WHERE id = ?1",
+                params![id.to_string()],
+                raw_image,
+            )
+            .optional()?
+            .map(image_row)
+            .transpose()
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, created, loaded, size FROM images ORDER BY loaded DESC, id")?;
+        let rows = st.query_map([], raw_image)?;
+        rows.map(|r| image_row(r?)).collect()
+    }
+
+    /// Image ids whose hex starts with `prefix` (already validated as lowercase hex).
+    pub fn images_by_prefix(&self, prefix: &str) -> Result<Vec<Digest>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id FROM images WHERE id LIKE ?1 ORDER BY id")?;
+        let rows = st.query_map(params![format!("sha256:{prefix}%")], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest_col("images.id", r?)).collect()
+    }
+
+    /// Layer keys of an image, bottom first.
+    pub fn image_layers(&self, id: &Digest) -> Result<Vec<LayerRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT l.key, l.diff_id, l.chain_id, l.parent_dependent, l.size, l.entries
+             FROM image_layers il JOIN layers l ON l.key = il.layer_key
+             WHERE il.image_id = ?1 ORDER BY il.position",
+        )?;
+        let rows = st.query_map(params![id.to_string()], raw_layer)?;
+        rows.map(|r| layer_row(r?)).collect()
+    }
+
+    pub fn tag_target(&self, name: &str) -> Result<Option<Digest>> {
+        self.conn
+            .query_row(
+                "SELECT image_id FROM tags WHERE name = ?1",
+                params![name],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|s| digest_col("tags.image_id", s))
+            .transpose()
+    }
+
+    pub fn tags_of(&self, id: &Digest) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
+        let rows = st.query_map(params![id.to_string()], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn digest_target(&self, repository: &str, digest: &Digest) -> Result<Option<Digest>> {
+        self.conn
+            .query_row(
+                "SELECT image_id FROM repo_digests WHERE repository = ?1 AND digest = ?2",
+                params![repository, digest.to_string()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|s| digest_col("repo_digests.image_id", s))
+            .transpose()
+    }
+
+    /// (repository, manifest digest) pairs an image was loaded or pulled with.
+    pub fn repo_digests_of(&self, id: &Digest) -> Result<Vec<(String, Digest)>> {
+        let mut st = self.conn.prepare(
+            "SELECT repository, digest FROM repo_digests WHERE image_id = ?1 ORDER BY repository, digest",
+        )?;
+        let rows = st.query_map(params![id.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|r| {
+            let (repo, d) = r?;
+            Ok((repo, digest_col("repo_digests.digest", d)?))
+        })
+        .collect()
+    }
+
+    // ---- mounts
+
+    pub fn mounts(&self) -> Result<Vec<MountRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, image_id, target, driver, readonly, created FROM mounts ORDER BY created, id",
+        )?;
+        let rows = st.query_map([], raw_mount)?;
+        rows.map(|r| mount_row(r?)).collect()
+    }
+
+    pub fn mount(&self, id: &str) -> Result<Option<MountRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, image_id, target, driver, readonly, created FROM mounts WHERE id = ?1",
+                params![id],
+                raw_mount,
+            )
+            .optional()?
+            .map(mount_row)
+            .transpose()
+    }
+
+    pub fn mounts_of_image(&self, id: &Digest) -> Result<Vec<MountRow>> {
+        Ok(self
+            .mounts()?
+            .into_iter()
+            .filter(|m| &m.image_id == id)
+            .collect())
+    }
+}
+
+// ---- writes, used inside `Db::write`
+
+pub fn insert_layer(tx: &Transaction, l: &LayerRow) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO layers (key, diff_id, chain_id, parent_dependent, size, entries, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            l.key,
+            l.diff_id.to_string(),
+            l.chain_id.to_string(),
+            l.parent_dependent,
+            l.size as i64,
+            l.entries as i64,
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records an image and its layers (bottom first). Loading an image again keeps its row.
+pub fn insert_image(tx: &Transaction, img: &ImageRow, layer_keys: &[String]) -> Result<()> {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO images (id, created, loaded, size) VALUES (?1, ?2, ?3, ?4)",
+        params![img.id.to_string(), img.created, img.loaded, img.size as i64],
+    )?;
+    if inserted == 1 {
+        for (i, key) in layer_keys.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO image_layers (image_id, position, layer_key) VALUES (?1, ?2, ?3)",
+                params![img.id.to_string(), i as i64, key],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Points a tag at an image; returns the image it pointed at before, if another.
+pub fn set_tag(tx: &Transaction, name: &str, id: &Digest) -> Result<Option<Digest>> {
+    let old: Option<String> = tx
+        .query_row(
+            "SELECT image_id FROM tags WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "INSERT INTO tags (name, image_id) VALUES (?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+        params![name, id.to_string()],
+    )?;
+    match old {
+        Some(o) if o != id.to_string() => Ok(Some(digest_col("tags.image_id", o)?)),
+        _ => Ok(None),
+    }
+}
+
+pub fn add_repo_digest(tx: &Transaction, repository: &str, digest: &Digest, id: &Digest) -> Result<()> {
+    tx.execute(
+        "INSERT INTO repo_digests (repository, digest, image_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT(repository, digest) DO UPDATE SET image_id = excluded.image_id",
+        params![repository, digest.to_string(), id.to_string()],
+    )?;
+    Ok(())
+}
+
+pub fn insert_mount(tx: &Transaction, m: &MountRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO mounts (id, image_id, target, driver, readonly, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![m.id, m.image_id.to_string(), m.target, m.driver, m.readonly, m.created],
+    )?;
+    Ok(())
+}
+
+pub fn delete_mount(tx: &Transaction, id: &str) -> Result<()> {
+    tx.execute("DELETE FROM mounts WHERE id = ?1", params![id])?;
+    Ok(())
+}
+
+type RawLayer = (String, String, String, bool, i64, i64);
+fn raw_layer(r: &rusqlite::Row) -> rusqlite::Result<RawLayer> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+fn layer_row(r: RawLayer) -> Result<LayerRow> {
+    Ok(LayerRow {
+        key: r.0,
+        diff_id: digest_col("layers.diff_id", r.1)?,
+        chain_id: digest_col("layers.chain_id", r.2)?,
+        parent_dependent: r.3,
+        size: r.4 as u64,
+        entries: r.5 as u64,
+    })
+}
+
+type RawImage = (String, Option<String>, i64, i64);
+fn raw_image(r: &rusqlite::Row) -> rusqlite::Result<RawImage> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+fn image_row(r: RawImage) -> Result<ImageRow> {
+    Ok(ImageRow {
+        id: digest_col("images.id", r.0)?,
+        created: r.1,
+        loaded: r.2,
+        size: r.3 as u64,
+    })
+}
+
+type RawMount = (String, String, String, String, bool, i64);
+fn raw_mount(r: &rusqlite::Row) -> rusqlite::Result<RawMount> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+fn mount_row(r: RawMount) -> Result<MountRow> {
+    Ok(MountRow {
+        id: r.0,
+        image_id: digest_col("mounts.image_id", r.1)?,
+        target: r.2,
+        driver: r.3,
+        readonly: r.4,
+        created: r.5,
+    })
+}

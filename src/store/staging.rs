@@ -1,0 +1,195 @@
+//! Staging: how changes reach the store atomically.
+//!
+//! Work happens in `tmp/<name>/`, which its process holds an exclusive `flock` on (through
+//! `tmp/<name>.lock`) for as long as it lives. When the work is complete it is flushed (one `syncfs`
+//! for the whole tree, far cheaper than an fsync per file) and renamed into place. A process killed at
+//! any instant leaves only a staging dir whose lock nobody holds any more; the next command removes it.
+//! Locks die with their process, so a dead owner can never be mistaken for a live one.
+
+use rustix::fs::{flock, FlockOperation};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+/// A staging directory owned by this process; removed on drop unless committed.
+pub struct Staging {
+    dir: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+    keep: bool,
+}
+
+impl Staging {
+    pub fn new(tmp_dir: &Path, purpose: &str) -> io::Result<Staging> {
+        let name = format!("{purpose}-{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let dir = tmp_dir.join(&name);
+        let lock_path = tmp_dir.join(format!("{name}.lock"));
+        let lock = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&lock_path)?;
+        flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive)?;
+        fs::create_dir(&dir)?;
+        Ok(Staging {
+            dir,
+            lock_path,
+            _lock: lock,
+            keep: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Flushes the staged tree and renames it to `dest`. Returns false (and discards the staged copy)
+    /// when `dest` already exists: another process finished the same work first.
+    pub fn commit_to(mut self, dest: &Path) -> io::Result<bool> {
+        sync_filesystem(&self.dir)?;
+        match fs::rename(&self.dir, dest) {
+            Ok(()) => {
+                self.keep = true;
+                if let Some(parent) = dest.parent() {
+                    fsync_dir(parent)?;
+                }
+                Ok(true)
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = remove_tree(&self.dir);
+        }
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// Removes staging dirs whose owner is gone. Returns how many were removed.
+pub fn clear_abandoned(tmp_dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(tmp_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".lock") {
+            continue;
+        }
+        let lock_path = tmp_dir.join(format!("{name}.lock"));
+        let abandoned = match OpenOptions::new().write(true).open(&lock_path) {
+            // Holding the lock ourselves proves the owner is dead.
+            Ok(lock) => flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive).is_ok(),
+            // A dir without a lock file: killed between creating the lock's dir and... or by hand.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+            Err(e) => return Err(e),
+        };
+        if abandoned {
+            remove_tree(&entry.path())?;
+            let _ = fs::remove_file(&lock_path);
+            removed += 1;
+        }
+    }
+    // Lock files whose dir is gone (killed between unlink of the dir and of the lock).
+    for entry in fs::read_dir(tmp_dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".lock")) {
+            if !tmp_dir.join(stem).exists() {
+                if let Ok(lock) = OpenOptions::new().write(true).open(&path) {
+                    if flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive).is_ok() {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes a tree that may contain read-only directories (layers have them: mode 0555 dirs).
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a small file atomically: temp file in the same dir, fsync, rename, fsync the dir.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{:08x}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// One `syncfs(2)` flushes every file staged on this filesystem.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    rustix::fs::syncfs(f.as_fd())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_staging_is_cleared_and_live_staging_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = Staging::new(tmp.path(), "live").unwrap();
+        fs::write(live.path().join("f"), b"x").unwrap();
+        // An abandoned one: a dir and a lock file nobody holds.
+        fs::create_dir(tmp.path().join("dead-1")).unwrap();
+        fs::write(tmp.path().join("dead-1.lock"), b"").unwrap();
+        fs::create_dir(tmp.path().join("dead-2")).unwrap();
+        assert_eq!(clear_abandoned(tmp.path()).unwrap(), 2);
+        assert!(live.path().join("f").exists());
+        assert!(!tmp.path().join("dead-1").exists());
+        drop(live);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn commit_refuses_to_replace_finished_work() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("first"), b"").unwrap();
+        let s = Staging::new(tmp.path(), "x").unwrap();
+        fs::write(s.path().join("second"), b"").unwrap();
+        assert!(!s.commit_to(&dest).unwrap());
+        assert!(dest.join("first").exists());
+        assert!(!dest.join("second").exists());
+    }
+}
