@@ -25,9 +25,7 @@ pub fn write_bundle(bundle_dir: &Path, spec: &Spec) -> Result<(), RuntimeError> 
     fs::create_dir_all(bundle_dir).map_err(io_err(bundle_dir))?;
     let rootfs = bundle_dir.join(ROOTFS_DIR);
     match fs::create_dir(&rootfs) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(io_err(&rootfs)(e))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_err(&rootfs)(e)),
         _ => {}
     }
 

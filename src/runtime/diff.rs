@@ -189,9 +189,9 @@ fn is_opaque(fd: &OwnedFd, xattr: &str) -> rustix::io::Result<bool> {
     let mut value = [0u8; 8];
     match rustix::fs::fgetxattr(fd, xattr, &mut value[..]) {
         Ok(len) => Ok(&value[..len] == b"y"),
-        Err(rustix::io::Errno::NODATA | rustix::io::Errno::RANGE | rustix::io::Errno::OPNOTSUPP) => {
-            Ok(false)
-        }
+        Err(
+            rustix::io::Errno::NODATA | rustix::io::Errno::RANGE | rustix::io::Errno::OPNOTSUPP,
+        ) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -50,7 +50,11 @@ pub(crate) struct LowerView<'a> {
 impl<'a> LowerView<'a> {
     /// `layers` top first, like overlay's `lowerdir=top:...:bottom`.
     pub fn new(layers: &'a [PathBuf], userxattr: bool) -> Self {
-        let opaque_xattr = if userxattr { USER_OPAQUE } else { TRUSTED_OPAQUE };
+        let opaque_xattr = if userxattr {
+            USER_OPAQUE
+        } else {
+            TRUSTED_OPAQUE
+        };
         LowerView {
             layers,
             opaque_xattr,

@@ -16,7 +16,8 @@ use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{
     Capability, LinuxCapabilities, LinuxDeviceCgroup, LinuxNamespace, LinuxNamespaceType,
-    LinuxResources, Mount, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Process, Root, Spec, User,
+    LinuxResources, Mount, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, Process, Root, Spec,
+    User,
 };
 
 use super::user::resolve_user;
@@ -64,11 +65,14 @@ pub fn build_spec(
     opts: &BundleOptions,
 ) -> Result<Spec, RuntimeError> {
     let args = process_args(cfg, opts.args_override.as_deref())?;
-    let hostname = [opts.hostname.as_str(), cfg.hostname.as_deref().unwrap_or("")]
-        .into_iter()
-        .find(|h| !h.is_empty())
-        .unwrap_or(DEFAULT_HOSTNAME)
-        .to_string();
+    let hostname = [
+        opts.hostname.as_str(),
+        cfg.hostname.as_deref().unwrap_or(""),
+    ]
+    .into_iter()
+    .find(|h| !h.is_empty())
+    .unwrap_or(DEFAULT_HOSTNAME)
+    .to_string();
     let resolved = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
     let mut user = User::default();
     user.set_uid(resolved.uid);
@@ -219,7 +223,14 @@ fn default_mounts() -> Vec<Mount> {
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
         (
             "/dev/shm",
@@ -227,8 +238,18 @@ fn default_mounts() -> Vec<Mount> {
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         ),
-        ("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        ("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        (
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        (
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
         (
             "/sys/fs/cgroup",
             "cgroup",

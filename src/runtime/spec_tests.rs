@@ -23,19 +23,33 @@ fn rootfs() -> tempfile::TempDir {
         "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n",
     )
     .expect("passwd");
-    fs::write(dir.path().join("etc/group"), "root:x:0:\nweb:x:33:\nlog:x:4:web\n").expect("group");
+    fs::write(
+        dir.path().join("etc/group"),
+        "root:x:0:\nweb:x:33:\nlog:x:4:web\n",
+    )
+    .expect("group");
     dir
 }
 
 #[test]
 fn args_follow_dockers_entrypoint_and_cmd_rules() {
     // (Entrypoint, Cmd, override, expected args or None for "no command specified")
-    type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<&'a [&'a str]>, Option<&'a [&'a str]>);
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a [&'a str],
+        Option<&'a [&'a str]>,
+        Option<&'a [&'a str]>,
+    );
     let cases: &[Case] = &[
         (&[], &["sh"], None, Some(&["sh"])),
         (&["/entry", "-x"], &[], None, Some(&["/entry", "-x"])),
         (&["/entry"], &["a", "b"], None, Some(&["/entry", "a", "b"])),
-        (&["/entry"], &["a", "b"], Some(&["c"]), Some(&["/entry", "c"])),
+        (
+            &["/entry"],
+            &["a", "b"],
+            Some(&["c"]),
+            Some(&["/entry", "c"]),
+        ),
         (&[], &["sh"], Some(&["ls", "-l"]), Some(&["ls", "-l"])),
         (&[], &[], Some(&["true"]), Some(&["true"])),
         (&[], &["sh"], Some(&[]), Some(&["sh"])),
@@ -64,7 +78,11 @@ fn env_is_dockers_daemon_environment() {
         (&[], false, &[path, "HOSTNAME=h"]),
         (&[], true, &[path, "HOSTNAME=h", "TERM=xterm"]),
         (&["PATH=/bin"], false, &["PATH=/bin", "HOSTNAME=h"]),
-        (&["A=1", "PATH=/x", "B=2"], false, &["PATH=/x", "HOSTNAME=h", "A=1", "B=2"]),
+        (
+            &["A=1", "PATH=/x", "B=2"],
+            false,
+            &["PATH=/x", "HOSTNAME=h", "A=1", "B=2"],
+        ),
         (&["TERM=vt100"], true, &[path, "HOSTNAME=h", "TERM=vt100"]),
         (&["TERM=vt100"], false, &[path, "HOSTNAME=h", "TERM=vt100"]),
         (&["HOSTNAME"], false, &[path]),
@@ -148,7 +166,13 @@ fn spec_has_runc_spec_defaults_and_docker_caps() {
     assert_eq!(process["noNewPrivileges"], json!(true));
     let mut docker_caps: Vec<String> = DOCKER_DEFAULT_CAPS
         .iter()
-        .map(|c| serde_json::to_value(c).expect("cap").as_str().expect("str").to_string())
+        .map(|c| {
+            serde_json::to_value(c)
+                .expect("cap")
+                .as_str()
+                .expect("str")
+                .to_string()
+        })
         .collect();
     docker_caps.sort();
     assert_eq!(docker_caps.len(), 14);
@@ -191,23 +215,47 @@ fn spec_has_runc_spec_defaults_and_docker_caps() {
     );
     assert_eq!(
         spec["mounts"][2]["options"],
-        json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
+        json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5"
+        ])
     );
     let linux = &spec["linux"];
     assert_eq!(
         linux["namespaces"],
         json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}])
     );
-    assert_eq!(linux["resources"], json!({"devices": [{"allow": false, "access": "rwm"}]}));
+    assert_eq!(
+        linux["resources"],
+        json!({"devices": [{"allow": false, "access": "rwm"}]})
+    );
     assert_eq!(linux["maskedPaths"].as_array().map(Vec::len), Some(10));
     assert_eq!(
         linux["readonlyPaths"],
-        json!(["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
+        json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ])
     );
     // Nothing beyond runc spec's linux keys sneaks in (no seccomp, sysctl, uid mappings, cgroupsPath).
-    let mut keys: Vec<&str> = linux.as_object().expect("linux").keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = linux
+        .as_object()
+        .expect("linux")
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
-    assert_eq!(keys, ["maskedPaths", "namespaces", "readonlyPaths", "resources"]);
+    assert_eq!(
+        keys,
+        ["maskedPaths", "namespaces", "readonlyPaths", "resources"]
+    );
 }
 
 #[test]
@@ -225,12 +273,18 @@ fn options_shape_the_spec() {
         hostname: String::new(),
     };
     let spec = spec_json(&cfg, &opts);
-    assert_eq!(spec["process"]["args"], json!(["/bin/echo", "over", "ride"]));
+    assert_eq!(
+        spec["process"]["args"],
+        json!(["/bin/echo", "over", "ride"])
+    );
     assert_eq!(spec["process"]["terminal"], json!(true));
     assert_eq!(spec["root"]["readonly"], json!(true));
     assert_eq!(spec["hostname"], json!("from-image"));
     assert_eq!(spec["process"]["cwd"], json!("/"));
-    assert_eq!(spec["process"]["user"], json!({"uid": 0, "gid": 0, "additionalGids": [0]}));
+    assert_eq!(
+        spec["process"]["user"],
+        json!({"uid": 0, "gid": 0, "additionalGids": [0]})
+    );
     assert_eq!(
         spec["process"]["env"],
         json!([DEFAULT_PATH_ENV, "HOSTNAME=from-image", "TERM=xterm"])
@@ -259,8 +313,8 @@ fn unknown_user_and_missing_command_fail() {
 #[test]
 fn write_bundle_writes_a_stable_config_and_the_rootfs_mountpoint() {
     let root = rootfs();
-    let spec = build_spec(&image(&[], &["sh"]), root.path(), &BundleOptions::default())
-        .expect("spec");
+    let spec =
+        build_spec(&image(&[], &["sh"]), root.path(), &BundleOptions::default()).expect("spec");
     let bundle = tempfile::tempdir().expect("tempdir");
     let dir = bundle.path().join("new/bundle");
     write_bundle(&dir, &spec).expect("write");
@@ -277,7 +331,10 @@ fn write_bundle_writes_a_stable_config_and_the_rootfs_mountpoint() {
 
     let parsed: Value = serde_json::from_slice(&first).expect("json");
     let bounding = parsed["process"]["capabilities"]["bounding"].clone();
-    assert_eq!(sorted(&bounding), serde_json::from_value::<Vec<String>>(bounding).expect("list"));
+    assert_eq!(
+        sorted(&bounding),
+        serde_json::from_value::<Vec<String>>(bounding).expect("list")
+    );
     let loaded = oci_spec::runtime::Spec::load(dir.join("config.json")).expect("load");
     assert_eq!(loaded, spec);
 }

@@ -105,7 +105,7 @@ fn resolve_with(
     } else if let Some(entry) = matched {
         supplementary = groups
             .iter()
-            .filter(|g| g.members.iter().any(|m| *m == entry.name))
+            .filter(|g| g.members.contains(&entry.name))
             .map(|g| g.gid)
             .collect();
     }

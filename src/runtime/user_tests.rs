@@ -95,7 +95,11 @@ fn absolute_symlinks_resolve_inside_the_image_not_the_host() {
     let r = root.path();
     fs::create_dir_all(r.join("etc")).expect("mkdir");
     fs::create_dir_all(r.join("host/etc")).expect("mkdir");
-    fs::write(r.join("host/etc/passwd"), "imageuser:x:777:778::/:/bin/sh\n").expect("write");
+    fs::write(
+        r.join("host/etc/passwd"),
+        "imageuser:x:777:778::/:/bin/sh\n",
+    )
+    .expect("write");
     symlink("/host/etc/passwd", r.join("etc/passwd")).expect("symlink");
     // ../../.. climbs to the rootfs's own root, never above it.
     symlink("../../../../../../etc/nothing-here", r.join("etc/group")).expect("symlink");
@@ -104,8 +108,16 @@ fn absolute_symlinks_resolve_inside_the_image_not_the_host() {
 
     // Pointing at the host's real passwd by absolute path finds nothing inside the root.
     fs::remove_file(r.join("etc/passwd")).expect("rm");
-    symlink("/etc/hostpasswd-that-only-the-host-has", r.join("etc/passwd")).expect("symlink");
-    fs::write(r.join("etc/hostpasswd-that-only-the-host-has"), "x:x:5:5::/:/\n").expect("write");
+    symlink(
+        "/etc/hostpasswd-that-only-the-host-has",
+        r.join("etc/passwd"),
+    )
+    .expect("symlink");
+    fs::write(
+        r.join("etc/hostpasswd-that-only-the-host-has"),
+        "x:x:5:5::/:/\n",
+    )
+    .expect("write");
     let got = resolve_user(r, "x").expect("resolved inside the root");
     assert_eq!(got.uid, 5);
     // Climbing out with `..` would reach the host's /etc/passwd (which has "daemon"); in the root it
