@@ -1,1 +1,60 @@
-//! image
+//! Image formats: references, platforms, manifests, indexes and configs.
+//!
+//! Pure logic, no I/O: everything here parses or formats bytes and strings that came from
+//! somewhere else (a source, the store, the command line). The invariants it keeps:
+//! - a `Reference` is always in docker's normalised form (`docker.io/library/alpine`), with
+//!   lowercase path components and a valid tag;
+//! - `parse_manifest` only ever yields schema-2 documents (OCI or Docker); schema 1 is refused;
+//! - an `ImageConfig` keeps its exact bytes (the image ID is their digest) next to a parsed view.
+
+pub mod config;
+pub mod manifest;
+pub mod media_types;
+pub mod platform;
+pub mod reference;
+
+pub use config::{ContainerConfig, History, ImageConfig, RootFs};
+pub use manifest::{parse_manifest, Descriptor, Index, LayerCompression, Manifest, ManifestKind};
+pub use platform::Platform;
+pub use reference::Reference;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("invalid reference {input:?}: {reason}")]
+    InvalidReference { input: String, reason: String },
+    #[error("invalid platform {input:?}: {reason}")]
+    InvalidPlatform { input: String, reason: String },
+    #[error(
+        "{what} is a Docker schema 1 manifest ({found}); schema 1 is deprecated and not \
+         supported: re-push or convert the image to schema 2 / OCI (e.g. with skopeo copy)"
+    )]
+    Schema1 { what: String, found: String },
+    #[error("{what}: malformed JSON: {reason}")]
+    MalformedJson { what: String, reason: String },
+    #[error("{what}: unsupported media type {media_type:?} (expected {expected})")]
+    UnsupportedMediaType {
+        what: String,
+        media_type: String,
+        expected: &'static str,
+    },
+    #[error("{what}: unsupported schemaVersion {version} (expected 2)")]
+    UnsupportedSchemaVersion { what: String, version: i64 },
+    #[error("{what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error(
+        "image config lists {diff_ids} diff_ids but the manifest has {layers} layers; \
+         each layer needs exactly one diffID"
+    )]
+    DiffIdCount { diff_ids: usize, layers: usize },
+}
+
+/// Deserialises `null` as the type's default, as Go's encoding/json does for slices and maps:
+/// Docker writes `"Env": null`, `"annotations": null` and so on.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}

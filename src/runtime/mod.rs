@@ -1,1 +1,64 @@
-//! runtime
+//! OCI runtime bundles for mounted images, and the changes a container made to its writable layer.
+//!
+//! This module owns two things:
+//! - [`build_spec`] / [`write_bundle`]: a `config.json` for runc or crun from an image config's `config`
+//!   object (Entrypoint, Cmd, Env, WorkingDir, User) on top of `runc spec`'s defaults, following docker's
+//!   rules for each field. The image's /etc/passwd and /etc/group are read only through openat2
+//!   `RESOLVE_IN_ROOT` under the mounted rootfs, so nothing the image contains can make us read a host file.
+//! - [`upper_changes`]: `docker diff` for an overlay upper dir over the image's layer dirs, walked without
+//!   following any symlink out of the upper dir.
+//!
+//! It takes plain data (no image or store types) and never starts a runtime: invoking runc or crun is the
+//! caller's business (see `scripts/run-bundle.sh`).
+
+mod bundle;
+mod diff;
+mod lower;
+mod spec;
+mod user;
+
+use std::path::PathBuf;
+
+pub use bundle::{write_bundle, CONFIG_FILE, ROOTFS_DIR};
+pub use diff::{format_changes, upper_changes, Change, ChangeKind};
+pub use spec::{
+    build_spec, BundleOptions, ImageRuntimeConfig, DEFAULT_HOSTNAME, DEFAULT_PATH_ENV,
+    DOCKER_DEFAULT_CAPS, STOP_SIGNAL_ANNOTATION,
+};
+pub use user::{resolve_user, ResolvedUser};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// docker's words for an image with neither Entrypoint nor Cmd and no arguments given.
+    #[error("no command specified")]
+    NoCommand,
+    #[error("unable to find user {user}: no matching entries in passwd file")]
+    UnknownUser { user: String },
+    #[error("unable to find group {group}: no matching entries in group file")]
+    UnknownGroup { group: String },
+    #[error("user {spec:?}: uid or gid out of range (0..=2147483647)")]
+    IdOutOfRange { spec: String },
+    #[error("reading {path} in the image: {source}")]
+    RootfsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} in the image is not a regular file")]
+    NotRegularFile { path: PathBuf },
+    #[error("{path} in the image is larger than {limit} bytes")]
+    FileTooLarge { path: PathBuf, limit: u64 },
+    #[error("writing bundle file {path}: {source}")]
+    WriteBundle {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("building the runtime spec: {0}")]
+    Spec(oci_spec::OciSpecError),
+    #[error("encoding config.json: {0}")]
+    Serialize(serde_json::Error),
+    #[error("diff: {path}: {source}")]
+    Diff {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}

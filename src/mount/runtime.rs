@@ -1,0 +1,63 @@
+//! The mounts a runtime would perform itself for a spec (containerd's snapshotter `Mounts` shape).
+
+use std::path::Path;
+
+use super::{OverlaySpec, RuntimeMount};
+
+/// `[{type: "bind", options: ["ro", "rbind"]}]` for one read-only layer, else one overlay mount with
+/// absolute `lowerdir=` (top first), `upperdir`, `workdir` and `index=off`.
+///
+/// Runtimes pass these options to `mount(2)`, so `:` and `\` in paths are backslash-escaped as the
+/// overlay option parser expects; the page-size limit of that route is the runtime's concern.
+pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
+    if spec.lowers.len() == 1 && spec.upper.is_none() {
+        return vec![RuntimeMount {
+            kind: "bind".into(),
+            source: absolute(&spec.lowers[0]),
+            options: vec!["ro".into(), "rbind".into()],
+        }];
+    }
+    let lowers: Vec<String> = spec.lowers.iter().map(|l| escape(&absolute(l))).collect();
+    let mut options = vec![format!("lowerdir={}", lowers.join(":"))];
+    if let Some((upper, work)) = &spec.upper {
+        options.push(format!("upperdir={}", escape(&absolute(upper))));
+        options.push(format!("workdir={}", escape(&absolute(work))));
+    }
+    options.push("index=off".into());
+    if spec.userxattr {
+        options.push("userxattr".into());
+    }
+    vec![RuntimeMount { kind: "overlay".into(), source: "overlay".into(), options }]
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().into_owned()
+}
+
+fn escape(path: &str) -> String {
+    path.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn spec(lowers: &[&str], upper: Option<(&str, &str)>) -> OverlaySpec {
+        OverlaySpec {
+            lowers: lowers.iter().map(Into::into).collect(),
+            upper: upper.map(|(u, w)| (u.into(), w.into())),
+            userxattr: false,
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        let one = runtime_mounts(&spec(&["/s/a"], None));
+        assert_eq!(serde_json::to_string(&one).unwrap(), r#"[{"type":"bind","source":"/s/a","options":["ro","rbind"]}]"#);
+        let rw = runtime_mounts(&spec(&["/s/a"], Some(("/m/u", "/m/w"))));
+        assert_eq!(rw[0].options, ["lowerdir=/s/a", "upperdir=/m/u", "workdir=/m/w", "index=off"]);
+        let ro = runtime_mounts(&spec(&["/s/a:b", "/s/c"], None));
+        assert_eq!(ro[0].kind, "overlay");
+        assert_eq!(ro[0].options, ["lowerdir=/s/a\\:b:/s/c", "index=off"]);
+    }
+}
