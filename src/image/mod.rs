@@ -7,6 +7,7 @@
 //! - `parse_manifest` only ever yields schema-2 documents (OCI or Docker); schema 1 is refused;
 //! - an `ImageConfig` keeps its exact bytes (the image ID is their digest) next to a parsed view.
 
+pub mod change;
 pub mod config;
 pub mod manifest;
 pub mod media_types;
