@@ -199,7 +199,7 @@ fn open_root(rootfs: &Path) -> Result<rustix::fd::OwnedFd, RuntimeError> {
 
 /// Reads `rel` as if `root` were `/`. `None` when the file (or a directory on its way) does not exist,
 /// which docker treats as an empty database.
-pub(crate) fn read_in_root(
+fn read_in_root(
     root: &rustix::fd::OwnedFd,
     rootfs: &Path,
     rel: &str,

@@ -144,3 +144,13 @@ fn non_regular_files_are_refused_without_blocking() {
     let err = resolve_user(r, "alice").expect_err("fifo");
     assert!(err.to_string().contains("not a regular file"), "{err}");
 }
+
+#[test]
+fn oversized_passwd_files_are_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(root.path().join("etc")).expect("mkdir");
+    let file = fs::File::create(root.path().join("etc/passwd")).expect("create");
+    file.set_len(MAX_ID_FILE_BYTES + 1).expect("sparse file");
+    let err = resolve_user(root.path(), "alice").expect_err("too large");
+    assert!(err.to_string().contains("larger than"), "{err}");
+}
