@@ -98,6 +98,8 @@ pub struct Index {
     pub annotations: BTreeMap<String, String>,
 }
 
+// Both variants are short-lived parse results; boxing would only add noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ManifestKind {
     Manifest(Manifest),

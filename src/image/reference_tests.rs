@@ -5,8 +5,17 @@ const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b
 #[test]
 fn parses_like_docker() {
     // (input, domain, path, tag, has digest, full, familiar)
+    type Case<'a> = (
+        String,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        bool,
+        String,
+        String,
+    );
     let d = format!("sha256:{HEX}");
-    let cases: Vec<(String, &str, &str, Option<&str>, bool, String, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "alpine".into(),
             "docker.io",

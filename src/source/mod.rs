@@ -21,7 +21,7 @@ pub use layout::OciLayout;
 pub use resolve::{resolve, ResolvedImage, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE};
 
 use crate::digest::Digest;
-use crate::image::{Descriptor, ImageError, Platform, Reference};
+use crate::image::{Descriptor, ImageError, Reference};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,8 @@ pub enum SourceError {
     )]
     NoMatchingPlatform {
         name: String,
-        want: Platform,
+        /// The requested platform, as shown (`linux/arm64/v8`).
+        want: String,
         available: Vec<String>,
     },
 }

@@ -115,7 +115,7 @@ fn choose<'a>(
     best.map(|(_, d)| d)
         .ok_or_else(|| SourceError::NoMatchingPlatform {
             name: name.to_string(),
-            want: platform.clone(),
+            want: platform.to_string(),
             available: seen,
         })
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::image::media_types as mt;
+use crate::image::Platform;
 use std::fs;
 use std::io::Write;
 
