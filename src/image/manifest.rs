@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// Required by the spec, but old tools omit it; then the document's own fields decide.
+    #[serde(default)]
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,

@@ -58,3 +58,6 @@ where
     use serde::Deserialize;
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod hostile_tests;

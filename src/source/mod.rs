@@ -256,7 +256,8 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Finds the image `want` names among a source's refs: by name as written, then as an image
-/// reference (`debian:gzip` finds the tag `gzip` of a layout named `debian`), then by the
+/// reference (`debian:gzip` finds the tag `gzip` of a layout named `debian`), then as the tag
+/// of exactly one image (`latest` finds `docker.io/library/busybox:latest`), then by the
 /// manifest digest (`sha256:…`).
 pub fn find_ref(source: &dyn ImageSource, want: &str) -> Result<SourceRef, SourceError> {
     let refs = source.refs()?;
@@ -269,6 +270,15 @@ pub fn find_ref(source: &dyn ImageSource, want: &str) -> Result<SourceRef, Sourc
             .iter()
             .find(|r| matches!(r.reference(&default_repo), Ok(Some(named)) if named == wanted));
         if let Some(r) = found {
+            return Ok(r.clone());
+        }
+    }
+    // A bare tag finds the one image with that tag (docker 25 archives name images in full).
+    if crate::image::reference::is_valid_tag(want) {
+        let mut tagged = refs.iter().filter(|r| {
+            matches!(r.reference(&default_repo), Ok(Some(named)) if named.tag.as_deref() == Some(want))
+        });
+        if let (Some(r), None) = (tagged.next(), tagged.next()) {
             return Ok(r.clone());
         }
     }

@@ -8,6 +8,7 @@ use std::io::Write;
 
 mod corpus;
 mod fixture;
+mod hostile;
 use fixture::*;
 
 fn host() -> Platform {
@@ -128,6 +129,9 @@ fn docker_archive_synthesises_a_manifest() {
                 assert_eq!(&got, blob);
             }
         }
+        // A bare tag finds the one image with that tag.
+        let r = find_ref(src.as_ref(), "v1").unwrap();
+        assert_eq!(r.name.as_deref(), Some("img:v1"));
         let r = find_ref(src.as_ref(), "example.com/other/img:v2").unwrap();
         assert_eq!(
             r.reference("x").unwrap().unwrap().full(),

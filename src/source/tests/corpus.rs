@@ -92,3 +92,40 @@ fn multiarch_latest_picks_by_platform() {
         );
     }
 }
+
+#[test]
+fn every_corpus_source_resolves() {
+    let Some(c) = corpus() else { return };
+    let mut specs: Vec<PathBuf> = Vec::new();
+    for dir in ["oci", "archives"] {
+        for e in std::fs::read_dir(c.join(dir)).unwrap() {
+            specs.push(e.unwrap().path());
+        }
+    }
+    specs.sort();
+    let host = Platform::host();
+    for spec in specs {
+        let started = std::time::Instant::now();
+        let (src, _) = open_source(spec.to_str().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+        let refs = src.refs().unwrap();
+        assert!(!refs.is_empty(), "{}", spec.display());
+        for r in &refs {
+            let res = resolve(src.as_ref(), r, &host)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", spec.display(), r.display_name()));
+            assert_eq!(res.layers.len(), res.config.diff_ids().len());
+            // Every layer blob is there with the size its descriptor gives.
+            for (desc, _) in &res.layers {
+                let mut rd = src.open_blob(desc).unwrap();
+                let mut head = [0u8; 512];
+                let n = std::io::Read::read(&mut rd, &mut head).unwrap();
+                assert!(n > 0 || desc.size == 0, "{}", desc.digest);
+            }
+        }
+        eprintln!(
+            "{}: {} refs in {:?}",
+            spec.display(),
+            refs.len(),
+            started.elapsed()
+        );
+    }
+}
