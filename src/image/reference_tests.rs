@@ -231,3 +231,12 @@ fn default_tag_only_without_tag_or_digest() {
     );
     assert!(Reference::parse("x").unwrap().with_tag("-no").is_err());
 }
+
+#[test]
+fn serde_is_the_full_string() {
+    let r = Reference::parse("debian:gzip").unwrap();
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(json, "\"docker.io/library/debian:gzip\"");
+    assert_eq!(serde_json::from_str::<Reference>(&json).unwrap(), r);
+    assert!(serde_json::from_str::<Reference>("\"Bad\"").is_err());
+}

@@ -114,7 +114,7 @@ impl DockerArchive {
                     .ok_or_else(|| SourceError::MissingBlob {
                         source_name: self.describe(),
                         digest: digest.clone(),
-                        location: path.clone(),
+                        location: format!("layer file {path} of manifest.json is missing"),
                         hint: String::new(),
                     })?;
             self.blobs
@@ -181,9 +181,9 @@ impl ImageSource for DockerArchive {
             Some(Blob::Synthesized(bytes)) => Ok(Box::new(&bytes[..])),
             Some(Blob::Member(path)) => match self.tar.open(path)? {
                 Some(r) => Ok(Box::new(r)),
-                None => Err(missing(path.clone())),
+                None => Err(missing(format!("expected at {path}"))),
             },
-            None => Err(missing("no file of manifest.json".into())),
+            None => Err(missing("manifest.json lists no such file".into())),
         }
     }
 

@@ -193,7 +193,7 @@ impl ImageSource for OciLayout {
             .ok_or_else(|| SourceError::MissingBlob {
                 source_name: self.describe(),
                 digest: desc.digest.clone(),
-                location: rel,
+                location: format!("expected at {rel}"),
                 hint: missing_hint(desc),
             })
     }

@@ -35,10 +35,11 @@ pub enum SourceError {
     NotRecognised { path: PathBuf, looked_for: String },
     #[error("{}: not a readable tar archive: {reason}", path.display())]
     Tar { path: PathBuf, reason: String },
-    #[error("{source_name}: blob {digest} not found (expected at {location}){hint}")]
+    #[error("{source_name}: blob {digest} not found ({location}){hint}")]
     MissingBlob {
         source_name: String,
         digest: Digest,
+        /// Where it was looked for: `expected at blobs/sha256/…`.
         location: String,
         hint: String,
     },

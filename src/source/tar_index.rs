@@ -38,9 +38,18 @@ impl TarIndex {
     pub fn build(path: &Path) -> Result<TarIndex, SourceError> {
         let tar_err = |e: io::Error| SourceError::Tar {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: one_line(&e.to_string()),
         };
-        let file = File::open(path).map_err(|e| SourceError::io(path, e))?;
+        let mut file = File::open(path).map_err(|e| SourceError::io(path, e))?;
+        let mut first = [0u8; 512];
+        let n = super::read_up_to(&mut file, &mut first).map_err(|e| SourceError::io(path, e))?;
+        if n < first.len() || !header_checksum_ok(&first) {
+            return Err(SourceError::Tar {
+                path: path.to_path_buf(),
+                reason: "the first 512 bytes are not a tar header".into(),
+            });
+        }
+        file.rewind().map_err(|e| SourceError::io(path, e))?;
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut nodes = HashMap::new();
         for entry in archive.entries_with_seek().map_err(tar_err)? {
@@ -134,6 +143,45 @@ impl Read for MemberReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
+}
+
+/// A tar header's checksum: the byte sum of the block with the checksum field read as spaces,
+/// stored as octal. An all-zero block (an empty archive) passes.
+fn header_checksum_ok(block: &[u8; 512]) -> bool {
+    if block.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .map(|&b| b as char)
+        .filter(|c| c.is_digit(8))
+        .collect();
+    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    stored == sum
+}
+
+/// The tar crate quotes header bytes in its messages; keep them to one short line.
+fn one_line(s: &str) -> String {
+    let line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    line
 }
 
 /// Normalises an archive path (`./a//b/../c` -> `a/c`) relative to `base`; `None` when it is
