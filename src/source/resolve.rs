@@ -81,8 +81,9 @@ pub fn resolve(
     })
 }
 
-/// The best entry of an index for `platform`. Entries without a platform are judged by their
-/// config, as containerd does; only when no entry declares a matching platform.
+/// The best entry of an index for `platform`. Entries without a platform are judged by what
+/// they hold (a manifest by its config, a nested index by its entries), as containerd does,
+/// but only when no entry declares a matching platform.
 fn choose<'a>(
     source: &dyn ImageSource,
     name: &str,
@@ -95,20 +96,18 @@ fn choose<'a>(
     let mut best: Option<(usize, &Descriptor)> = None;
     let mut seen = Vec::new();
     for d in manifests {
-        let declared = match &d.platform {
-            Some(p) => Some(p.clone()),
-            None if mt::is_manifest(&d.media_type) => config_platform(source, d).ok(),
-            None => None,
-        };
-        seen.push(match &declared {
-            Some(p) => p.to_string(),
-            None => format!("unknown ({})", d.digest.short()),
-        });
-        if d.platform.is_none() {
-            if let Some(rank) = declared.and_then(|p| platform.rank(&p)) {
-                if best.is_none_or(|(r, _)| rank < r) {
-                    best = Some((rank, d));
-                }
+        if let Some(p) = &d.platform {
+            seen.push(p.to_string());
+            continue;
+        }
+        let held = undeclared_platforms(source, d, MAX_INDEX_DEPTH);
+        if held.is_empty() {
+            seen.push(format!("unknown ({})", d.digest.short()));
+        }
+        seen.extend(held.iter().map(Platform::to_string));
+        if let Some(rank) = held.iter().filter_map(|p| platform.rank(p)).min() {
+            if best.is_none_or(|(r, _)| rank < r) {
+                best = Some((rank, d));
             }
         }
     }
@@ -120,23 +119,36 @@ fn choose<'a>(
         })
 }
 
-/// The platform a manifest's config declares (for index entries that name none).
-fn config_platform(source: &dyn ImageSource, desc: &Descriptor) -> Result<Platform, SourceError> {
-    let bytes = read_verified(source, desc, "manifest", MAX_MANIFEST_SIZE)?;
-    let Ok(ManifestKind::Manifest(m)) = parse_manifest(&bytes, Some(&desc.media_type)) else {
-        return Err(SourceError::Invalid {
-            file: format!("manifest {}", desc.digest),
-            reason: "not an image manifest".into(),
-        });
+/// The platforms an index entry without a platform holds; unreadable entries hold none.
+fn undeclared_platforms(
+    source: &dyn ImageSource,
+    desc: &Descriptor,
+    depth: usize,
+) -> Vec<Platform> {
+    if depth == 0 {
+        return Vec::new();
+    }
+    let Ok(bytes) = read_verified(source, desc, "manifest", MAX_MANIFEST_SIZE) else {
+        return Vec::new();
     };
-    let config = read_verified(source, &m.config, "config", MAX_CONFIG_SIZE)?;
-    ImageConfig::parse(config)
-        .map(|c| c.platform())
-        .map_err(|e| SourceError::Image {
-            what: "config".into(),
-            digest: m.config.digest.clone(),
-            source: e,
-        })
+    match parse_manifest(&bytes, Some(&desc.media_type)) {
+        Ok(ManifestKind::Manifest(m)) => {
+            read_verified(source, &m.config, "config", MAX_CONFIG_SIZE)
+                .ok()
+                .and_then(|c| ImageConfig::parse(c).ok())
+                .map(|c| vec![c.platform()])
+                .unwrap_or_default()
+        }
+        Ok(ManifestKind::Index(i)) => i
+            .manifests
+            .iter()
+            .flat_map(|d| match &d.platform {
+                Some(p) => vec![p.clone()],
+                None => undeclared_platforms(source, d, depth - 1),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 fn finish(

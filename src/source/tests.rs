@@ -4,9 +4,9 @@ use super::*;
 use crate::image::media_types as mt;
 use crate::image::Platform;
 use std::fs;
-use std::io::Write;
 
 mod corpus;
+mod errors;
 mod fixture;
 mod hostile;
 use fixture::*;
@@ -234,119 +234,6 @@ fn a_single_manifest_for_another_platform_resolves_with_a_warning() {
 }
 
 #[test]
-fn corrupt_blobs_are_refused_before_parsing() {
-    let t = tempfile::tempdir().unwrap();
-    let img = TinyImage::new("linux/amd64", &[b"one"], true);
-    let blob = |dir: &Path, d: &Digest| dir.join("blobs/sha256").join(d.hex());
-    let amd64 = Platform::parse("linux/amd64").unwrap();
-    // (name, how to damage the layout, words the error must contain)
-    type Damage = fn(&Path, &TinyImage);
-    let cases: Vec<(&str, Damage, Vec<String>)> = vec![
-        (
-            "manifest digest",
-            |d, i| {
-                let p = d.join("blobs/sha256").join(i.manifest_desc.digest.hex());
-                let mut b = fs::read(&p).unwrap();
-                b[0] = b' ';
-                fs::write(&p, b).unwrap();
-            },
-            vec![
-                "manifest".into(),
-                "digest mismatch".into(),
-                img.manifest_desc.digest.to_string(),
-            ],
-        ),
-        (
-            "config size",
-            |d, i| {
-                let p = d.join("blobs/sha256").join(i.config_desc.digest.hex());
-                let mut f = fs::OpenOptions::new().append(true).open(p).unwrap();
-                f.write_all(b"  ").unwrap();
-            },
-            vec![
-                "config".into(),
-                "size mismatch".into(),
-                format!("expected {} bytes", img.config_desc.size),
-                img.config_desc.digest.to_string(),
-            ],
-        ),
-        (
-            "missing config",
-            |d, i| {
-                fs::remove_file(d.join("blobs/sha256").join(i.config_desc.digest.hex())).unwrap()
-            },
-            vec!["not found".into(), img.config_desc.digest.to_string()],
-        ),
-    ];
-    for (name, damage, words) in cases {
-        let dir = t.path().join(name.replace(' ', "-"));
-        write_layout(&dir, &[(&img, Some("v1"))]);
-        assert!(blob(&dir, &img.manifest_desc.digest).exists());
-        damage(&dir, &img);
-        let (src, _) = open_source(dir.to_str().unwrap()).unwrap();
-        let r = find_ref(src.as_ref(), "v1").unwrap();
-        let err = resolve(src.as_ref(), &r, &amd64).unwrap_err().to_string();
-        for w in &words {
-            assert!(err.contains(w.as_str()), "{name}: {err} (missing {w})");
-        }
-    }
-}
-
-#[test]
-fn bad_documents_are_named_in_errors() {
-    let t = tempfile::tempdir().unwrap();
-    let amd64 = Platform::parse("linux/amd64").unwrap();
-    let config = Blob::new(
-        mt::OCI_CONFIG,
-        br#"{"os":"linux","architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]}}"#,
-    );
-    let schema1 = Blob::new(mt::OCI_MANIFEST, br#"{"schemaVersion":1,"fsLayers":[]}"#);
-    let malformed = Blob::new(mt::OCI_MANIFEST, br#"{"schemaVersion":2,"config":"#);
-    let one_layer = Blob::new(mt::OCI_LAYER_TAR, b"not a tar, but never read");
-    let too_many = Blob::new(
-        mt::OCI_MANIFEST,
-        manifest_json(&config.desc, std::slice::from_ref(&one_layer.desc)).as_bytes(),
-    );
-    // (manifest, words the error must contain)
-    let cases = [
-        (&schema1, vec!["schema 1", "skopeo"]),
-        (&malformed, vec!["malformed JSON", "EOF"]),
-        (&too_many, vec!["0 diff_ids", "1 layers"]),
-    ];
-    for (i, (manifest, words)) in cases.iter().enumerate() {
-        let dir = t.path().join(format!("case{i}"));
-        write_raw_layout(
-            &dir,
-            &[&config, manifest, &one_layer],
-            &[(&manifest.desc, "v1")],
-        );
-        let (src, _) = open_source(dir.to_str().unwrap()).unwrap();
-        let r = find_ref(src.as_ref(), "v1").unwrap();
-        let err = resolve(src.as_ref(), &r, &amd64).unwrap_err().to_string();
-        assert!(err.contains(&manifest.desc.digest.to_string()), "{err}");
-        for w in words {
-            assert!(err.contains(w), "{err} (missing {w})");
-        }
-    }
-}
-
-#[test]
-fn unknown_refs_list_what_is_there() {
-    let t = tempfile::tempdir().unwrap();
-    let img = TinyImage::new("linux/amd64", &[b"x"], true);
-    let dir = t.path().join("l");
-    write_layout(&dir, &[(&img, Some("a")), (&img, None)]);
-    let (src, _) = open_source(dir.to_str().unwrap()).unwrap();
-    let err = find_ref(src.as_ref(), "b").unwrap_err().to_string();
-    assert!(
-        err.contains("\"b\"") && err.contains("a, <unnamed sha256:"),
-        "{err}"
-    );
-    assert_eq!(src.refs().unwrap().len(), 2);
-    assert_eq!(src.refs().unwrap()[1].name, None);
-}
-
-#[test]
 fn spec_splits_at_a_colon_whose_left_side_exists() {
     let t = tempfile::tempdir().unwrap();
     let img = TinyImage::new("linux/amd64", &[b"x"], true);
@@ -433,5 +320,45 @@ fn archive_links_stay_inside_the_archive() {
     }
     for name in ["escape", "loop1", "data", "nothing"] {
         assert!(idx.open(name).unwrap().is_none(), "{name}");
+    }
+}
+
+#[test]
+fn nested_indexes_without_platform_are_searched() {
+    let t = tempfile::tempdir().unwrap();
+    let amd = TinyImage::new("linux/amd64", &[b"amd"], true);
+    let arm = TinyImage::new("linux/arm64/v8", &[b"arm"], true);
+    let s390 = TinyImage::new("linux/s390x", &[b"s390"], true);
+    let dir = t.path().join("nested");
+    let inner = write_layout_with_index(&dir, &[&amd, &arm], "inner", true);
+    let mut s390_desc = s390.manifest_desc.clone();
+    s390_desc.platform = Some(s390.platform.clone());
+    let outer = Blob::new(
+        mt::OCI_INDEX,
+        serde_json::json!({"schemaVersion": 2, "mediaType": mt::OCI_INDEX,
+                           "manifests": [s390_desc, inner]})
+        .to_string()
+        .as_bytes(),
+    );
+    let s390_blobs = s390.blobs();
+    let mut blobs: Vec<&Blob> = s390_blobs.iter().collect();
+    blobs.push(&outer);
+    // The inner index's blobs are already in the layout; write the outer one and name it.
+    write_raw_layout(&dir, &blobs, &[(&outer.desc, "outer")]);
+    let (src, _) = open_source(dir.to_str().unwrap()).unwrap();
+    let r = find_ref(src.as_ref(), "outer").unwrap();
+    for (want, img) in [
+        ("linux/amd64", &amd),
+        ("linux/arm64", &arm),
+        ("linux/s390x", &s390),
+    ] {
+        let res = resolve(src.as_ref(), &r, &Platform::parse(want).unwrap()).unwrap();
+        img.check(&res);
+    }
+    let err = resolve(src.as_ref(), &r, &Platform::parse("linux/ppc64le").unwrap())
+        .unwrap_err()
+        .to_string();
+    for w in ["linux/s390x", "linux/amd64", "linux/arm64/v8"] {
+        assert!(err.contains(w), "{err} (missing {w})");
     }
 }
