@@ -1,1 +1,127 @@
+//! Copier tests: the copy of hand-built layers must equal what a real overlay mount of them shows.
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::mount::testutil::{build_layers, describe, diff, Layer, MountGuard};
+use crate::mount::{self, OverlaySpec};
+
+fn mount_view(lowers: &[PathBuf], target: &Path, userxattr: bool, guard: &mut MountGuard) {
+    fs::create_dir_all(target).expect("mkdir target");
+    let spec = OverlaySpec { lowers: lowers.to_vec(), upper: None, userxattr };
+    let scratch = target.parent().expect("parent");
+    mount::mount_overlay(&spec, target, &mount::probe(scratch)).expect("overlay mount");
+    guard.push(target);
+}
+
+fn copy_equals_overlay(userxattr: bool) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lowers = build_layers(tmp.path(), userxattr);
+    let mut guard = MountGuard::default();
+    mount_view(&lowers, &tmp.path().join("m"), userxattr, &mut guard);
+    let copy = tmp.path().join("c");
+    fs::create_dir(&copy).expect("mkdir");
+    let report = materialize(&lowers, &copy, &CopyOptions { userxattr, keep_whiteouts: false }).expect("materialize");
+    let (view, copied) = (describe(&tmp.path().join("m")), describe(&copy));
+    assert!(view == copied, "copy differs from overlay view:\n{}", diff(&view, &copied));
+    // usr/bin/y and nothing_below; the etc/hosts whiteout is itself covered by the top layer.
+    assert_eq!(report.whiteouts, 2, "{report:?}");
+    assert_eq!(report.hardlinks, 2, "{report:?}");
+    assert_eq!(report.specials, 3, "{report:?}");
+    assert!(report.bytes >= 300_000, "{report:?}");
+}
+
+#[test]
+fn copy_equals_overlay_view() {
+    copy_equals_overlay(false);
+}
+
+#[test]
+fn copy_equals_overlay_view_userxattr() {
+    copy_equals_overlay(true);
+}
+
+#[test]
+fn flattened_bottom_layers_stack_to_the_same_view() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lowers = build_layers(tmp.path(), false);
+    let flat = tmp.path().join("flat");
+    fs::create_dir(&flat).expect("mkdir");
+    materialize(&lowers[1..], &flat, &CopyOptions { userxattr: false, keep_whiteouts: true }).expect("flatten");
+    let mut guard = MountGuard::default();
+    mount_view(&lowers, &tmp.path().join("all"), false, &mut guard);
+    mount_view(&[lowers[0].clone(), flat.clone()], &tmp.path().join("two"), false, &mut guard);
+    let (all, two) = (describe(&tmp.path().join("all")), describe(&tmp.path().join("two")));
+    assert!(all == two, "flattened stack differs:\n{}", diff(&all, &two));
+    // A bottom layer needs no whiteouts: overlay would list them as phantom entries.
+    assert!(!describe(&flat).values().any(|line| line.contains("dev=0:0")));
+}
+
+#[test]
+fn readonly_copy_refuses_writes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layer = Layer::new(tmp.path().join("l"));
+    layer.file("etc/conf", b"v", 0o644);
+    let copy = tmp.path().join("c");
+    fs::create_dir(&copy).expect("mkdir");
+    materialize(&[layer.0.clone()], &copy, &CopyOptions::default()).expect("copy");
+    let mut guard = MountGuard::default();
+    mount::bind_readonly(&copy, &copy).expect("bind over itself");
+    guard.push(&copy);
+    let err = fs::write(copy.join("etc/conf"), b"w").expect_err("writable");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    assert_eq!(fs::read(copy.join("etc/conf")).expect("read"), b"v");
+}
+
+#[test]
+fn refuses_bad_targets_and_inputs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layer = Layer::new(tmp.path().join("l"));
+    layer.file("a", b"a", 0o644);
+    let opts = CopyOptions::default();
+    assert!(matches!(materialize(&[], tmp.path(), &opts), Err(CopyError::NoLowers)));
+    assert!(matches!(materialize(&[layer.0.clone()], tmp.path(), &opts), Err(CopyError::TargetNotEmpty(_))));
+    let missing = tmp.path().join("missing");
+    let err = materialize(&[missing.clone()], &layer.0, &opts).expect_err("missing layer");
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
+fn symlinks_in_layers_are_never_followed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&outside).expect("mkdir");
+    // Top: `evil` is a symlink to a dir outside; below: a dir `evil` with a file. The copy must hold
+    // the symlink only, and nothing may be written through it.
+    let top = Layer::new(tmp.path().join("top"));
+    top.symlink("evil", outside.to_str().expect("utf8"));
+    let low = Layer::new(tmp.path().join("low"));
+    low.file("evil/payload", b"p", 0o644);
+    let copy = tmp.path().join("c");
+    fs::create_dir(&copy).expect("mkdir");
+    materialize(&[top.0.clone(), low.0.clone()], &copy, &CopyOptions::default()).expect("copy");
+    assert_eq!(fs::read_link(copy.join("evil")).expect("symlink kept"), outside);
+    assert_eq!(fs::read_dir(&outside).expect("readdir").count(), 0);
+}
+
+/// Speed on the corpus Debian rootfs as one layer: `cargo test --release --lib copier::tests::bench
+/// -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_debian_rootfs() {
+    let rootfs = Path::new("/var/cache/lamina/corpus/work/debian-bundle/rootfs");
+    if !rootfs.is_dir() {
+        println!("no corpus at {rootfs:?}");
+        return;
+    }
+    let tmp = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let copy = tmp.path().join("c");
+    fs::create_dir(&copy).expect("mkdir");
+    let start = std::time::Instant::now();
+    let report = materialize(&[rootfs.to_path_buf()], &copy, &CopyOptions::default()).expect("copy");
+    let took = start.elapsed();
+    println!("debian rootfs: {report:?} in {took:?} ({:.0} MB/s)", report.bytes as f64 / took.as_secs_f64() / 1e6);
+    let (src, dst) = (describe(rootfs), describe(&copy));
+    assert!(src == dst, "copy differs:\n{}", diff(&src, &dst));
+}

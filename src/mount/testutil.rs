@@ -111,15 +111,24 @@ impl Layer {
 }
 
 /// One line per entry: type, mode, owner, size, content hash, symlink target, device, xattrs, mtime
-/// in nanoseconds, and hardlink group (first path in walk order sharing the inode).
+/// in nanoseconds, and hardlink group (as treemanifest.py: for inodes that two or more paths in the
+/// tree share, the first such path in walk order; a link count raised by names outside the tree, or
+/// hidden by a whiteout, is not visible).
 pub(crate) fn describe(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut inodes: HashMap<(u64, u64), Vec<PathBuf>> = HashMap::new();
     describe_into(root, Path::new("/"), &mut out, &mut inodes);
+    for paths in inodes.values().filter(|p| p.len() > 1) {
+        for path in paths {
+            if let Some(line) = out.get_mut(path) {
+                *line += &format!(" inode-group={}", paths[0].display());
+            }
+        }
+    }
     out
 }
 
-fn describe_into(path: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, String>, inodes: &mut HashMap<(u64, u64), PathBuf>) {
+fn describe_into(path: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, String>, inodes: &mut HashMap<(u64, u64), Vec<PathBuf>>) {
     let meta = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("lstat {path:?}: {e}"));
     let ft = meta.file_type();
     let kind = FileType::from_raw_mode(meta.mode());
@@ -140,8 +149,7 @@ fn describe_into(path: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, String>, i
     }
     line += &format!(" mtime={}.{:09}", meta.mtime(), meta.mtime_nsec());
     if !ft.is_dir() && meta.nlink() > 1 {
-        let first = inodes.entry((meta.dev(), meta.ino())).or_insert_with(|| rel.to_path_buf());
-        line += &format!(" inode-group={}", first.display());
+        inodes.entry((meta.dev(), meta.ino())).or_default().push(rel.to_path_buf());
     }
     out.insert(rel.to_path_buf(), line);
     if ft.is_dir() {
