@@ -9,7 +9,11 @@ use crate::mount::{self, OverlaySpec};
 
 fn mount_view(lowers: &[PathBuf], target: &Path, userxattr: bool, guard: &mut MountGuard) {
     fs::create_dir_all(target).expect("mkdir target");
-    let spec = OverlaySpec { lowers: lowers.to_vec(), upper: None, userxattr };
+    let spec = OverlaySpec {
+        lowers: lowers.to_vec(),
+        upper: None,
+        userxattr,
+    };
     let scratch = target.parent().expect("parent");
     mount::mount_overlay(&spec, target, &mount::probe(scratch)).expect("overlay mount");
     guard.push(target);
@@ -22,14 +26,50 @@ fn copy_equals_overlay(userxattr: bool) {
     mount_view(&lowers, &tmp.path().join("m"), userxattr, &mut guard);
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
-    let report = materialize(&lowers, &copy, &CopyOptions { userxattr, keep_whiteouts: false }).expect("materialize");
+    let report = materialize(
+        &lowers,
+        &copy,
+        &CopyOptions {
+            userxattr,
+            keep_whiteouts: false,
+        },
+    )
+    .expect("materialize");
     let (view, copied) = (describe(&tmp.path().join("m")), describe(&copy));
-    assert!(view == copied, "copy differs from overlay view:\n{}", diff(&view, &copied));
+    assert!(
+        view == copied,
+        "copy differs from overlay view:\n{}",
+        diff(&view, &copied)
+    );
+    assert_eq!(
+        treemanifest(&tmp.path().join("m")),
+        treemanifest(&copy),
+        "treemanifest.py sees a difference"
+    );
     // usr/bin/y and nothing_below; the etc/hosts whiteout is itself covered by the top layer.
     assert_eq!(report.whiteouts, 2, "{report:?}");
     assert_eq!(report.hardlinks, 2, "{report:?}");
     assert_eq!(report.specials, 3, "{report:?}");
     assert!(report.bytes >= 300_000, "{report:?}");
+}
+
+/// The shared tool's manifest of `dir` (an independent walker), or "" where the tool is absent.
+fn treemanifest(dir: &Path) -> String {
+    let tool = Path::new("/work/shared/tools/treemanifest.py");
+    if !tool.exists() {
+        return String::new();
+    }
+    let out = std::process::Command::new("python3")
+        .arg(tool)
+        .arg(dir)
+        .output()
+        .expect("run treemanifest.py");
+    assert!(
+        out.status.success(),
+        "treemanifest.py {dir:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("manifest is ASCII")
 }
 
 #[test]
@@ -48,14 +88,32 @@ fn flattened_bottom_layers_stack_to_the_same_view() {
     let lowers = build_layers(tmp.path(), false);
     let flat = tmp.path().join("flat");
     fs::create_dir(&flat).expect("mkdir");
-    materialize(&lowers[1..], &flat, &CopyOptions { userxattr: false, keep_whiteouts: true }).expect("flatten");
+    materialize(
+        &lowers[1..],
+        &flat,
+        &CopyOptions {
+            userxattr: false,
+            keep_whiteouts: true,
+        },
+    )
+    .expect("flatten");
     let mut guard = MountGuard::default();
     mount_view(&lowers, &tmp.path().join("all"), false, &mut guard);
-    mount_view(&[lowers[0].clone(), flat.clone()], &tmp.path().join("two"), false, &mut guard);
-    let (all, two) = (describe(&tmp.path().join("all")), describe(&tmp.path().join("two")));
+    mount_view(
+        &[lowers[0].clone(), flat.clone()],
+        &tmp.path().join("two"),
+        false,
+        &mut guard,
+    );
+    let (all, two) = (
+        describe(&tmp.path().join("all")),
+        describe(&tmp.path().join("two")),
+    );
     assert!(all == two, "flattened stack differs:\n{}", diff(&all, &two));
     // A bottom layer needs no whiteouts: overlay would list them as phantom entries.
-    assert!(!describe(&flat).values().any(|line| line.contains("dev=0:0")));
+    assert!(!describe(&flat)
+        .values()
+        .any(|line| line.contains("dev=0:0")));
 }
 
 #[test]
@@ -65,7 +123,12 @@ fn readonly_copy_refuses_writes() {
     layer.file("etc/conf", b"v", 0o644);
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
-    materialize(&[layer.0.clone()], &copy, &CopyOptions::default()).expect("copy");
+    materialize(
+        std::slice::from_ref(&layer.0),
+        &copy,
+        &CopyOptions::default(),
+    )
+    .expect("copy");
     let mut guard = MountGuard::default();
     mount::bind_readonly(&copy, &copy).expect("bind over itself");
     guard.push(&copy);
@@ -80,10 +143,17 @@ fn refuses_bad_targets_and_inputs() {
     let layer = Layer::new(tmp.path().join("l"));
     layer.file("a", b"a", 0o644);
     let opts = CopyOptions::default();
-    assert!(matches!(materialize(&[], tmp.path(), &opts), Err(CopyError::NoLowers)));
-    assert!(matches!(materialize(&[layer.0.clone()], tmp.path(), &opts), Err(CopyError::TargetNotEmpty(_))));
+    assert!(matches!(
+        materialize(&[], tmp.path(), &opts),
+        Err(CopyError::NoLowers)
+    ));
+    assert!(matches!(
+        materialize(std::slice::from_ref(&layer.0), tmp.path(), &opts),
+        Err(CopyError::TargetNotEmpty(_))
+    ));
     let missing = tmp.path().join("missing");
-    let err = materialize(&[missing.clone()], &layer.0, &opts).expect_err("missing layer");
+    let err =
+        materialize(std::slice::from_ref(&missing), &layer.0, &opts).expect_err("missing layer");
     assert!(err.to_string().contains("missing"), "{err}");
 }
 
@@ -100,8 +170,16 @@ fn symlinks_in_layers_are_never_followed() {
     low.file("evil/payload", b"p", 0o644);
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
-    materialize(&[top.0.clone(), low.0.clone()], &copy, &CopyOptions::default()).expect("copy");
-    assert_eq!(fs::read_link(copy.join("evil")).expect("symlink kept"), outside);
+    materialize(
+        &[top.0.clone(), low.0.clone()],
+        &copy,
+        &CopyOptions::default(),
+    )
+    .expect("copy");
+    assert_eq!(
+        fs::read_link(copy.join("evil")).expect("symlink kept"),
+        outside
+    );
     assert_eq!(fs::read_dir(&outside).expect("readdir").count(), 0);
 }
 
@@ -118,10 +196,24 @@ fn bench_debian_rootfs() {
     let tmp = tempfile::tempdir_in("/var/tmp").expect("tempdir");
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
-    let start = std::time::Instant::now();
-    let report = materialize(&[rootfs.to_path_buf()], &copy, &CopyOptions::default()).expect("copy");
-    let took = start.elapsed();
-    println!("debian rootfs: {report:?} in {took:?} ({:.0} MB/s)", report.bytes as f64 / took.as_secs_f64() / 1e6);
+    let (start, cpu_start) = (std::time::Instant::now(), cpu_seconds());
+    let report =
+        materialize(&[rootfs.to_path_buf()], &copy, &CopyOptions::default()).expect("copy");
+    let (took, cpu) = (start.elapsed(), cpu_seconds() - cpu_start);
+    let mbs = report.bytes as f64 / took.as_secs_f64() / 1e6;
+    println!("debian rootfs: {report:?} in {took:?} ({mbs:.0} MB/s), {cpu:.2} s CPU (user+sys, all threads)");
     let (src, dst) = (describe(rootfs), describe(&copy));
     assert!(src == dst, "copy differs:\n{}", diff(&src, &dst));
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid rusage either way.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

@@ -22,9 +22,9 @@ mod runtime;
 mod sys;
 
 #[cfg(test)]
-pub(crate) mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::io;
 use std::path::PathBuf;
@@ -122,9 +122,19 @@ pub enum MountError {
     #[error("{count} lower layers exceed the kernel's overlay stacking limit of {max}; flatten the bottom layers")]
     TooManyLowers { count: usize, max: usize },
     #[error("layer path {path:?} is {len} bytes; fsconfig lowerdir+ takes at most {max}")]
-    LowerPathTooLong { path: PathBuf, len: usize, max: usize },
-    #[error("legacy overlay option string for {target:?} is {len} bytes; mount(2) takes at most {max}")]
-    OptionsTooLong { target: PathBuf, len: usize, max: usize },
+    LowerPathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "legacy overlay option string for {target:?} is {len} bytes; mount(2) takes at most {max}"
+    )]
+    OptionsTooLong {
+        target: PathBuf,
+        len: usize,
+        max: usize,
+    },
     #[error("path {path:?} contains a character ({ch:?}) an overlay option string cannot carry")]
     UnsafeOptionPath { path: PathBuf, ch: char },
     #[error("{op} {path:?}: {source}{}", kernel_log_suffix(.log))]
@@ -151,7 +161,12 @@ impl MountError {
     }
 
     fn syscall(op: &'static str, path: impl Into<PathBuf>, err: rustix::io::Errno) -> MountError {
-        MountError::Syscall { op, path: path.into(), source: err.into(), log: String::new() }
+        MountError::Syscall {
+            op,
+            path: path.into(),
+            source: err.into(),
+            log: String::new(),
+        }
     }
 
     /// The errno behind a failed syscall, if that is what this is.

@@ -36,10 +36,18 @@ fn probe_finds_new_api_and_cleans_up() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let found = probe(scratch.path());
     println!("probe: {}", serde_json::to_string(&found).expect("json"));
-    assert!(found.overlay && found.new_mount_api && found.lowerdir_plus && found.legacy_mount, "{found:?}");
+    assert!(
+        found.overlay && found.new_mount_api && found.lowerdir_plus && found.legacy_mount,
+        "{found:?}"
+    );
     assert!(found.max_lowers >= DEFAULT_MAX_LOWERS, "{found:?}");
-    assert_eq!(fs::read_dir(scratch.path()).expect("readdir").count(), 0, "probe left files behind");
-    let back: Features = serde_json::from_str(&serde_json::to_string(&found).expect("json")).expect("parse");
+    assert_eq!(
+        fs::read_dir(scratch.path()).expect("readdir").count(),
+        0,
+        "probe left files behind"
+    );
+    let back: Features =
+        serde_json::from_str(&serde_json::to_string(&found).expect("json")).expect("parse");
     assert_eq!(back, found);
 }
 
@@ -49,21 +57,37 @@ fn readonly_overlay_shows_merged_tree_and_refuses_writes() {
     let lowers = build_layers(tmp.path(), false);
     let target = &mkdirs(tmp.path(), &["m"])[0];
     let mut guard = MountGuard::default();
-    let spec = OverlaySpec { lowers, upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers,
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay(&spec, target, features()).expect("mount");
     guard.push(target);
     assert!(is_mountpoint(target));
     let view = describe(target);
     // Spot checks of the overlay rules the copier must reproduce.
     let has = |p: &str| view.contains_key(Path::new(p));
-    assert!(!has("/usr/bin/y") && !has("/nothing_below") && !has("/opt/old/file1") && !has("/opt/old/sub"));
+    assert!(
+        !has("/usr/bin/y")
+            && !has("/nothing_below")
+            && !has("/opt/old/file1")
+            && !has("/opt/old/sub")
+    );
     assert!(has("/opt/old/newfile") && has("/opt/old/newfile2") && has("/file_then_dir/inside"));
     assert!(!has("/dir_then_file/child"));
-    assert_eq!(fs::read(target.join("etc/hosts")).expect("read"), b"10.0.0.1 top\n");
+    assert_eq!(
+        fs::read(target.join("etc/hosts")).expect("read"),
+        b"10.0.0.1 top\n"
+    );
     assert!(view[Path::new("/usr/bin/su")].contains("mode=4755"));
     assert!(view[Path::new("/tmp")].contains("mode=1777"));
     assert!(view[Path::new("/bin/bash")].contains("inode-group=/bin/bash"));
-    assert!(view[Path::new("/escaped")].contains("xattr=trusted.overlay.origin="), "{}", view[Path::new("/escaped")]);
+    assert!(
+        view[Path::new("/escaped")].contains("xattr=trusted.overlay.origin="),
+        "{}",
+        view[Path::new("/escaped")]
+    );
     assert!(write_refused(&target.join("newfile")));
     assert!(write_refused(&target.join("etc/passwd")));
 }
@@ -75,7 +99,11 @@ fn writable_overlay_writes_go_to_upper_only() {
     let before: Vec<_> = lowers.iter().map(|l| describe(l)).collect();
     let dirs = mkdirs(tmp.path(), &["upper", "work", "m"]);
     let mut guard = MountGuard::default();
-    let spec = OverlaySpec { lowers: lowers.clone(), upper: Some((dirs[0].clone(), dirs[1].clone())), userxattr: false };
+    let spec = OverlaySpec {
+        lowers: lowers.clone(),
+        upper: Some((dirs[0].clone(), dirs[1].clone())),
+        userxattr: false,
+    };
     mount_overlay(&spec, &dirs[2], features()).expect("mount");
     guard.push(&dirs[2]);
     fs::write(dirs[2].join("created"), b"new").expect("create");
@@ -83,10 +111,18 @@ fn writable_overlay_writes_go_to_upper_only() {
     fs::remove_file(dirs[2].join("usr/bin/su")).expect("delete");
     drop(guard);
     assert!(!is_mountpoint(&dirs[2]));
-    assert_eq!(fs::read(dirs[0].join("created")).expect("upper file"), b"new");
-    assert_eq!(fs::read(dirs[0].join("etc/passwd")).expect("copied up"), b"changed");
+    assert_eq!(
+        fs::read(dirs[0].join("created")).expect("upper file"),
+        b"new"
+    );
+    assert_eq!(
+        fs::read(dirs[0].join("etc/passwd")).expect("copied up"),
+        b"changed"
+    );
     let whiteout = fs::symlink_metadata(dirs[0].join("usr/bin/su")).expect("whiteout in upper");
-    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&whiteout.file_type()));
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &whiteout.file_type()
+    ));
     for (lower, was) in lowers.iter().zip(&before) {
         assert_eq!(&describe(lower), was, "lower {lower:?} changed");
     }
@@ -98,11 +134,20 @@ fn legacy_route_mounts_the_same_view() {
     let lowers = build_layers(tmp.path(), false);
     let targets = mkdirs(tmp.path(), &["new", "legacy"]);
     let mut guard = MountGuard::default();
-    let spec = OverlaySpec { lowers, upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers,
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay(&spec, &targets[0], features()).expect("new api mount");
     guard.push(&targets[0]);
     // Force the fallback as on a kernel without lowerdir+.
-    let old = Features { new_mount_api: false, lowerdir_plus: false, lowerdir_fd: false, ..features().clone() };
+    let old = Features {
+        new_mount_api: false,
+        lowerdir_plus: false,
+        lowerdir_fd: false,
+        ..features().clone()
+    };
     mount_overlay(&spec, &targets[1], &old).expect("legacy mount");
     guard.push(&targets[1]);
     let (a, b) = (describe(&targets[0]), describe(&targets[1]));
@@ -117,7 +162,11 @@ fn single_lower_is_a_readonly_bind() {
     layer.file("a", b"a", 0o644);
     let targets = mkdirs(tmp.path(), &["via_overlay", "via_bind"]);
     let mut guard = MountGuard::default();
-    let spec = OverlaySpec { lowers: vec![layer.0.clone()], upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers: vec![layer.0.clone()],
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay(&spec, &targets[0], features()).expect("one-layer mount");
     guard.push(&targets[0]);
     bind_readonly(&layer.0, &targets[1]).expect("bind");
@@ -127,7 +176,10 @@ fn single_lower_is_a_readonly_bind() {
         assert!(write_refused(&target.join("a")), "{target:?} writable");
         assert!(write_refused(&target.join("b")), "{target:?} writable");
     }
-    assert!(fs::write(layer.0.join("b"), b"b").is_ok(), "the source itself must stay writable");
+    assert!(
+        fs::write(layer.0.join("b"), b"b").is_ok(),
+        "the source itself must stay writable"
+    );
 }
 
 /// `n` tiny layers in one parent dir with short names; layer i has `f<i>` and `common` = i.
@@ -135,14 +187,21 @@ fn many_layers(base: &Path, n: usize) -> Vec<PathBuf> {
     (0..n)
         .map(|i| {
             let layer = Layer::new(base.join(format!("{i:04}")));
-            layer.file(&format!("f{i}"), b"", 0o644).file("common", i.to_string().as_bytes(), 0o644);
+            layer.file(&format!("f{i}"), b"", 0o644).file(
+                "common",
+                i.to_string().as_bytes(),
+                0o644,
+            );
             layer.0
         })
         .collect()
 }
 
 fn check_many(target: &Path, n: usize) {
-    assert_eq!(fs::read_to_string(target.join("common")).expect("common"), "0");
+    assert_eq!(
+        fs::read_to_string(target.join("common")).expect("common"),
+        "0"
+    );
     assert_eq!(fs::read_dir(target).expect("readdir").count(), n + 1);
 }
 
@@ -152,10 +211,17 @@ fn many_lowers_new_api_and_kernel_limit() {
     let lowers = many_layers(&tmp.path().join("l"), 600);
     let targets = mkdirs(tmp.path(), &["m130", "mmax", "m600", "mover"]);
     let max = max_lowers(features());
-    println!("kernel {}: overlay stacks at most {max} lowers via lowerdir+", features().kernel);
+    println!(
+        "kernel {}: overlay stacks at most {max} lowers via lowerdir+",
+        features().kernel
+    );
     let mut guard = MountGuard::default();
 
-    let spec = |n: usize| OverlaySpec { lowers: lowers[..n].to_vec(), upper: None, userxattr: false };
+    let spec = |n: usize| OverlaySpec {
+        lowers: lowers[..n].to_vec(),
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay(&spec(130), &targets[0], features()).expect("130 lowers");
     guard.push(&targets[0]);
     check_many(&targets[0], 130);
@@ -175,8 +241,12 @@ fn many_lowers_new_api_and_kernel_limit() {
     }
     // The probe's number is the kernel's: one more than it fails in the kernel, not only in our check.
     if max < 600 {
-        let lax = Features { max_lowers: 10_000, ..features().clone() };
-        let err = mount_overlay(&spec(max + 1), &targets[3], &lax).expect_err("kernel accepted more than max");
+        let lax = Features {
+            max_lowers: 10_000,
+            ..features().clone()
+        };
+        let err = mount_overlay(&spec(max + 1), &targets[3], &lax)
+            .expect_err("kernel accepted more than max");
         println!("{} lowers: {err}", max + 1);
     }
 }
@@ -186,29 +256,58 @@ fn many_lowers_legacy_uses_proc_fds_then_relative_names() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let lowers = many_layers(&tmp.path().join("l"), 500);
     let targets = mkdirs(tmp.path(), &["m130", "m500"]);
-    let old = Features { new_mount_api: false, lowerdir_plus: false, lowerdir_fd: false, ..features().clone() };
+    let old = Features {
+        new_mount_api: false,
+        lowerdir_plus: false,
+        lowerdir_fd: false,
+        ..features().clone()
+    };
     let mut guard = MountGuard::default();
     // 130 × "/proc/self/fd/NNN" fits in a page.
-    let spec = OverlaySpec { lowers: lowers[..130].to_vec(), upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers: lowers[..130].to_vec(),
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay_legacy(&spec, &targets[0], &old).expect("130 legacy");
     guard.push(&targets[0]);
     check_many(&targets[0], 130);
     // 500 do not; 500 × "NNNN" relative to their parent do.
-    let spec = OverlaySpec { lowers: lowers.clone(), upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers: lowers.clone(),
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay_legacy(&spec, &targets[1], &old).expect("500 legacy");
     guard.push(&targets[1]);
     check_many(&targets[1], 500);
     let cwd = std::env::current_dir().expect("cwd");
-    assert_ne!(cwd, tmp.path().join("l"), "the legacy route changed the process cwd");
+    assert_ne!(
+        cwd,
+        tmp.path().join("l"),
+        "the legacy route changed the process cwd"
+    );
     // Long names that fit neither way give a clear error.
-    let deep = tmp.path().join("a-rather-long-directory-name-to-overflow-the-page");
-    let long: Vec<PathBuf> = lowers.iter().map(|l| deep.join(l.file_name().expect("name")).join("diff-with-long-suffix")).collect();
+    let deep = tmp
+        .path()
+        .join("a-rather-long-directory-name-to-overflow-the-page");
+    let long: Vec<PathBuf> = lowers
+        .iter()
+        .map(|l| {
+            deep.join(l.file_name().expect("name"))
+                .join("diff-with-long-suffix")
+        })
+        .collect();
     for l in &long {
         fs::create_dir_all(l).expect("mkdir");
     }
     let mut far = long.clone();
     far[0] = lowers[0].clone();
-    let spec = OverlaySpec { lowers: far, upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers: far,
+        upper: None,
+        userxattr: false,
+    };
     let err = mount_overlay_legacy(&spec, &targets[1], &old).expect_err("must not fit");
     assert!(matches!(err, MountError::OptionsTooLong { .. }), "{err}");
 }
@@ -223,7 +322,11 @@ fn unmount_errors_are_typed() {
     let err = unmount(&dirs[2]).expect_err("plain dir");
     assert!(err.is_not_mounted(), "{err}");
     let mut guard = MountGuard::default();
-    let spec = OverlaySpec { lowers: dirs[..2].to_vec(), upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers: dirs[..2].to_vec(),
+        upper: None,
+        userxattr: false,
+    };
     mount_overlay(&spec, &dirs[2], features()).expect("mount");
     guard.push(&dirs[2]);
     let open = fs::File::open(dirs[2].join("f")).expect("open inside");
@@ -238,10 +341,21 @@ fn unmount_errors_are_typed() {
 
 #[test]
 fn errors_before_any_syscall() {
-    let spec = OverlaySpec { lowers: vec![], upper: None, userxattr: false };
-    assert!(matches!(mount_overlay(&spec, Path::new("/nonexistent"), features()), Err(MountError::NoLowers)));
+    let spec = OverlaySpec {
+        lowers: vec![],
+        upper: None,
+        userxattr: false,
+    };
+    assert!(matches!(
+        mount_overlay(&spec, Path::new("/nonexistent"), features()),
+        Err(MountError::NoLowers)
+    ));
     let target = Path::new("/nonexistent-target");
-    let spec = OverlaySpec { lowers: vec!["/nonexistent-a".into(), "/nonexistent-b".into()], upper: None, userxattr: false };
+    let spec = OverlaySpec {
+        lowers: vec!["/nonexistent-a".into(), "/nonexistent-b".into()],
+        upper: None,
+        userxattr: false,
+    };
     let err = mount_overlay(&spec, target, features()).expect_err("missing lowers");
     assert!(err.to_string().contains("nonexistent-a"), "{err}");
     assert_eq!(
@@ -249,4 +363,79 @@ fn errors_before_any_syscall() {
         Some(ErrorKind::NotFound),
         "test precondition"
     );
+}
+
+#[test]
+fn string_route_passes_long_paths_as_proc_fds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Over the 255-byte fsconfig string limit.
+    let deep = tmp
+        .path()
+        .join("d".repeat(120))
+        .join("e".repeat(120))
+        .join("f".repeat(40));
+    assert!(deep.as_os_str().len() > MAX_LOWERDIR_PLUS_LEN);
+    let a = Layer::new(deep.join("a"));
+    a.file("from_a", b"a", 0o644);
+    let b = Layer::new(deep.join("b"));
+    b.file("from_b", b"b", 0o644);
+    let target = &mkdirs(tmp.path(), &["m"])[0];
+    let strings_only = Features {
+        lowerdir_fd: false,
+        ..features().clone()
+    };
+    let mut guard = MountGuard::default();
+    let spec = OverlaySpec {
+        lowers: vec![a.0.clone(), b.0.clone()],
+        upper: None,
+        userxattr: false,
+    };
+    mount_overlay(&spec, target, &strings_only).expect("mount with long paths");
+    guard.push(target);
+    assert!(target.join("from_a").exists() && target.join("from_b").exists());
+}
+
+#[test]
+fn writable_mounts_by_every_route() {
+    type Route = (&'static str, fn(&Features) -> Features);
+    let routes: [Route; 3] = [
+        ("fds", |f| f.clone()),
+        ("strings", |f| Features {
+            lowerdir_fd: false,
+            ..f.clone()
+        }),
+        ("legacy", |f| Features {
+            new_mount_api: false,
+            lowerdir_plus: false,
+            lowerdir_fd: false,
+            ..f.clone()
+        }),
+    ];
+    for userxattr in [false, true] {
+        for (route, features_for) in routes {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let lowers = build_layers(tmp.path(), userxattr);
+            let dirs = mkdirs(tmp.path(), &["upper", "work", "m"]);
+            let mut guard = MountGuard::default();
+            let spec = OverlaySpec {
+                lowers,
+                upper: Some((dirs[0].clone(), dirs[1].clone())),
+                userxattr,
+            };
+            mount_overlay(&spec, &dirs[2], &features_for(features()))
+                .unwrap_or_else(|e| panic!("{route}: {e}"));
+            guard.push(&dirs[2]);
+            // The opaque dir still hides its lower contents, whichever xattr namespace marks it.
+            assert!(
+                !dirs[2].join("opt/old/file1").exists(),
+                "{route} userxattr={userxattr}"
+            );
+            fs::write(dirs[2].join("opt/old/added"), b"x")
+                .unwrap_or_else(|e| panic!("{route}: write: {e}"));
+            assert_eq!(
+                fs::read(dirs[0].join("opt/old/added")).expect("in upper"),
+                b"x"
+            );
+        }
+    }
 }

@@ -76,8 +76,8 @@ impl Layer {
 
     pub fn node(&self, rel: &str, kind: FileType, major: u32, minor: u32, mode: u32) -> &Self {
         let dev = rustix::fs::makedev(major, minor);
-        mknodat(CWD, &self.at(rel), kind, Mode::from_raw_mode(mode), dev).expect("mknod");
-        rustix::fs::chmod(&self.0.join(rel), Mode::from_raw_mode(mode)).expect("chmod node");
+        mknodat(CWD, self.at(rel), kind, Mode::from_raw_mode(mode), dev).expect("mknod");
+        rustix::fs::chmod(self.0.join(rel), Mode::from_raw_mode(mode)).expect("chmod node");
         self
     }
 
@@ -86,26 +86,42 @@ impl Layer {
     }
 
     pub fn opaque(&self, rel: &str, userxattr: bool) -> &Self {
-        let name = if userxattr { "user.overlay.opaque" } else { "trusted.overlay.opaque" };
+        let name = if userxattr {
+            "user.overlay.opaque"
+        } else {
+            "trusted.overlay.opaque"
+        };
         self.xattr(rel, name, b"y")
     }
 
     pub fn xattr(&self, rel: &str, name: &str, value: &[u8]) -> &Self {
-        rustix::fs::lsetxattr(&self.0.join(rel), name, value, rustix::fs::XattrFlags::empty()).expect("setxattr");
+        rustix::fs::lsetxattr(
+            self.0.join(rel),
+            name,
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .expect("setxattr");
         self
     }
 
     pub fn owner(&self, rel: &str, uid: u32, gid: u32) -> &Self {
         let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
-        chownat(CWD, &self.0.join(rel), uid, gid, AtFlags::SYMLINK_NOFOLLOW).expect("chown");
+        chownat(CWD, self.0.join(rel), uid, gid, AtFlags::SYMLINK_NOFOLLOW).expect("chown");
         self
     }
 
     /// Set atime and mtime (do it after the entry's children exist, for dirs).
     pub fn mtime(&self, rel: &str, secs: i64, nanos: i64) -> &Self {
-        let ts = rustix::fs::Timespec { tv_sec: secs, tv_nsec: nanos };
-        let times = Timestamps { last_access: ts, last_modification: ts };
-        utimensat(CWD, &self.0.join(rel), &times, AtFlags::SYMLINK_NOFOLLOW).expect("utimensat");
+        let ts = rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: nanos,
+        };
+        let times = Timestamps {
+            last_access: ts,
+            last_modification: ts,
+        };
+        utimensat(CWD, self.0.join(rel), &times, AtFlags::SYMLINK_NOFOLLOW).expect("utimensat");
         self
     }
 }
@@ -128,32 +144,56 @@ pub(crate) fn describe(root: &Path) -> BTreeMap<PathBuf, String> {
     out
 }
 
-fn describe_into(path: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, String>, inodes: &mut HashMap<(u64, u64), Vec<PathBuf>>) {
+fn describe_into(
+    path: &Path,
+    rel: &Path,
+    out: &mut BTreeMap<PathBuf, String>,
+    inodes: &mut HashMap<(u64, u64), Vec<PathBuf>>,
+) {
     let meta = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("lstat {path:?}: {e}"));
     let ft = meta.file_type();
     let kind = FileType::from_raw_mode(meta.mode());
-    let mut line = format!("{kind:?} mode={:o} uid={} gid={}", meta.mode() & 0o7777, meta.uid(), meta.gid());
+    let mut line = format!(
+        "{kind:?} mode={:o} uid={} gid={}",
+        meta.mode() & 0o7777,
+        meta.uid(),
+        meta.gid()
+    );
     if ft.is_file() {
         let data = fs::read(path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
-        line += &format!(" size={} sha256={}", data.len(), hex::encode(Sha256::digest(&data)));
+        line += &format!(
+            " size={} sha256={}",
+            data.len(),
+            hex::encode(Sha256::digest(&data))
+        );
     }
     if ft.is_symlink() {
         let target = fs::read_link(path).expect("readlink");
         line += &format!(" target={}", target.display());
     }
     if matches!(kind, FileType::CharacterDevice | FileType::BlockDevice) {
-        line += &format!(" dev={}:{}", rustix::fs::major(meta.rdev()), rustix::fs::minor(meta.rdev()));
+        line += &format!(
+            " dev={}:{}",
+            rustix::fs::major(meta.rdev()),
+            rustix::fs::minor(meta.rdev())
+        );
     }
     for (name, value) in xattrs(path) {
         line += &format!(" xattr={}={}", name, hex::encode(value));
     }
     line += &format!(" mtime={}.{:09}", meta.mtime(), meta.mtime_nsec());
     if !ft.is_dir() && meta.nlink() > 1 {
-        inodes.entry((meta.dev(), meta.ino())).or_default().push(rel.to_path_buf());
+        inodes
+            .entry((meta.dev(), meta.ino()))
+            .or_default()
+            .push(rel.to_path_buf());
     }
     out.insert(rel.to_path_buf(), line);
     if ft.is_dir() {
-        let mut names: Vec<_> = fs::read_dir(path).expect("readdir").map(|e| e.expect("dirent").file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(path)
+            .expect("readdir")
+            .map(|e| e.expect("dirent").file_name())
+            .collect();
         names.sort();
         for name in names {
             describe_into(&path.join(&name), &rel.join(&name), out, inodes);
@@ -169,7 +209,8 @@ fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
         .filter(|n| !n.is_empty())
         .map(|name| {
             let mut value = vec![0u8; 64 * 1024];
-            let n = rustix::fs::lgetxattr(path, OsStr::from_bytes(name), &mut value[..]).expect("getxattr");
+            let n = rustix::fs::lgetxattr(path, OsStr::from_bytes(name), &mut value[..])
+                .expect("getxattr");
             value.truncate(n);
             (String::from_utf8_lossy(name).into_owned(), value)
         })
