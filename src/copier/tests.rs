@@ -183,17 +183,73 @@ fn symlinks_in_layers_are_never_followed() {
     assert_eq!(fs::read_dir(&outside).expect("readdir").count(), 0);
 }
 
+/// On a filesystem with reflinks (a loop-mounted xfs image) data is shared with `FICLONE`, not copied.
+/// Needs `mkfs.xfs` (xfsprogs); says so and passes where it is missing.
+#[test]
+fn reflinks_where_the_filesystem_can() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let image = tmp.path().join("xfs.img");
+    fs::File::create(&image)
+        .and_then(|f| f.set_len(512 << 20))
+        .expect("sparse image");
+    let mkfs = std::process::Command::new("mkfs.xfs")
+        .args(["-q", "-m", "reflink=1"])
+        .arg(&image)
+        .status();
+    if !matches!(mkfs, Ok(s) if s.success()) {
+        println!("skipped: mkfs.xfs (xfsprogs) is not installed");
+        return;
+    }
+    let xfs = tmp.path().join("xfs");
+    fs::create_dir(&xfs).expect("mkdir");
+    let mut guard = MountGuard::default();
+    let mounted = std::process::Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&image)
+        .arg(&xfs)
+        .status();
+    assert!(
+        matches!(mounted, Ok(s) if s.success()),
+        "loop mount of xfs image"
+    );
+    guard.push(&xfs);
+    assert!(supports_reflink(&xfs));
+    let lowers = build_layers(&xfs.join("layers"), false);
+    mount_view(&lowers, &xfs.join("m"), false, &mut guard);
+    let copy = xfs.join("c");
+    fs::create_dir(&copy).expect("mkdir");
+    let report = materialize(&lowers, &copy, &CopyOptions::default()).expect("materialize");
+    let (view, copied) = (describe(&xfs.join("m")), describe(&copy));
+    assert!(
+        view == copied,
+        "copy differs from overlay view:\n{}",
+        diff(&view, &copied)
+    );
+    let non_empty = copied
+        .values()
+        .filter(|l| l.starts_with("RegularFile") && !l.contains(" size=0 "))
+        .count();
+    // Hardlinked names share one copy.
+    assert_eq!(report.reflinked_files as usize, non_empty - 2, "{report:?}");
+}
+
 /// Speed on the corpus Debian rootfs as one layer: `cargo test --release --lib copier::tests::bench
-/// -- --ignored --nocapture`.
+/// -- --ignored --nocapture`. `LAMINA_BENCH_ROOTFS` and `LAMINA_BENCH_TMP` (where the copy goes, by
+/// default /var/tmp) pick other trees and filesystems, e.g. an xfs mount to measure reflinks.
 #[test]
 #[ignore]
 fn bench_debian_rootfs() {
-    let rootfs = Path::new("/var/cache/lamina/corpus/work/debian-bundle/rootfs");
+    let rootfs = std::env::var_os("LAMINA_BENCH_ROOTFS").map_or_else(
+        || PathBuf::from("/var/cache/lamina/corpus/work/debian-bundle/rootfs"),
+        PathBuf::from,
+    );
+    let rootfs = rootfs.as_path();
     if !rootfs.is_dir() {
         println!("no corpus at {rootfs:?}");
         return;
     }
-    let tmp = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let tmp_root = std::env::var_os("LAMINA_BENCH_TMP").unwrap_or_else(|| "/var/tmp".into());
+    let tmp = tempfile::tempdir_in(tmp_root).expect("tempdir");
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
     let (start, cpu_start) = (std::time::Instant::now(), cpu_seconds());

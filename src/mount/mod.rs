@@ -24,6 +24,8 @@ mod sys;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_stack;
+#[cfg(test)]
 pub(crate) mod testutil;
 
 use std::io;

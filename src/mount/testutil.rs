@@ -7,9 +7,12 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rustix::fs::{chownat, mknodat, utimensat, AtFlags, FileType, Gid, Mode, Timestamps, Uid, CWD};
 use sha2::{Digest as _, Sha256};
+
+use super::{probe, Features};
 
 /// Unmounts (lazily, so a failing test cannot leave a busy mount) every target it holds on drop.
 #[derive(Default)]
@@ -317,4 +320,28 @@ pub(crate) fn build_layers(base: &Path, userxattr: bool) -> Vec<PathBuf> {
         .mtime("usr", 1_111_111_111, 111)
         .mtime("etc", 1_222_222_222, 222);
     vec![l0.0, l1.0, l2.0, l3.0]
+}
+
+/// The probe's answer for this machine, found once per test run.
+pub(crate) fn features() -> &'static Features {
+    static FEATURES: OnceLock<Features> = OnceLock::new();
+    FEATURES.get_or_init(|| {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        probe(scratch.path())
+    })
+}
+
+pub(crate) fn mkdirs(base: &Path, names: &[&str]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|n| {
+            let p = base.join(n);
+            fs::create_dir_all(&p).expect("mkdir");
+            p
+        })
+        .collect()
+}
+
+pub(crate) fn write_refused(path: &Path) -> bool {
+    matches!(fs::write(path, b"x"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
 }
