@@ -165,3 +165,42 @@ fn string_route_passes_long_paths_as_proc_fds() {
     guard.push(target);
     assert!(target.join("from_a").exists() && target.join("from_b").exists());
 }
+
+#[test]
+fn layer_paths_with_option_separators_mount_by_every_route() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = Layer::new(tmp.path().join("a:with,separators\\"));
+    a.file("from_a", b"a", 0o644);
+    let b = Layer::new(tmp.path().join("b=x,lowerdir=/etc"));
+    b.file("from_b", b"b", 0o644);
+    let spec = OverlaySpec {
+        lowers: vec![a.0.clone(), b.0.clone()],
+        upper: None,
+        userxattr: false,
+    };
+    let routes = [
+        features().clone(),
+        Features {
+            lowerdir_fd: false,
+            ..features().clone()
+        },
+        Features {
+            new_mount_api: false,
+            lowerdir_plus: false,
+            lowerdir_fd: false,
+            ..features().clone()
+        },
+    ];
+    for (i, route) in routes.iter().enumerate() {
+        let target = &mkdirs(tmp.path(), &[&format!("m{i}")])[0];
+        let mut guard = MountGuard::default();
+        mount_overlay(&spec, target, route).unwrap_or_else(|e| panic!("route {i}: {e}"));
+        guard.push(target);
+        let names: Vec<_> = fs::read_dir(target)
+            .expect("readdir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "route {i}: {names:?}");
+        assert!(target.join("from_a").exists() && target.join("from_b").exists());
+    }
+}
