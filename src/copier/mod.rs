@@ -14,6 +14,11 @@
 //!   and hardlink groups are reproduced; directory metadata is applied last, so mtimes stick.
 //! - File data is reflinked (`FICLONE`) where the filesystem can, else `copy_file_range`, else copied.
 //!
+//! Where the copy differs from the mount on purpose: a whiteout in a dir that overlay does not merge
+//! (one that only its own layer has, or an opaque one) is listed by overlay's readdir as a phantom
+//! `c?????????` entry that cannot be stat'ed (seen on 6.18); the copy leaves it out. A file whose
+//! other hardlink name is whited out shows `st_nlink` 2 through overlay and 1 in the copy.
+//!
 //! Known limit: paths are resolved from the layer roots, so trees deeper than `PATH_MAX` (4096
 //! bytes of path) fail with `ENAMETOOLONG` rather than being copied partially.
 
@@ -94,6 +99,9 @@ impl CopyError {
 
 /// Materialise the merged tree of `lowers` (top first) into `target`, an existing empty directory
 /// whose own metadata is replaced by the top layer root's.
+///
+/// Holds one fd per layer for the whole copy (plus a few per worker). On error the target holds a
+/// partial tree; the caller removes it.
 pub fn materialize(
     lowers: &[PathBuf],
     target: &Path,

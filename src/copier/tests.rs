@@ -273,3 +273,38 @@ fn cpu_seconds() -> f64 {
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
+
+/// The store's plan for images deeper than the kernel stacks: flatten the bottom layers into one layer
+/// dir, mount it under the rest. The result must equal a copy of the whole stack.
+#[test]
+fn flattening_makes_600_layers_mountable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lowers = crate::mount::testutil::many_layers(&tmp.path().join("l"), 600);
+    let max = crate::mount::max_lowers(crate::mount::testutil::features());
+    let (kept, bottom) = lowers.split_at(max - 1);
+    let flat = tmp.path().join("flat");
+    fs::create_dir(&flat).expect("mkdir");
+    let opts = CopyOptions {
+        userxattr: false,
+        keep_whiteouts: true,
+    };
+    materialize(bottom, &flat, &opts).expect("flatten bottom layers");
+    let mut stack = kept.to_vec();
+    stack.push(flat);
+    let mut guard = MountGuard::default();
+    mount_view(&stack, &tmp.path().join("m"), false, &mut guard);
+    let whole = tmp.path().join("whole");
+    fs::create_dir(&whole).expect("mkdir");
+    let report = materialize(&lowers, &whole, &CopyOptions::default()).expect("copy all 600");
+    assert_eq!(report.files, 601, "{report:?}");
+    let (view, copied) = (describe(&tmp.path().join("m")), describe(&whole));
+    assert!(
+        view == copied,
+        "flattened stack differs from the whole copy:\n{}",
+        diff(&view, &copied)
+    );
+    assert_eq!(
+        fs::read_to_string(whole.join("common")).expect("common"),
+        "0"
+    );
+}

@@ -3,23 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::testutil::{features, mkdirs, Layer, MountGuard};
+use super::testutil::{features, many_layers, mkdirs, Layer, MountGuard};
 use super::*;
-
-/// `n` tiny layers in one parent dir with short names; layer i has `f<i>` and `common` = i.
-fn many_layers(base: &Path, n: usize) -> Vec<PathBuf> {
-    (0..n)
-        .map(|i| {
-            let layer = Layer::new(base.join(format!("{i:04}")));
-            layer.file(&format!("f{i}"), b"", 0o644).file(
-                "common",
-                i.to_string().as_bytes(),
-                0o644,
-            );
-            layer.0
-        })
-        .collect()
-}
 
 fn check_many(target: &Path, n: usize) {
     assert_eq!(

@@ -345,3 +345,18 @@ pub(crate) fn mkdirs(base: &Path, names: &[&str]) -> Vec<PathBuf> {
 pub(crate) fn write_refused(path: &Path) -> bool {
     matches!(fs::write(path, b"x"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
 }
+
+/// `n` tiny layers in one parent dir with short names; layer i has `f<i>` and `common` = i.
+pub(crate) fn many_layers(base: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let layer = Layer::new(base.join(format!("{i:04}")));
+            layer.file(&format!("f{i}"), b"", 0o644).file(
+                "common",
+                i.to_string().as_bytes(),
+                0o644,
+            );
+            layer.0
+        })
+        .collect()
+}
