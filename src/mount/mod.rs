@@ -45,8 +45,10 @@ pub const DEFAULT_MAX_LOWERS: usize = 500;
 /// paths are passed as an open fd (6.13+) or as `/proc/self/fd/N`.
 pub const MAX_LOWERDIR_PLUS_LEN: usize = 255;
 
-/// What the running kernel can do, found once by [`probe`] and cached by the store as JSON.
+/// What the running kernel can do, found once by [`probe`] and cached by the store as JSON. Fields
+/// missing from an older cache read as [`Features::conservative`]'s.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Features {
     /// `uname -r`.
     pub kernel: String,
@@ -82,6 +84,12 @@ impl Features {
             legacy_options_max: sys::page_size().saturating_sub(1),
             reflink: false,
         }
+    }
+}
+
+impl Default for Features {
+    fn default() -> Features {
+        Features::conservative()
     }
 }
 

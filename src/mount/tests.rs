@@ -27,6 +27,10 @@ fn probe_finds_new_api_and_cleans_up() {
     let back: Features =
         serde_json::from_str(&serde_json::to_string(&found).expect("json")).expect("parse");
     assert_eq!(back, found);
+    let old_cache: Features =
+        serde_json::from_str(r#"{"kernel":"6.1","overlay":true}"#).expect("parse");
+    assert_eq!(old_cache.max_lowers, DEFAULT_MAX_LOWERS);
+    assert!(!old_cache.lowerdir_plus && old_cache.legacy_mount);
 }
 
 #[test]
