@@ -32,7 +32,9 @@ pub fn have_tool(name: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        skip(&format!("{name} is not installed (scripts/install-deps.sh)"));
+        skip(&format!(
+            "{name} is not installed (scripts/install-deps.sh)"
+        ));
     }
     ok
 }
@@ -57,7 +59,10 @@ pub fn test_images() -> Option<PathBuf> {
     if dir.join("stamps/debian").exists() && dir.join("stamps/busybox").exists() {
         Some(dir)
     } else {
-        skip(&format!("test images not built in {} (run scripts/build-test-images.sh)", dir.display()));
+        skip(&format!(
+            "test images not built in {} (run scripts/build-test-images.sh)",
+            dir.display()
+        ));
         None
     }
 }
@@ -79,7 +84,9 @@ pub fn corpus() -> Option<PathBuf> {
 /// take this, so two of them never run at once.
 pub fn heavy() -> MutexGuard<'static, ()> {
     static HEAVY: Mutex<()> = Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub fn lamina_bin() -> PathBuf {
@@ -130,7 +137,12 @@ impl Run {
     }
 
     pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.status, Some(code), "expected exit code {code}: {}", self.describe());
+        assert_eq!(
+            self.status,
+            Some(code),
+            "expected exit code {code}: {}",
+            self.describe()
+        );
         self
     }
 }
@@ -171,7 +183,14 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Run {
     };
     let stdout = t_out.join().expect("reader");
     let stderr = t_err.join().expect("reader");
-    Run::from_output(text, Output { status, stdout, stderr })
+    Run::from_output(
+        text,
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+    )
 }
 
 pub const LIMIT: Duration = Duration::from_secs(600);
@@ -205,7 +224,10 @@ impl Store {
 
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(lamina_bin());
-        cmd.arg("--root").arg(&self.root).env("RUST_BACKTRACE", "1").env_remove("LAMINA_ROOT");
+        cmd.arg("--root")
+            .arg(&self.root)
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("LAMINA_ROOT");
         cmd
     }
 
@@ -223,7 +245,10 @@ impl Store {
 
     /// `lamina load SOURCE [EXTRA...]`, which must succeed
     pub fn load(&self, source: &Path, extra: &[&str]) -> Run {
-        let mut args = vec![std::ffi::OsString::from("load"), source.as_os_str().to_owned()];
+        let mut args = vec![
+            std::ffi::OsString::from("load"),
+            source.as_os_str().to_owned(),
+        ];
         args.extend(extra.iter().map(std::ffi::OsString::from));
         self.ok(&args)
     }
@@ -233,15 +258,29 @@ impl Store {
         let mut args = vec!["mount", image];
         args.extend_from_slice(extra);
         let r = self.ok(&args);
-        let line = r.stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or_default().to_string();
+        let line = r
+            .stdout
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_string();
         let path = PathBuf::from(&line);
-        assert!(path.is_absolute() && is_mountpoint(&path), "mount printed {line:?}, not a mountpoint: {}", r.describe());
+        assert!(
+            path.is_absolute() && is_mountpoint(&path),
+            "mount printed {line:?}, not a mountpoint: {}",
+            r.describe()
+        );
         path
     }
 
     pub fn umount(&self, what: &Path) {
         self.ok(&[std::ffi::OsStr::new("umount"), what.as_os_str()]);
-        assert!(!is_mountpoint(what), "{} still mounted after lamina umount", what.display());
+        assert!(
+            !is_mountpoint(what),
+            "{} still mounted after lamina umount",
+            what.display()
+        );
     }
 
     /// paths below ROOT/tmp (staging); they must be gone once a command finished
@@ -261,7 +300,10 @@ impl Drop for Store {
 
 pub fn list_dir(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -288,13 +330,23 @@ pub fn mount_info(path: &Path) -> Option<(String, String)> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let want = path.to_string_lossy();
     // the last matching line is the mount on top
-    info.lines().filter(|l| l.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&*want)).last().map(|l| {
-        let fields: Vec<&str> = l.split(' ').collect();
-        let sep = fields.iter().position(|f| *f == "-").unwrap_or(fields.len() - 1);
-        let fstype = fields.get(sep + 1).copied().unwrap_or_default().to_string();
-        let opts = format!("{},{}", fields[5], fields.get(sep + 3).copied().unwrap_or_default());
-        (fstype, opts)
-    })
+    info.lines()
+        .filter(|l| l.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&*want))
+        .last()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let sep = fields
+                .iter()
+                .position(|f| *f == "-")
+                .unwrap_or(fields.len() - 1);
+            let fstype = fields.get(sep + 1).copied().unwrap_or_default().to_string();
+            let opts = format!(
+                "{},{}",
+                fields[5],
+                fields.get(sep + 3).copied().unwrap_or_default()
+            );
+            (fstype, opts)
+        })
 }
 
 pub fn is_mountpoint(path: &Path) -> bool {
@@ -302,7 +354,10 @@ pub fn is_mountpoint(path: &Path) -> bool {
 }
 
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 pub fn unmount_below(dir: &Path) {
@@ -321,7 +376,11 @@ pub fn unmount_below(dir: &Path) {
 pub fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{tag}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// `<12 hex>: Loading layer` / `Already exists` lines of a load, as (short id, what).
@@ -330,7 +389,10 @@ pub fn layer_lines(r: &Run) -> Vec<(String, String)> {
         .iter()
         .filter_map(|l| {
             let (id, rest) = l.split_once(": ")?;
-            let is_id = id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            let is_id = id.len() == 12
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
             let what = if rest.starts_with("Loading layer") {
                 "Loading layer"
             } else if rest.starts_with("Already exists") {
@@ -345,5 +407,11 @@ pub fn layer_lines(r: &Run) -> Vec<(String, String)> {
 
 /// The NAME:TAG of every `Loaded image: NAME:TAG` line.
 pub fn loaded_images(r: &Run) -> Vec<String> {
-    r.lines().iter().filter_map(|l| l.strip_prefix("Loaded image: ").map(|s| s.trim().to_string())).collect()
+    r.lines()
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("Loaded image: ")
+                .map(|s| s.trim().to_string())
+        })
+        .collect()
 }

@@ -14,11 +14,16 @@ fn sigkill_during_load_then_reload() {
     if !common::require_root() || !common::have_tool("umoci") {
         return;
     }
-    let Some(images) = common::test_images() else { return };
+    let Some(images) = common::test_images() else {
+        return;
+    };
     let _heavy = common::heavy();
     let layout = images.join("debian");
     let expected = oracle::oracle(&layout, "test");
-    let rounds: usize = std::env::var("LAMINA_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let rounds: usize = std::env::var("LAMINA_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
 
     // how long an undisturbed load takes here, to spread the kills over it
     let typical = {
@@ -49,16 +54,40 @@ fn sigkill_during_load_then_reload() {
         let _ = child.wait();
 
         let r = s.load(&layout, &[]);
-        assert_eq!(common::loaded_images(&r), ["debian:test"], "round {round} (killed after {delay:?}): {}", r.describe());
-        assert!(s.staging_leftovers().is_empty(), "round {round}: staging left: {:?}", s.staging_leftovers());
+        assert_eq!(
+            common::loaded_images(&r),
+            ["debian:test"],
+            "round {round} (killed after {delay:?}): {}",
+            r.describe()
+        );
+        assert!(
+            s.staging_leftovers().is_empty(),
+            "round {round}: staging left: {:?}",
+            s.staging_leftovers()
+        );
         let target = s.scratch("view");
-        let m = s.mount("debian:test", &["--read-only", "--target", &target.to_string_lossy()]);
+        let m = s.mount(
+            "debian:test",
+            &["--read-only", "--target", &target.to_string_lossy()],
+        );
         let actual = crate::manifest::treemanifest(&m);
         s.umount(&m);
-        crate::manifest::assert_same(&format!("round {round}, killed after {delay:?}"), &expected, &actual, crate::manifest::ORACLE);
-        assert!(s.staging_leftovers().is_empty(), "round {round}: staging left after mount: {:?}", s.staging_leftovers());
+        crate::manifest::assert_same(
+            &format!("round {round}, killed after {delay:?}"),
+            &expected,
+            &actual,
+            crate::manifest::ORACLE,
+        );
+        assert!(
+            s.staging_leftovers().is_empty(),
+            "round {round}: staging left after mount: {:?}",
+            s.staging_leftovers()
+        );
     }
-    assert!(killed_while_running >= rounds / 2, "only {killed_while_running} of {rounds} kills hit a running load (typical {typical:?})");
+    assert!(
+        killed_while_running >= rounds / 2,
+        "only {killed_while_running} of {rounds} kills hit a running load (typical {typical:?})"
+    );
 }
 
 fn noise_tar(files: usize, size: usize) -> Vec<u8> {
@@ -84,7 +113,9 @@ fn concurrent_loads_store_a_shared_layer_once() {
         for tag in ["one", "two"] {
             let img = Image::new(vec![base.clone(), crate::load::marker_layer(tag)]);
             let dir = s.scratch(tag);
-            OciBuilder::new().image(Some("latest"), img).write_layout(&dir);
+            OciBuilder::new()
+                .image(Some("latest"), img)
+                .write_layout(&dir);
             layouts.push(dir);
         }
         let handles: Vec<_> = layouts
@@ -99,14 +130,29 @@ fn concurrent_loads_store_a_shared_layer_once() {
             h.join().expect("thread").expect_ok();
         }
         let dirs = common::list_dir(&s.root.join("layers"));
-        assert_eq!(dirs.len(), 3, "round {round}: base once + two tops: {dirs:?}");
-        assert!(dirs.iter().any(|d| d == hex_of(&base.diff_id)), "round {round}: {dirs:?}");
+        assert_eq!(
+            dirs.len(),
+            3,
+            "round {round}: base once + two tops: {dirs:?}"
+        );
+        assert!(
+            dirs.iter().any(|d| d == hex_of(&base.diff_id)),
+            "round {round}: {dirs:?}"
+        );
         for tag in ["one", "two"] {
             let m = s.mount(&format!("{tag}:latest"), &["--read-only"]);
-            assert_eq!(common::list_dir(&m.join("base")).len(), 400, "round {round}: {tag}");
+            assert_eq!(
+                common::list_dir(&m.join("base")).len(),
+                400,
+                "round {round}: {tag}"
+            );
             assert!(m.join("etc").join(tag).is_file());
             s.umount(&m);
         }
-        assert!(s.staging_leftovers().is_empty(), "round {round}: {:?}", s.staging_leftovers());
+        assert!(
+            s.staging_leftovers().is_empty(),
+            "round {round}: {:?}",
+            s.staging_leftovers()
+        );
     }
 }

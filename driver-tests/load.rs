@@ -3,7 +3,9 @@
 
 use crate::common::{self, layer_lines, loaded_images, Store};
 use crate::manifest::{self, treemanifest};
-use crate::oci_builder::{gzip, hex_of, sha256, write_docker_archive, zstd, Compression, Image, Layer, OciBuilder};
+use crate::oci_builder::{
+    gzip, hex_of, sha256, write_docker_archive, zstd, Compression, Image, Layer, OciBuilder,
+};
 use crate::oracle;
 use crate::tarw::{self, Header, TarWriter};
 use std::fs;
@@ -11,20 +13,35 @@ use std::fs;
 /// A one-file layer, distinct per `tag`.
 pub fn marker_layer(tag: &str) -> Layer {
     let mut w = TarWriter::new();
-    w.dir("etc/", 0o755).file(format!("etc/{tag}"), 0o644, format!("{tag}\n").as_bytes());
+    w.dir("etc/", 0o755)
+        .file(format!("etc/{tag}"), 0o644, format!("{tag}\n").as_bytes());
     Layer::new(&w.finish(), Compression::Gzip)
 }
 
 pub fn marker_image(tag: &str) -> Image {
-    Image::new(vec![marker_layer(&format!("{tag}-base")), marker_layer(tag)])
+    Image::new(vec![
+        marker_layer(&format!("{tag}-base")),
+        marker_layer(tag),
+    ])
 }
 
 fn assert_layer_lines(r: &common::Run, img: &Image, what: &str) {
     let lines = layer_lines(r);
-    assert_eq!(lines.len(), img.layers.len(), "one layer line per layer: {}", r.describe());
+    assert_eq!(
+        lines.len(),
+        img.layers.len(),
+        "one layer line per layer: {}",
+        r.describe()
+    );
     for ((id, kind), layer) in lines.iter().zip(&img.layers) {
-        let ok_id = [hex_of(&layer.diff_id), hex_of(&layer.digest)].iter().any(|h| h.starts_with(id.as_str()));
-        assert!(ok_id, "{id} is neither the diffID nor the digest of the layer: {}", r.describe());
+        let ok_id = [hex_of(&layer.diff_id), hex_of(&layer.digest)]
+            .iter()
+            .any(|h| h.starts_with(id.as_str()));
+        assert!(
+            ok_id,
+            "{id} is neither the diffID nor the digest of the layer: {}",
+            r.describe()
+        );
         assert_eq!(kind, what, "{}", r.describe());
     }
 }
@@ -37,21 +54,42 @@ fn layout_refs_are_named_as_docker_would() {
     let s = Store::new("load-names");
     let (a, b, c) = (marker_image("a"), marker_image("b"), marker_image("c"));
     let mut oci = OciBuilder::new();
-    oci.image(Some("gzip"), a.clone()).image(Some("example.com/x/y:1"), b.clone()).image(Some("other:2"), c);
+    oci.image(Some("gzip"), a.clone())
+        .image(Some("example.com/x/y:1"), b.clone())
+        .image(Some("other:2"), c);
     let layout = s.scratch("myrepo");
     oci.write_layout(&layout);
     let r = s.load(&layout, &[]);
     let mut names = loaded_images(&r);
     names.sort();
-    assert_eq!(names, ["example.com/x/y:1", "myrepo:gzip", "other:2"], "{}", r.describe());
+    assert_eq!(
+        names,
+        ["example.com/x/y:1", "myrepo:gzip", "other:2"],
+        "{}",
+        r.describe()
+    );
     for name in &names {
         s.ok(&["inspect", name]);
     }
-    assert_eq!(layer_lines(&r).iter().filter(|(_, k)| k == "Loading layer").count(), 6, "{}", r.describe());
+    assert_eq!(
+        layer_lines(&r)
+            .iter()
+            .filter(|(_, k)| k == "Loading layer")
+            .count(),
+        6,
+        "{}",
+        r.describe()
+    );
 
     // the same again: nothing to unpack
     let again = s.load(&layout, &[]);
-    assert!(layer_lines(&again).iter().all(|(_, k)| k == "Already exists"), "{}", again.describe());
+    assert!(
+        layer_lines(&again)
+            .iter()
+            .all(|(_, k)| k == "Already exists"),
+        "{}",
+        again.describe()
+    );
     assert_eq!(loaded_images(&again).len(), 3, "{}", again.describe());
 }
 
@@ -72,11 +110,20 @@ fn path_ref_loads_one_ref_and_tag_renames_it() {
     assert_eq!(loaded_images(&r), ["repo:one"], "{}", r.describe());
     assert_layer_lines(&r, &a, "Loading layer");
     s.ok(&["inspect", "repo:one"]);
-    assert_eq!(s.lamina(&["inspect", "repo:two"]).status, Some(1), "repo:two must not have been loaded");
+    assert_eq!(
+        s.lamina(&["inspect", "repo:two"]).status,
+        Some(1),
+        "repo:two must not have been loaded"
+    );
 
     let r = s.ok(&["load", &source, "--tag", "renamed"]);
     assert_eq!(loaded_images(&r), ["renamed:latest"], "{}", r.describe());
-    let r = s.ok(&["load", &format!("{}:two", layout.display()), "--tag", "renamed:v2"]);
+    let r = s.ok(&[
+        "load",
+        &format!("{}:two", layout.display()),
+        "--tag",
+        "renamed:v2",
+    ]);
     assert_eq!(loaded_images(&r), ["renamed:v2"], "{}", r.describe());
     s.ok(&["inspect", "renamed:latest"]);
     s.ok(&["inspect", "renamed:v2"]);
@@ -99,7 +146,12 @@ fn archives_load_with_their_names() {
 
     write_docker_archive(&b, &["docker.io/library/arch-docker:1"], &dir.join("d.tar"));
     let r = s.load(&dir.join("d.tar"), &[]);
-    assert_eq!(loaded_images(&r), ["arch-docker:1"], "docker.io/library/ is the default: {}", r.describe());
+    assert_eq!(
+        loaded_images(&r),
+        ["arch-docker:1"],
+        "docker.io/library/ is the default: {}",
+        r.describe()
+    );
     assert_layer_lines(&r, &b, "Loading layer");
 
     // a bare ref in an archive is a tag of the repository named after the file
@@ -108,9 +160,17 @@ fn archives_load_with_their_names() {
     oci.write_oci_archive(&dir.join("plainname.tar"));
     let r = s.load(&dir.join("plainname.tar"), &[]);
     let names = loaded_images(&r);
-    assert!(names.len() == 1 && names[0].starts_with("plainname") && names[0].ends_with(":gz"), "{}", r.describe());
+    assert!(
+        names.len() == 1 && names[0].starts_with("plainname") && names[0].ends_with(":gz"),
+        "{}",
+        r.describe()
+    );
 
-    for name in ["arch/oci:1", "arch-docker:1", "docker.io/library/arch-docker:1"] {
+    for name in [
+        "arch/oci:1",
+        "arch-docker:1",
+        "docker.io/library/arch-docker:1",
+    ] {
         s.ok(&["inspect", name]);
     }
 }
@@ -125,8 +185,12 @@ fn shared_layers_already_exist() {
     let a = Image::new(vec![base.clone(), marker_layer("top-a")]);
     let b = Image::new(vec![base.clone(), marker_layer("top-b")]);
     let (la, lb) = (s.scratch("a"), s.scratch("b"));
-    OciBuilder::new().image(Some("latest"), a.clone()).write_layout(&la);
-    OciBuilder::new().image(Some("latest"), b.clone()).write_layout(&lb);
+    OciBuilder::new()
+        .image(Some("latest"), a.clone())
+        .write_layout(&la);
+    OciBuilder::new()
+        .image(Some("latest"), b.clone())
+        .write_layout(&lb);
     s.load(&la, &[]);
     let r = s.load(&lb, &[]);
     let lines = layer_lines(&r);
@@ -135,7 +199,10 @@ fn shared_layers_already_exist() {
     assert_eq!(lines[1].1, "Loading layer", "{}", r.describe());
     let dirs = common::list_dir(&s.root.join("layers"));
     assert_eq!(dirs.len(), 3, "shared base stored once: {dirs:?}");
-    assert!(dirs.iter().any(|d| d == hex_of(&base.diff_id)), "layer dirs are keyed by diffID: {dirs:?}");
+    assert!(
+        dirs.iter().any(|d| d == hex_of(&base.diff_id)),
+        "layer dirs are keyed by diffID: {dirs:?}"
+    );
 }
 
 #[test]
@@ -149,21 +216,43 @@ fn index_picks_the_platform() {
     arm.architecture = "arm64".into();
     arm.variant = Some("v8".into());
     let layout = s.scratch("multi");
-    OciBuilder::new().index(Some("latest"), vec![arm, amd]).write_layout(&layout);
+    OciBuilder::new()
+        .index(Some("latest"), vec![arm, amd])
+        .write_layout(&layout);
 
     let r = s.load(&layout, &[]);
     assert_eq!(loaded_images(&r), ["multi:latest"], "{}", r.describe());
     let m = s.mount("multi:latest", &["--read-only"]);
-    assert!(m.join("etc/is-amd64").exists(), "the host platform (linux/amd64) must be chosen");
+    assert!(
+        m.join("etc/is-amd64").exists(),
+        "the host platform (linux/amd64) must be chosen"
+    );
     s.umount(&m);
 
-    s.load(&layout, &["--platform", "linux/arm64", "--tag", "multi:arm"]);
+    s.load(
+        &layout,
+        &["--platform", "linux/arm64", "--tag", "multi:arm"],
+    );
     let m = s.mount("multi:arm", &["--read-only"]);
-    assert!(m.join("etc/is-arm64").exists(), "linux/arm64 matches arm64/v8 (containerd's normalisation)");
+    assert!(
+        m.join("etc/is-arm64").exists(),
+        "linux/arm64 matches arm64/v8 (containerd's normalisation)"
+    );
     s.umount(&m);
 
-    let r = s.lamina(&["load", &layout.to_string_lossy(), "--platform", "linux/s390x"]).expect_code(1);
-    assert!(r.stderr.contains("linux/amd64") && r.stderr.contains("linux/arm64"), "the error lists what is there: {}", r.describe());
+    let r = s
+        .lamina(&[
+            "load",
+            &layout.to_string_lossy(),
+            "--platform",
+            "linux/s390x",
+        ])
+        .expect_code(1);
+    assert!(
+        r.stderr.contains("linux/amd64") && r.stderr.contains("linux/arm64"),
+        "the error lists what is there: {}",
+        r.describe()
+    );
 }
 
 /// gzip with two members (pigz), zstd after a skippable frame, plain: same tree.
@@ -173,7 +262,9 @@ fn every_compression_unpacks() {
         return;
     }
     let mut w = TarWriter::new();
-    w.dir("data/", 0o755).file("data/one", 0o644, &vec![b'1'; 300_000]).file("data/two", 0o600, b"two\n");
+    w.dir("data/", 0o755)
+        .file("data/one", 0o644, &vec![b'1'; 300_000])
+        .file("data/two", 0o600, b"two\n");
     let tar = w.finish();
     let half = tar.len() / 2 / 512 * 512;
     let mut two_members = gzip(&tar[..half]);
@@ -181,18 +272,42 @@ fn every_compression_unpacks() {
     let mut skippable = vec![0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
     skippable.extend(zstd(&tar));
     let layers = [
-        ("gzip2", Layer::from_blob(two_members, "application/vnd.oci.image.layer.v1.tar+gzip", sha256(&tar))),
-        ("zstdskip", Layer::from_blob(skippable, "application/vnd.oci.image.layer.v1.tar+zstd", sha256(&tar))),
+        (
+            "gzip2",
+            Layer::from_blob(
+                two_members,
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                sha256(&tar),
+            ),
+        ),
+        (
+            "zstdskip",
+            Layer::from_blob(
+                skippable,
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+                sha256(&tar),
+            ),
+        ),
         ("plain", Layer::new(&tar, Compression::None)),
     ];
     for (tag, layer) in layers {
         let s = Store::new(&format!("load-{tag}"));
         let layout = s.scratch(tag);
-        OciBuilder::new().image(Some("latest"), Image::new(vec![layer])).write_layout(&layout);
+        OciBuilder::new()
+            .image(Some("latest"), Image::new(vec![layer]))
+            .write_layout(&layout);
         s.load(&layout, &[]);
         let m = s.mount(&format!("{tag}:latest"), &["--read-only"]);
-        assert_eq!(fs::read(m.join("data/one")).expect("data/one"), vec![b'1'; 300_000], "{tag}");
-        assert_eq!(fs::read(m.join("data/two")).expect("data/two"), b"two\n", "{tag}");
+        assert_eq!(
+            fs::read(m.join("data/one")).expect("data/one"),
+            vec![b'1'; 300_000],
+            "{tag}"
+        );
+        assert_eq!(
+            fs::read(m.join("data/two")).expect("data/two"),
+            b"two\n",
+            "{tag}"
+        );
         s.umount(&m);
     }
 }
@@ -213,26 +328,68 @@ pub fn every_entry_type_image() -> Image {
     let long = format!("long/{}/{}", "n".repeat(120), "f".repeat(120));
     w.dir("edge/", 0o755)
         .file("edge/file", 0o640, b"plain file\n")
-        .entry(Header { uid: 1000, gid: 1000, ..Header::new("edge/owned", tarw::REG) }, b"owned by 1000\n")
+        .entry(
+            Header {
+                uid: 1000,
+                gid: 1000,
+                ..Header::new("edge/owned", tarw::REG)
+            },
+            b"owned by 1000\n",
+        )
         .symlink("edge/rel-link", "../etc/base-file")
         .symlink("edge/abs-link", "/etc/base-file")
         .symlink("edge/dangling", "/nowhere")
         .hardlink("edge/hard", "edge/file")
-        .entry(Header { dev: (1, 3), mode: 0o666, ..Header::new("edge/null", tarw::CHAR) }, b"")
-        .entry(Header { dev: (7, 0), mode: 0o660, ..Header::new("edge/loop0", tarw::BLOCK) }, b"")
-        .entry(Header { mode: 0o644, ..Header::new("edge/fifo", tarw::FIFO) }, b"")
+        .entry(
+            Header {
+                dev: (1, 3),
+                mode: 0o666,
+                ..Header::new("edge/null", tarw::CHAR)
+            },
+            b"",
+        )
+        .entry(
+            Header {
+                dev: (7, 0),
+                mode: 0o660,
+                ..Header::new("edge/loop0", tarw::BLOCK)
+            },
+            b"",
+        )
+        .entry(
+            Header {
+                mode: 0o644,
+                ..Header::new("edge/fifo", tarw::FIFO)
+            },
+            b"",
+        )
         .file("edge/setuid", 0o4755, b"#!/bin/sh\n")
         .file("edge/setgid", 0o2755, b"#!/bin/sh\n")
         .dir("edge/sticky/", 0o1777)
         .file("edge/mode000", 0o000, b"nobody reads me\n")
-        .entry(Header { mtime: 4_102_444_800, ..Header::new("edge/future", tarw::REG) }, b"2100\n")
-        .pax(&[("SCHILY.xattr.user.comment", b"a comment"), ("SCHILY.xattr.user.binary", b"\x00\x01\xff")])
+        .entry(
+            Header {
+                mtime: 4_102_444_800,
+                ..Header::new("edge/future", tarw::REG)
+            },
+            b"2100\n",
+        )
+        .pax(&[
+            ("SCHILY.xattr.user.comment", b"a comment"),
+            ("SCHILY.xattr.user.binary", b"\x00\x01\xff"),
+        ])
         .file("edge/xattrs", 0o644, b"xattrs\n")
         .pax(&[("uid", b"3000000"), ("gid", b"3000001")])
         .file("edge/big-ids", 0o644, b"big ids\n")
         .pax(&[("path", long.as_bytes())])
         .file("placeholder-name", 0o644, b"pax path\n")
-        .entry(Header { size: 0, ..Header::new("././@LongLink", b'L') }, format!("gnu/{}\0", "g".repeat(150)).as_bytes())
+        .entry(
+            Header {
+                size: 0,
+                ..Header::new("././@LongLink", b'L')
+            },
+            format!("gnu/{}\0", "g".repeat(150)).as_bytes(),
+        )
         .file("gnu-placeholder", 0o644, b"gnu long name\n")
         .file(b"edge/non-utf8-\xff\xfe".to_vec(), 0o644, b"bytes\n")
         .file("edge/with space", 0o644, b"space\n")
@@ -246,9 +403,18 @@ pub fn every_entry_type_image() -> Image {
         .file("opq/.wh..wh..opq", 0o644, b"")
         .file("opq/new", 0o644, b"new in the opaque dir\n");
     // directories get their mtime after their children: give some one to check
-    w.entry(Header { mtime: 1_234_567_890, ..Header::new("edge/dated-dir/", tarw::DIR) }, b"");
+    w.entry(
+        Header {
+            mtime: 1_234_567_890,
+            ..Header::new("edge/dated-dir/", tarw::DIR)
+        },
+        b"",
+    );
     w.file("edge/dated-dir/child", 0o644, b"child\n");
-    Image::new(vec![Layer::new(&base.finish(), Compression::Gzip), Layer::new(&w.finish(), Compression::Zstd)])
+    Image::new(vec![
+        Layer::new(&base.finish(), Compression::Gzip),
+        Layer::new(&w.finish(), Compression::Zstd),
+    ])
 }
 
 #[test]
@@ -267,12 +433,19 @@ fn every_entry_type_matches_umoci() {
             *l = Layer::new(&tar, Compression::Gzip);
         }
     }
-    OciBuilder::new().image(Some("t"), gz).write_layout(&oracle_layout);
+    OciBuilder::new()
+        .image(Some("t"), gz)
+        .write_layout(&oracle_layout);
     let expected = oracle::oracle(&oracle_layout, "t");
-    assert!(expected.contains_key("/edge/null"), "oracle must hold the device");
+    assert!(
+        expected.contains_key("/edge/null"),
+        "oracle must hold the device"
+    );
 
     let layout = s.scratch("entries");
-    OciBuilder::new().image(Some("t"), img).write_layout(&layout);
+    OciBuilder::new()
+        .image(Some("t"), img)
+        .write_layout(&layout);
     s.load(&layout, &[]);
     for driver in ["overlay", "copy"] {
         oracle::check_mount(&s, "entries:t", driver, &expected);
@@ -282,7 +455,11 @@ fn every_entry_type_matches_umoci() {
     let md = fs::metadata(m.join("edge/dated-dir")).expect("dated-dir");
     assert_eq!(std::os::unix::fs::MetadataExt::mtime(&md), 1_234_567_890);
     let tmp = fs::metadata(m.join("tmp")).expect("tmp");
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&tmp.permissions()) & 0o7777, 0o1777, "implied tmp/ keeps 1777");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&tmp.permissions()) & 0o7777,
+        0o1777,
+        "implied tmp/ keeps 1777"
+    );
     s.umount(&m);
 }
 
@@ -294,18 +471,32 @@ fn hardlink_into_lower_layer() {
     }
     let s = Store::new("load-hardlink-lower");
     let mut base = TarWriter::new();
-    base.dir("etc/", 0o755).file("etc/target", 0o640, b"lower content\n");
+    base.dir("etc/", 0o755)
+        .file("etc/target", 0o640, b"lower content\n");
     let mut top = TarWriter::new();
     top.hardlink("etc/link-to-lower", "etc/target");
-    let img = Image::new(vec![Layer::new(&base.finish(), Compression::Gzip), Layer::new(&top.finish(), Compression::Gzip)]);
+    let img = Image::new(vec![
+        Layer::new(&base.finish(), Compression::Gzip),
+        Layer::new(&top.finish(), Compression::Gzip),
+    ]);
     let layout = s.scratch("hl");
-    OciBuilder::new().image(Some("t"), img).write_layout(&layout);
+    OciBuilder::new()
+        .image(Some("t"), img)
+        .write_layout(&layout);
     s.load(&layout, &[]);
     for driver in ["overlay", "copy"] {
         let m = s.mount("hl:t", &["--read-only", "--driver", driver]);
-        assert_eq!(fs::read(m.join("etc/link-to-lower")).expect("link"), b"lower content\n", "{driver}");
+        assert_eq!(
+            fs::read(m.join("etc/link-to-lower")).expect("link"),
+            b"lower content\n",
+            "{driver}"
+        );
         let md = fs::metadata(m.join("etc/link-to-lower")).expect("stat");
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777, 0o640, "{driver}");
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777,
+            0o640,
+            "{driver}"
+        );
         s.umount(&m);
     }
 }
@@ -327,13 +518,24 @@ fn import_dir_and_tar() {
 
     s.ok(&["import", &src.to_string_lossy(), "imported:dir"]);
     let m = s.mount("imported:dir", &["--read-only"]);
-    let how = manifest::Compare { dir_mtimes: false, root_mtime: false };
+    let how = manifest::Compare {
+        dir_mtimes: false,
+        root_mtime: false,
+    };
     manifest::assert_same("import of a directory", &expected, &treemanifest(&m), how);
     s.umount(&m);
 
     let tarfile = s.base.join("rootfs.tar");
-    common::run(std::process::Command::new("tar").arg("-C").arg(&src).arg("-cf").arg(&tarfile).arg("."), common::LIMIT)
-        .expect_ok();
+    common::run(
+        std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&src)
+            .arg("-cf")
+            .arg(&tarfile)
+            .arg("."),
+        common::LIMIT,
+    )
+    .expect_ok();
     s.ok(&["import", &tarfile.to_string_lossy(), "imported:tar"]);
     let m = s.mount("imported:tar", &["--read-only"]);
     manifest::assert_same("import of a tar", &expected, &treemanifest(&m), how);

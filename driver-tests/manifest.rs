@@ -26,7 +26,9 @@ pub fn treemanifest(dir: &Path) -> Manifest {
     let text = match common::shared_dir() {
         Some(shared) => {
             let r = common::run(
-                Command::new("python3").arg(shared.join("tools/treemanifest.py")).arg(dir),
+                Command::new("python3")
+                    .arg(shared.join("tools/treemanifest.py"))
+                    .arg(dir),
                 common::LIMIT,
             )
             .expect_ok();
@@ -39,13 +41,22 @@ pub fn treemanifest(dir: &Path) -> Manifest {
 
 pub fn parse(text: &str) -> Manifest {
     let mut m = Manifest::new();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut parts = line.split(' ');
         let path = parts.next().unwrap_or_default().to_string();
         let kind = parts.next().unwrap_or_default().to_string();
-        let mut e = Entry { kind, fields: BTreeMap::new(), xattrs: BTreeMap::new() };
+        let mut e = Entry {
+            kind,
+            fields: BTreeMap::new(),
+            xattrs: BTreeMap::new(),
+        };
         for p in parts {
-            let Some((k, v)) = p.split_once('=') else { continue };
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
             if k == "xattr" {
                 let (name, value) = v.split_once('=').unwrap_or((v, ""));
                 e.xattrs.insert(name.to_string(), value.to_string());
@@ -67,7 +78,10 @@ pub struct Compare {
     pub root_mtime: bool,
 }
 
-pub const ORACLE: Compare = Compare { dir_mtimes: false, root_mtime: false };
+pub const ORACLE: Compare = Compare {
+    dir_mtimes: false,
+    root_mtime: false,
+};
 
 fn is_overlay_xattr(name: &str) -> bool {
     name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")
@@ -78,7 +92,8 @@ fn normalize(m: &Manifest, how: Compare) -> Manifest {
         .map(|(path, e)| {
             let mut e = e.clone();
             e.xattrs.retain(|k, _| !is_overlay_xattr(k));
-            let drop_mtime = (e.kind == "dir" && !how.dir_mtimes) || (path == "/" && !how.root_mtime);
+            let drop_mtime =
+                (e.kind == "dir" && !how.dir_mtimes) || (path == "/" && !how.root_mtime);
             if drop_mtime {
                 e.fields.remove("mtime");
             }
@@ -94,7 +109,11 @@ pub fn differences(expected: &Manifest, actual: &Manifest, how: Compare) -> Vec<
     for (path, e) in &a {
         match b.get(path) {
             None => out.push(format!("missing: {path} ({})", e.kind)),
-            Some(f) if f != e => out.push(format!("differs: {path}\n   expected {}\n   actual   {}", show(e), show(f))),
+            Some(f) if f != e => out.push(format!(
+                "differs: {path}\n   expected {}\n   actual   {}",
+                show(e),
+                show(f)
+            )),
             Some(_) => {}
         }
     }
@@ -164,7 +183,12 @@ fn walk_lines(root: &Path) -> Vec<String> {
         .collect()
 }
 
-fn walk(path: &Path, name: &str, out: &mut Vec<(String, Option<String>)>, links: &mut BTreeMap<(u64, u64), String>) {
+fn walk(
+    path: &Path,
+    name: &str,
+    out: &mut Vec<(String, Option<String>)>,
+    links: &mut BTreeMap<(u64, u64), String>,
+) {
     let md = match std::fs::symlink_metadata(path) {
         Ok(md) => md,
         Err(e) => panic!("stat {}: {e}", path.display()),
@@ -187,13 +211,23 @@ fn walk(path: &Path, name: &str, out: &mut Vec<(String, Option<String>)>, links:
     } else {
         "unknown"
     };
-    let mut line = format!("{name} {kind} mode={:04o} uid={} gid={}", md.mode() & 0o7777, md.uid(), md.gid());
+    let mut line = format!(
+        "{name} {kind} mode={:04o} uid={} gid={}",
+        md.mode() & 0o7777,
+        md.uid(),
+        md.gid()
+    );
     if ft.is_file() {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        line += &format!(" size={} sha256={}", md.size(), hex::encode(Sha256::digest(&bytes)));
+        line += &format!(
+            " size={} sha256={}",
+            md.size(),
+            hex::encode(Sha256::digest(&bytes))
+        );
     }
     if ft.is_symlink() {
-        let t = std::fs::read_link(path).unwrap_or_else(|e| panic!("readlink {}: {e}", path.display()));
+        let t =
+            std::fs::read_link(path).unwrap_or_else(|e| panic!("readlink {}: {e}", path.display()));
         line += &format!(" target={}", escape(t.as_os_str().as_bytes()));
     }
     if ft.is_char_device() || ft.is_block_device() {
@@ -201,10 +235,19 @@ fn walk(path: &Path, name: &str, out: &mut Vec<(String, Option<String>)>, links:
         line += &format!(" dev={}:{}", rustix::fs::major(dev), rustix::fs::minor(dev));
     }
     for (k, v) in xattrs(path) {
-        line += &format!(" xattr={}={}", escape(&k).replace('=', "\\x3d"), hex::encode(v));
+        line += &format!(
+            " xattr={}={}",
+            escape(&k).replace('=', "\\x3d"),
+            hex::encode(v)
+        );
     }
     line += &format!(" mtime={}", md.mtime());
-    let first = (!ft.is_dir() && md.nlink() > 1).then(|| links.entry((md.dev(), md.ino())).or_insert(name.to_string()).clone());
+    let first = (!ft.is_dir() && md.nlink() > 1).then(|| {
+        links
+            .entry((md.dev(), md.ino()))
+            .or_insert(name.to_string())
+            .clone()
+    });
     out.push((line, first));
     if ft.is_dir() {
         let mut names: Vec<Vec<u8>> = std::fs::read_dir(path)
@@ -214,7 +257,11 @@ fn walk(path: &Path, name: &str, out: &mut Vec<(String, Option<String>)>, links:
         names.sort();
         for n in names {
             let child = path.join(std::ffi::OsStr::from_bytes(&n));
-            let child_name = if name == "/" { format!("/{}", escape(&n)) } else { format!("{name}/{}", escape(&n)) };
+            let child_name = if name == "/" {
+                format!("/{}", escape(&n))
+            } else {
+                format!("{name}/{}", escape(&n))
+            };
             walk(&child, &child_name, out, links);
         }
     }
@@ -253,12 +300,30 @@ mod tests {
         std::fs::hard_link(d.join("sub/a b"), d.join("hard")).expect("link");
         std::os::unix::fs::symlink("../x\u{e9}", d.join("sub/link")).expect("symlink");
         std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"bad-\xff")), b"").expect("write");
-        let _ = rustix::fs::lsetxattr(d.join("hard"), "user.k=1", b"v\x00", rustix::fs::XattrFlags::empty());
-        let py = common::run(Command::new("python3").arg(shared.join("tools/treemanifest.py")).arg(d), common::LIMIT)
-            .expect_ok();
+        let _ = rustix::fs::lsetxattr(
+            d.join("hard"),
+            "user.k=1",
+            b"v\x00",
+            rustix::fs::XattrFlags::empty(),
+        );
+        let py = common::run(
+            Command::new("python3")
+                .arg(shared.join("tools/treemanifest.py"))
+                .arg(d),
+            common::LIMIT,
+        )
+        .expect_ok();
         let ours = walk_lines(d).join("\n");
         let (a, b) = (parse(&py.stdout), parse(&ours));
-        assert_same("walker vs treemanifest.py", &a, &b, Compare { dir_mtimes: true, root_mtime: true });
+        assert_same(
+            "walker vs treemanifest.py",
+            &a,
+            &b,
+            Compare {
+                dir_mtimes: true,
+                root_mtime: true,
+            },
+        );
         assert_eq!(a.len(), 6);
     }
 

@@ -108,7 +108,11 @@ impl Image {
             return raw.clone();
         }
         let diff_ids: Vec<&str> = self.layers.iter().map(|l| l.diff_id.as_str()).collect();
-        let history: Vec<Value> = self.layers.iter().map(|_| json!({"created_by": "OciBuilder"})).collect();
+        let history: Vec<Value> = self
+            .layers
+            .iter()
+            .map(|_| json!({"created_by": "OciBuilder"}))
+            .collect();
         let mut config = json!({
             "architecture": self.architecture,
             "os": "linux",
@@ -177,13 +181,15 @@ impl OciBuilder {
     }
 
     pub fn image(&mut self, ref_name: Option<&str>, image: Image) -> &mut Self {
-        self.entries.push((ref_name.map(str::to_string), Entry::Image(image)));
+        self.entries
+            .push((ref_name.map(str::to_string), Entry::Image(image)));
         self
     }
 
     /// An image index (one manifest per image, with its platform) under one ref.
     pub fn index(&mut self, ref_name: Option<&str>, images: Vec<Image>) -> &mut Self {
-        self.entries.push((ref_name.map(str::to_string), Entry::Index(images)));
+        self.entries
+            .push((ref_name.map(str::to_string), Entry::Index(images)));
         self
     }
 
@@ -195,13 +201,18 @@ impl OciBuilder {
                 json!({"mediaType": MT_MANIFEST, "digest": sha256(&m), "size": m.len(), "platform": img.platform()})
             })
             .collect();
-        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests}))
-            .expect("json")
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": manifests}),
+        )
+        .expect("json")
     }
 
     /// All files of the layout as (relative path, bytes).
     pub fn files(&self) -> Vec<(String, Vec<u8>)> {
-        let mut files = vec![("oci-layout".to_string(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec())];
+        let mut files = vec![(
+            "oci-layout".to_string(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        )];
         let mut blob = |bytes: Vec<u8>, digest: &str| {
             let path = format!("blobs/sha256/{}", hex_of(digest));
             if !files.iter().any(|(p, _)| *p == path) {
@@ -240,8 +251,10 @@ impl OciBuilder {
             index_manifests.push(desc);
         }
         let index = self.raw_index.clone().unwrap_or_else(|| {
-            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": index_manifests}))
-                .expect("json")
+            serde_json::to_vec(
+                &json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": index_manifests}),
+            )
+            .expect("json")
         });
         files.push(("index.json".to_string(), index));
         files
@@ -274,7 +287,11 @@ impl OciBuilder {
 fn append(ar: &mut tar::Builder<Vec<u8>>, path: &str, kind: tar::EntryType, bytes: &[u8]) {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(kind);
-    h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_mode(if kind == tar::EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
     h.set_size(bytes.len() as u64);
     h.set_mtime(1_600_000_000);
     ar.append_data(&mut h, path, bytes).expect("tar to memory");
@@ -313,8 +330,13 @@ mod tests {
         let mut base = TarWriter::new();
         base.dir("etc/", 0o755).file("etc/hello", 0o644, b"hello\n");
         let mut top = TarWriter::new();
-        top.dir("etc/", 0o755).file("etc/.wh.hello", 0o644, b"").file("etc/top", 0o600, b"top\n");
-        Image::new(vec![Layer::new(&base.finish(), Compression::Gzip), Layer::new(&top.finish(), Compression::None)])
+        top.dir("etc/", 0o755)
+            .file("etc/.wh.hello", 0o644, b"")
+            .file("etc/top", 0o600, b"top\n");
+        Image::new(vec![
+            Layer::new(&base.finish(), Compression::Gzip),
+            Layer::new(&top.finish(), Compression::None),
+        ])
     }
 
     #[test]
@@ -324,22 +346,34 @@ mod tests {
         let mut b = OciBuilder::new();
         b.image(Some("t1"), img.clone());
         b.write_layout(dir.path());
-        let index: Value = serde_json::from_slice(&fs::read(dir.path().join("index.json")).expect("index")).expect("json");
+        let index: Value =
+            serde_json::from_slice(&fs::read(dir.path().join("index.json")).expect("index"))
+                .expect("json");
         let desc = &index["manifests"][0];
         assert_eq!(desc["annotations"][REF_NAME], "t1");
         let mdigest = desc["digest"].as_str().expect("digest");
-        let mbytes = fs::read(dir.path().join("blobs/sha256").join(hex_of(mdigest))).expect("manifest blob");
+        let mbytes =
+            fs::read(dir.path().join("blobs/sha256").join(hex_of(mdigest))).expect("manifest blob");
         assert_eq!(sha256(&mbytes), mdigest);
         let manifest: Value = serde_json::from_slice(&mbytes).expect("json");
         for l in manifest["layers"].as_array().expect("layers") {
             let d = l["digest"].as_str().expect("digest");
-            let bytes = fs::read(dir.path().join("blobs/sha256").join(hex_of(d))).expect("layer blob");
+            let bytes =
+                fs::read(dir.path().join("blobs/sha256").join(hex_of(d))).expect("layer blob");
             assert_eq!(sha256(&bytes), d);
             assert_eq!(bytes.len() as u64, l["size"].as_u64().expect("size"));
         }
-        let config = fs::read(dir.path().join("blobs/sha256").join(hex_of(&img.config_digest()))).expect("config");
+        let config = fs::read(
+            dir.path()
+                .join("blobs/sha256")
+                .join(hex_of(&img.config_digest())),
+        )
+        .expect("config");
         let config: Value = serde_json::from_slice(&config).expect("json");
-        assert_eq!(config["rootfs"]["diff_ids"][0].as_str(), Some(img.layers[0].diff_id.as_str()));
+        assert_eq!(
+            config["rootfs"]["diff_ids"][0].as_str(),
+            Some(img.layers[0].diff_id.as_str())
+        );
     }
 
     /// umoci, an independent implementation, unpacks what the builder writes.
@@ -352,9 +386,13 @@ mod tests {
         let mut b = OciBuilder::new();
         b.image(Some("t1"), small_image());
         b.write_layout(&dir.path().join("oci"));
-        let rootfs = crate::oracle::umoci_unpack(&dir.path().join("oci"), "t1", &dir.path().join("bundle"));
+        let rootfs =
+            crate::oracle::umoci_unpack(&dir.path().join("oci"), "t1", &dir.path().join("bundle"));
         assert_eq!(fs::read(rootfs.join("etc/top")).expect("etc/top"), b"top\n");
-        assert!(!rootfs.join("etc/hello").exists(), "whiteout of the lower file must apply");
+        assert!(
+            !rootfs.join("etc/hello").exists(),
+            "whiteout of the lower file must apply"
+        );
     }
 
     #[test]
@@ -370,7 +408,13 @@ mod tests {
             let mut ar = tar::Archive::new(&bytes[..]);
             ar.entries()
                 .expect("entries")
-                .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
+                .map(|e| {
+                    e.expect("entry")
+                        .path()
+                        .expect("path")
+                        .to_string_lossy()
+                        .into_owned()
+                })
                 .collect()
         };
         let oci = names(&dir.path().join("a.tar"));

@@ -23,20 +23,28 @@ fn run_bundle_script() -> Option<PathBuf> {
 }
 
 fn can_run_containers() -> bool {
-    common::require_root() && common::have_tool("crun") && common::have_tool("runc") && run_bundle_script().is_some()
+    common::require_root()
+        && common::have_tool("crun")
+        && common::have_tool("runc")
+        && run_bundle_script().is_some()
 }
 
 /// Runs the bundle with RUNTIME; `args` replaces process.args in its config.json first.
 fn run_container(runtime: &str, bundle: &Path, args: Option<&[&str]>) -> Run {
     if let Some(args) = args {
         let path = bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&fs::read(&path).expect("config.json")).expect("config.json is JSON");
+        let mut config: Value = serde_json::from_slice(&fs::read(&path).expect("config.json"))
+            .expect("config.json is JSON");
         config["process"]["args"] = json!(args);
-        fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config.json");
+        fs::write(&path, serde_json::to_vec_pretty(&config).expect("json"))
+            .expect("write config.json");
     }
     let id = common::unique(&format!("lamina-test-{runtime}-"));
     let script = run_bundle_script().expect("checked by can_run_containers");
-    common::run(Command::new(script).arg(runtime).arg(bundle).arg(&id), common::LIMIT)
+    common::run(
+        Command::new(script).arg(runtime).arg(bundle).arg(&id),
+        common::LIMIT,
+    )
 }
 
 fn mount_bundle(s: &Store, image: &str, extra: &[&str]) -> PathBuf {
@@ -46,9 +54,18 @@ fn mount_bundle(s: &Store, image: &str, extra: &[&str]) -> PathBuf {
     args.push(&b);
     args.extend_from_slice(extra);
     s.ok(&args);
-    assert!(common::is_mountpoint(&bundle.join("rootfs")), "the image is mounted at BUNDLE/rootfs");
-    let config: Value = serde_json::from_slice(&fs::read(bundle.join("config.json")).expect("config.json")).expect("json");
-    assert_eq!(config["process"]["terminal"], json!(false), "no tty here: terminal must be false");
+    assert!(
+        common::is_mountpoint(&bundle.join("rootfs")),
+        "the image is mounted at BUNDLE/rootfs"
+    );
+    let config: Value =
+        serde_json::from_slice(&fs::read(bundle.join("config.json")).expect("config.json"))
+            .expect("json");
+    assert_eq!(
+        config["process"]["terminal"],
+        json!(false),
+        "no tty here: terminal must be false"
+    );
     bundle
 }
 
@@ -57,14 +74,22 @@ fn busybox_runs_with_crun_and_runc() {
     if !can_run_containers() {
         return;
     }
-    let Some(images) = common::test_images() else { return };
+    let Some(images) = common::test_images() else {
+        return;
+    };
     let s = Store::new("rt-busybox");
     s.load(&images.join("busybox/busybox-oci.tar"), &[]);
     for rt in RUNTIMES {
         let bundle = mount_bundle(&s, "busybox:latest", &[]);
         let r = run_container(rt, &bundle, None).expect_ok();
-        assert_eq!(r.stdout, "hello\n", "{rt}: the image's Cmd: {}", r.describe());
-        let r = run_container(rt, &bundle, Some(&["/bin/sh", "-c", "echo given; exit 3"])).expect_code(3);
+        assert_eq!(
+            r.stdout,
+            "hello\n",
+            "{rt}: the image's Cmd: {}",
+            r.describe()
+        );
+        let r = run_container(rt, &bundle, Some(&["/bin/sh", "-c", "echo given; exit 3"]))
+            .expect_code(3);
         assert_eq!(r.stdout, "given\n", "{rt}: {}", r.describe());
         let r = run_container(rt, &bundle, Some(&["/bin/false"])).expect_code(1);
         assert!(r.stdout.is_empty(), "{rt}: {}", r.describe());
@@ -80,8 +105,12 @@ fn busybox_layer(passwd: &str, group: &str) -> Option<Layer> {
     for applet in ["sh", "id", "pwd", "echo", "cat", "ls", "stat", "true"] {
         w.symlink(format!("bin/{applet}"), "busybox");
     }
-    w.dir("etc/", 0o755).file("etc/passwd", 0o644, passwd.as_bytes()).file("etc/group", 0o644, group.as_bytes());
-    w.dir("home/", 0o755).dir("home/app/", 0o755).dir("tmp/", 0o1777);
+    w.dir("etc/", 0o755)
+        .file("etc/passwd", 0o644, passwd.as_bytes())
+        .file("etc/group", 0o644, group.as_bytes());
+    w.dir("home/", 0o755)
+        .dir("home/app/", 0o755)
+        .dir("tmp/", 0o1777);
     for d in ["proc/", "sys/", "dev/"] {
         w.dir(d, 0o755);
     }
@@ -93,8 +122,10 @@ fn bundle_follows_the_image_config() {
     if !can_run_containers() {
         return;
     }
-    let Some(layer) = busybox_layer("root:x:0:0::/root:/bin/sh\napp:x:1234:2345::/home/app:/bin/sh\n", "root:x:0:\napps:x:2345:\nextra:x:777:app\n")
-    else {
+    let Some(layer) = busybox_layer(
+        "root:x:0:0::/root:/bin/sh\napp:x:1234:2345::/home/app:/bin/sh\n",
+        "root:x:0:\napps:x:2345:\nextra:x:777:app\n",
+    ) else {
         common::skip("/bin/busybox missing");
         return;
     };
@@ -110,23 +141,57 @@ fn bundle_follows_the_image_config() {
     let mut numeric = img.clone();
     numeric.runtime["User"] = json!("1234:777");
     let layout = s.scratch("cfg");
-    OciBuilder::new().image(Some("named"), img).image(Some("numeric"), numeric).write_layout(&layout);
+    OciBuilder::new()
+        .image(Some("named"), img)
+        .image(Some("numeric"), numeric)
+        .write_layout(&layout);
     s.load(&layout, &[]);
     for rt in RUNTIMES {
         let bundle = mount_bundle(&s, "cfg:named", &[]);
         let r = run_container(rt, &bundle, None).expect_ok();
         let lines: Vec<&str> = r.stdout.lines().collect();
-        assert_eq!(lines.first(), Some(&"1234"), "{rt}: uid of user app: {}", r.describe());
-        assert_eq!(lines.get(1), Some(&"2345"), "{rt}: its primary group: {}", r.describe());
-        assert!(lines.get(2).is_some_and(|g| g.split(' ').any(|g| g == "777")), "{rt}: supplementary groups from /etc/group: {}", r.describe());
-        assert_eq!(lines.get(3), Some(&"/home/app"), "{rt}: WorkingDir: {}", r.describe());
-        assert_eq!(lines.get(4), Some(&"bar baz"), "{rt}: Env: {}", r.describe());
+        assert_eq!(
+            lines.first(),
+            Some(&"1234"),
+            "{rt}: uid of user app: {}",
+            r.describe()
+        );
+        assert_eq!(
+            lines.get(1),
+            Some(&"2345"),
+            "{rt}: its primary group: {}",
+            r.describe()
+        );
+        assert!(
+            lines
+                .get(2)
+                .is_some_and(|g| g.split(' ').any(|g| g == "777")),
+            "{rt}: supplementary groups from /etc/group: {}",
+            r.describe()
+        );
+        assert_eq!(
+            lines.get(3),
+            Some(&"/home/app"),
+            "{rt}: WorkingDir: {}",
+            r.describe()
+        );
+        assert_eq!(
+            lines.get(4),
+            Some(&"bar baz"),
+            "{rt}: Env: {}",
+            r.describe()
+        );
         s.umount(&bundle.join("rootfs"));
 
         let bundle = mount_bundle(&s, "cfg:numeric", &[]);
         let r = run_container(rt, &bundle, None).expect_ok();
         let lines: Vec<&str> = r.stdout.lines().collect();
-        assert_eq!(&lines[..2], ["1234", "777"], "{rt}: uid:gid as given: {}", r.describe());
+        assert_eq!(
+            &lines[..2],
+            ["1234", "777"],
+            "{rt}: uid:gid as given: {}",
+            r.describe()
+        );
         s.umount(&bundle.join("rootfs"));
     }
 }
@@ -134,12 +199,23 @@ fn bundle_follows_the_image_config() {
 fn debian_commands(s: &Store, image: &str, checks: &[(&[&str], &str)]) {
     for rt in RUNTIMES {
         let bundle = mount_bundle(s, image, &[]);
-        let want_default = fs::read_to_string(bundle.join("rootfs/etc/debian_version")).expect("debian_version");
+        let want_default =
+            fs::read_to_string(bundle.join("rootfs/etc/debian_version")).expect("debian_version");
         let r = run_container(rt, &bundle, None).expect_ok();
-        assert_eq!(r.stdout, want_default, "{rt}: default command cat /etc/debian_version: {}", r.describe());
+        assert_eq!(
+            r.stdout,
+            want_default,
+            "{rt}: default command cat /etc/debian_version: {}",
+            r.describe()
+        );
         for (args, want) in checks {
             let r = run_container(rt, &bundle, Some(args)).expect_ok();
-            assert_eq!(r.stdout.trim_end(), *want, "{rt} {args:?}: {}", r.describe());
+            assert_eq!(
+                r.stdout.trim_end(),
+                *want,
+                "{rt} {args:?}: {}",
+                r.describe()
+            );
         }
         let r = run_container(rt, &bundle, Some(&["/bin/sh", "-c", "exit 42"])).expect_code(42);
         drop(r);
@@ -152,13 +228,25 @@ fn debian_test_image_runs() {
     if !can_run_containers() {
         return;
     }
-    let Some(images) = common::test_images() else { return };
+    let Some(images) = common::test_images() else {
+        return;
+    };
     let s = Store::new("rt-debian");
     s.load(&images.join("debian"), &[]);
     let checks: &[(&[&str], &str)] = &[
-        (&["/bin/cat", "/opt/lamina/hello.txt"], "hello from the second layer"),
+        (
+            &["/bin/cat", "/opt/lamina/hello.txt"],
+            "hello from the second layer",
+        ),
         (&["/usr/bin/stat", "-c", "%a", "/tmp"], "1777"),
-        (&["/bin/sh", "-c", "cat /tmp/implied.txt; ls /usr/share/doc | wc -l"], "tmp/ is not in this layer\n0"),
+        (
+            &[
+                "/bin/sh",
+                "-c",
+                "cat /tmp/implied.txt; ls /usr/share/doc | wc -l",
+            ],
+            "tmp/ is not in this layer\n0",
+        ),
     ];
     debian_commands(&s, "debian:test", checks);
 }
@@ -168,19 +256,36 @@ fn corpus_debian_runs() {
     if !can_run_containers() {
         return;
     }
-    let Some(corpus) = common::corpus() else { return };
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
     let s = Store::new("rt-corpus-debian");
     s.load(&corpus.join("oci/debian:gzip"), &[]);
-    let checks: &[(&[&str], &str)] = &[(&["/usr/bin/perl", "-MPOSIX", "-MText::Balanced", "-e", "print qq(ok\\n)"], "ok")];
+    let checks: &[(&[&str], &str)] = &[(
+        &[
+            "/usr/bin/perl",
+            "-MPOSIX",
+            "-MText::Balanced",
+            "-e",
+            "print qq(ok\\n)",
+        ],
+        "ok",
+    )];
     // the corpus image has no Cmd of its own that prints debian_version: give it one
     for rt in RUNTIMES {
         let bundle = mount_bundle(&s, "debian:gzip", &[]);
-        let want = fs::read_to_string(bundle.join("rootfs/etc/debian_version")).expect("debian_version");
+        let want =
+            fs::read_to_string(bundle.join("rootfs/etc/debian_version")).expect("debian_version");
         let r = run_container(rt, &bundle, Some(&["/bin/cat", "/etc/debian_version"])).expect_ok();
         assert_eq!(r.stdout, want, "{rt}: {}", r.describe());
         for (args, want) in checks {
             let r = run_container(rt, &bundle, Some(args)).expect_ok();
-            assert_eq!(r.stdout.trim_end(), *want, "{rt} {args:?}: {}", r.describe());
+            assert_eq!(
+                r.stdout.trim_end(),
+                *want,
+                "{rt} {args:?}: {}",
+                r.describe()
+            );
         }
         s.umount(&bundle.join("rootfs"));
     }
@@ -202,7 +307,9 @@ fn writable_scenario(driver: &str) {
     if !can_run_containers() || !common::have_tool("skopeo") || !common::have_tool("umoci") {
         return;
     }
-    let Some(images) = common::test_images() else { return };
+    let Some(images) = common::test_images() else {
+        return;
+    };
     let _heavy = common::heavy();
     let s = Store::new(&format!("rt-write-{driver}"));
     s.load(&images.join("debian"), &[]);
@@ -214,37 +321,107 @@ fn writable_scenario(driver: &str) {
 
     let rootfs = bundle.join("rootfs");
     assert!(rootfs.join("root/new.txt").is_file() && !rootfs.join("etc/issue.net").exists());
-    assert!(!rootfs.join("usr/share/common-licenses").exists() && rootfs.join("etc/host.conf/file").is_file());
-    assert_eq!(common::list_dir(&rootfs.join("var/log")), ["new.log"], "deleted and recreated dir shows only new content");
+    assert!(
+        !rootfs.join("usr/share/common-licenses").exists()
+            && rootfs.join("etc/host.conf/file").is_file()
+    );
+    assert_eq!(
+        common::list_dir(&rootfs.join("var/log")),
+        ["new.log"],
+        "deleted and recreated dir shows only new content"
+    );
     let view = treemanifest(&rootfs);
-    let all = Compare { dir_mtimes: true, root_mtime: true };
-    manifest::assert_same(&format!("{driver}: stored layers after the container wrote"), &layers_before, &treemanifest(&s.root.join("layers")), all);
+    let all = Compare {
+        dir_mtimes: true,
+        root_mtime: true,
+    };
+    manifest::assert_same(
+        &format!("{driver}: stored layers after the container wrote"),
+        &layers_before,
+        &treemanifest(&s.root.join("layers")),
+        all,
+    );
 
     let diff = s.ok(&["diff", &id]);
     let lines: Vec<&str> = diff.stdout.lines().collect();
-    for want in ["A /root/new.txt", "A /srv/newdir", "A /srv/newdir/f", "D /etc/issue.net", "D /usr/share/common-licenses", "A /etc/issue.renamed", "D /etc/issue", "C /etc/debian_version", "C /opt/lamina", "A /var/log/new.log", "A /etc/host.conf/file"] {
-        assert!(lines.contains(&want), "{driver}: diff lacks {want:?}: {}", diff.describe());
+    for want in [
+        "A /root/new.txt",
+        "A /srv/newdir",
+        "A /srv/newdir/f",
+        "D /etc/issue.net",
+        "D /usr/share/common-licenses",
+        "A /etc/issue.renamed",
+        "D /etc/issue",
+        "C /etc/debian_version",
+        "C /opt/lamina",
+        "A /var/log/new.log",
+        "A /etc/host.conf/file",
+    ] {
+        assert!(
+            lines.contains(&want),
+            "{driver}: diff lacks {want:?}: {}",
+            diff.describe()
+        );
     }
-    assert!(lines.iter().any(|l| *l == "C /etc/host.conf" || *l == "A /etc/host.conf"), "{driver}: file replaced by dir: {}", diff.describe());
-    assert!(lines.iter().all(|l| ["A /", "C /", "D /"].iter().any(|p| l.starts_with(p))), "{driver}: docker diff format: {}", diff.describe());
-    assert!(!lines.iter().any(|l| l.contains("/etc/passwd") || l.contains("/usr/bin")), "{driver}: untouched paths listed: {}", diff.describe());
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == "C /etc/host.conf" || *l == "A /etc/host.conf"),
+        "{driver}: file replaced by dir: {}",
+        diff.describe()
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| ["A /", "C /", "D /"].iter().any(|p| l.starts_with(p))),
+        "{driver}: docker diff format: {}",
+        diff.describe()
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("/etc/passwd") || l.contains("/usr/bin")),
+        "{driver}: untouched paths listed: {}",
+        diff.describe()
+    );
 
     let name = format!("committed-{driver}:1");
     s.ok(&["commit", &id, &name]);
     let after = treemanifest(&s.root.join("layers"));
-    let changed: Vec<String> = manifest::differences(&layers_before, &after, all).into_iter().filter(|d| !d.starts_with("unexpected:")).collect();
-    assert!(changed.is_empty(), "{driver}: commit changed stored layers: {changed:?}");
+    let changed: Vec<String> = manifest::differences(&layers_before, &after, all)
+        .into_iter()
+        .filter(|d| !d.starts_with("unexpected:"))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "{driver}: commit changed stored layers: {changed:?}"
+    );
     let dirs_before = common::list_dir(&s.root.join("layers")).len();
     s.umount(&rootfs);
 
     let m = s.mount(&name, &["--read-only"]);
-    manifest::assert_same(&format!("{driver}: committed image vs the container's view"), &view, &treemanifest(&m), manifest::ORACLE);
+    manifest::assert_same(
+        &format!("{driver}: committed image vs the container's view"),
+        &view,
+        &treemanifest(&m),
+        manifest::ORACLE,
+    );
     s.umount(&m);
-    assert!(dirs_before >= 4, "the committed layer is stored beside the 3 it shares");
+    assert!(
+        dirs_before >= 4,
+        "the committed layer is stored beside the 3 it shares"
+    );
 
     // the committed image, exported, is what umoci sees too (when `save` exists)
     let archive = s.base.join("committed.tar");
-    let saved = s.lamina(&[std::ffi::OsStr::new("save"), name.as_ref(), "-o".as_ref(), archive.as_os_str(), "--format".as_ref(), "oci-archive".as_ref()]);
+    let saved = s.lamina(&[
+        std::ffi::OsStr::new("save"),
+        name.as_ref(),
+        "-o".as_ref(),
+        archive.as_os_str(),
+        "--format".as_ref(),
+        "oci-archive".as_ref(),
+    ]);
     if saved.status == Some(2) {
         common::skip("lamina save not there yet: umoci check of the committed image");
         return;
@@ -253,10 +430,19 @@ fn writable_scenario(driver: &str) {
     let layout = s.base.join("committed-oci");
     let src = format!("oci-archive:{}", archive.display());
     let dst = format!("oci:{}:c", layout.display());
-    common::run(Command::new("skopeo").args(["copy", "-q", &src, &dst]), common::LIMIT).expect_ok();
+    common::run(
+        Command::new("skopeo").args(["copy", "-q", &src, &dst]),
+        common::LIMIT,
+    )
+    .expect_ok();
     drop(saved);
     let oracle = crate::oracle::umoci_unpack(&layout, "c", &s.base.join("committed-bundle"));
-    manifest::assert_same(&format!("{driver}: umoci unpack of the committed image vs the container's view"), &view, &treemanifest(&oracle), manifest::ORACLE);
+    manifest::assert_same(
+        &format!("{driver}: umoci unpack of the committed image vs the container's view"),
+        &view,
+        &treemanifest(&oracle),
+        manifest::ORACLE,
+    );
 }
 
 #[test]
@@ -276,12 +462,18 @@ fn mounted_image_is_pinned() {
     }
     let s = Store::new("rt-pin");
     let layout = s.scratch("pinned");
-    OciBuilder::new().image(Some("latest"), crate::load::marker_image("pin")).write_layout(&layout);
+    OciBuilder::new()
+        .image(Some("latest"), crate::load::marker_image("pin"))
+        .write_layout(&layout);
     s.load(&layout, &[]);
     let id = common::unique("pin");
     let m = s.mount("pinned:latest", &["--name", &id]);
     let r = s.lamina(&["rmi", "pinned:latest"]).expect_code(1);
-    assert!(r.stderr.contains(&id) || r.stderr.contains(&*m.to_string_lossy()), "the refusal names the mount: {}", r.describe());
+    assert!(
+        r.stderr.contains(&id) || r.stderr.contains(&*m.to_string_lossy()),
+        "the refusal names the mount: {}",
+        r.describe()
+    );
     s.ok(&["inspect", "pinned:latest"]);
     s.umount(&m);
     s.ok(&["rmi", "pinned:latest"]);
@@ -295,7 +487,9 @@ fn fifty_concurrent_mounts() {
     }
     let s = Store::new("rt-fifty");
     let layout = s.scratch("fifty");
-    OciBuilder::new().image(Some("latest"), crate::load::marker_image("fifty")).write_layout(&layout);
+    OciBuilder::new()
+        .image(Some("latest"), crate::load::marker_image("fifty"))
+        .write_layout(&layout);
     s.load(&layout, &[]);
     let layer_dirs = common::list_dir(&s.root.join("layers"));
     let ids: Vec<String> = (0..50).map(|i| common::unique(&format!("c{i}-"))).collect();
@@ -316,11 +510,23 @@ fn fifty_concurrent_mounts() {
     points.dedup();
     assert_eq!(points.len(), 50, "50 distinct mountpoints");
     for p in &points {
-        assert!(common::is_mountpoint(p) && p.join("etc/fifty").is_file(), "{}", p.display());
+        assert!(
+            common::is_mountpoint(p) && p.join("etc/fifty").is_file(),
+            "{}",
+            p.display()
+        );
     }
     let listed = s.ok(&["mounts"]);
-    assert!(ids.iter().all(|id| listed.stdout.contains(id.as_str())), "{}", listed.describe());
-    assert_eq!(common::list_dir(&s.root.join("layers")), layer_dirs, "mounts share the image's layers");
+    assert!(
+        ids.iter().all(|id| listed.stdout.contains(id.as_str())),
+        "{}",
+        listed.describe()
+    );
+    assert_eq!(
+        common::list_dir(&s.root.join("layers")),
+        layer_dirs,
+        "mounts share the image's layers"
+    );
     let handles: Vec<_> = ids
         .iter()
         .map(|id| {
@@ -332,7 +538,14 @@ fn fifty_concurrent_mounts() {
     for h in handles {
         h.join().expect("thread").expect_ok();
     }
-    assert!(points.iter().all(|p| !common::is_mountpoint(p)), "all unmounted");
+    assert!(
+        points.iter().all(|p| !common::is_mountpoint(p)),
+        "all unmounted"
+    );
     let listed = s.ok(&["mounts"]);
-    assert!(!ids.iter().any(|id| listed.stdout.contains(id.as_str())), "{}", listed.describe());
+    assert!(
+        !ids.iter().any(|id| listed.stdout.contains(id.as_str())),
+        "{}",
+        listed.describe()
+    );
 }

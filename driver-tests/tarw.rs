@@ -52,8 +52,14 @@ impl Header {
     /// The 512 bytes of a ustar header. Fields that do not fit must go in PAX records first;
     /// this panics on a name or link longer than 100 bytes since tests choose their names.
     pub fn to_block(&self) -> [u8; 512] {
-        assert!(self.name.len() <= 100, "name too long for a plain header: use pax()");
-        assert!(self.link.len() <= 100, "link too long for a plain header: use pax()");
+        assert!(
+            self.name.len() <= 100,
+            "name too long for a plain header: use pax()"
+        );
+        assert!(
+            self.link.len() <= 100,
+            "link too long for a plain header: use pax()"
+        );
         let mut b = [0u8; 512];
         b[..self.name.len()].copy_from_slice(&self.name);
         octal(&mut b[100..108], self.mode as u64);
@@ -81,7 +87,10 @@ impl Header {
 fn octal(field: &mut [u8], value: u64) {
     let width = field.len() - 1;
     let text = format!("{value:0width$o}");
-    assert!(text.len() <= width, "{value} does not fit in {width} octal digits");
+    assert!(
+        text.len() <= width,
+        "{value} does not fit in {width} octal digits"
+    );
     field[..width].copy_from_slice(text.as_bytes());
     field[width] = 0;
 }
@@ -185,7 +194,11 @@ mod tests {
             .file("etc/hosts", 0o600, b"127.0.0.1 localhost\n")
             .symlink("etc/link", "hosts")
             .hardlink("etc/hard", "etc/hosts")
-            .pax(&[("path", long.as_bytes()), ("SCHILY.xattr.user.note", b"hi"), ("uid", b"3000000")])
+            .pax(&[
+                ("path", long.as_bytes()),
+                ("SCHILY.xattr.user.note", b"hi"),
+                ("uid", b"3000000"),
+            ])
             .file("placeholder", 0o644, b"x");
         let bytes = w.finish();
         let mut ar = tar::Archive::new(&bytes[..]);
@@ -196,11 +209,17 @@ mod tests {
             let kind = e.header().entry_type();
             let uid = e.header().uid().expect("uid");
             let mode = e.header().mode().expect("mode");
-            let link = e.link_name().expect("link").map(|l| l.to_string_lossy().into_owned());
+            let link = e
+                .link_name()
+                .expect("link")
+                .map(|l| l.to_string_lossy().into_owned());
             let xattr = e
                 .pax_extensions()
                 .expect("pax")
-                .map(|exts| exts.filter_map(|x| x.ok()).any(|x| x.key() == Ok("SCHILY.xattr.user.note")))
+                .map(|exts| {
+                    exts.filter_map(|x| x.ok())
+                        .any(|x| x.key() == Ok("SCHILY.xattr.user.note"))
+                })
                 .unwrap_or(false);
             let mut body = String::new();
             e.read_to_string(&mut body).expect("body");
@@ -226,8 +245,15 @@ mod tests {
         // the tar crate refuses to unpack it, which is what makes it a useful case
         let dir = tempfile::tempdir().expect("tempdir");
         let mut ar = tar::Archive::new(&bytes[..]);
-        let mut e = ar.entries().expect("entries").next().expect("one").expect("entry");
-        assert!(!e.unpack_in(dir.path()).expect("unpack_in reports refusal as Ok(false)"));
+        let mut e = ar
+            .entries()
+            .expect("entries")
+            .next()
+            .expect("one")
+            .expect("entry");
+        assert!(!e
+            .unpack_in(dir.path())
+            .expect("unpack_in reports refusal as Ok(false)"));
 
         let mut h = Header::new("file", REG);
         h.checksum_skew = 1;
