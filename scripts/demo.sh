@@ -3,7 +3,7 @@
 #   1. a root filesystem dir with /bin/busybox, its applet symlinks and /etc/passwd
 #   2. `lamina import` makes it a one-layer image in a throwaway store
 #   3. `lamina mount --bundle` mounts it and writes an OCI runtime bundle
-#   4. crun runs a command in it (scripts/run-bundle.sh), we print what it printed
+#   4. crun runs a shell command in it (scripts/run-bundle.sh), we print what it printed
 #   5. umount, remove the store
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,9 +50,12 @@ mounted=yes
 lamina mounts
 
 echo "== 4. $RUNTIME runs it"
+# the imported image has no Cmd: say what to run in the bundle's config.json
+CMD='echo hello from lamina; uname -sr; echo "I am $(id -un) in $(pwd), $(ls /bin | wc -l) programs in /bin"'
+jq --arg cmd "$CMD" '.process.args = ["/bin/sh", "-c", $cmd]' "$BUNDLE/config.json" > "$WORK/config.json"
+cp "$WORK/config.json" "$BUNDLE/config.json"
 echo "---- container output ----"
-"$REPO/scripts/run-bundle.sh" "$RUNTIME" "$BUNDLE" "$ID" \
-  /bin/sh -c 'echo hello from lamina; uname -sr; echo "I am $(id -un) in $(pwd), $(ls /bin | wc -l) programs in /bin"'
+"$REPO/scripts/run-bundle.sh" "$RUNTIME" "$BUNDLE" "$ID"
 echo "--------------------------"
 
 echo "== 5. clean up"
