@@ -402,7 +402,13 @@ pub fn layer_lines(r: &Run) -> Vec<(String, String)> {
             };
             is_id.then(|| (id.to_string(), what.to_string()))
         })
-        .collect()
+        .fold(Vec::new(), |mut v, line| {
+            // progress output repeats a line; count each layer once
+            if !v.contains(&line) {
+                v.push(line);
+            }
+            v
+        })
 }
 
 /// The NAME:TAG of every `Loaded image: NAME:TAG` line.

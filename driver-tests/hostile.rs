@@ -21,13 +21,14 @@ struct Hostile {
     outside: Vec<PathBuf>,
 }
 
-/// Everything under ROOT (but the DB files, which may be rewritten in place) and `lamina images`.
+/// Everything under ROOT (but the DB and lock files) and the image IDs `lamina images` lists.
 fn snapshot(s: &Store) -> (Vec<String>, String) {
     fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if rel.is_empty() && name.starts_with("meta.db") {
+            // the DB is rewritten in place; lock files are not content
+            if (rel.is_empty() && name.starts_with("meta.db")) || name.ends_with(".lock") {
                 continue;
             }
             let path = format!("{rel}/{name}");
@@ -46,7 +47,7 @@ fn snapshot(s: &Store) -> (Vec<String>, String) {
     let mut files = Vec::new();
     walk(&s.root, "", &mut files);
     files.sort();
-    (files, s.ok(&["images"]).stdout)
+    (files, s.ok(&["images", "-q", "--no-trunc"]).stdout)
 }
 
 fn short(digest: &str) -> String {
