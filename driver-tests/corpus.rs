@@ -217,7 +217,8 @@ fn corpus_multiarch() {
     );
 }
 
-/// The corpus's own reference tree for debian (umoci's bundle at build time) agrees with ours.
+/// The corpus's own reference tree for debian (umoci's bundle at build time) agrees with our
+/// oracle, but for mtimes (the corpus's later repacks touched the bundle).
 #[test]
 fn corpus_oracle_is_sane() {
     let Some(corpus) = common::corpus() else {
@@ -238,6 +239,6 @@ fn corpus_oracle_is_sane() {
         "umoci unpack now vs the corpus's bundle",
         &theirs,
         &ours,
-        crate::manifest::ORACLE,
+        crate::manifest::NO_MTIMES,
     );
 }

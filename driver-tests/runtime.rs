@@ -2,7 +2,7 @@
 //! many mounts of one image.
 
 use crate::common::{self, Run, Store};
-use crate::manifest::{self, treemanifest, Compare};
+use crate::manifest::{self, treemanifest};
 use crate::oci_builder::{Compression, Image, Layer, OciBuilder};
 use crate::tarw::TarWriter;
 use serde_json::{json, Value};
@@ -331,10 +331,7 @@ fn writable_scenario(driver: &str) {
         "deleted and recreated dir shows only new content"
     );
     let view = treemanifest(&rootfs);
-    let all = Compare {
-        dir_mtimes: true,
-        root_mtime: true,
-    };
+    let all = manifest::ALL;
     manifest::assert_same(
         &format!("{driver}: stored layers after the container wrote"),
         &layers_before,
