@@ -89,8 +89,11 @@ pub fn heavy() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The binary under test: this build's, or LAMINA_BIN (e.g. a release build).
 pub fn lamina_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_lamina"))
+    std::env::var_os("LAMINA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lamina")))
 }
 
 /// A finished command with its words, for assertions with readable failures.

@@ -32,13 +32,14 @@ fn snapshot(s: &Store) -> (Vec<String>, String) {
                 continue;
             }
             let path = format!("{rel}/{name}");
-            let ft = e.file_type().map(|t| format!("{t:?}")).unwrap_or_default();
-            let len = if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            } else {
-                0
+            let (kind, len) = match e.metadata() {
+                Ok(md) if md.is_dir() => ("dir", 0),
+                Ok(md) if md.is_file() => ("file", md.len()),
+                Ok(md) if md.is_symlink() => ("symlink", 0),
+                Ok(_) => ("other", 0),
+                Err(_) => ("gone", 0),
             };
-            out.push(format!("{path} {ft} {len}"));
+            out.push(format!("{path} {kind} {len}"));
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 walk(&e.path(), &path, out);
             }
