@@ -269,8 +269,10 @@ impl Store {
             .unwrap_or_default()
             .to_string();
         let path = PathBuf::from(&line);
+        // a writable copy-driver mount is a materialized tree, not necessarily a mount
+        let copy_rw = extra.contains(&"copy") && !extra.contains(&"--read-only");
         assert!(
-            path.is_absolute() && is_mountpoint(&path),
+            path.is_absolute() && path.is_dir() && (copy_rw || is_mountpoint(&path)),
             "mount printed {line:?}, not a mountpoint: {}",
             r.describe()
         );

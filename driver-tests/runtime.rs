@@ -54,8 +54,9 @@ fn mount_bundle(s: &Store, image: &str, extra: &[&str]) -> PathBuf {
     args.push(&b);
     args.extend_from_slice(extra);
     s.ok(&args);
+    let copy_rw = extra.contains(&"copy") && !extra.contains(&"--read-only");
     assert!(
-        common::is_mountpoint(&bundle.join("rootfs")),
+        copy_rw || common::is_mountpoint(&bundle.join("rootfs")),
         "the image is mounted at BUNDLE/rootfs"
     );
     let config: Value =
