@@ -53,6 +53,15 @@ fn sigkill_during_load_then_reload() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
 
+        // the next command, whatever it is, clears the staging leftovers; an image it lists
+        // is complete (checked below: the reload must find it intact)
+        s.ok(&["images", "-q", "--no-trunc"]);
+        assert!(
+            s.staging_leftovers().is_empty(),
+            "round {round} (killed after {delay:?}): staging left after the next command: {:?}",
+            s.staging_leftovers()
+        );
+
         let r = s.load(&layout, &[]);
         assert_eq!(
             common::loaded_images(&r),

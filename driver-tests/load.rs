@@ -193,16 +193,111 @@ fn shared_layers_already_exist() {
         .write_layout(&lb);
     s.load(&la, &[]);
     let r = s.load(&lb, &[]);
-    let lines = layer_lines(&r);
-    assert_eq!(lines.len(), 2, "{}", r.describe());
-    assert_eq!(lines[0].1, "Already exists", "{}", r.describe());
-    assert_eq!(lines[1].1, "Loading layer", "{}", r.describe());
+    assert_eq!(layer_lines(&r).len(), 2, "{}", r.describe());
+    assert_eq!(
+        line_for(&r, &base).as_deref(),
+        Some("Already exists"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(
+        line_for(&r, &b.layers[1]).as_deref(),
+        Some("Loading layer"),
+        "{}",
+        r.describe()
+    );
+
+    // the same tar compressed otherwise has the same diffID: nothing new to unpack
+    let mut w = TarWriter::new();
+    w.dir("etc/", 0o755)
+        .file("etc/shared-base", 0o644, b"shared-base\n");
+    let zbase = Layer::new(&w.finish(), Compression::Zstd);
+    assert_eq!(
+        zbase.diff_id, base.diff_id,
+        "marker_layer and this tar must agree"
+    );
+    let lc = s.scratch("c");
+    let c = Image::new(vec![zbase.clone(), marker_layer("top-a")]);
+    OciBuilder::new().image(Some("latest"), c).write_layout(&lc);
+    let r = s.load(&lc, &[]);
+    assert!(
+        layer_lines(&r).iter().all(|(_, k)| k == "Already exists"),
+        "zstd copy of stored layers: {}",
+        r.describe()
+    );
+
     let dirs = common::list_dir(&s.root.join("layers"));
     assert_eq!(dirs.len(), 3, "shared base stored once: {dirs:?}");
     assert!(
         dirs.iter().any(|d| d == hex_of(&base.diff_id)),
         "layer dirs are keyed by diffID: {dirs:?}"
     );
+}
+
+/// What the load said about this layer (matched by diffID or blob digest prefix).
+fn line_for(r: &common::Run, layer: &Layer) -> Option<String> {
+    layer_lines(r)
+        .into_iter()
+        .find(|(id, _)| {
+            hex_of(&layer.diff_id).starts_with(id.as_str())
+                || hex_of(&layer.digest).starts_with(id.as_str())
+        })
+        .map(|(_, kind)| kind)
+}
+
+/// Whiteouts hide only lower layers; an opaque marker applies wherever it stands in the archive.
+#[test]
+fn whiteout_rules() {
+    if !common::require_root() {
+        return;
+    }
+    let s = Store::new("load-whiteouts");
+    let mut lower = TarWriter::new();
+    lower
+        .dir("w/", 0o755)
+        .file("w/a", 0o644, b"a\n")
+        .file("w/b", 0o644, b"b\n");
+    lower
+        .file("zz", 0o644, b"lower zz\n")
+        .dir("keep/", 0o755)
+        .file("keep/k", 0o644, b"k\n");
+    let mut upper = TarWriter::new();
+    upper
+        .dir("w/", 0o755)
+        .file("w/new1", 0o644, b"1\n")
+        .file("w/.wh..wh..opq", 0o644, b"");
+    upper.file("w/new2", 0o644, b"2\n");
+    upper
+        .file(".wh.zz", 0o644, b"")
+        .file("zz", 0o644, b"upper zz\n");
+    upper
+        .dir("keep/", 0o755)
+        .file("keep/.wh.k", 0o644, b"")
+        .file("keep/k2", 0o644, b"k2\n");
+    let img = Image::new(vec![
+        Layer::new(&lower.finish(), Compression::Gzip),
+        Layer::new(&upper.finish(), Compression::Gzip),
+    ]);
+    let layout = s.scratch("wh");
+    OciBuilder::new()
+        .image(Some("t"), img)
+        .write_layout(&layout);
+    s.load(&layout, &[]);
+    for driver in ["overlay", "copy"] {
+        let m = s.mount("wh:t", &["--read-only", "--driver", driver]);
+        assert_eq!(
+            common::list_dir(&m.join("w")),
+            ["new1", "new2"],
+            "{driver}: opaque w/"
+        );
+        assert_eq!(
+            fs::read(m.join("zz")).expect("zz"),
+            b"upper zz\n",
+            "{driver}"
+        );
+        assert_eq!(common::list_dir(&m.join("keep")), ["k2"], "{driver}");
+        s.umount(&m);
+    }
 }
 
 #[test]
