@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// Prints `SKIP: why` where `make test` sees it (the harness captures print!, not raw stderr).
 pub fn skip(why: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "SKIP: {why}");
+    let _ = write!(std::io::stderr().lock(), "\nSKIP: {why}\n");
 }
 
 pub fn is_root() -> bool {
