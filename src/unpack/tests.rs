@@ -213,10 +213,32 @@ fn xattrs_kept_and_dropped() {
         ],
     );
     let mut t = TarBuild::new();
-    t.file("f", b"data", &x).dir(
-        "d",
-        &with_pax(Meta::default(), &[("SCHILY.xattr.user.dir-note", b"n")]),
-    );
+    let sym_x = [
+        ("SCHILY.xattr.trusted.sym", &b"1"[..]),
+        ("SCHILY.xattr.user.refused-on-symlinks", b"2"),
+    ];
+    let fifo_x = [("SCHILY.xattr.trusted.fifo", &b"3"[..])];
+    t.file("f", b"data", &x)
+        .dir(
+            "d",
+            &with_pax(Meta::default(), &[("SCHILY.xattr.user.dir-note", b"n")]),
+        )
+        .member(
+            b'2',
+            b"sym",
+            b"/nowhere",
+            b"",
+            &with_pax(Meta::default(), &sym_x),
+            (0, 0),
+        )
+        .member(
+            b'6',
+            b"fifo",
+            b"",
+            b"",
+            &with_pax(Meta::default(), &fifo_x),
+            (0, 0),
+        );
     let (dir, r) = unpack_tar(&t.finish());
     r.unwrap();
     let f = dir.path().join("f");
@@ -228,6 +250,16 @@ fn xattrs_kept_and_dropped() {
     assert_eq!(xattr(&f, "user.la=x").unwrap(), b"hello");
     assert_eq!(xattr(&f, "security.selinux"), None);
     assert_eq!(xattr(&dir.path().join("d"), "user.dir-note").unwrap(), b"n");
+    // Symlinks and fifos get theirs without being followed or opened.
+    assert_eq!(xattr(&dir.path().join("sym"), "trusted.sym").unwrap(), b"1");
+    assert_eq!(
+        xattr(&dir.path().join("sym"), "user.refused-on-symlinks"),
+        None
+    );
+    assert_eq!(
+        xattr(&dir.path().join("fifo"), "trusted.fifo").unwrap(),
+        b"3"
+    );
 }
 
 #[test]
