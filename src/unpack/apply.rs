@@ -408,14 +408,16 @@ impl<'a> Applier<'a> {
             Ok(st) if is_dir_mode(st.st_mode) => {
                 return Err(self.tar_err(&m.path, "hardlink to a directory"))
             }
-            Ok(_) if self.whiteouts.contains(&target) => {
-                return Err(self.tar_err(&m.path, "hardlink to a file this layer deletes"))
-            }
             Ok(_) => {}
         }
         self.create(dir, name, path, false, |d, n| {
             fs::linkat(&*tdir, tname, d, n, AtFlags::empty())
         })?;
+        // A second name of a whiteout device is a whiteout too (overlayfs itself shares one
+        // whiteout inode among many names).
+        if self.whiteouts.contains(&target) {
+            self.whiteouts.insert(path.to_vec());
+        }
         Ok(())
     }
 

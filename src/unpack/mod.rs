@@ -31,6 +31,8 @@ mod tests_fixup;
 #[cfg(test)]
 mod tests_hostile;
 #[cfg(test)]
+mod tests_pack;
+#[cfg(test)]
 mod testutil;
 
 use std::io::{self, BufReader, Read};

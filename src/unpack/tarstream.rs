@@ -352,6 +352,16 @@ impl<R: BufRead> TarReader<R> {
     }
 }
 
+/// One PAX record, `<len> <key>=<value>\n`, where `len` counts the whole record itself.
+pub(crate) fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let body_len = key.len() + 1 + value.len() + 1;
+    let mut len = body_len + 2;
+    while len.to_string().len() + 1 + body_len != len {
+        len = len.to_string().len() + 1 + body_len;
+    }
+    [format!("{len} ").as_bytes(), key, b"=", value, b"\n"].concat()
+}
+
 fn kind_of(typeflag: u8, path: &[u8]) -> Option<Kind> {
     Some(match typeflag {
         // A pre-POSIX archive marks directories only by a trailing slash.
@@ -586,14 +596,7 @@ mod tests {
 
     #[test]
     fn pax_values_may_hold_newlines() {
-        let rec = |k: &str, v: &[u8]| {
-            let body = [k.as_bytes(), b"=", v, b"\n"].concat();
-            let mut len = body.len() + 2;
-            while len.to_string().len() + 1 + body.len() != len {
-                len = len.to_string().len() + 1 + body.len();
-            }
-            [format!("{len} ").into_bytes(), body].concat()
-        };
+        let rec = |k: &str, v: &[u8]| pax_record(k.as_bytes(), v);
         let data = [
             rec("SCHILY.xattr.security.capability", b"\x01\n\x02"),
             rec("path", b"a\nb"),
