@@ -20,7 +20,9 @@
 mod apply;
 mod beneath;
 mod fixup;
+mod layerdir;
 mod pack;
+mod pax;
 mod tarstream;
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::beneath::{is_overlay_xattr, join, list_xattrs, lstat_at};
-use super::tarstream::{pax_record, BLOCK};
+use super::pax::pax_record;
+use super::tarstream::BLOCK;
 use super::UnpackError;
 
 const BUF: usize = 256 * 1024;
