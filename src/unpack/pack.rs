@@ -317,6 +317,11 @@ impl<W: Write> Packer<'_, W> {
         if h.link.len() > 100 {
             pax.extend(pax_record(b"linkpath", h.link));
         }
+        // PAX strings are UTF-8 unless the header says otherwise (as GNU tar and Go write it).
+        let binary = |b: &[u8]| b.len() > 100 && std::str::from_utf8(b).is_err();
+        if binary(h.name) || binary(h.link) {
+            pax.extend(pax_record(b"hdrcharset", b"BINARY"));
+        }
         if uid > USTAR_MAX_ID {
             pax.extend(pax_record(b"uid", uid.to_string().as_bytes()));
         }

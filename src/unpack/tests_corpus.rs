@@ -164,3 +164,38 @@ fn corpus_big_unpacks_in_flat_memory() {
     eprintln!("peak RSS: {before} KiB before, {after} KiB after");
     assert!(after < 100 * 1024, "peak RSS {after} KiB");
 }
+
+/// The store's way: two layers at a time (each is independent).
+#[test]
+#[ignore]
+fn corpus_debian_two_at_a_time() {
+    if !Path::new(CORPUS).join("stamps/debian").exists() {
+        return;
+    }
+    let layout = Path::new(CORPUS).join("oci/debian");
+    let work = tempfile::tempdir_in(work_root()).unwrap();
+    let all = layers(&layout, "gzip");
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(l) = all.get(i) else { break };
+                let dest = work.path().join(i.to_string());
+                std::fs::create_dir(&dest).unwrap();
+                let blob = File::open(blob_path(&layout, &l.digest)).unwrap();
+                let e = ExpectedBlob {
+                    digest: &l.digest,
+                    size: Some(l.size),
+                    diff_id: &l.diff_id,
+                };
+                unpack_layer(blob, &e, &dest, &UnpackOptions::default()).unwrap();
+            });
+        }
+    });
+    eprintln!(
+        "debian:gzip, 2 layers at a time: {:.3}s",
+        t.elapsed().as_secs_f64()
+    );
+}

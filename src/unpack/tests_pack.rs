@@ -38,6 +38,7 @@ fn rich_tree() -> tempfile::TempDir {
             .collect(),
     };
     let long = format!("{}/{}", "L".repeat(120), "n".repeat(200));
+    let long_bytes = [&b"long-bytes-\xff-"[..], &[b'z'; 120]].concat();
     let mut t = TarBuild::new();
     t.dir("etc", &m(0o755, 0, &[]))
         .file("etc/passwd", b"root:x:0:0", &m(0o644, 0, &[]))
@@ -77,6 +78,7 @@ fn rich_tree() -> tempfile::TempDir {
             &m(0o644, 0, &[]),
             (0, 0),
         )
+        .member(b'0', &long_bytes, b"", b"lb", &m(0o644, 0, &[]), (0, 0))
         .member(b'3', b"null", b"", b"", &m(0o666, 0, &[]), (1, 3))
         .member(b'4', b"loop", b"", b"", &m(0o660, 0, &[]), (7, 0))
         .member(b'6', b"fifo", b"", b"", &m(0o640, 0, &[]), (0, 0))
