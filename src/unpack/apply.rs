@@ -79,9 +79,11 @@ impl<'a> Applier<'a> {
     }
 
     fn apply<R: BufRead>(&mut self, tar: &mut TarReader<R>, m: Member) -> Result<(), UnpackError> {
-        let kind = m
-            .kind
-            .ok_or_else(|| self.layer.tar_err(&m.path, "unsupported entry type"))?;
+        let kind = m.kind.ok_or_else(|| {
+            let t = m.typeflag as char;
+            self.layer
+                .tar_err(&m.path, format!("unsupported entry type {t:?}"))
+        })?;
         let path = self.normalize(&m.path)?;
         for (name, _) in &m.xattrs {
             if is_overlay_xattr(name) {
@@ -163,7 +165,9 @@ impl<'a> Applier<'a> {
             fs::openat(d, n, flags | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
         })?;
         let Some(fd) = fd else {
-            unreachable!("files never merge")
+            return Err(self
+                .layer
+                .tar_err(path, "a file cannot merge with a directory"));
         };
         let mut file = File::from(fd);
         let written = self.write_data(tar, &mut file, path, m)?;

@@ -45,6 +45,8 @@ pub(crate) struct Member {
     pub path: Vec<u8>,
     pub link: Vec<u8>,
     pub kind: Option<Kind>,
+    /// The raw type byte, for messages about unsupported types.
+    pub typeflag: u8,
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
@@ -160,6 +162,7 @@ impl<R: BufRead> TarReader<R> {
                 .or(link_field)
                 .unwrap_or_default();
             m.kind = kind_of(typeflag, &m.path);
+            m.typeflag = typeflag;
             let field = |r: std::ops::Range<usize>, what: &str| {
                 numeric(&block[r]).map_err(|e| bad(&m.path, format!("{what}: {e}")))
             };
