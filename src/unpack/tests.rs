@@ -440,3 +440,25 @@ fn gnu_sparse_files() {
         "holes stay holes"
     );
 }
+
+#[test]
+fn replaced_directories_leave_no_stale_parent_fd() {
+    // `a` is cached as a parent, then replaced by a file and by a new directory: `a/y` must land
+    // in the new directory, not in the unlinked old one.
+    let mut t = TarBuild::new();
+    t.dir("a", &Meta::default())
+        .empty("a/x")
+        .empty("a")
+        .dir("a", &Meta::default())
+        .empty("a/y")
+        .dir("b", &Meta::default())
+        .empty("b/x")
+        .empty(".wh.b")
+        .empty("b/y");
+    let (dir, r) = unpack_tar(&t.finish());
+    r.unwrap();
+    let p = dir.path();
+    assert!(p.join("a/y").exists() && !p.join("a/x").exists());
+    assert!(p.join("b/y").exists() && !p.join("b/x").exists());
+    assert_eq!(xattr(&p.join("b"), "trusted.overlay.opaque").unwrap(), b"y");
+}

@@ -199,3 +199,97 @@ fn corpus_debian_two_at_a_time() {
         t.elapsed().as_secs_f64()
     );
 }
+
+/// Compares a tree with the corpus' `expected/<name>.json` (path -> type and sha256 or target).
+const COMPARE_EXPECTED: &str = r#"
+import hashlib, json, os, stat, sys
+want = json.load(open(sys.argv[1]))
+root = sys.argv[2]
+got = {}
+for dp, dns, fns in os.walk(root):
+    for n in dns + fns:
+        p = os.path.join(dp, n)
+        rel = os.path.relpath(p, root)
+        st = os.lstat(p)
+        if stat.S_ISDIR(st.st_mode):
+            got[rel] = {"type": "dir"}
+        elif stat.S_ISLNK(st.st_mode):
+            got[rel] = {"type": "symlink", "target": os.readlink(p)}
+        elif stat.S_ISREG(st.st_mode):
+            got[rel] = {"type": "file", "sha256": hashlib.sha256(open(p, "rb").read()).hexdigest()}
+        else:
+            got[rel] = {"type": "other"}
+bad = [k for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k)]
+for k in bad[:20]:
+    print(k, want.get(k), got.get(k))
+sys.exit(1 if bad else 0)
+"#;
+
+/// many-layers: whiteouts of files and directories, opaque dirs, and hardlinks spread over 130
+/// and 500 small layers. Each layer is unpacked on its own (fixed up where it needs its
+/// parents); the 130-layer stack is mounted and compared with the corpus' expected tree.
+#[test]
+#[ignore]
+fn corpus_many_layers() {
+    if !Path::new(CORPUS).join("stamps/many-layers").exists() {
+        return;
+    }
+    let layout = Path::new(CORPUS).join("oci/many-layers");
+    for tag in ["130", "500"] {
+        let work = tempfile::tempdir_in(work_root()).unwrap();
+        let t = Instant::now();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut fixed = 0;
+        for (i, l) in layers(&layout, tag).iter().enumerate() {
+            let dest = work.path().join(i.to_string());
+            std::fs::create_dir(&dest).unwrap();
+            let blob = File::open(blob_path(&layout, &l.digest)).unwrap();
+            let e = ExpectedBlob {
+                digest: &l.digest,
+                size: Some(l.size),
+                diff_id: &l.diff_id,
+            };
+            let opts = UnpackOptions::default();
+            let report = unpack_layer(blob, &e, &dest, &opts).unwrap();
+            if report.needs_parents() {
+                let lowers: Vec<PathBuf> = dirs.iter().rev().cloned().collect();
+                super::fix_up_layer(&dest, &report, &lowers, &opts).unwrap();
+                fixed += 1;
+            }
+            dirs.push(dest);
+        }
+        eprintln!(
+            "many-layers:{tag}: {} layers ({fixed} fixed up) in {:.3}s",
+            dirs.len(),
+            t.elapsed().as_secs_f64()
+        );
+        if tag == "500" {
+            continue; // too many lowers for one mount(2) option string
+        }
+        let lowers: Vec<String> = (0..dirs.len()).rev().map(|i| i.to_string()).collect();
+        let merged = work.path().join("merged");
+        std::fs::create_dir(&merged).unwrap();
+        let st = Command::new("mount")
+            .current_dir(work.path())
+            .args(["-t", "overlay", "overlay", "-o"])
+            .arg(format!("lowerdir={},index=off", lowers.join(":")))
+            .arg(&merged)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let _guard = Unmount(merged.clone());
+        let expected = Path::new(CORPUS).join(format!("expected/many-layers-{tag}.json"));
+        let out = Command::new("python3")
+            .args(["-c", COMPARE_EXPECTED])
+            .arg(&expected)
+            .arg(&merged)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "many-layers:{tag} differs:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
