@@ -205,14 +205,7 @@ impl<'a> LayerDir<'a> {
         let mut prefix: Vec<u8> = Vec::with_capacity(path.len());
         for comp in path.split(|&b| b == b'/') {
             prefix = join(&prefix, comp);
-            let opened = fs::openat2(
-                &*cur,
-                comp,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                beneath::RESOLVE,
-            );
-            let next = match opened {
+            let next = match beneath::open_child_dir(cur.as_fd(), comp) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => self.new_dir(cur.as_fd(), comp, &prefix, false)?,
                 Err(Errno::NOTDIR | Errno::LOOP) => {
