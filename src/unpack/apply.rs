@@ -118,7 +118,7 @@ impl<'a> Applier<'a> {
             return Ok(());
         }
         if let Some(target) = name.strip_prefix(WHITEOUT_PREFIX) {
-            return self.whiteout(parent, target, &m.path);
+            return self.whiteout(parent, target, &m);
         }
         self.layer.lower_links.remove(&path);
         let dir = self.layer.parent_dir(parent)?;
@@ -408,11 +408,13 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
-    fn whiteout(&mut self, parent: &[u8], target: &[u8], raw: &[u8]) -> Result<(), UnpackError> {
+    /// `.wh.NAME`: a char device 0/0 at NAME, with the whiteout member's owner and times (so an
+    /// unpacked layer is the same whatever the day it was unpacked).
+    fn whiteout(&mut self, parent: &[u8], target: &[u8], m: &Member) -> Result<(), UnpackError> {
         if target.is_empty() || target == b"." || target == b".." {
             return Err(self
                 .layer
-                .unsafe_path(raw, "whiteout names no file in its directory"));
+                .unsafe_path(&m.path, "whiteout names no file in its directory"));
         }
         let path = join(parent, target);
         self.layer.lower_links.remove(&path);
@@ -420,8 +422,23 @@ impl<'a> Applier<'a> {
         self.layer.create(&dir, target, &path, false, |d, n| {
             fs::mknodat(d, n, FileType::CharacterDevice, Mode::empty(), 0)
         })?;
-        self.layer.whiteouts.insert(path);
-        Ok(())
+        self.layer.whiteouts.insert(path.clone());
+        let (uid, gid) = self.ids(m)?;
+        fs::chownat(
+            &*dir,
+            target,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.layer.io(&path, e.into()))?;
+        fs::utimensat(
+            &*dir,
+            target,
+            &beneath::timestamps(m.mtime, m.atime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| self.layer.io(&path, e.into()))
     }
 
     fn ids(&self, m: &Member) -> Result<(u32, u32), UnpackError> {

@@ -23,6 +23,7 @@ mod fixup;
 mod layerdir;
 mod pack;
 mod pax;
+mod pipeline;
 mod tarstream;
 #[cfg(test)]
 mod tests;
@@ -46,7 +47,9 @@ pub use fixup::fix_up_layer;
 pub use pack::{write_layer_tar, PackReport, TreeKind};
 
 /// Buffer between the decompressor and the tar framing, and in front of the raw blob.
-const STREAM_BUF: usize = 256 * 1024;
+pub(crate) const STREAM_BUF: usize = 256 * 1024;
+/// Blobs below this size are unpacked on the caller's thread alone.
+const SMALL_BLOB: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
@@ -174,7 +177,9 @@ pub fn unpack_layer<R: Read>(
     let mut raw = HashingReader::new(blob.take(limit));
     let outcome = {
         let mut compressed = BufReader::with_capacity(STREAM_BUF, &mut raw);
-        decode_and_apply(&mut compressed, id, dest, opts)
+        // A thread is not worth starting for a small blob.
+        let threaded = expected.size.is_none_or(|s| s >= SMALL_BLOB);
+        decode_and_apply(&mut compressed, id, dest, opts, threaded)
     };
     // Whatever happened, hash the rest of the blob: a corrupt blob should be reported as what it
     // is (wrong digest) rather than as the tar or gzip error it caused.
@@ -264,6 +269,7 @@ fn decode_and_apply<B: io::BufRead>(
     id: &Digest,
     dest: &Path,
     opts: &UnpackOptions,
+    threaded: bool,
 ) -> Result<Decoded, UnpackError> {
     let decompress_err = |source| UnpackError::Decompress {
         blob: id.clone(),
@@ -290,13 +296,7 @@ fn decode_and_apply<B: io::BufRead>(
         Compression::Plain => Box::new(input),
     };
     let mut tar_stream = HashingReader::new(decoder);
-    let applied = {
-        let mut framed = BufReader::with_capacity(STREAM_BUF, &mut tar_stream);
-        let mut tar = tarstream::TarReader::new(&mut framed);
-        let applier = apply::Applier::new(dest, id, opts.opaque_xattr())
-            .map_err(|e| UnpackError::io(dest, e))?;
-        applier.apply_all(&mut tar)?
-    };
+    let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded)?;
     let (diff_id, tar_size) = tar_stream.finish().map_err(decompress_err)?;
     Ok((applied, diff_id, tar_size))
 }
