@@ -3,8 +3,14 @@
 //!
 //! ```text
 //! blob ─► HashingReader (blob digest, size) ─► gzip | zstd | plain (by magic bytes)
-//!      ─► HashingReader (diffID) ─► tar framing (tarstream) ─► safe apply (apply, beneath)
+//!      ─► HashingReader (diffID) ═╪═► tar framing (tarstream, pax) ─► apply (apply, layerdir)
+//!                       caller's thread │ worker thread (pipeline)
 //! ```
+//!
+//! Files: `tarstream`/`pax` frame the archive (the tar crate's `Header` is the field layout; it
+//! is never asked to unpack); `apply` turns members into files, `layerdir` keeps the layer
+//! directory's state, `beneath` holds the no-follow primitives; `fixup` completes layers that
+//! depend on their parents; `pack` writes trees back out as layer tars.
 //!
 //! Invariants this module keeps:
 //! - Nothing is created outside `dest` and nothing follows a symlink, whatever the archive says
