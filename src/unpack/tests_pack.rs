@@ -219,3 +219,37 @@ fn overlay_redirects_and_metacopy_are_refused() {
         assert!(e.to_string().contains(x), "{e}");
     }
 }
+
+/// A layer directory is an overlay upper dir: packing it as one and unpacking the result gives
+/// the same directory back (whiteouts, opaque dirs, hardlinks, metadata).
+#[test]
+fn layer_dir_round_trip() {
+    let mut t = TarBuild::new();
+    t.dir("etc", &Meta::default())
+        .file(
+            "etc/f",
+            b"f",
+            &Meta {
+                mode: 0o4711,
+                uid: 3,
+                gid: 4,
+                mtime: 7,
+                pax: vec![],
+            },
+        )
+        .hardlink("etc/g", "etc/f")
+        .empty("etc/.wh.motd")
+        .dir("opq", &Meta::default())
+        .empty("opq/.wh..wh..opq")
+        .empty("opq/new")
+        .empty(".wh.gone")
+        .symlink("s", "/etc/f");
+    let tar = t.finish();
+    let a = tempfile::tempdir().unwrap();
+    unpack(&tar, &tar, a.path()).unwrap();
+    let (packed, _) = pack(a.path(), TreeKind::OverlayUpper);
+    let b = tempfile::tempdir().unwrap();
+    unpack(&packed, &packed, b.path()).unwrap();
+    assert_eq!(describe(a.path()), describe(b.path()));
+    assert!(names(&packed).contains(&"opq/.wh..wh..opq".to_string()));
+}
