@@ -152,7 +152,7 @@ impl<'a> LayerDir<'a> {
         let lo = join(path, b"");
         let mut hi = path.to_vec();
         hi.push(b'/' + 1);
-        pub fn drop_range<V>(map: &mut BTreeMap<Vec<u8>, V>, lo: &[u8], hi: &[u8], path: &[u8]) {
+        fn drop_range<V>(map: &mut BTreeMap<Vec<u8>, V>, lo: &[u8], hi: &[u8], path: &[u8]) {
             let keys: Vec<Vec<u8>> = map
                 .range(lo.to_vec()..hi.to_vec())
                 .map(|(k, _)| k.clone())
@@ -162,7 +162,7 @@ impl<'a> LayerDir<'a> {
             }
             map.remove(path);
         }
-        pub fn drop_set(set: &mut BTreeSet<Vec<u8>>, lo: &[u8], hi: &[u8], path: &[u8]) {
+        fn drop_set(set: &mut BTreeSet<Vec<u8>>, lo: &[u8], hi: &[u8], path: &[u8]) {
             let keys: Vec<Vec<u8>> = set.range(lo.to_vec()..hi.to_vec()).cloned().collect();
             for k in keys {
                 set.remove(&k);

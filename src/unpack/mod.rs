@@ -262,7 +262,11 @@ fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
         [a, b, c, d, ..] if [*a, *b, *c, *d] == ZSTD => Compression::Zstd,
         // A zstd stream may open with a skippable frame (magic 0x184D2A50..=0x184D2A5F, LE).
         [a, 0x2a, 0x4d, 0x18, ..] if a & 0xf0 == 0x50 => Compression::Zstd,
-        [b'B', b'Z', b'h', ..] => return Err("bzip2 layers are not supported"),
+        // "BZh", a block size digit, then the block magic (so a tar whose first name starts
+        // with "BZh" is still a tar).
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..] => {
+            return Err("bzip2 layers are not supported")
+        }
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => return Err("xz layers are not supported"),
         _ => Compression::Plain,
     })
@@ -281,7 +285,7 @@ fn decode_and_apply<B: io::BufRead>(
         blob: id.clone(),
         source,
     };
-    let mut magic = [0u8; 6];
+    let mut magic = [0u8; 10];
     let mut got = 0;
     while got < magic.len() {
         match compressed.read(&mut magic[got..]) {

@@ -462,3 +462,13 @@ fn replaced_directories_leave_no_stale_parent_fd() {
     assert!(p.join("b/y").exists() && !p.join("b/x").exists());
     assert_eq!(xattr(&p.join("b"), "trusted.overlay.opaque").unwrap(), b"y");
 }
+
+#[test]
+fn a_tar_is_a_tar_whatever_its_first_name() {
+    let tar = TarBuild::new()
+        .file("BZh91AY", b"x", &Meta::default())
+        .finish();
+    let (dir, r) = unpack_tar(&tar);
+    r.unwrap();
+    assert_eq!(fs::read(dir.path().join("BZh91AY")).unwrap(), b"x");
+}

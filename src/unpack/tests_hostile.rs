@@ -76,6 +76,7 @@ fn broken_compression_and_framing() {
         ("bad header checksum (first member)", &bad_first),
         ("tar truncated inside data", truncated_tar),
         ("bzip2", b"BZh91AY&SY\0\0\0\0\0\0"),
+        ("xz", b"\xfd7zXZ\0\0\x04\xe6\xd6\xb4\x46"),
     ];
     for (what, blob) in cases {
         let dir = tempfile::tempdir().unwrap();
