@@ -140,7 +140,7 @@ pub enum UnpackError {
         path: String,
         reason: String,
     },
-    #[error("{}{}: {source}", blob.as_ref().map(|b| format!("layer {b}: ")).unwrap_or_default(), path.display())]
+    #[error("{}{path:?}: {source}", blob.as_ref().map(|b| format!("layer {b}: ")).unwrap_or_default())]
     Io {
         /// The layer being unpacked, when there is one.
         blob: Option<Digest>,
