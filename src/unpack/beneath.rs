@@ -132,12 +132,13 @@ pub(crate) fn chmod_nofollow(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io:
     if fs::fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
         return Err(io::Error::other("refusing to chmod a symlink"));
     }
-    Ok(fs::chmodat(
-        fs::CWD,
-        proc_path(fd.as_fd()),
-        Mode::from_raw_mode(mode),
-        AtFlags::empty(),
-    )?)
+    let mode = Mode::from_raw_mode(mode);
+    match fs::chmodat(fs::CWD, proc_path(fd.as_fd()), mode, AtFlags::empty()) {
+        // No /proc (a bare chroot): the name was just checked not to be a symlink, and the
+        // staging directory is ours alone.
+        Err(Errno::NOENT) => Ok(fs::chmodat(dir, name, mode, AtFlags::empty())?),
+        other => Ok(other?),
+    }
 }
 
 /// Sets an xattr on a name without following it (symlinks, device nodes, fifos): the object is
