@@ -293,3 +293,49 @@ fn corpus_many_layers() {
         );
     }
 }
+
+/// Every debian layer dir, packed back into a tar (as `lamina save` without kept blobs or
+/// `lamina commit` would) and unpacked again, is the same tree.
+#[test]
+#[ignore]
+fn corpus_debian_pack_round_trip() {
+    if !Path::new(CORPUS).join("stamps/debian").exists() {
+        return;
+    }
+    let work = tempfile::tempdir_in(work_root()).unwrap();
+    for (i, dir) in unpack_image("debian", "gzip", work.path())
+        .iter()
+        .enumerate()
+    {
+        let t = Instant::now();
+        let mut tar = Vec::new();
+        let packed = super::write_layer_tar(dir, &mut tar, super::TreeKind::OverlayUpper).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let again = work.path().join(format!("again-{i}"));
+        std::fs::create_dir(&again).unwrap();
+        let d = Digest::of_bytes(&tar);
+        let e = ExpectedBlob {
+            digest: &d,
+            size: None,
+            diff_id: &d,
+        };
+        let r = unpack_layer(&tar[..], &e, &again, &UnpackOptions::default()).unwrap();
+        eprintln!(
+            "layer {i}: packed {} entries, {} MB, in {secs:.3}s",
+            packed.entries,
+            tar.len() / 1_000_000
+        );
+        assert_eq!(r.entries, packed.entries);
+        let out = Command::new("python3")
+            .arg("/work/shared/corpus/treecmp.py")
+            .arg(dir)
+            .arg(&again)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "layer {i}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
