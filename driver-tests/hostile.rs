@@ -70,10 +70,11 @@ fn refused(tag: &str, build: impl FnOnce(&Store, &Layer) -> Hostile) {
         )
         .write_layout(&good);
     s.load(&good, &[]);
+    // `build` may load legal images first (a lower layer to attack through): the store is compared
+    // from after that point.
+    let h = build(&s, &base);
     let before = snapshot(&s);
     let around_before = common::list_dir(&s.base);
-
-    let h = build(&s, &base);
     let r = s.lamina(&[std::ffi::OsStr::new("load"), h.source.as_os_str()]);
     let mut problems = Vec::new();
     if r.status != Some(1) {

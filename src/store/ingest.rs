@@ -335,7 +335,22 @@ pub(crate) fn read_record(layout: &Layout, key: &str) -> Result<Option<LayerReco
     }
 }
 
-fn lock_layer(layout: &Layout, diff_id: &Digest) -> Result<File> {
+/// Holds `locks/<diffID>` while a layer is looked for and unpacked. The file is unlinked when the
+/// holder is done, so a failed or finished load leaves no trace. (A process that opened the file just
+/// before the unlink may lock the orphaned inode and unpack the layer a second time; the rename into
+/// `layers/` then keeps exactly one copy. The lock saves work; it is not what keeps the store right.)
+struct LayerLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for LayerLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn lock_layer(layout: &Layout, diff_id: &Digest) -> Result<LayerLock> {
     let path = layout.layer_lock(diff_id);
     let f = OpenOptions::new()
         .create(true)
@@ -346,5 +361,5 @@ fn lock_layer(layout: &Layout, diff_id: &Digest) -> Result<File> {
     flock(f.as_fd(), FlockOperation::LockExclusive)
         .map_err(std::io::Error::from)
         .at(&path)?;
-    Ok(f)
+    Ok(LayerLock { path, _file: f })
 }

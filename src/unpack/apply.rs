@@ -2,7 +2,8 @@
 //!
 //! Invariants: every name is created beneath the layer dir through a parent fd that was reached
 //! with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` (see `beneath`), and nothing follows a symlink;
-//! names with `..` are refused, a leading `/` is dropped (as docker and containerd do). A later
+//! names with `..` and absolute names are refused (docker and containerd drop a leading `/`; the
+//! design refuses it, as a layer that names one was not made by an ordinary tool). A later
 //! member for a path replaces the earlier one, except directory over directory, which merges
 //! metadata. Directory modes and mtimes are applied after the last member, so creating children
 //! cannot disturb them and a read-only directory can still be filled.
@@ -131,8 +132,12 @@ impl<'a> Applier<'a> {
         }
     }
 
-    /// The relative path of a member: `/` and `.` components dropped, `..` refused.
+    /// The relative path of a member: `.` components dropped; absolute names and `..` refused
+    /// (DESIGN.md: a layer names paths relative to its root, and nothing else is trusted).
     fn normalize(&self, raw: &[u8]) -> Result<Vec<u8>, UnpackError> {
+        if raw.first() == Some(&b'/') {
+            return Err(self.layer.unsafe_path(raw, "is an absolute name"));
+        }
         let mut out = Vec::with_capacity(raw.len());
         for comp in raw.split(|&b| b == b'/') {
             match comp {

@@ -21,6 +21,7 @@ use super::beneath::{
     self, is_dir_mode, is_overlay_xattr, is_whiteout, join, list_xattrs, lstat_at, split_parent,
 };
 use super::{LayerReport, UnpackError, UnpackOptions};
+use crate::digest::Digest;
 
 /// Where a path stands in one lower layer.
 enum Lookup {
@@ -38,6 +39,7 @@ struct FixUp<'a> {
     lowers: Vec<OwnedFd>,
     opaque: &'static str,
     implied: BTreeSet<Vec<u8>>,
+    blob: Digest,
     /// mtimes of directories of this layer that fix-up adds entries to, restored at the end.
     touched: BTreeMap<Vec<u8>, Timestamps>,
 }
@@ -72,6 +74,7 @@ pub fn fix_up_layer(
             .map(|p| rel(p))
             .collect::<Result<_, _>>()?,
         touched: BTreeMap::new(),
+        blob: report.blob_digest.clone(),
     };
     // Links first: copying a target up may create more implied directories.
     let mut copied_up = BTreeSet::new();
@@ -114,7 +117,18 @@ impl FixUp<'_> {
             return Ok(()); // no lower has it: it stays 0755, owned by root
         };
         if !is_dir_mode(st.st_mode) {
-            return Ok(()); // a lower non-directory, which our directory replaces
+            // The layer writes beneath a path that is a symlink (or file) below it: applied in order
+            // onto one tree this would follow the symlink, possibly out of the image. Refused.
+            let what = if st.st_mode & 0o170000 == 0o120000 {
+                "a symlink"
+            } else {
+                "not a directory"
+            };
+            return Err(UnpackError::UnsafePath {
+                blob: self.blob.clone(),
+                path: String::from_utf8_lossy(dir).into_owned(),
+                reason: format!("the layer writes beneath it, but it is {what} in a lower layer"),
+            });
         }
         let (_, name) = split_parent(dir);
         let src = fs::openat(

@@ -14,7 +14,7 @@
 //!
 //! Invariants this module keeps:
 //! - Nothing is created outside `dest` and nothing follows a symlink, whatever the archive says
-//!   (`..` is refused, a leading `/` dropped, symlinked parents refused; see `beneath`).
+//!   (`..` and absolute names are refused, symlinked parents refused; see `beneath`).
 //! - Both digests cover the whole stream: after the end-of-archive marker the decompressed and the
 //!   raw streams are read to EOF. A digest, size or diffID mismatch is an error; the caller
 //!   deletes the staging directory, so nothing of a bad blob is kept.

@@ -237,10 +237,15 @@ fn lower_symlinks_are_not_followed() {
         &UnpackOptions::default()
     )
     .is_err());
-    // Without the hardlink, `dir` in the lower is a symlink: our implied dir keeps 0755.
+    // Without the hardlink, `dir` in the lower is a symlink that the layer writes beneath: refused,
+    // and nothing outside was touched.
     let (l2, r2) = layer(work.path(), "l2", TarBuild::new().empty("dir/tmp/x"));
-    fix_up_layer(&l2, &r2, &[l0], &UnpackOptions::default()).unwrap();
-    assert_eq!(mode_of(&l2.join("dir/tmp")), 0o755);
+    let err = fix_up_layer(&l2, &r2, &[l0], &UnpackOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("symlink in a lower layer"),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
 }
 
 #[test]

@@ -123,6 +123,11 @@ fn refused_without_escape(what: &str, t: &TarBuild) -> UnpackError {
 fn paths_that_leave_the_layer_are_refused() {
     let sentinel_abs = |w: &str| format!("/proc/self/cwd/{w}");
     let cases: Vec<(&str, TarBuild)> = vec![
+        ("/abs", {
+            let mut t = TarBuild::new();
+            t.member(b'0', b"/abs/olute", b"", b"x", &Meta::default(), (0, 0));
+            t
+        }),
         ("../x", {
             let mut t = TarBuild::new();
             t.member(b'0', b"../sentinel/x", b"", b"x", &Meta::default(), (0, 0));
