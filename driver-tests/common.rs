@@ -89,6 +89,14 @@ pub fn heavy() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Held while a mount with hundreds of lowers exists, and while a runtime runs: runc 1.1 parses
+/// /proc/self/mountinfo with a 64 KiB line limit ("bufio.Scanner: token too long"), and such a mount's
+/// line is longer.
+pub fn long_mountinfo() -> MutexGuard<'static, ()> {
+    static LONG: Mutex<()> = Mutex::new(());
+    LONG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The binary under test: this build's, or LAMINA_BIN (e.g. a release build).
 pub fn lamina_bin() -> PathBuf {
     std::env::var_os("LAMINA_BIN")

@@ -180,6 +180,7 @@ fn many_layers(n: usize) {
     if !common::require_root() || !common::have_tool("umoci") {
         return;
     }
+    let _long = common::long_mountinfo();
     let s = Store::new(&format!("layers{n}"));
     let layout = s.scratch("many");
     OciBuilder::new()

@@ -31,6 +31,7 @@ fn can_run_containers() -> bool {
 
 /// Runs the bundle with RUNTIME; `args` replaces process.args in its config.json first.
 fn run_container(runtime: &str, bundle: &Path, args: Option<&[&str]>) -> Run {
+    let _long = common::long_mountinfo();
     if let Some(args) = args {
         let path = bundle.join("config.json");
         let mut config: Value = serde_json::from_slice(&fs::read(&path).expect("config.json"))
@@ -389,6 +390,8 @@ fn writable_scenario(driver: &str) {
     let changed: Vec<String> = manifest::differences(&layers_before, &after, all)
         .into_iter()
         .filter(|d| !d.starts_with("unexpected:"))
+        // layers/ itself gains the new layer's dir, so its own mtime moves
+        .filter(|d| !d.starts_with("differs: /\n"))
         .collect();
     assert!(
         changed.is_empty(),

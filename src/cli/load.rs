@@ -5,8 +5,10 @@ use super::{CliError, CliResult, Context};
 use crate::image::Platform;
 use crate::source::{self, SourceRef};
 use crate::store::{self, LayerEvent, LayerStatus, Store};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// The name a loaded ref gets: a full reference names the image itself; a bare one is a tag of the
 /// repository named after the source (`gzip` in `oci/debian` is `debian:gzip`).
@@ -19,9 +21,12 @@ pub(crate) fn tag_for_ref(ref_name: &str, default_repository: &str) -> Result<St
     store::normalize_tag(&name).context(|| format!("ref {ref_name:?}"))
 }
 
-/// Prints docker's per-layer lines, and a spinner while work is under way on a terminal.
+/// Prints docker's per-layer lines in layer order (bottom first), whatever order the concurrent
+/// workers finish in, and a spinner while work is under way on a terminal.
 pub(crate) struct LayerPrinter {
     bar: Option<indicatif::ProgressBar>,
+    /// The next layer index to print, and finished lines waiting for the layers below them.
+    pending: Mutex<(usize, BTreeMap<usize, String>)>,
 }
 
 impl LayerPrinter {
@@ -32,7 +37,10 @@ impl LayerPrinter {
             b.enable_steady_tick(std::time::Duration::from_millis(120));
             b
         });
-        LayerPrinter { bar }
+        LayerPrinter {
+            bar,
+            pending: Mutex::new((0, BTreeMap::new())),
+        }
     }
 
     pub(crate) fn event(&self, e: &LayerEvent) {
@@ -46,9 +54,17 @@ impl LayerPrinter {
                 return;
             }
         };
-        match &self.bar {
-            Some(b) => b.println(line),
-            None => println!("{line}"),
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        let (next, waiting) = &mut *pending;
+        waiting.insert(e.index, line);
+        while let Some(line) = waiting.remove(next) {
+            match &self.bar {
+                Some(b) => b.println(line),
+                None => println!("{line}"),
+            }
+            *next += 1;
         }
     }
 }

@@ -106,7 +106,10 @@ impl DockerArchive {
         }
         let mut layers = Vec::with_capacity(entry.layers.len());
         for (path, diff_id) in entry.layers.iter().zip(diff_ids) {
-            let digest = digest_in_name(path, None).unwrap_or_else(|| diff_id.clone());
+            let digest = match digest_in_name(path, None) {
+                Some(d) => d,
+                None => self.legacy_layer_digest(path, diff_id)?,
+            };
             let size =
                 self.tar
                     .member(path)
@@ -225,4 +228,37 @@ fn read_member(tar: &TarIndex, name: &str, limit: u64) -> Result<Vec<u8>, Source
 
 fn file_name(tar: &TarIndex, name: &str) -> String {
     format!("{name} in docker-archive {}", tar.path().display())
+}
+
+impl DockerArchive {
+    /// The blob digest of a legacy `<id>/layer.tar`: docker writes plain tars (blob digest = diffID),
+    /// but `docker load` also takes compressed ones, whose digest only hashing the member tells.
+    fn legacy_layer_digest(&self, path: &str, diff_id: &Digest) -> Result<Digest, SourceError> {
+        let io_err = |e: std::io::Error| SourceError::Io {
+            path: self.tar.path().join(path),
+            source: e,
+        };
+        let Some(mut member) = self.tar.open(path)? else {
+            return Ok(diff_id.clone());
+        };
+        let mut magic = [0u8; 4];
+        let mut got = 0;
+        while got < magic.len() {
+            match std::io::Read::read(&mut member, &mut magic[got..]).map_err(io_err)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        let compressed = matches!(magic, [0x1f, 0x8b, ..] | [0x28, 0xb5, 0x2f, 0xfd]);
+        if !compressed {
+            return Ok(diff_id.clone());
+        }
+        let Some(member) = self.tar.open(path)? else {
+            return Ok(diff_id.clone());
+        };
+        let (digest, _) = crate::digest::HashingReader::new(member)
+            .finish()
+            .map_err(io_err)?;
+        Ok(digest)
+    }
 }

@@ -34,6 +34,8 @@ pub enum LayerStatus {
 
 #[derive(Debug, Clone)]
 pub struct LayerEvent {
+    /// Position in the image, 0 = bottom (events of different layers arrive in any order).
+    pub index: usize,
     pub diff_id: Digest,
     pub status: LayerStatus,
     /// Compressed bytes of the blob, when known.
@@ -143,6 +145,7 @@ impl Store {
                             desc,
                             diff_id,
                             &chain_ids[i],
+                            i,
                             &opts,
                             on_layer,
                         ) {
@@ -169,7 +172,7 @@ impl Store {
         // Bottom-up: fix up parent-dependent layers against the ones below, then commit them.
         let mut records: Vec<LayerRecord> = Vec::with_capacity(slots.len());
         let mut lower_dirs: Vec<PathBuf> = Vec::new(); // nearest first
-        for slot in slots {
+        for (index, slot) in slots.into_iter().enumerate() {
             let slot = slot
                 .into_inner()
                 .ok()
@@ -185,6 +188,7 @@ impl Store {
                     unpack::fix_up_layer(&diff, &report, &lower_dirs, &opts)?;
                     commit_layer(&self.layout, staging, &record)?;
                     on_layer(&LayerEvent {
+                        index,
                         diff_id: record.diff_id.clone(),
                         status: LayerStatus::Loaded,
                         size: Some(record.compressed_size),
@@ -241,12 +245,14 @@ fn fetch_layer(
     desc: &crate::image::Descriptor,
     diff_id: &Digest,
     chain_id: &Digest,
+    index: usize,
     opts: &UnpackOptions,
     on_layer: &(dyn Fn(&LayerEvent) + Sync),
 ) -> Result<Slot> {
     let _lock = lock_layer(layout, diff_id)?;
     if let Some(record) = find_stored(layout, db, diff_id, chain_id)? {
         on_layer(&LayerEvent {
+            index,
             diff_id: diff_id.clone(),
             status: LayerStatus::Exists,
             size: Some(desc.size),
@@ -254,6 +260,7 @@ fn fetch_layer(
         return Ok(Slot::Stored(record));
     }
     on_layer(&LayerEvent {
+        index,
         diff_id: diff_id.clone(),
         status: LayerStatus::Loading,
         size: Some(desc.size),
@@ -282,6 +289,7 @@ fn fetch_layer(
     }
     commit_layer(layout, staging, &record)?;
     on_layer(&LayerEvent {
+        index,
         diff_id: diff_id.clone(),
         status: LayerStatus::Loaded,
         size: Some(desc.size),
