@@ -33,7 +33,6 @@ pub struct Client {
 /// A 4xx/5xx answer, with what the registry said about it.
 pub(crate) struct Refusal {
     pub status: u16,
-    pub codes: Vec<String>,
     pub message: String,
     pub challenges: Vec<Challenge>,
     /// Set when the failure was not an HTTP status at all.
@@ -344,10 +343,9 @@ impl Refusal {
             .collect();
         let mut body = Vec::new();
         let _ = response.into_reader().take(MAX_ERROR_BODY).read_to_end(&mut body);
-        let (codes, message) = parse_error_body(status, &body);
+        let message = parse_error_body(status, &body);
         Refusal {
             status,
-            codes,
             message,
             challenges,
             error: None,
@@ -358,7 +356,6 @@ impl Refusal {
     fn from_error(e: RegistryError) -> Refusal {
         Refusal {
             status: 0,
-            codes: Vec::new(),
             message: e.to_string(),
             challenges: Vec::new(),
             error: Some(e),
@@ -366,9 +363,9 @@ impl Refusal {
     }
 }
 
-/// The distribution spec's error body, as (codes, "message: detail; …"); anything else becomes the
-/// HTTP reason.
-pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> (Vec<String>, String) {
+/// The distribution spec's error body (`{"errors":[{"code","message"}]}`) as "code: message; …";
+/// anything else becomes the HTTP status and a short body.
+pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]
@@ -382,9 +379,7 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> (Vec<String>, String
         message: String,
     }
     match serde_json::from_slice::<Body>(body) {
-        Ok(b) if !b.errors.is_empty() => {
-            let codes = b.errors.iter().map(|e| e.code.clone()).collect();
-            let message = b
+        Ok(b) if !b.errors.is_empty() => b
                 .errors
                 .iter()
                 .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
@@ -393,18 +388,15 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> (Vec<String>, String
                     _ => e.code.to_lowercase().replace('_', " "),
                 })
                 .collect::<Vec<_>>()
-                .join("; ");
-            (codes, message)
-        }
+                .join("; "),
         _ => {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
-            let message = if text.is_empty() || text.len() > 200 {
+            if text.is_empty() || text.len() > 200 {
                 format!("HTTP {status}")
             } else {
                 format!("HTTP {status}: {text}")
-            };
-            (Vec::new(), message)
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `GET /v2/NAME/tags/list`, following the `Link: <…>; rel="next"` pages (distribution spec,
-//! "Listing Tags").
+//! "Listing Tags"). `$LAMINA_TAGS_PAGE_SIZE` asks for pages of that many tags.
 
 use super::client::Client;
 use super::RegistryError;
@@ -18,6 +18,13 @@ pub fn list_tags(client: &Client, repository: &str, scope: &str) -> Result<Vec<S
         tags: Option<Vec<String>>,
     }
     let mut url = format!("/v2/{repository}/tags/list");
+    // A page size makes the registry paginate (distribution 2.8 sends Link only when asked to).
+    if let Some(n) = std::env::var("LAMINA_TAGS_PAGE_SIZE")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        url.push_str(&format!("?n={n}"));
+    }
     let mut tags = Vec::new();
     for _ in 0..MAX_PAGES {
         let resp = client
