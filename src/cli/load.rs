@@ -71,26 +71,14 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
     let refs = source.refs().context(what)?;
     let selected: Vec<SourceRef> = match &want {
         None => refs,
-        Some(w) => {
-            let found: Vec<SourceRef> = refs
-                .iter()
-                .filter(|r| r.name.as_deref() == Some(w.as_str()))
-                .cloned()
-                .collect();
-            if found.is_empty() {
-                let names: Vec<&str> = refs.iter().filter_map(|r| r.name.as_deref()).collect();
-                return Err(CliError(format!(
-                    "{}: no ref {w:?} in {} (refs: {})",
-                    what(),
-                    source.describe(),
-                    if names.is_empty() { "none".into() } else { names.join(", ") }
-                )));
-            }
-            found
-        }
+        Some(w) => vec![source::find_ref(&*source, w).context(what)?],
     };
     if selected.is_empty() {
-        return Err(CliError(format!("{}: {} holds no image", what(), source.describe())));
+        return Err(CliError(format!(
+            "{}: {} holds no image",
+            what(),
+            source.describe()
+        )));
     }
     if a.tag.is_some() && selected.len() > 1 {
         return Err(CliError(format!(
@@ -107,9 +95,14 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
             None => what(),
         };
         let image = source::resolve(&*source, r, &platform).context(ref_what)?;
+        for w in &image.warnings {
+            eprintln!("lamina: warning: {w}");
+        }
         let tags = match (&a.tag, &r.name) {
             (Some(t), _) => vec![store::normalize_tag(t).context(ref_what)?],
-            (None, Some(n)) => vec![tag_for_ref(n, &source.default_repository()).context(ref_what)?],
+            (None, Some(n)) => {
+                vec![tag_for_ref(n, &source.default_repository()).context(ref_what)?]
+            }
             (None, None) => vec![],
         };
         let repo = tags.first().map(|t| repository_of(t));
@@ -150,7 +143,9 @@ pub fn import(root: &Path, a: ImportArgs) -> CliResult {
     let printer = LayerPrinter::new("Importing");
     let changes = super::mount::parse_changes(&a.change).context(what)?;
     let loaded = store
-        .import_rootfs(&a.rootfs, &tag, &changes, a.message.as_deref(), &|e| printer.event(e))
+        .import_rootfs(&a.rootfs, &tag, &changes, a.message.as_deref(), &|e| {
+            printer.event(e)
+        })
         .context(what)?;
     drop(printer);
     println!("{}", loaded.id);
@@ -167,7 +162,11 @@ mod tests {
             ("gzip", "debian", "docker.io/library/debian:gzip"),
             ("debian:gzip", "whatever", "docker.io/library/debian:gzip"),
             ("example.com/x/y:1", "d", "example.com/x/y:1"),
-            ("busybox:latest", "busybox-oci", "docker.io/library/busybox:latest"),
+            (
+                "busybox:latest",
+                "busybox-oci",
+                "docker.io/library/busybox:latest",
+            ),
         ];
         for (r, repo, want) in cases {
             assert_eq!(tag_for_ref(r, repo).unwrap(), want, "{r}");
@@ -177,7 +176,10 @@ mod tests {
 
     #[test]
     fn repository_is_the_name_without_tag() {
-        assert_eq!(repository_of("docker.io/library/debian:gzip"), "docker.io/library/debian");
+        assert_eq!(
+            repository_of("docker.io/library/debian:gzip"),
+            "docker.io/library/debian"
+        );
         assert_eq!(repository_of("localhost:5000/a/b:1"), "localhost:5000/a/b");
     }
 }

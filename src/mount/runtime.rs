@@ -11,11 +11,7 @@ use super::{OverlaySpec, RuntimeMount};
 /// overlay option parser expects; the page-size limit of that route is the runtime's concern.
 pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
     if spec.lowers.len() == 1 && spec.upper.is_none() {
-        return vec![RuntimeMount {
-            kind: "bind".into(),
-            source: absolute(&spec.lowers[0]),
-            options: vec!["ro".into(), "rbind".into()],
-        }];
+        return vec![RuntimeMount::bind(&spec.lowers[0], true)];
     }
     let lowers: Vec<String> = spec.lowers.iter().map(|l| escape(&absolute(l))).collect();
     let mut options = vec![format!("lowerdir={}", lowers.join(":"))];
@@ -27,11 +23,30 @@ pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
     if spec.userxattr {
         options.push("userxattr".into());
     }
-    vec![RuntimeMount { kind: "overlay".into(), source: "overlay".into(), options }]
+    vec![RuntimeMount {
+        kind: "overlay".into(),
+        source: "overlay".into(),
+        options,
+    }]
+}
+
+impl RuntimeMount {
+    /// A recursive bind of `source`, read-only or writable.
+    pub fn bind(source: &Path, readonly: bool) -> RuntimeMount {
+        let mode = if readonly { "ro" } else { "rw" };
+        RuntimeMount {
+            kind: "bind".into(),
+            source: absolute(source),
+            options: vec![mode.into(), "rbind".into()],
+        }
+    }
 }
 
 fn absolute(path: &Path) -> String {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().into_owned()
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn escape(path: &str) -> String {
@@ -53,9 +68,20 @@ mod unit {
     #[test]
     fn shapes() {
         let one = runtime_mounts(&spec(&["/s/a"], None));
-        assert_eq!(serde_json::to_string(&one).unwrap(), r#"[{"type":"bind","source":"/s/a","options":["ro","rbind"]}]"#);
+        assert_eq!(
+            serde_json::to_string(&one).unwrap(),
+            r#"[{"type":"bind","source":"/s/a","options":["ro","rbind"]}]"#
+        );
         let rw = runtime_mounts(&spec(&["/s/a"], Some(("/m/u", "/m/w"))));
-        assert_eq!(rw[0].options, ["lowerdir=/s/a", "upperdir=/m/u", "workdir=/m/w", "index=off"]);
+        assert_eq!(
+            rw[0].options,
+            [
+                "lowerdir=/s/a",
+                "upperdir=/m/u",
+                "workdir=/m/w",
+                "index=off"
+            ]
+        );
         let ro = runtime_mounts(&spec(&["/s/a:b", "/s/c"], None));
         assert_eq!(ro[0].kind, "overlay");
         assert_eq!(ro[0].options, ["lowerdir=/s/a\\:b:/s/c", "index=off"]);
