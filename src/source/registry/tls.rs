@@ -8,6 +8,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::client::WebPkiServerVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,23 +45,100 @@ pub fn verifying_config(host: &str, cert_dir: Option<&Path>) -> Result<Arc<Clien
         }
         dirs.push(d.to_path_buf());
     }
+    let mut extra = Vec::new();
     for dir in dirs {
-        add_ca_dir(&mut roots, &dir)?;
+        add_ca_dir(&mut extra, &dir)?;
     }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RegistryError::Tls {
+    for c in &extra {
+        roots.add(c.clone()).map_err(|e| RegistryError::Tls {
             host: host.into(),
-            reason: e.to_string(),
-        })?
-        .with_root_certificates(roots)
+            reason: format!("a CA of the registry's cert dirs: {e}"),
+        })?;
+    }
+    let tls_err = |reason: String| RegistryError::Tls {
+        host: host.into(),
+        reason,
+    };
+    let provider = provider();
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| tls_err(e.to_string()))?;
+    let verifier = Arc::new(TrustedOrPinned {
+        webpki,
+        pinned: extra,
+        provider: provider.clone(),
+    });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
+/// The usual verification against the roots, plus one case Go's crypto/x509 (so docker, podman
+/// and skopeo) accepts and webpki does not: a self-signed certificate that is itself in a cert dir
+/// (a CA certificate served as the leaf). It is trusted only for the names it carries.
+#[derive(Debug)]
+struct TrustedOrPinned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for TrustedOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let err = match self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
+            return Err(err);
+        }
+        let cert = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(e)))))?;
+        cert.verify_is_valid_for_subject_name(server_name)
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Adds every `*.crt` of `dir` (docker's rule: `ca.crt` and any other `.crt`; `.cert`/`.key`
 /// pairs are client certificates, not CAs). A missing dir adds nothing.
-fn add_ca_dir(roots: &mut RootCertStore, dir: &Path) -> Result<(), RegistryError> {
+fn add_ca_dir(out: &mut Vec<CertificateDer<'static>>, dir: &Path) -> Result<(), RegistryError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -88,9 +166,7 @@ fn add_ca_dir(roots: &mut RootCertStore, dir: &Path) -> Result<(), RegistryError
         if certs.is_empty() {
             return Err(bad("holds no PEM certificate".into()));
         }
-        for c in certs {
-            roots.add(c).map_err(|e| bad(e.to_string()))?;
-        }
+        out.extend(certs);
         tracing::debug!("trusting CA {}", file.display());
     }
     Ok(())
