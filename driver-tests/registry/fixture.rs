@@ -137,7 +137,8 @@ impl Registry {
     /// `skopeo copy` of `src` (`oci:PATH:TAG`) to `REPO:TAG` on this registry.
     pub fn push(&self, src: &str, dest: &str, extra: &[&str]) {
         let mut cmd = Command::new("skopeo");
-        cmd.args(["copy", "-q", "--dest-tls-verify=false"]).args(extra);
+        cmd.args(["copy", "-q", "--dest-tls-verify=false"])
+            .args(extra);
         if self.flags.iter().any(|f| f == "--auth" || f == "--token") {
             cmd.args(["--dest-creds", "lamina:lamina-pass"]);
         }
@@ -161,7 +162,8 @@ impl Registry {
         );
         let dead = Instant::now() + Duration::from_secs(5);
         while Instant::now() < dead {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
             if stat.is_empty() || stat.split(' ').nth(2) == Some("Z") {
                 break;
             }
@@ -228,7 +230,10 @@ impl Lamina {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().expect("lamina runs")
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("lamina runs")
     }
 
     /// Runs, expects success, returns stdout.
@@ -277,7 +282,11 @@ impl Lamina {
             .output();
         let _ = self.run(&["umount", &t]);
         let out = out.expect("treemanifest.py runs");
-        assert!(out.status.success(), "treemanifest: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "treemanifest: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.starts_with("/ "))

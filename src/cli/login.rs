@@ -11,10 +11,16 @@ pub fn login(a: LoginArgs) -> CliResult {
     let registry_name = registry::login_registry(a.registry.as_deref().unwrap_or("docker.io"));
     let what = || format!("login {registry_name}");
     if a.password_stdin && a.password.is_some() {
-        return Err(CliError(format!("{}: --password and --password-stdin are exclusive", what())));
+        return Err(CliError(format!(
+            "{}: --password and --password-stdin are exclusive",
+            what()
+        )));
     }
     if a.password_stdin && a.username.is_none() {
-        return Err(CliError(format!("{}: --password-stdin needs --username", what())));
+        return Err(CliError(format!(
+            "{}: --password-stdin needs --username",
+            what()
+        )));
     }
     let username = match &a.username {
         Some(u) => u.clone(),
@@ -31,7 +37,10 @@ pub fn login(a: LoginArgs) -> CliResult {
         prompt("Password: ", false).context(what)?
     };
     if username.is_empty() || password.is_empty() {
-        return Err(CliError(format!("{}: username and password must not be empty", what())));
+        return Err(CliError(format!(
+            "{}: username and password must not be empty",
+            what()
+        )));
     }
     let creds = Credentials { username, password };
     let opts = super::pull::registry_options(&a.registry_args);

@@ -48,7 +48,8 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
         None => Platform::host(),
     };
     let mut store = Store::open(root).context(what)?;
-    let mut source = RegistrySource::open(&reference, &registry_options(&a.registry)).context(what)?;
+    let mut source =
+        RegistrySource::open(&reference, &registry_options(&a.registry)).context(what)?;
     let ui = Arc::new(PullUi::new(a.quiet));
     let progress_ui = ui.clone();
     source.set_progress(Arc::new(move |blob: &Digest, done, total| {
@@ -105,7 +106,11 @@ fn status_line(new: bool, name: &str) -> String {
 
 /// `docker.io/library/debian:latest`, or `…/debian@sha256:…` for a digest.
 fn named(reference: &Reference, tag_or_digest: &str) -> String {
-    let sep = if tag_or_digest.starts_with("sha256:") { '@' } else { ':' };
+    let sep = if tag_or_digest.starts_with("sha256:") {
+        '@'
+    } else {
+        ':'
+    };
     format!("{}{sep}{tag_or_digest}", reference.repository())
 }
 
@@ -226,8 +231,14 @@ impl PullUi {
     }
 
     fn event(&self, e: &LayerEvent) {
-        let Ok(mut st) = self.state.lock() else { return };
-        let blob = st.blob_of.get(&e.diff_id).cloned().unwrap_or_else(|| e.diff_id.clone());
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let blob = st
+            .blob_of
+            .get(&e.diff_id)
+            .cloned()
+            .unwrap_or_else(|| e.diff_id.clone());
         let line = match e.status {
             LayerStatus::Exists => format!("{}: Already exists", blob.short()),
             LayerStatus::Loaded => {

@@ -59,7 +59,10 @@ impl Challenge {
 /// read ends the parse; what was read before is kept.
 pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut out: Vec<Challenge> = Vec::new();
-    let mut p = Parser { s: header.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: header.as_bytes(),
+        i: 0,
+    };
     loop {
         p.skip(|c| c == b' ' || c == b'\t' || c == b',');
         let Some(word) = p.token() else { break };
@@ -138,7 +141,9 @@ pub fn docker_config_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into());
     home.join(".docker")
 }
 
@@ -152,7 +157,10 @@ pub fn auth_key(host: &str) -> String {
 }
 
 fn is_docker_hub(host: &str) -> bool {
-    matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io")
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
 }
 
 /// A config.json key as a bare host: `https://host:5000/v1/` -> `host:5000` (docker's
@@ -179,8 +187,8 @@ pub fn lookup(dir: &Path, host: &str) -> Result<Option<Credentials>, RegistryErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(config_err(&path, e.to_string())),
     };
-    let config: Value =
-        serde_json::from_str(&text).map_err(|e| config_err(&path, format!("malformed JSON: {e}")))?;
+    let config: Value = serde_json::from_str(&text)
+        .map_err(|e| config_err(&path, format!("malformed JSON: {e}")))?;
     let want = key_host(host);
     let helper = config
         .get("credHelpers")
@@ -204,7 +212,12 @@ pub fn lookup(dir: &Path, host: &str) -> Result<Option<Credentials>, RegistryErr
 
 /// An `auths` entry: `auth` (base64 of `user:password`), or `username` + `password`.
 fn entry_credentials(entry: &Value) -> Result<Option<Credentials>, String> {
-    let field = |name: &str| entry.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let field = |name: &str| {
+        entry
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     if let Some(auth) = field("auth") {
         let raw = B64
             .decode(auth.trim())
@@ -249,10 +262,12 @@ fn from_helper(name: &str, host: &str) -> Result<Option<Credentials>, RegistryEr
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| RegistryError::Credentials {
-        what: program.clone(),
-        reason: e.to_string(),
-    })?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| RegistryError::Credentials {
+            what: program.clone(),
+            reason: e.to_string(),
+        })?;
     if !out.status.success() {
         // "credentials not found in native keychain" is a normal answer.
         tracing::debug!("{program}: {}", String::from_utf8_lossy(&out.stderr).trim());
@@ -283,7 +298,10 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
         Err(e) => return Err(config_err(&path, e.to_string())),
     };
     let Some(obj) = config.as_object_mut() else {
-        return Err(config_err(&path, "not a JSON object, not overwriting it".into()));
+        return Err(config_err(
+            &path,
+            "not a JSON object, not overwriting it".into(),
+        ));
     };
     let auths = obj
         .entry("auths")
@@ -300,7 +318,8 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
         entry.insert("auth".into(), Value::String(B64.encode(raw)));
         auths.insert(auth_key(host), Value::Object(entry));
     }
-    let mut bytes = serde_json::to_vec_pretty(&config).map_err(|e| config_err(&path, e.to_string()))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(&config).map_err(|e| config_err(&path, e.to_string()))?;
     bytes.push(b'\n');
     write_private(&path, &bytes).map_err(|e| config_err(&path, e.to_string()))?;
     Ok(path)

@@ -16,7 +16,13 @@ fn challenges_parse_as_registries_send_them() {
     let cases: Vec<(&str, Vec<Challenge>)> = vec![
         (
             r#"Bearer realm="http://127.0.0.1:4000/token",service="lamina-registry""#,
-            vec![ch("bearer", &[("realm", "http://127.0.0.1:4000/token"), ("service", "lamina-registry")])],
+            vec![ch(
+                "bearer",
+                &[
+                    ("realm", "http://127.0.0.1:4000/token"),
+                    ("service", "lamina-registry"),
+                ],
+            )],
         ),
         (
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/debian:pull""#,
@@ -29,7 +35,10 @@ fn challenges_parse_as_registries_send_them() {
                 ],
             )],
         ),
-        (r#"Basic realm="lamina-basic""#, vec![ch("basic", &[("realm", "lamina-basic")])]),
+        (
+            r#"Basic realm="lamina-basic""#,
+            vec![ch("basic", &[("realm", "lamina-basic")])],
+        ),
         // several challenges in one header, unquoted values, odd spacing and case
         (
             r#"Basic realm="a, b", BEARER  realm = https://x/t , service=svc"#,
@@ -41,7 +50,10 @@ fn challenges_parse_as_registries_send_them() {
         // escapes inside quoted strings; scopes with several actions
         (
             r#"Bearer realm="r\"q",scope="repository:a/b:pull,push""#,
-            vec![ch("bearer", &[("realm", "r\"q"), ("scope", "repository:a/b:pull,push")])],
+            vec![ch(
+                "bearer",
+                &[("realm", "r\"q"), ("scope", "repository:a/b:pull,push")],
+            )],
         ),
         ("Basic", vec![ch("basic", &[])]),
         ("", vec![]),
@@ -59,7 +71,16 @@ fn challenges_parse_as_registries_send_them() {
 
 #[test]
 fn hostile_challenges_do_not_panic() {
-    for h in ["\"", "=", "===", ",,,", "Bearer realm=\"\\", "a=b=c", "\u{ff}\u{fe}", "Bearer ,realm"] {
+    for h in [
+        "\"",
+        "=",
+        "===",
+        ",,,",
+        "Bearer realm=\"\\",
+        "a=b=c",
+        "\u{ff}\u{fe}",
+        "Bearer ,realm",
+    ] {
         let _ = parse_challenges(h);
     }
 }
@@ -92,7 +113,10 @@ fn config_json_credentials_are_found_as_docker_finds_them() {
     };
     assert_eq!(get("127.0.0.1:5000"), creds("lamina", "lamina-pass"));
     assert_eq!(get("docker.io"), creds("hub", "secret:with:colons"));
-    assert_eq!(get("registry-1.docker.io"), creds("hub", "secret:with:colons"));
+    assert_eq!(
+        get("registry-1.docker.io"),
+        creds("hub", "secret:with:colons")
+    );
     assert_eq!(get("reg.example.com"), creds("u", "p"));
     assert_eq!(get("127.0.0.1:5001"), None);
     assert_eq!(get("empty.example"), None);
@@ -107,14 +131,19 @@ fn bad_config_json_is_an_error_that_names_the_file() {
     let e = lookup(d.path(), "h").unwrap_err().to_string();
     assert!(e.contains("user:password"), "{e}");
     let d = config_dir("{nope");
-    assert!(lookup(d.path(), "h").unwrap_err().to_string().contains("malformed"));
+    assert!(lookup(d.path(), "h")
+        .unwrap_err()
+        .to_string()
+        .contains("malformed"));
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(lookup(empty.path(), "h").unwrap(), None);
 }
 
 #[test]
 fn store_writes_docker_format_0600_and_keeps_other_keys() {
-    let d = config_dir(r#"{"auths": {"http://127.0.0.1:5000/": {"auth": "b2xkOm9sZA=="}}, "psFormat": "x"}"#);
+    let d = config_dir(
+        r#"{"auths": {"http://127.0.0.1:5000/": {"auth": "b2xkOm9sZA=="}}, "psFormat": "x"}"#,
+    );
     let creds = Credentials {
         username: "lamina".into(),
         password: "lamina-pass".into(),
@@ -122,20 +151,34 @@ fn store_writes_docker_format_0600_and_keeps_other_keys() {
     let path = store(d.path(), "127.0.0.1:5000", &creds).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(v["psFormat"], "x");
-    assert_eq!(v["auths"]["127.0.0.1:5000"]["auth"], "bGFtaW5hOmxhbWluYS1wYXNz");
-    assert!(v["auths"].get("http://127.0.0.1:5000/").is_none(), "old alias dropped");
-    assert_eq!(lookup(d.path(), "127.0.0.1:5000").unwrap(), Some(creds.clone()));
+    assert_eq!(
+        v["auths"]["127.0.0.1:5000"]["auth"],
+        "bGFtaW5hOmxhbWluYS1wYXNz"
+    );
+    assert!(
+        v["auths"].get("http://127.0.0.1:5000/").is_none(),
+        "old alias dropped"
+    );
+    assert_eq!(
+        lookup(d.path(), "127.0.0.1:5000").unwrap(),
+        Some(creds.clone())
+    );
     // Docker Hub goes under docker's historical key
     store(d.path(), "docker.io", &creds).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(v["auths"].get(DOCKER_HUB_AUTH_KEY).is_some());
     // a fresh directory is created private
     let fresh = tempfile::tempdir().unwrap();
     let sub = fresh.path().join("docker");
     store(&sub, "h", &creds).unwrap();
-    assert_eq!(std::fs::metadata(&sub).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&sub).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 }
 
 #[test]
@@ -146,7 +189,10 @@ fn store_refuses_to_clobber_a_config_it_cannot_read() {
         password: "b".into(),
     };
     assert!(store(d.path(), "h", &creds).is_err());
-    assert_eq!(std::fs::read_to_string(d.path().join("config.json")).unwrap(), "[1, 2");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("config.json")).unwrap(),
+        "[1, 2"
+    );
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub(crate) struct Refusal {
     pub message: String,
     pub challenges: Vec<Challenge>,
     /// Set when the failure was not an HTTP status at all.
-    pub error: Option<RegistryError>,
+    pub error: Option<Box<RegistryError>>,
 }
 
 impl Client {
@@ -160,7 +160,10 @@ impl Client {
             detail: if self.credentials.is_some() {
                 "the registry refused the credentials".into()
             } else {
-                format!("authentication required (run `lamina login {}`)", self.registry)
+                format!(
+                    "authentication required (run `lamina login {}`)",
+                    self.registry
+                )
             },
         }))
     }
@@ -308,7 +311,7 @@ impl Client {
     /// distribution spec defines to messages a person can act on.
     pub(crate) fn refusal_error(&self, r: Refusal, what: &str) -> RegistryError {
         if let Some(e) = r.error {
-            return e;
+            return *e;
         }
         match r.status {
             401 => RegistryError::Unauthorized {
@@ -342,7 +345,10 @@ impl Refusal {
             .flat_map(|h| auth::parse_challenges(h))
             .collect();
         let mut body = Vec::new();
-        let _ = response.into_reader().take(MAX_ERROR_BODY).read_to_end(&mut body);
+        let _ = response
+            .into_reader()
+            .take(MAX_ERROR_BODY)
+            .read_to_end(&mut body);
         let message = parse_error_body(status, &body);
         Refusal {
             status,
@@ -358,7 +364,7 @@ impl Refusal {
             status: 0,
             message: e.to_string(),
             challenges: Vec::new(),
-            error: Some(e),
+            error: Some(Box::new(e)),
         }
     }
 }
@@ -380,15 +386,17 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
     }
     match serde_json::from_slice::<Body>(body) {
         Ok(b) if !b.errors.is_empty() => b
-                .errors
-                .iter()
-                .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
-                    (false, false) => format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message),
-                    (true, false) => e.message.clone(),
-                    _ => e.code.to_lowercase().replace('_', " "),
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
+            .errors
+            .iter()
+            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => {
+                    format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message)
+                }
+                (true, false) => e.message.clone(),
+                _ => e.code.to_lowercase().replace('_', " "),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         _ => {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
@@ -421,7 +429,10 @@ fn is_transient(t: &ureq::Transport) -> bool {
     if find_rustls_error(t).is_some() {
         return false;
     }
-    matches!(t.kind(), K::Dns | K::ConnectionFailed | K::Io | K::ProxyConnect)
+    matches!(
+        t.kind(),
+        K::Dns | K::ConnectionFailed | K::Io | K::ProxyConnect
+    )
 }
 
 fn find_rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
@@ -457,7 +468,9 @@ fn transport_reason(t: &ureq::Transport) -> String {
 
 /// What rustls says when a plain-HTTP server answers a TLS handshake.
 fn looks_like_plain_http(reason: &str) -> bool {
-    reason.contains("InvalidContentType") || reason.contains("corrupt message") || reason.contains("HTTP/")
+    reason.contains("InvalidContentType")
+        || reason.contains("corrupt message")
+        || reason.contains("HTTP/")
 }
 
 fn backoff(attempt: u32) -> Duration {

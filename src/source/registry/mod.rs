@@ -190,11 +190,19 @@ fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
     };
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -251,7 +259,11 @@ impl RegistrySource {
         let reference = format!(
             "{}{}{tag_or_digest}",
             self.reference.repository(),
-            if tag_or_digest.starts_with("sha256:") { "@" } else { ":" }
+            if tag_or_digest.starts_with("sha256:") {
+                "@"
+            } else {
+                ":"
+            }
         );
         let path = format!("/v2/{}/manifests/{tag_or_digest}", self.reference.path);
         let accept = MANIFEST_ACCEPT.join(", ");
@@ -387,7 +399,11 @@ impl ImageSource for RegistrySource {
 
 /// Checks `credentials` against `registry` (as `docker login` does: `GET /v2/` with them) and
 /// stores them in the docker config.json of `opts`. Returns the file written.
-pub fn login(registry: &str, credentials: Credentials, opts: &RegistryOptions) -> Result<PathBuf, RegistryError> {
+pub fn login(
+    registry: &str,
+    credentials: Credentials,
+    opts: &RegistryOptions,
+) -> Result<PathBuf, RegistryError> {
     let opts = RegistryOptions {
         credentials: Some(credentials.clone()),
         ..opts.clone()

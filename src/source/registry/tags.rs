@@ -11,7 +11,11 @@ const MAX_PAGE: u64 = 8 << 20;
 const MAX_PAGES: usize = 10_000;
 
 /// Every tag of `repository`, in the registry's order.
-pub fn list_tags(client: &Client, repository: &str, scope: &str) -> Result<Vec<String>, RegistryError> {
+pub fn list_tags(
+    client: &Client,
+    repository: &str,
+    scope: &str,
+) -> Result<Vec<String>, RegistryError> {
     #[derive(serde::Deserialize)]
     struct Page {
         #[serde(default)]
@@ -59,8 +63,12 @@ pub fn list_tags(client: &Client, repository: &str, scope: &str) -> Result<Vec<S
 pub fn next_link(header: &str) -> Option<String> {
     for entry in split_links(header) {
         let entry = entry.trim();
-        let Some(rest) = entry.strip_prefix('<') else { continue };
-        let Some((target, params)) = rest.split_once('>') else { continue };
+        let Some(rest) = entry.strip_prefix('<') else {
+            continue;
+        };
+        let Some((target, params)) = rest.split_once('>') else {
+            continue;
+        };
         let is_next = params.split(';').any(|p| {
             let p = p.trim();
             match p.split_once('=') {
@@ -116,9 +124,18 @@ mod tests {
     #[test]
     fn next_link_is_found_in_the_forms_registries_send() {
         let cases = [
-            (r#"</v2/busybox/tags/list?last=busybox&n=1>; rel="next""#, Some("/v2/busybox/tags/list?last=busybox&n=1")),
-            (r#"<https://r.example/v2/a/tags/list?n=2&last=b>;rel=next"#, Some("https://r.example/v2/a/tags/list?n=2&last=b")),
-            (r#"</prev?x=1>; rel="prev", </next?a,b=1>; rel="next""#, Some("/next?a,b=1")),
+            (
+                r#"</v2/busybox/tags/list?last=busybox&n=1>; rel="next""#,
+                Some("/v2/busybox/tags/list?last=busybox&n=1"),
+            ),
+            (
+                r#"<https://r.example/v2/a/tags/list?n=2&last=b>;rel=next"#,
+                Some("https://r.example/v2/a/tags/list?n=2&last=b"),
+            ),
+            (
+                r#"</prev?x=1>; rel="prev", </next?a,b=1>; rel="next""#,
+                Some("/next?a,b=1"),
+            ),
             (r#"</x>; title="y"; REL="Next""#, Some("/x")),
             (r#"</x>; rel="prev""#, None),
             ("", None),
@@ -136,6 +153,9 @@ mod tests {
             resolve_link("http://127.0.0.1:5000", "/v2/a/tags/list?last=x"),
             "http://127.0.0.1:5000/v2/a/tags/list?last=x"
         );
-        assert_eq!(resolve_link("https://h", "https://other/x"), "https://other/x");
+        assert_eq!(
+            resolve_link("https://h", "https://other/x"),
+            "https://other/x"
+        );
     }
 }

@@ -5,10 +5,10 @@
 
 use super::RegistryError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::client::WebPkiServerVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +18,10 @@ use std::sync::Arc;
 fn certs_d_roots() -> Vec<PathBuf> {
     match std::env::var_os("LAMINA_CERTS_D") {
         Some(d) => vec![PathBuf::from(d)],
-        None => vec!["/etc/docker/certs.d".into(), "/etc/containers/certs.d".into()],
+        None => vec![
+            "/etc/docker/certs.d".into(),
+            "/etc/containers/certs.d".into(),
+        ],
     }
 }
 
@@ -27,7 +30,10 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A client config that verifies `host`'s certificate against the system roots and the extra CAs.
-pub fn verifying_config(host: &str, cert_dir: Option<&Path>) -> Result<Arc<ClientConfig>, RegistryError> {
+pub fn verifying_config(
+    host: &str,
+    cert_dir: Option<&Path>,
+) -> Result<Arc<ClientConfig>, RegistryError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for e in &native.errors {
@@ -96,20 +102,30 @@ impl ServerCertVerifier for TrustedOrPinned {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let err = match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        let err =
+            match self
+                .webpki
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
         {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        if !self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
             return Err(err);
         }
-        let cert = webpki::EndEntityCert::try_from(end_entity)
-            .map_err(|e| rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(e)))))?;
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|e| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
+                Arc::new(e),
+            )))
+        })?;
         cert.verify_is_valid_for_subject_name(server_name)
-            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))?;
+            .map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
+            })?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -119,7 +135,12 @@ impl ServerCertVerifier for TrustedOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -128,11 +149,18 @@ impl ServerCertVerifier for TrustedOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -210,7 +238,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -219,7 +252,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
