@@ -453,7 +453,14 @@ fn find_rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a
 
 /// The transport failure in words, with a hint for the one every private registry user meets.
 fn transport_reason(t: &ureq::Transport) -> String {
-    let mut reason = t.to_string();
+    // ureq's Display repeats the URL, which our messages already name
+    let mut reason = t.kind().to_string();
+    if let Some(m) = t.message() {
+        reason = format!("{reason}: {m}");
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        reason = format!("{reason}: {src}");
+    }
     if let Some(e) = find_rustls_error(t) {
         reason = format!("TLS: {e}");
         if matches!(e, rustls::Error::InvalidCertificate(_)) {
