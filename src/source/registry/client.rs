@@ -7,6 +7,7 @@
 //! `RegistryError` that carries the registry's own error codes and message.
 
 use super::auth::{self, Challenge, Credentials};
+use super::error::{is_transient, looks_like_plain_http, parse_error_body, transport_reason};
 use super::{tls, RegistryError, RegistryOptions};
 use std::collections::HashMap;
 use std::io::Read;
@@ -369,46 +370,6 @@ impl Refusal {
     }
 }
 
-/// The distribution spec's error body (`{"errors":[{"code","message"}]}`) as "code: message; …";
-/// anything else becomes the HTTP status and a short body.
-pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<Entry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    match serde_json::from_slice::<Body>(body) {
-        Ok(b) if !b.errors.is_empty() => b
-            .errors
-            .iter()
-            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
-                (false, false) => {
-                    format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message)
-                }
-                (true, false) => e.message.clone(),
-                _ => e.code.to_lowercase().replace('_', " "),
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() || text.len() > 200 {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {text}")
-            }
-        }
-    }
-}
-
 fn agent(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
     let mut b = ureq::AgentBuilder::new()
         .user_agent(USER_AGENT)
@@ -420,64 +381,6 @@ fn agent(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
         b = b.tls_config(t);
     }
     b.build()
-}
-
-/// Connection trouble worth another try; a TLS verification failure, a bad URL or too many
-/// redirects are not.
-fn is_transient(t: &ureq::Transport) -> bool {
-    use ureq::ErrorKind as K;
-    if find_rustls_error(t).is_some() {
-        return false;
-    }
-    matches!(
-        t.kind(),
-        K::Dns | K::ConnectionFailed | K::Io | K::ProxyConnect
-    )
-}
-
-fn find_rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(r);
-            }
-        }
-        cur = err.source();
-    }
-    None
-}
-
-/// The transport failure in words, with a hint for the one every private registry user meets.
-fn transport_reason(t: &ureq::Transport) -> String {
-    // ureq's Display repeats the URL, which our messages already name
-    let mut reason = t.kind().to_string();
-    if let Some(m) = t.message() {
-        reason = format!("{reason}: {m}");
-    }
-    if let Some(src) = std::error::Error::source(t) {
-        reason = format!("{reason}: {src}");
-    }
-    if let Some(e) = find_rustls_error(t) {
-        reason = format!("TLS: {e}");
-        if matches!(e, rustls::Error::InvalidCertificate(_)) {
-            reason.push_str(
-                " (trust the registry's CA with --cert-dir DIR holding it as ca.crt, or \
-                 /etc/docker/certs.d/HOST:PORT/ca.crt; or use --insecure)",
-            );
-        }
-    }
-    reason
-}
-
-/// What rustls says when a plain-HTTP server answers a TLS handshake.
-fn looks_like_plain_http(reason: &str) -> bool {
-    reason.contains("InvalidContentType")
-        || reason.contains("corrupt message")
-        || reason.contains("HTTP/")
 }
 
 fn backoff(attempt: u32) -> Duration {

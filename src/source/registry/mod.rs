@@ -17,11 +17,15 @@
 mod auth;
 mod blob;
 mod client;
+mod error;
+mod insecure;
 mod tags;
 mod tls;
 
 pub use auth::{docker_config_dir, parse_challenges, Challenge, Credentials};
 pub use client::Client;
+pub use error::RegistryError;
+pub use insecure::is_insecure_registry;
 pub use tags::next_link;
 
 use super::{ImageSource, SourceError, SourceRef};
@@ -30,7 +34,6 @@ use crate::image::media_types as mt;
 use crate::image::{Descriptor, Reference};
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -47,69 +50,6 @@ pub const MANIFEST_ACCEPT: [&str; 4] = [
 
 /// Called as a blob streams: (blob digest, bytes so far, blob size).
 pub type Progress = dyn Fn(&Digest, u64, u64) + Send + Sync;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("credentials {what}: {reason}")]
-    Credentials { what: String, reason: String },
-    #[error("--cert-dir {}: {reason}", path.display())]
-    CertDir { path: PathBuf, reason: String },
-    #[error("TLS for {host}: {reason}")]
-    Tls { host: String, reason: String },
-    #[error("GET {url}: {reason}")]
-    Transport { url: String, reason: String },
-    #[error(
-        "registry {registry} answers plain HTTP, not HTTPS: use --insecure, or list it in \
-         LAMINA_INSECURE_REGISTRIES, to talk to it without TLS"
-    )]
-    PlainHttpRefused { registry: String },
-    #[error("registry {registry} cannot be reached: HTTPS: {https}; HTTP: {http}")]
-    Unreachable {
-        registry: String,
-        https: String,
-        http: String,
-    },
-    #[error("{registry} is not a v2 registry: GET /v2/ answered HTTP {status}")]
-    NotARegistry { registry: String, status: u16 },
-    #[error("{registry}: unauthorized: {detail}")]
-    Unauthorized { registry: String, detail: String },
-    #[error("{registry}: getting a token: {reason}")]
-    Token { registry: String, reason: String },
-    #[error("{what}: access denied: {message}")]
-    Denied { what: String, message: String },
-    #[error("{what} not found: {message}")]
-    NotFound { what: String, message: String },
-    #[error("{what}: the registry answered {message}")]
-    Status {
-        what: String,
-        status: u16,
-        message: String,
-    },
-    #[error("{what}: {reason}")]
-    Malformed { what: String, reason: String },
-    #[error("manifest for {reference}: digest mismatch (expected {expected}, got {got})")]
-    DigestMismatch {
-        reference: String,
-        expected: Digest,
-        got: Digest,
-    },
-    #[error(
-        "{reference} is a Docker schema 1 manifest ({media_type}); schema 1 is deprecated and not \
-         supported: re-push the image as schema 2 or OCI (e.g. with skopeo copy)"
-    )]
-    Schema1 {
-        reference: String,
-        media_type: String,
-    },
-    #[error("manifest for {reference} is larger than {limit} bytes")]
-    TooLarge { reference: String, limit: u64 },
-}
-
-impl From<RegistryError> for SourceError {
-    fn from(e: RegistryError) -> Self {
-        SourceError::Registry(Box::new(e))
-    }
-}
 
 /// How to talk to registries.
 #[derive(Clone, Debug)]
@@ -144,68 +84,6 @@ impl Default for RegistryOptions {
 impl RegistryOptions {
     pub fn docker_config_dir(&self) -> PathBuf {
         self.docker_config.clone().unwrap_or_else(docker_config_dir)
-    }
-}
-
-/// Whether `registry` may be spoken to without verified TLS. `$LAMINA_INSECURE_REGISTRIES`
-/// (comma- or space-separated `host[:port]` names and CIDR ranges) replaces the default, which is
-/// docker's: the loopback range `127.0.0.0/8` (and `::1`, and `localhost`, which resolves there).
-pub fn is_insecure_registry(registry: &str) -> bool {
-    let list = std::env::var("LAMINA_INSECURE_REGISTRIES")
-        .unwrap_or_else(|_| "127.0.0.0/8,::1/128,localhost".into());
-    insecure_in(&list, registry)
-}
-
-fn insecure_in(list: &str, registry: &str) -> bool {
-    let host = host_of(registry);
-    let ip: Option<IpAddr> = host.parse().ok();
-    list.split([',', ' ', '\t', '\n'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| {
-            if entry == registry || entry == host {
-                return true;
-            }
-            match (entry.split_once('/'), ip) {
-                (Some((net, bits)), Some(ip)) => in_cidr(ip, net, bits),
-                _ => false,
-            }
-        })
-}
-
-/// `127.0.0.1:5000` -> `127.0.0.1`, `[::1]:5000` -> `::1`, `localhost` -> `localhost`.
-fn host_of(registry: &str) -> &str {
-    if let Some(rest) = registry.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match registry.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => registry,
-    }
-}
-
-fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
-    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
-        return false;
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
     }
 }
 
@@ -430,30 +308,6 @@ pub fn login_registry(arg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn insecure_registries_follow_dockers_default_and_the_list() {
-        let default = "127.0.0.0/8,::1/128,localhost";
-        let cases = [
-            (default, "127.0.0.1:5000", true),
-            (default, "127.9.8.7", true),
-            (default, "localhost:5000", true),
-            (default, "[::1]:5000", true),
-            (default, "128.0.0.1:5000", false),
-            (default, "docker.io", false),
-            (default, "registry.example.com:443", false),
-            ("", "127.0.0.1:5000", false),
-            ("reg.local:5000", "reg.local:5000", true),
-            ("reg.local:5000", "reg.local:5001", false),
-            ("reg.local", "reg.local:5001", true),
-            ("10.0.0.0/8 192.168.1.0/24", "10.1.2.3:5000", true),
-            ("10.0.0.0/8 192.168.1.0/24", "192.168.2.1", false),
-            ("bogus/cidr", "1.2.3.4", false),
-        ];
-        for (list, registry, want) in cases {
-            assert_eq!(insecure_in(list, registry), want, "{list:?} {registry}");
-        }
-    }
 
     #[test]
     fn login_arguments_name_a_registry() {
