@@ -214,11 +214,24 @@ impl PullUi {
     }
 
     fn start_image(&self, layers: &[(crate::image::Descriptor, Digest)]) {
-        if let Ok(mut st) = self.state.lock() {
-            st.blob_of = layers
-                .iter()
-                .map(|(desc, diff_id)| (diff_id.clone(), desc.digest.clone()))
-                .collect();
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.blob_of = layers
+            .iter()
+            .map(|(desc, diff_id)| (diff_id.clone(), desc.digest.clone()))
+            .collect();
+        // Every layer shows from the start, as docker shows "Waiting" until a worker takes it.
+        if let Some(m) = &self.multi {
+            for (desc, _) in layers {
+                if st.bars.contains_key(&desc.digest) {
+                    continue; // the same blob twice in one image
+                }
+                let bar = m.add(ProgressBar::new(desc.size));
+                bar.set_style(waiting_style());
+                bar.set_prefix(desc.digest.short().to_string());
+                st.bars.insert(desc.digest.clone(), bar);
+            }
         }
     }
 
@@ -240,7 +253,12 @@ impl PullUi {
             .cloned()
             .unwrap_or_else(|| e.diff_id.clone());
         let line = match e.status {
-            LayerStatus::Exists => format!("{}: Already exists", blob.short()),
+            LayerStatus::Exists => {
+                if let Some(bar) = st.bars.remove(&blob) {
+                    bar.finish_and_clear();
+                }
+                format!("{}: Already exists", blob.short())
+            }
             LayerStatus::Loaded => {
                 if let Some(bar) = st.bars.remove(&blob) {
                     bar.finish_and_clear();
@@ -248,11 +266,8 @@ impl PullUi {
                 format!("{}: Pull complete", blob.short())
             }
             LayerStatus::Loading => {
-                if let Some(m) = &self.multi {
-                    let bar = m.add(ProgressBar::new(e.size.unwrap_or(0)));
+                if let Some(bar) = st.bars.get(&blob) {
                     bar.set_style(bar_style());
-                    bar.set_prefix(blob.short().to_string());
-                    st.bars.insert(blob, bar);
                 }
                 return;
             }
@@ -272,6 +287,11 @@ impl PullUi {
             bar.set_message(format!("{}/{}", human_size(done), human_size(total)));
         }
     }
+}
+
+fn waiting_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: Waiting")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 fn bar_style() -> ProgressStyle {
