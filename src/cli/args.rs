@@ -47,6 +47,71 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Remove images
     Rmi(RmiArgs),
+    /// Pull an image (or every tag of a repository) from a registry
+    Pull(PullArgs),
+    /// Log in to a registry (credentials are stored as docker stores them)
+    Login(LoginArgs),
+    /// Manifests as a registry serves them
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+/// How to reach a registry (shared by pull, login and manifest).
+#[derive(Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP and unverified HTTPS (docker's insecure registry)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Also trust the CA certificates (*.crt, e.g. ca.crt) in this directory
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// NAME[:TAG|@DIGEST]; the registry is docker.io unless NAME starts with one
+    pub reference: String,
+    /// Pull every tag of the repository
+    #[arg(long, short = 'a')]
+    pub all_tags: bool,
+    /// Platform to pick from an index (os/arch[/variant]); default: this host
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print only the reference pulled
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Registry host[:port] (default docker.io)
+    pub registry: Option<String>,
+    #[arg(long, short = 'u')]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: a command line is visible to other users)
+    #[arg(long, short = 'p')]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ManifestCommand {
+    /// Print a manifest or index exactly as the registry serves it
+    Inspect(ManifestInspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestInspectArgs {
+    /// NAME[:TAG|@DIGEST]
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]

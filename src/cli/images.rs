@@ -39,6 +39,21 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
         } else {
             tags.into_iter().map(Some).collect()
         };
+        // As docker lists an image pulled only by digest: its repository, tag <none>, the digest.
+        if names == [None] && !digests.is_empty() && want.is_none() {
+            for (repo, d) in &digests {
+                let mut row = vec![store::familiar(repo), "<none>".to_string()];
+                if a.digests {
+                    row.push(d.to_string());
+                }
+                row.extend([id.clone(), created.clone(), human_size(img.size)]);
+                rows.push(row);
+            }
+            if !ids.contains(&id) {
+                ids.push(id.clone());
+            }
+            continue;
+        }
         for t in names {
             if let Some(w) = &want {
                 if t.as_deref() != Some(w.as_str()) {

@@ -6,8 +6,10 @@
 mod args;
 mod images;
 mod load;
+mod login;
 mod mount;
 mod output;
+mod pull;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -40,6 +42,9 @@ pub fn main() -> i32 {
         Command::Tag(a) => images::tag(&root, a),
         Command::Inspect(a) => images::inspect(&root, a),
         Command::Rmi(a) => images::rmi(&root, a),
+        Command::Pull(a) => pull::pull(&root, a),
+        Command::Login(a) => login::login(a),
+        Command::Manifest(args::ManifestCommand::Inspect(a)) => pull::manifest_inspect(a),
     };
     match result {
         Ok(()) => 0,

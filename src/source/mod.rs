@@ -13,6 +13,7 @@
 
 mod docker_archive;
 mod layout;
+pub mod registry;
 mod resolve;
 mod tar_index;
 
@@ -89,6 +90,8 @@ pub enum SourceError {
         want: String,
         available: Vec<String>,
     },
+    #[error(transparent)]
+    Registry(Box<registry::RegistryError>),
     #[error(
         "{name}: no manifest for platform {want}; the image has: {}",
         list_or_none(available)

@@ -1,0 +1,319 @@
+//! `lamina pull` and `lamina manifest inspect`, with docker's words:
+//!
+//! ```text
+//! latest: Pulling from library/debian
+//! 3f2a1b4c5d6e: Already exists
+//! 9c01aa2b3c4d: Pull complete
+//! Digest: sha256:…
+//! Status: Downloaded newer image for debian:latest
+//! docker.io/library/debian:latest
+//! ```
+//!
+//! Layers are named by the first 12 hex digits of their blob digest, as docker names them. On a
+//! terminal each layer being fetched has a live progress bar; otherwise only the final lines print.
+
+use super::args::{ManifestInspectArgs, PullArgs, RegistryArgs};
+use super::output::human_size;
+use super::{CliError, CliResult, Context};
+use crate::digest::Digest;
+use crate::image::{Platform, Reference};
+use crate::source::registry::{RegistryOptions, RegistrySource};
+use crate::source::{self, SourceRef};
+use crate::store::{LayerEvent, LayerStatus, Store};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub(crate) fn registry_options(a: &RegistryArgs) -> RegistryOptions {
+    RegistryOptions {
+        insecure: a.insecure,
+        cert_dir: a.cert_dir.clone(),
+        ..RegistryOptions::default()
+    }
+}
+
+pub fn pull(root: &Path, a: PullArgs) -> CliResult {
+    let what = || format!("pull {}", a.reference);
+    let reference = Reference::parse(&a.reference).context(what)?;
+    if a.all_tags && (reference.tag.is_some() || reference.digest.is_some()) {
+        return Err(CliError(format!(
+            "{}: a tag or digest cannot be used with --all-tags/-a",
+            what()
+        )));
+    }
+    let platform = match &a.platform {
+        Some(p) => Platform::parse(p).context(|| format!("--platform {p}"))?,
+        None => Platform::host(),
+    };
+    let mut store = Store::open(root).context(what)?;
+    let mut source =
+        RegistrySource::open(&reference, &registry_options(&a.registry)).context(what)?;
+    let ui = Arc::new(PullUi::new(a.quiet));
+    let progress_ui = ui.clone();
+    source.set_progress(Arc::new(move |blob: &Digest, done, total| {
+        progress_ui.progress(blob, done, total)
+    }));
+
+    let wanted: Vec<String> = if a.all_tags {
+        let tags = source.tags().context(what)?;
+        if tags.is_empty() {
+            return Err(CliError(format!("{}: the repository has no tags", what())));
+        }
+        tags
+    } else {
+        match (&reference.digest, &reference.tag) {
+            (Some(d), _) => vec![d.to_string()],
+            (None, Some(t)) => vec![t.clone()],
+            (None, None) => vec![crate::image::reference::DEFAULT_TAG.to_string()],
+        }
+    };
+    let mut any_new = false;
+    for w in &wanted {
+        let one_what = || format!("pull {}", named(&reference, w));
+        let new = pull_one(&mut store, &source, &reference, w, &platform, &ui).context(one_what)?;
+        any_new |= new;
+        if !a.all_tags {
+            let shown = named(&reference, w);
+            ui.line(&status_line(new, &familiar(&shown)));
+            if a.quiet {
+                println!("{shown}");
+            } else {
+                ui.line(&shown);
+            }
+        }
+    }
+    if a.all_tags {
+        ui.line(&status_line(any_new, &reference.repository_familiar()));
+        let repo = reference.repository();
+        if a.quiet {
+            println!("{repo}");
+        } else {
+            ui.line(&repo);
+        }
+    }
+    Ok(())
+}
+
+fn status_line(new: bool, name: &str) -> String {
+    if new {
+        format!("Status: Downloaded newer image for {name}")
+    } else {
+        format!("Status: Image is up to date for {name}")
+    }
+}
+
+/// `docker.io/library/debian:latest`, or `…/debian@sha256:…` for a digest.
+fn named(reference: &Reference, tag_or_digest: &str) -> String {
+    let sep = if tag_or_digest.starts_with("sha256:") {
+        '@'
+    } else {
+        ':'
+    };
+    format!("{}{sep}{tag_or_digest}", reference.repository())
+}
+
+fn familiar(full: &str) -> String {
+    Reference::parse(full)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| full.to_string())
+}
+
+/// Pulls one tag or digest; true when the store changed (a new image, or a tag that moved).
+fn pull_one(
+    store: &mut Store,
+    source: &RegistrySource,
+    reference: &Reference,
+    tag_or_digest: &str,
+    platform: &Platform,
+    ui: &PullUi,
+) -> Result<bool, CliError> {
+    ui.line(&format!("{tag_or_digest}: Pulling from {}", reference.path));
+    let sref: SourceRef = source.source_ref(tag_or_digest)?;
+    let image = source::resolve(source, &sref, platform)?;
+    for w in &image.warnings {
+        ui.warn(&format!("WARNING: {w}"));
+    }
+    let id = image.id();
+    let repository = reference.repository();
+    let top_digest = sref.descriptor.digest.clone();
+    let is_digest = tag_or_digest.parse::<Digest>().is_ok();
+    let tags = if is_digest {
+        vec![]
+    } else {
+        vec![named(reference, tag_or_digest)]
+    };
+    let db = store.db();
+    let up_to_date = db.image(&id)?.is_some()
+        && db.digest_target(&repository, &top_digest)? == Some(id.clone())
+        && match tags.first() {
+            Some(t) => db.tag_target(t)? == Some(id.clone()),
+            None => true,
+        };
+    ui.start_image(&image.layers);
+    let result = store.ingest(
+        source,
+        &image,
+        &tags,
+        Some((repository.as_str(), &top_digest)),
+        &|e| ui.event(e),
+    );
+    ui.finish_image();
+    result?;
+    ui.line(&format!("Digest: {top_digest}"));
+    Ok(!up_to_date)
+}
+
+/// The output of a pull: docker's lines, and progress bars on a terminal.
+struct PullUi {
+    multi: Option<MultiProgress>,
+    quiet: bool,
+    state: Mutex<UiState>,
+}
+
+#[derive(Default)]
+struct UiState {
+    /// diffID -> blob digest, for the image being pulled.
+    blob_of: HashMap<Digest, Digest>,
+    /// Live bars, by blob digest.
+    bars: HashMap<Digest, ProgressBar>,
+}
+
+impl PullUi {
+    fn new(quiet: bool) -> PullUi {
+        let multi = (!quiet && std::io::stdout().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+        PullUi {
+            multi,
+            quiet,
+            state: Mutex::new(UiState::default()),
+        }
+    }
+
+    fn line(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(s);
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{s}");
+            }
+        }
+    }
+
+    fn warn(&self, s: &str) {
+        match &self.multi {
+            Some(m) => m.suspend(|| eprintln!("{s}")),
+            None => eprintln!("{s}"),
+        }
+    }
+
+    fn start_image(&self, layers: &[(crate::image::Descriptor, Digest)]) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.blob_of = layers
+            .iter()
+            .map(|(desc, diff_id)| (diff_id.clone(), desc.digest.clone()))
+            .collect();
+        // Every layer shows from the start, as docker shows "Waiting" until a worker takes it.
+        if let Some(m) = &self.multi {
+            for (desc, _) in layers {
+                if st.bars.contains_key(&desc.digest) {
+                    continue; // the same blob twice in one image
+                }
+                let bar = m.add(ProgressBar::new(desc.size));
+                bar.set_style(waiting_style());
+                bar.set_prefix(desc.digest.short().to_string());
+                st.bars.insert(desc.digest.clone(), bar);
+            }
+        }
+    }
+
+    fn finish_image(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            for (_, bar) in st.bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    fn event(&self, e: &LayerEvent) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let blob = st
+            .blob_of
+            .get(&e.diff_id)
+            .cloned()
+            .unwrap_or_else(|| e.diff_id.clone());
+        let line = match e.status {
+            LayerStatus::Exists => {
+                if let Some(bar) = st.bars.remove(&blob) {
+                    bar.finish_and_clear();
+                }
+                format!("{}: Already exists", blob.short())
+            }
+            LayerStatus::Loaded => {
+                if let Some(bar) = st.bars.remove(&blob) {
+                    bar.finish_and_clear();
+                }
+                format!("{}: Pull complete", blob.short())
+            }
+            LayerStatus::Loading => {
+                if let Some(bar) = st.bars.get(&blob) {
+                    bar.set_style(bar_style());
+                }
+                return;
+            }
+        };
+        drop(st);
+        self.line(&line);
+    }
+
+    /// Bytes of a layer blob arrived (other blobs, such as configs, have no bar).
+    fn progress(&self, blob: &Digest, done: u64, total: u64) {
+        let Ok(st) = self.state.lock() else { return };
+        if let Some(bar) = st.bars.get(blob) {
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+            bar.set_message(format!("{}/{}", human_size(done), human_size(total)));
+        }
+    }
+}
+
+fn waiting_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: Waiting")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: Downloading [{bar:40}] {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+pub fn manifest_inspect(a: ManifestInspectArgs) -> CliResult {
+    let what = || format!("manifest inspect {}", a.reference);
+    let reference = Reference::parse(&a.reference).context(what)?;
+    let source = RegistrySource::open(&reference, &registry_options(&a.registry)).context(what)?;
+    let wanted = match (&reference.digest, &reference.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => crate::image::reference::DEFAULT_TAG.to_string(),
+    };
+    let m = source.fetch_manifest(&wanted).context(what)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&m.bytes).context(what)?;
+    if !m.bytes.ends_with(b"\n") {
+        out.write_all(b"\n").context(what)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! Who we are to a registry: `WWW-Authenticate` challenges, and credentials kept as docker keeps
+//! them (`config.json` under `$DOCKER_CONFIG` or `~/.docker`: `auths.<host>.auth` is
+//! base64("user:password"); `credsStore` / `credHelpers` name a `docker-credential-*` helper).
+//!
+//! Invariant: a stored config.json is written whole to a temporary file with mode 0600 and renamed
+//! over the old one, so a reader never sees half of it and other users never see any of it. Keys
+//! this module does not know are kept as they were.
+
+use super::RegistryError;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// docker.io's credentials live under this key, for historical reasons.
+pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.username)
+    }
+}
+
+impl Credentials {
+    pub fn basic_header(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.password);
+        format!("Basic {}", B64.encode(raw))
+    }
+}
+
+/// One challenge of a `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// Lowercased: `basic` or `bearer`.
+    pub scheme: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a `WWW-Authenticate` value (RFC 7235): challenges separated by commas, each a scheme
+/// followed by `name=value` parameters whose values are tokens or quoted strings. Anything it cannot
+/// read ends the parse; what was read before is kept.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let mut p = Parser {
+        s: header.as_bytes(),
+        i: 0,
+    };
+    loop {
+        p.skip(|c| c == b' ' || c == b'\t' || c == b',');
+        let Some(word) = p.token() else { break };
+        p.skip(|c| c == b' ' || c == b'\t');
+        if p.peek() == Some(b'=') {
+            // a parameter of the current challenge
+            p.i += 1;
+            p.skip(|c| c == b' ' || c == b'\t');
+            let value = if p.peek() == Some(b'"') {
+                p.quoted()
+            } else {
+                p.token()
+            };
+            let (Some(value), Some(current)) = (value, out.last_mut()) else {
+                break;
+            };
+            current.params.push((word.to_ascii_lowercase(), value));
+        } else {
+            out.push(Challenge {
+                scheme: word.to_ascii_lowercase(),
+                params: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn skip(&mut self, f: impl Fn(u8) -> bool) {
+        while self.peek().is_some_and(&f) {
+            self.i += 1;
+        }
+    }
+
+    /// RFC 7230 token characters (and `/` for token68-ish values some servers send unquoted).
+    fn token(&mut self) -> Option<String> {
+        let start = self.i;
+        self.skip(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:".contains(&c));
+        (self.i > start).then(|| String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+
+    fn quoted(&mut self) -> Option<String> {
+        self.i += 1; // opening quote
+        let mut v = Vec::new();
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(String::from_utf8_lossy(&v).into_owned());
+                }
+                b'\\' => {
+                    self.i += 1;
+                    v.push(self.peek()?);
+                    self.i += 1;
+                }
+                c => {
+                    v.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The directory docker keeps config.json in: `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn docker_config_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into());
+    home.join(".docker")
+}
+
+/// The config.json key credentials for `host` are stored under (docker's convention).
+pub fn auth_key(host: &str) -> String {
+    if is_docker_hub(host) {
+        DOCKER_HUB_AUTH_KEY.to_string()
+    } else {
+        host.to_string()
+    }
+}
+
+fn is_docker_hub(host: &str) -> bool {
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    )
+}
+
+/// A config.json key as a bare host: `https://host:5000/v1/` -> `host:5000` (docker's
+/// ConvertToHostname), with Docker Hub's aliases folded together.
+fn key_host(key: &str) -> String {
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let host = rest.split('/').next().unwrap_or(rest);
+    if is_docker_hub(host) {
+        "docker.io".into()
+    } else {
+        host.to_string()
+    }
+}
+
+/// Credentials for `host` from the config.json in `dir`: a credential helper when one is named for
+/// the host (or `credsStore` for all), else `auths`. `Ok(None)` when there are none.
+pub fn lookup(dir: &Path, host: &str) -> Result<Option<Credentials>, RegistryError> {
+    let path = dir.join("config.json");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(config_err(&path, e.to_string())),
+    };
+    let config: Value = serde_json::from_str(&text)
+        .map_err(|e| config_err(&path, format!("malformed JSON: {e}")))?;
+    let want = key_host(host);
+    let helper = config
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(k, _)| key_host(k) == want))
+        .and_then(|(_, v)| v.as_str())
+        .or_else(|| config.get("credsStore").and_then(Value::as_str));
+    if let Some(helper) = helper.filter(|h| !h.is_empty()) {
+        if let Some(c) = from_helper(helper, host)? {
+            return Ok(Some(c));
+        }
+    }
+    let Some(auths) = config.get("auths").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let Some((_, entry)) = auths.iter().find(|(k, _)| key_host(k) == want) else {
+        return Ok(None);
+    };
+    entry_credentials(entry).map_err(|reason| config_err(&path, format!("auths.{host}: {reason}")))
+}
+
+/// An `auths` entry: `auth` (base64 of `user:password`), or `username` + `password`.
+fn entry_credentials(entry: &Value) -> Result<Option<Credentials>, String> {
+    let field = |name: &str| {
+        entry
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(auth) = field("auth") {
+        let raw = B64
+            .decode(auth.trim())
+            .map_err(|e| format!("auth is not base64: {e}"))?;
+        let raw = String::from_utf8(raw).map_err(|_| "auth is not UTF-8".to_string())?;
+        let (user, pass) = raw
+            .split_once(':')
+            .ok_or_else(|| "auth does not decode to user:password".to_string())?;
+        return Ok(Some(Credentials {
+            username: user.to_string(),
+            password: pass.trim_end_matches('\n').to_string(),
+        }));
+    }
+    match (field("username"), field("password")) {
+        (Some(u), Some(p)) => Ok(Some(Credentials {
+            username: u.into(),
+            password: p.into(),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Asks `docker-credential-NAME get` (the credential-helper protocol: the server URL on stdin,
+/// `{"Username","Secret"}` on stdout).
+fn from_helper(name: &str, host: &str) -> Result<Option<Credentials>, RegistryError> {
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{name}");
+    let server = auth_key(host);
+    let child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("credential helper {program}: {e}; using config.json auths");
+            return Ok(None);
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| RegistryError::Credentials {
+            what: program.clone(),
+            reason: e.to_string(),
+        })?;
+    if !out.status.success() {
+        // "credentials not found in native keychain" is a normal answer.
+        tracing::debug!("{program}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| RegistryError::Credentials {
+        what: program.clone(),
+        reason: format!("malformed answer: {e}"),
+    })?;
+    let get = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Ok(Some(Credentials {
+        username: get("Username"),
+        password: get("Secret"),
+    }))
+}
+
+/// Stores `creds` for `host` in `dir/config.json` as `docker login` does, keeping every other key.
+/// Returns the file written.
+pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, RegistryError> {
+    let path = dir.join("config.json");
+    fs::create_dir_all(dir).map_err(|e| config_err(dir, e.to_string()))?;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    let mut config = match fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => serde_json::from_str::<Value>(&t)
+            .map_err(|e| config_err(&path, format!("malformed JSON, not overwriting it: {e}")))?,
+        Ok(_) => Value::Object(Map::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Object(Map::new()),
+        Err(e) => return Err(config_err(&path, e.to_string())),
+    };
+    let Some(obj) = config.as_object_mut() else {
+        return Err(config_err(
+            &path,
+            "not a JSON object, not overwriting it".into(),
+        ));
+    };
+    let auths = obj
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !auths.is_object() {
+        *auths = Value::Object(Map::new());
+    }
+    if let Some(auths) = auths.as_object_mut() {
+        // one entry per registry: drop aliases written in another spelling
+        let want = key_host(host);
+        auths.retain(|k, _| key_host(k) != want);
+        let raw = format!("{}:{}", creds.username, creds.password);
+        let mut entry = Map::new();
+        entry.insert("auth".into(), Value::String(B64.encode(raw)));
+        auths.insert(auth_key(host), Value::Object(entry));
+    }
+    let mut bytes =
+        serde_json::to_vec_pretty(&config).map_err(|e| config_err(&path, e.to_string()))?;
+    bytes.push(b'\n');
+    write_private(&path, &bytes).map_err(|e| config_err(&path, e.to_string()))?;
+    Ok(path)
+}
+
+/// Writes `bytes` to a 0600 temporary file beside `path`, then renames it over `path`.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn config_err(path: &Path, reason: String) -> RegistryError {
+    RegistryError::Credentials {
+        what: path.display().to_string(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod tests;

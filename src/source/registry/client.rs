@@ -1,0 +1,393 @@
+//! One registry's HTTP endpoint: scheme choice (HTTPS, or plain HTTP only for insecure
+//! registries), authorization (answering 401 challenges with basic credentials or a bearer token,
+//! cached per scope), and retries with backoff on transient failures.
+//!
+//! Invariant: a request is retried only when nothing of its answer has been handed to the caller:
+//! a transport failure or a 429/5xx status. Every other status reaches the caller as a
+//! `RegistryError` that carries the registry's own error codes and message.
+
+use super::auth::{self, Challenge, Credentials};
+use super::error::{is_transient, looks_like_plain_http, parse_error_body, transport_reason};
+use super::{tls, RegistryError, RegistryOptions};
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const USER_AGENT: &str = concat!("lamina/", env!("CARGO_PKG_VERSION"));
+/// Error bodies are small JSON documents; more than this is not worth reading.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+const MAX_TOKEN_BODY: u64 = 1 << 20;
+
+pub struct Client {
+    /// The registry as references name it: `docker.io`, `127.0.0.1:5000`.
+    registry: String,
+    /// `https://registry-1.docker.io`, `http://127.0.0.1:5000`.
+    base: String,
+    agent: ureq::Agent,
+    credentials: Option<Credentials>,
+    /// Authorization header values by scope ("" for requests without one).
+    authorizations: Mutex<HashMap<String, String>>,
+    retries: u32,
+}
+
+/// A 4xx/5xx answer, with what the registry said about it.
+pub(crate) struct Refusal {
+    pub status: u16,
+    pub message: String,
+    pub challenges: Vec<Challenge>,
+    /// Set when the failure was not an HTTP status at all.
+    pub error: Option<Box<RegistryError>>,
+}
+
+impl Client {
+    /// Connects to `registry`: HTTPS with verification, or for an insecure registry HTTPS without
+    /// verification and then plain HTTP, as docker does. Fails when no endpoint answers `/v2/`.
+    pub fn connect(registry: &str, opts: &RegistryOptions) -> Result<Client, RegistryError> {
+        let api_host = if registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            registry
+        };
+        let credentials = match &opts.credentials {
+            Some(c) => Some(c.clone()),
+            None => auth::lookup(&opts.docker_config_dir(), registry)?,
+        };
+        let insecure = opts.insecure || super::is_insecure_registry(registry);
+        let https = if insecure {
+            tls::unverified_config(api_host)?
+        } else {
+            tls::verifying_config(api_host, opts.cert_dir.as_deref())?
+        };
+        let mut client = Client {
+            registry: registry.to_string(),
+            base: format!("https://{api_host}"),
+            agent: agent(Some(https)),
+            credentials,
+            authorizations: Mutex::new(HashMap::new()),
+            retries: opts.retries,
+        };
+        let https_err = match client.ping() {
+            Ok(()) => return Ok(client),
+            Err(e) => e,
+        };
+        if !insecure {
+            return Err(match https_err {
+                RegistryError::Transport { reason, .. } if looks_like_plain_http(&reason) => {
+                    RegistryError::PlainHttpRefused {
+                        registry: registry.to_string(),
+                    }
+                }
+                e => e,
+            });
+        }
+        tracing::debug!("{registry}: HTTPS failed ({https_err}); trying plain HTTP");
+        client.base = format!("http://{api_host}");
+        client.agent = agent(None);
+        match client.ping() {
+            Ok(()) => Ok(client),
+            Err(http_err) => Err(RegistryError::Unreachable {
+                registry: registry.to_string(),
+                https: https_err.to_string(),
+                http: http_err.to_string(),
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    /// `GET /v2/`: any answer from a v2 registry (200, or 401 asking for credentials) will do.
+    fn ping(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        match self.call(&url, &[], None)? {
+            Ok(_) => Ok(()),
+            Err(r) if r.status == 401 => Ok(()),
+            Err(r) => Err(RegistryError::NotARegistry {
+                registry: self.registry.clone(),
+                status: r.status,
+            }),
+        }
+    }
+
+    /// `GET /v2/` with the credentials, as `docker login` checks them.
+    pub fn check_login(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        self.get(&url, "", &[])
+            .map(drop)
+            .map_err(|r| self.refusal_error(r, "/v2/"))
+    }
+
+    /// An authorized GET of `url` (absolute, or a path below the base) for `scope`
+    /// (`repository:NAME:pull`). A 401 is answered once with fresh authorization.
+    pub(crate) fn get(
+        &self,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ureq::Response, Refusal> {
+        let url = if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        };
+        let mut authorization = self.cached_authorization(scope);
+        for attempt in 0..2 {
+            let answer = self
+                .call(&url, headers, authorization.as_deref())
+                .map_err(Refusal::from_error)?;
+            match answer {
+                Ok(r) => return Ok(r),
+                Err(refusal) if refusal.status == 401 && attempt == 0 => {
+                    let value = self
+                        .authorize(&refusal.challenges, scope)
+                        .map_err(Refusal::from_error)?;
+                    authorization = Some(value);
+                }
+                Err(refusal) => return Err(refusal),
+            }
+        }
+        Err(Refusal::from_error(RegistryError::Unauthorized {
+            registry: self.registry.clone(),
+            detail: if self.credentials.is_some() {
+                "the registry refused the credentials".into()
+            } else {
+                format!(
+                    "authentication required (run `lamina login {}`)",
+                    self.registry
+                )
+            },
+        }))
+    }
+
+    fn cached_authorization(&self, scope: &str) -> Option<String> {
+        self.authorizations.lock().ok()?.get(scope).cloned()
+    }
+
+    /// Answers a 401: a bearer token from the challenge's realm (with our credentials when we have
+    /// them, anonymously otherwise), or basic credentials.
+    fn authorize(&self, challenges: &[Challenge], scope: &str) -> Result<String, RegistryError> {
+        let value = if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            format!("Bearer {}", self.fetch_token(bearer, scope)?)
+        } else if challenges.iter().any(|c| c.scheme == "basic") {
+            match &self.credentials {
+                Some(c) => c.basic_header(),
+                None => {
+                    return Err(RegistryError::Unauthorized {
+                        registry: self.registry.clone(),
+                        detail: format!(
+                            "authentication required (run `lamina login {}`)",
+                            self.registry
+                        ),
+                    })
+                }
+            }
+        } else {
+            return Err(RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                detail: "401 without a Basic or Bearer challenge".into(),
+            });
+        };
+        if let Ok(mut cache) = self.authorizations.lock() {
+            cache.insert(scope.to_string(), value.clone());
+        }
+        Ok(value)
+    }
+
+    /// The token flow of the distribution spec: `GET realm?service=…&scope=…`.
+    fn fetch_token(&self, challenge: &Challenge, scope: &str) -> Result<String, RegistryError> {
+        let token_err = |reason: String| RegistryError::Token {
+            registry: self.registry.clone(),
+            reason,
+        };
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| token_err("the Bearer challenge names no realm".into()))?;
+        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+            return Err(token_err(format!("realm {realm:?} is not an http(s) URL")));
+        }
+        let mut req = self.agent.get(realm);
+        if let Some(service) = challenge.param("service") {
+            req = req.query("service", service);
+        }
+        let scope = if scope.is_empty() {
+            challenge.param("scope").unwrap_or("")
+        } else {
+            scope
+        };
+        if !scope.is_empty() {
+            req = req.query("scope", scope);
+        }
+        if let Some(c) = &self.credentials {
+            req = req.set("Authorization", &c.basic_header());
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(401 | 403, _)) => {
+                return Err(RegistryError::Unauthorized {
+                    registry: self.registry.clone(),
+                    detail: if self.credentials.is_some() {
+                        "unable to retrieve auth token: invalid username/password".into()
+                    } else {
+                        format!(
+                            "unable to retrieve auth token: authentication required (run `lamina login {}`)",
+                            self.registry
+                        )
+                    },
+                })
+            }
+            Err(e) => return Err(token_err(format!("{realm}: {e}"))),
+        };
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(MAX_TOKEN_BODY)
+            .read_to_end(&mut body)
+            .map_err(|e| token_err(format!("{realm}: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| token_err(format!("{realm}: malformed answer: {e}")))?;
+        ["token", "access_token"]
+            .iter()
+            .find_map(|k| v.get(k).and_then(|t| t.as_str()).filter(|t| !t.is_empty()))
+            .map(str::to_string)
+            .ok_or_else(|| token_err(format!("{realm}: the answer holds no token")))
+    }
+
+    /// One GET, retried with backoff while the failure is transient. `Ok(Err(_))` is a final
+    /// refusal status; `Err` a transport failure that retries did not cure.
+    fn call(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        authorization: Option<&str>,
+    ) -> Result<Result<ureq::Response, Refusal>, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self.agent.get(url);
+            for (k, v) in headers {
+                req = req.set(k, v);
+            }
+            if let Some(a) = authorization {
+                req = req.set("Authorization", a);
+            }
+            let transient = match req.call() {
+                Ok(r) => return Ok(Ok(r)),
+                Err(ureq::Error::Status(status, r)) => {
+                    if !(status == 429 || status >= 500) || attempt >= self.retries {
+                        return Ok(Err(Refusal::read(status, r)));
+                    }
+                    format!("HTTP {status}")
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    let reason = transport_reason(&t);
+                    if !is_transient(&t) || attempt >= self.retries {
+                        return Err(RegistryError::Transport {
+                            url: redact(url),
+                            reason,
+                        });
+                    }
+                    reason
+                }
+            };
+            let wait = backoff(attempt);
+            tracing::info!("GET {}: {transient}; retrying in {wait:?}", redact(url));
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// A refusal as an error for `what` (a path, or a reference), mapping the codes the
+    /// distribution spec defines to messages a person can act on.
+    pub(crate) fn refusal_error(&self, r: Refusal, what: &str) -> RegistryError {
+        if let Some(e) = r.error {
+            return *e;
+        }
+        match r.status {
+            401 => RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                detail: r.message,
+            },
+            403 => RegistryError::Denied {
+                what: what.to_string(),
+                message: r.message,
+            },
+            404 => RegistryError::NotFound {
+                what: what.to_string(),
+                message: r.message,
+            },
+            status => RegistryError::Status {
+                what: what.to_string(),
+                status,
+                message: r.message,
+            },
+        }
+    }
+}
+
+impl Refusal {
+    /// Reads what the registry said: the challenges of a 401, the error codes and message of the
+    /// body (`{"errors":[{"code","message"}]}`).
+    fn read(status: u16, response: ureq::Response) -> Refusal {
+        let challenges = response
+            .all("www-authenticate")
+            .iter()
+            .flat_map(|h| auth::parse_challenges(h))
+            .collect();
+        let mut body = Vec::new();
+        let _ = response
+            .into_reader()
+            .take(MAX_ERROR_BODY)
+            .read_to_end(&mut body);
+        let message = parse_error_body(status, &body);
+        Refusal {
+            status,
+            message,
+            challenges,
+            error: None,
+        }
+    }
+
+    /// A failure that is not an HTTP status (transport, auth), carried through the same path.
+    fn from_error(e: RegistryError) -> Refusal {
+        Refusal {
+            status: 0,
+            message: e.to_string(),
+            challenges: Vec::new(),
+            error: Some(Box::new(e)),
+        }
+    }
+}
+
+fn agent(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
+    let mut b = ureq::AgentBuilder::new()
+        .user_agent(USER_AGENT)
+        .timeout_connect(Duration::from_secs(30))
+        .timeout_read(Duration::from_secs(60))
+        .redirects(8)
+        .max_idle_connections_per_host(8);
+    if let Some(t) = tls {
+        b = b.tls_config(t);
+    }
+    b.build()
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250u64 << attempt.min(4))
+}
+
+/// URLs are shown without their query (token requests carry scopes, blob redirects signatures).
+fn redact(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_string()
+}

@@ -1,0 +1,161 @@
+//! `GET /v2/NAME/tags/list`, following the `Link: <…>; rel="next"` pages (distribution spec,
+//! "Listing Tags"). `$LAMINA_TAGS_PAGE_SIZE` asks for pages of that many tags.
+
+use super::client::Client;
+use super::RegistryError;
+use std::io::Read;
+
+/// A page of tags is a small JSON document; a registry sending more is broken.
+const MAX_PAGE: u64 = 8 << 20;
+/// Pages to follow at most: a registry that links pages in a loop must not keep us forever.
+const MAX_PAGES: usize = 10_000;
+
+/// Every tag of `repository`, in the registry's order.
+pub fn list_tags(
+    client: &Client,
+    repository: &str,
+    scope: &str,
+) -> Result<Vec<String>, RegistryError> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let mut url = format!("/v2/{repository}/tags/list");
+    // A page size makes the registry paginate (distribution 2.8 sends Link only when asked to).
+    if let Some(n) = std::env::var("LAMINA_TAGS_PAGE_SIZE")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        url.push_str(&format!("?n={n}"));
+    }
+    let mut tags = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let resp = client
+            .get(&url, scope, &[("Accept", "application/json")])
+            .map_err(|r| client.refusal_error(r, &format!("tags of {repository}")))?;
+        let next = resp.header("link").and_then(next_link);
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(MAX_PAGE)
+            .read_to_end(&mut body)
+            .map_err(|e| RegistryError::Transport {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let page: Page = serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
+            what: format!("tag list of {repository}"),
+            reason: e.to_string(),
+        })?;
+        tags.extend(page.tags.unwrap_or_default());
+        match next {
+            Some(n) => url = resolve_link(client.base(), &n),
+            None => return Ok(tags),
+        }
+    }
+    Err(RegistryError::Malformed {
+        what: format!("tag list of {repository}"),
+        reason: format!("more than {MAX_PAGES} pages"),
+    })
+}
+
+/// The target of the `rel="next"` entry of a Link header (RFC 8288), if any.
+pub fn next_link(header: &str) -> Option<String> {
+    for entry in split_links(header) {
+        let entry = entry.trim();
+        let Some(rest) = entry.strip_prefix('<') else {
+            continue;
+        };
+        let Some((target, params)) = rest.split_once('>') else {
+            continue;
+        };
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            match p.split_once('=') {
+                Some((k, v)) if k.trim().eq_ignore_ascii_case("rel") => v
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next")),
+                _ => false,
+            }
+        });
+        if is_next {
+            return Some(target.to_string());
+        }
+    }
+    None
+}
+
+/// Link entries are comma-separated, but a URL may itself hold commas: split only outside `<>`.
+fn split_links(header: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in header.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&header[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&header[start..]);
+    out
+}
+
+/// A link target as a URL: absolute as given, or a path on the registry's base.
+pub fn resolve_link(base: &str, target: &str) -> String {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        target.to_string()
+    } else if target.starts_with('/') {
+        format!("{base}{target}")
+    } else {
+        format!("{base}/{target}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_found_in_the_forms_registries_send() {
+        let cases = [
+            (
+                r#"</v2/busybox/tags/list?last=busybox&n=1>; rel="next""#,
+                Some("/v2/busybox/tags/list?last=busybox&n=1"),
+            ),
+            (
+                r#"<https://r.example/v2/a/tags/list?n=2&last=b>;rel=next"#,
+                Some("https://r.example/v2/a/tags/list?n=2&last=b"),
+            ),
+            (
+                r#"</prev?x=1>; rel="prev", </next?a,b=1>; rel="next""#,
+                Some("/next?a,b=1"),
+            ),
+            (r#"</x>; title="y"; REL="Next""#, Some("/x")),
+            (r#"</x>; rel="prev""#, None),
+            ("", None),
+            ("garbage", None),
+            ("<unterminated; rel=next", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(next_link(header).as_deref(), want, "{header}");
+        }
+    }
+
+    #[test]
+    fn relative_links_resolve_against_the_registry() {
+        assert_eq!(
+            resolve_link("http://127.0.0.1:5000", "/v2/a/tags/list?last=x"),
+            "http://127.0.0.1:5000/v2/a/tags/list?last=x"
+        );
+        assert_eq!(
+            resolve_link("https://h", "https://other/x"),
+            "https://other/x"
+        );
+    }
+}
