@@ -1,94 +1,10 @@
-//! `lamina images`, `tag`, `inspect`, `rmi`.
+//! `lamina tag`, `inspect`, `rmi` (`images` is in `image_list`).
 
-use super::args::{ImagesArgs, InspectArgs, RmiArgs, TagArgs};
-use super::output::{human_size, parse_rfc3339, print_table, time_ago};
+use super::args::{InspectArgs, RmiArgs, TagArgs};
 use super::{CliError, CliResult, Context};
 use crate::store::{self, Store};
 use serde_json::json;
 use std::path::Path;
-
-pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
-    if !a.filter.is_empty() || a.format.is_some() {
-        return Err(CliError(
-            "images: --filter and --format are not supported yet".to_string(),
-        ));
-    }
-    let store = Store::open(root).context(|| "images".to_string())?;
-    let want = match &a.reference {
-        Some(r) => Some(store::normalize_tag(r).context(|| format!("images {r}"))?),
-        None => None,
-    };
-    let mut rows = vec![];
-    let mut ids = vec![];
-    for img in store.db().images()? {
-        let tags = store.db().tags_of(&img.id)?;
-        let digests = store.db().repo_digests_of(&img.id)?;
-        let created = img
-            .created
-            .as_deref()
-            .and_then(parse_rfc3339)
-            .map(time_ago)
-            .unwrap_or_else(|| "N/A".into());
-        let id = if a.no_trunc {
-            img.id.to_string()
-        } else {
-            img.id.short().to_string()
-        };
-        let names: Vec<Option<String>> = if tags.is_empty() {
-            vec![None]
-        } else {
-            tags.into_iter().map(Some).collect()
-        };
-        for t in names {
-            if let Some(w) = &want {
-                if t.as_deref() != Some(w.as_str()) {
-                    continue;
-                }
-            }
-            let (repo, tag) = match &t {
-                Some(full) => split_familiar(&store::familiar(full)),
-                None => ("<none>".to_string(), "<none>".to_string()),
-            };
-            let digest = t
-                .as_deref()
-                .map(super::load::repository_of)
-                .and_then(|r| digests.iter().find(|(dr, _)| *dr == r))
-                .map(|(_, d)| d.to_string())
-                .unwrap_or_else(|| "<none>".into());
-            let mut row = vec![repo, tag];
-            if a.digests {
-                row.push(digest);
-            }
-            row.extend([id.clone(), created.clone(), human_size(img.size)]);
-            rows.push(row);
-            if !ids.contains(&id) {
-                ids.push(id.clone());
-            }
-        }
-    }
-    if a.quiet {
-        for id in ids {
-            println!("{id}");
-        }
-        return Ok(());
-    }
-    let mut header: Vec<String> = vec!["REPOSITORY".into(), "TAG".into()];
-    if a.digests {
-        header.push("DIGEST".into());
-    }
-    header.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
-    rows.insert(0, header);
-    print_table(&rows);
-    Ok(())
-}
-
-/// "debian:gzip" -> ("debian", "gzip"); the tag is after the last ':' that follows the last '/'.
-fn split_familiar(name: &str) -> (String, String) {
-    match name.rfind(':') {
-        Some(i) if !name[i..].contains('/') => (name[..i].to_string(), name[i + 1..].to_string()),
-        _ => (name.to_string(), "<none>".to_string()),
-    }
-}
 
 pub fn tag(root: &Path, a: TagArgs) -> CliResult {
     let what = || format!("tag {} {}", a.source, a.target);

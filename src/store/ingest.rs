@@ -240,7 +240,7 @@ impl Store {
             size: Some(desc.size),
             diff_id,
         };
-        let report = unpack::unpack_layer(blob, &expected, &diff, opts)?;
+        let report = super::recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
         let record = LayerRecord {
             diff_id: diff_id.clone(),
             chain_id: chain_id.clone(),
@@ -269,6 +269,7 @@ impl Store {
             image: record.diff_id.to_string(),
             reason: format!("cannot encode layer record: {e}"),
         })?;
+        super::recorded::finish_records(staging.path())?;
         let rec_path = staging.path().join("layer.json");
         fs::write(&rec_path, json).at(&rec_path)?;
         let dest = self.layout.layer(&record.key());
