@@ -71,23 +71,7 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
     let refs = source.refs().context(what)?;
     let selected: Vec<SourceRef> = match &want {
         None => refs,
-        Some(w) => {
-            let found: Vec<SourceRef> = refs
-                .iter()
-                .filter(|r| r.name.as_deref() == Some(w.as_str()))
-                .cloned()
-                .collect();
-            if found.is_empty() {
-                let names: Vec<&str> = refs.iter().filter_map(|r| r.name.as_deref()).collect();
-                return Err(CliError(format!(
-                    "{}: no ref {w:?} in {} (refs: {})",
-                    what(),
-                    source.describe(),
-                    if names.is_empty() { "none".into() } else { names.join(", ") }
-                )));
-            }
-            found
-        }
+        Some(w) => vec![source::find_ref(&*source, w).context(what)?],
     };
     if selected.is_empty() {
         return Err(CliError(format!("{}: {} holds no image", what(), source.describe())));
@@ -107,6 +91,9 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
             None => what(),
         };
         let image = source::resolve(&*source, r, &platform).context(ref_what)?;
+        for w in &image.warnings {
+            eprintln!("lamina: warning: {w}");
+        }
         let tags = match (&a.tag, &r.name) {
             (Some(t), _) => vec![store::normalize_tag(t).context(ref_what)?],
             (None, Some(n)) => vec![tag_for_ref(n, &source.default_repository()).context(ref_what)?],

@@ -115,12 +115,10 @@ impl ImageConfig {
     pub fn parse(bytes: Vec<u8>) -> Result<Self, ImageError> {
         let parsed: ConfigFile =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::MalformedJson {
-                what: "image config".into(),
                 reason: e.to_string(),
             })?;
         if parsed.rootfs.kind != "layers" {
             return Err(ImageError::Invalid {
-                what: "image config".into(),
                 reason: format!(
                     "rootfs.type is {:?}, expected \"layers\"",
                     parsed.rootfs.kind
@@ -176,7 +174,6 @@ impl ImageConfig {
     /// The whole document as JSON, for editing; every field is kept, modelled or not.
     pub fn to_value(&self) -> Result<serde_json::Value, ImageError> {
         serde_json::from_slice(&self.bytes).map_err(|e| ImageError::MalformedJson {
-            what: "image config".into(),
             reason: e.to_string(),
         })
     }
@@ -184,7 +181,6 @@ impl ImageConfig {
     /// Builds a config from an edited document (serialised compactly, as docker does).
     pub fn from_value(value: &serde_json::Value) -> Result<Self, ImageError> {
         let bytes = serde_json::to_vec(value).map_err(|e| ImageError::MalformedJson {
-            what: "image config".into(),
             reason: e.to_string(),
         })?;
         ImageConfig::parse(bytes)
@@ -194,7 +190,6 @@ impl ImageConfig {
     /// history entry appended, and `created` set to the entry's time. Unmodelled fields stay.
     pub fn with_layer(&self, diff_id: &Digest, history: &History) -> Result<Self, ImageError> {
         let invalid = |reason: &str| ImageError::Invalid {
-            what: "image config".into(),
             reason: reason.into(),
         };
         let mut v = self.to_value()?;

@@ -58,7 +58,7 @@ fn an_empty_entrypoint_is_not_a_missing_one() {
 fn refuses_bad_configs() {
     // (document, words the message must contain)
     let cases: &[(&str, &[&str])] = &[
-        ("{", &["image config", "malformed JSON"]),
+        ("{", &["malformed JSON", "EOF"]),
         (r#"{"os":"linux"}"#, &["malformed JSON", "rootfs"]),
         (
             r#"{"rootfs":{"type":"layers","diff_ids":["sha256:00"]}}"#,

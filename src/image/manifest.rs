@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// Required by the spec, but old tools omit it; then the document's own fields decide.
+    #[serde(default)]
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
@@ -98,6 +100,8 @@ pub struct Index {
     pub annotations: BTreeMap<String, String>,
 }
 
+// Both variants are short-lived parse results; boxing would only add noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ManifestKind {
     Manifest(Manifest),
@@ -120,9 +124,7 @@ struct Probe {
 /// descriptor's media type (`hint`); without either, the fields present (`manifests` makes an
 /// index, `config` + `layers` a manifest), as containerd does.
 pub fn parse_manifest(bytes: &[u8], hint: Option<&str>) -> Result<ManifestKind, ImageError> {
-    let what = "manifest";
     let malformed = |e: serde_json::Error| ImageError::MalformedJson {
-        what: what.to_string(),
         reason: e.to_string(),
     };
     let probe: Probe = serde_json::from_slice(bytes).map_err(malformed)?;
@@ -130,28 +132,20 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>) -> Result<ManifestKind, 
     for found in [probe.media_type.as_deref(), hint].into_iter().flatten() {
         if mt::is_schema1(found) {
             return Err(ImageError::Schema1 {
-                what: what.into(),
                 found: format!("media type {found}"),
             });
         }
     }
     if probe.schema_version == Some(1) || probe.fs_layers.is_some() {
         return Err(ImageError::Schema1 {
-            what: what.into(),
             found: "schemaVersion 1".into(),
         });
     }
     match probe.schema_version {
         Some(2) => {}
-        Some(version) => {
-            return Err(ImageError::UnsupportedSchemaVersion {
-                what: what.into(),
-                version,
-            })
-        }
+        Some(version) => return Err(ImageError::UnsupportedSchemaVersion { version }),
         None => {
             return Err(ImageError::Invalid {
-                what: what.into(),
                 reason: "schemaVersion is missing".into(),
             })
         }
@@ -161,7 +155,6 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>) -> Result<ManifestKind, 
         Some(m) if mt::is_manifest(m) => false,
         Some(m) => {
             return Err(ImageError::UnsupportedMediaType {
-                what: what.into(),
                 media_type: m.to_string(),
                 expected: "an OCI or Docker schema 2 image manifest or index",
             })
@@ -174,7 +167,6 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>) -> Result<ManifestKind, 
             (false, true) => false,
             (true, true) => {
                 return Err(ImageError::Invalid {
-                    what: what.into(),
                     reason: "has both manifests and config/layers and no mediaType: \
                              cannot tell an index from a manifest"
                         .into(),
@@ -182,7 +174,6 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>) -> Result<ManifestKind, 
             }
             (false, false) => {
                 return Err(ImageError::Invalid {
-                    what: what.into(),
                     reason: "has neither manifests nor config/layers".into(),
                 })
             }
@@ -190,13 +181,11 @@ pub fn parse_manifest(bytes: &[u8], hint: Option<&str>) -> Result<ManifestKind, 
     };
     if is_index && (probe.config.is_some() || probe.layers.is_some()) {
         return Err(ImageError::Invalid {
-            what: what.into(),
             reason: "an index must not have config or layers".into(),
         });
     }
     if !is_index && probe.manifests.is_some() {
         return Err(ImageError::Invalid {
-            what: what.into(),
             reason: "an image manifest must not have manifests".into(),
         });
     }
@@ -233,14 +222,12 @@ pub fn layer_compression(media_type: &str) -> Result<LayerCompression, ImageErro
         mt::OCI_LAYER_TAR_ZSTD | mt::OCI_LAYER_NONDIST_TAR_ZSTD | mt::DOCKER_LAYER_TAR_ZSTD => Zstd,
         m if m.ends_with("+encrypted") => {
             return Err(ImageError::UnsupportedMediaType {
-                what: "layer".into(),
                 media_type: m.into(),
                 expected: "an unencrypted layer (encrypted layers are not supported)",
             })
         }
         m => {
             return Err(ImageError::UnsupportedMediaType {
-                what: "layer".into(),
                 media_type: m.into(),
                 expected: "an OCI or Docker layer tar (plain, gzip or zstd)",
             })

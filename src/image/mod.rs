@@ -19,6 +19,8 @@ pub use manifest::{parse_manifest, Descriptor, Index, LayerCompression, Manifest
 pub use platform::Platform;
 pub use reference::Reference;
 
+/// Errors about one document or string. Messages do not repeat which blob they concern: the
+/// caller knows (`manifest sha256:…: malformed JSON: …`) and adds it.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("invalid reference {input:?}: {reason}")]
@@ -26,22 +28,21 @@ pub enum ImageError {
     #[error("invalid platform {input:?}: {reason}")]
     InvalidPlatform { input: String, reason: String },
     #[error(
-        "{what} is a Docker schema 1 manifest ({found}); schema 1 is deprecated and not \
-         supported: re-push or convert the image to schema 2 / OCI (e.g. with skopeo copy)"
+        "a Docker schema 1 manifest ({found}): schema 1 is deprecated and not supported; \
+         convert the image to schema 2 / OCI (e.g. with skopeo copy) or push it again"
     )]
-    Schema1 { what: String, found: String },
-    #[error("{what}: malformed JSON: {reason}")]
-    MalformedJson { what: String, reason: String },
-    #[error("{what}: unsupported media type {media_type:?} (expected {expected})")]
+    Schema1 { found: String },
+    #[error("malformed JSON: {reason}")]
+    MalformedJson { reason: String },
+    #[error("unsupported media type {media_type:?} (expected {expected})")]
     UnsupportedMediaType {
-        what: String,
         media_type: String,
         expected: &'static str,
     },
-    #[error("{what}: unsupported schemaVersion {version} (expected 2)")]
-    UnsupportedSchemaVersion { what: String, version: i64 },
-    #[error("{what}: {reason}")]
-    Invalid { what: String, reason: String },
+    #[error("unsupported schemaVersion {version} (expected 2)")]
+    UnsupportedSchemaVersion { version: i64 },
+    #[error("{reason}")]
+    Invalid { reason: String },
     #[error(
         "image config lists {diff_ids} diff_ids but the manifest has {layers} layers; \
          each layer needs exactly one diffID"
@@ -59,3 +60,6 @@ where
     use serde::Deserialize;
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod hostile_tests;

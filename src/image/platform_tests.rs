@@ -68,7 +68,8 @@ fn parse_refuses_bad_specifiers() {
 #[test]
 fn normalisation_matches_containerd() {
     // (os, arch, variant) -> normalised (os, arch, variant)
-    let cases: &[((&str, &str, Option<&str>), (&str, &str, Option<&str>))] = &[
+    type Triple<'a> = (&'a str, &'a str, Option<&'a str>);
+    let cases: &[(Triple, Triple)] = &[
         (("linux", "aarch64", None), ("linux", "arm64", None)),
         (("linux", "arm64", Some("v8")), ("linux", "arm64", None)),
         (("linux", "arm64", Some("8")), ("linux", "arm64", None)),

@@ -265,6 +265,20 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Stored and exchanged as the full string (`docker.io/library/debian:gzip`).
+impl serde::Serialize for Reference {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reference {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Reference::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 #[path = "reference_tests.rs"]
 mod tests;

@@ -5,8 +5,17 @@ const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b
 #[test]
 fn parses_like_docker() {
     // (input, domain, path, tag, has digest, full, familiar)
+    type Case<'a> = (
+        String,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        bool,
+        String,
+        String,
+    );
     let d = format!("sha256:{HEX}");
-    let cases: Vec<(String, &str, &str, Option<&str>, bool, String, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "alpine".into(),
             "docker.io",
@@ -221,4 +230,13 @@ fn default_tag_only_without_tag_or_digest() {
         "docker.io/library/x:v2"
     );
     assert!(Reference::parse("x").unwrap().with_tag("-no").is_err());
+}
+
+#[test]
+fn serde_is_the_full_string() {
+    let r = Reference::parse("debian:gzip").unwrap();
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(json, "\"docker.io/library/debian:gzip\"");
+    assert_eq!(serde_json::from_str::<Reference>(&json).unwrap(), r);
+    assert!(serde_json::from_str::<Reference>("\"Bad\"").is_err());
 }

@@ -35,8 +35,10 @@ impl ImageSource for StagedBlobs {
     }
     fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         let path = self.files.get(&desc.digest).ok_or_else(|| SourceError::MissingBlob {
+            source_name: self.describe(),
             digest: desc.digest.clone(),
-            location: self.describe(),
+            location: "not staged".into(),
+            hint: String::new(),
         })?;
         let f = File::open(path).map_err(|e| SourceError::Io {
             path: path.clone(),
@@ -243,8 +245,10 @@ fn resolved(
         manifest_digest: None,
         manifest_bytes,
         manifest,
+        platform: config.platform(),
         config_bytes,
         config,
         layers,
+        warnings: vec![],
     })
 }

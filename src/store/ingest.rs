@@ -178,7 +178,7 @@ impl Store {
         }
         let row = ImageRow {
             id: id.clone(),
-            created: image.config.created().map(str::to_string),
+            created: image.config.file().created.clone(),
             loaded: db::now(),
             size: records.iter().map(|r| r.size).sum(),
         };
