@@ -208,14 +208,14 @@ fn split_names(list: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let len = rustix::fs::flistxattr(fd, &mut [][..])?;
+    let len = rustix::fs::flistxattr_query(fd)?;
     let mut list = vec![0u8; len];
     let len = rustix::fs::flistxattr(fd, &mut list[..])?;
     list.truncate(len);
     let mut out = vec![];
     for name in split_names(&list) {
         let os = OsStr::from_bytes(&name);
-        let vlen = rustix::fs::fgetxattr(fd, os, &mut [][..])?;
+        let vlen = rustix::fs::fgetxattr_query(fd, os)?;
         let mut value = vec![0u8; vlen];
         let vlen = rustix::fs::fgetxattr(fd, os, &mut value[..])?;
         value.truncate(vlen);
@@ -231,7 +231,7 @@ fn xattrs_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec
     let mut p = format!("/proc/self/fd/{}/", dirfd.as_raw_fd()).into_bytes();
     p.extend_from_slice(name);
     let path = Path::new(OsStr::from_bytes(&p));
-    let len = match rustix::fs::llistxattr(path, &mut [][..]) {
+    let len = match rustix::fs::llistxattr_query(path) {
         Ok(n) => n,
         Err(rustix::io::Errno::NOTSUP) => return Ok(vec![]),
         Err(e) => return Err(e.into()),
@@ -242,7 +242,7 @@ fn xattrs_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec
     let mut out = vec![];
     for xname in split_names(&list) {
         let os = OsStr::from_bytes(&xname);
-        let vlen = rustix::fs::lgetxattr(path, os, &mut [][..])?;
+        let vlen = rustix::fs::lgetxattr_query(path, os)?;
         let mut value = vec![0u8; vlen];
         let vlen = rustix::fs::lgetxattr(path, os, &mut value[..])?;
         value.truncate(vlen);

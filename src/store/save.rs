@@ -128,7 +128,7 @@ impl Store {
             add_blob(ar, &mut written, &digest, &bytes)?;
             let desc = Descriptor::new(mt::OCI_MANIFEST, digest, bytes.len() as u64);
             if e.names.is_empty() {
-                index.push(desc);
+                index.push(desc.clone());
             }
             for n in &e.names {
                 let mut d = desc.clone();
