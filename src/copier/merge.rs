@@ -41,7 +41,11 @@ pub(super) struct Plan {
 enum Resolved {
     /// A whiteout: nothing of this name is shown.
     Hidden,
-    Leaf { layer: usize, kind: Kind, inode: Option<(u64, u64)> },
+    Leaf {
+        layer: usize,
+        kind: Kind,
+        inode: Option<(u64, u64)>,
+    },
     /// A dir from `layers` (top first); `open` while lower layers may still add to it, i.e. until an
     /// opaque dir, a whiteout or a non-dir of the same name is met.
     Dir { layers: Vec<usize>, open: bool },
@@ -49,7 +53,11 @@ enum Resolved {
 
 pub(super) fn plan(tree: &Tree<'_>) -> Result<Plan, CopyError> {
     let mut plan = Plan::default();
-    plan.dirs.push(Entry { rel: PathBuf::new(), layer: 0, kind: Kind::Dir });
+    plan.dirs.push(Entry {
+        rel: PathBuf::new(),
+        layer: 0,
+        kind: Kind::Dir,
+    });
     // The root of an overlay always merges every lower, whatever xattrs the layer roots carry.
     let all: Vec<usize> = (0..tree.roots.len()).collect();
     let mut inodes = HashMap::new();
@@ -70,19 +78,27 @@ fn visit(
         let where_ = || tree.lowers[layer].join(rel);
         let dir = open_beneath(&tree.roots[layer], rel, OFlags::RDONLY | OFlags::DIRECTORY)
             .map_err(|e| CopyError::io("open layer dir", where_(), e))?;
-        let mut reader = Dir::read_from(&dir).map_err(|e| CopyError::io("read layer dir", where_(), e))?;
+        let mut reader =
+            Dir::read_from(&dir).map_err(|e| CopyError::io("read layer dir", where_(), e))?;
         while let Some(entry) = reader.read() {
             let entry = entry.map_err(|e| CopyError::io("read layer dir", where_(), e))?;
             let name = OsStr::from_bytes(entry.file_name().to_bytes());
             if name == "." || name == ".." {
                 continue;
             }
-            let lstat = || statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| CopyError::io("stat", where_().join(name), e));
+            let lstat = || {
+                statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| CopyError::io("stat", where_().join(name), e))
+            };
             match names.get_mut(name) {
-                Some(Resolved::Dir { layers: below, open }) if *open => {
+                Some(Resolved::Dir {
+                    layers: below,
+                    open,
+                }) if *open => {
                     if FileType::from_raw_mode(lstat()?.st_mode as _) == FileType::Directory {
                         below.push(layer);
-                        *open = !is_opaque(tree, &dir, name).map_err(|e| CopyError::io("read xattrs of", where_().join(name), e))?;
+                        *open = !is_opaque(tree, &dir, name)
+                            .map_err(|e| CopyError::io("read xattrs of", where_().join(name), e))?;
                     } else {
                         *open = false;
                     }
@@ -100,17 +116,27 @@ fn visit(
         let child = rel.join(&name);
         match resolved {
             Resolved::Hidden => plan.whiteouts += 1,
-            Resolved::Leaf { layer, kind, inode } => match inode.and_then(|key| inodes.get(&key).map(|first| (key, first))) {
-                Some((_, first)) => plan.links.push((child, first.clone())),
-                None => {
-                    if let Some(key) = inode {
-                        inodes.insert(key, child.clone());
+            Resolved::Leaf { layer, kind, inode } => {
+                match inode.and_then(|key| inodes.get(&key).map(|first| (key, first))) {
+                    Some((_, first)) => plan.links.push((child, first.clone())),
+                    None => {
+                        if let Some(key) = inode {
+                            inodes.insert(key, child.clone());
+                        }
+                        plan.leaves.push(Entry {
+                            rel: child,
+                            layer,
+                            kind,
+                        });
                     }
-                    plan.leaves.push(Entry { rel: child, layer, kind });
                 }
-            },
+            }
             Resolved::Dir { layers, .. } => {
-                plan.dirs.push(Entry { rel: child.clone(), layer: layers[0], kind: Kind::Dir });
+                plan.dirs.push(Entry {
+                    rel: child.clone(),
+                    layer: layers[0],
+                    kind: Kind::Dir,
+                });
                 visit(tree, &child, &layers, plan, inodes)?;
             }
         }
@@ -119,9 +145,20 @@ fn visit(
 }
 
 /// The first (topmost) sighting of a name.
-fn resolve(tree: &Tree<'_>, dir: &OwnedFd, name: &OsStr, layer: usize, st: &Stat) -> rustix::io::Result<Resolved> {
+fn resolve(
+    tree: &Tree<'_>,
+    dir: &OwnedFd,
+    name: &OsStr,
+    layer: usize,
+    st: &Stat,
+) -> rustix::io::Result<Resolved> {
     let kind = match FileType::from_raw_mode(st.st_mode as _) {
-        FileType::Directory => return Ok(Resolved::Dir { layers: vec![layer], open: !is_opaque(tree, dir, name)? }),
+        FileType::Directory => {
+            return Ok(Resolved::Dir {
+                layers: vec![layer],
+                open: !is_opaque(tree, dir, name)?,
+            })
+        }
         FileType::CharacterDevice if st.st_rdev == 0 => return Ok(Resolved::Hidden),
         FileType::RegularFile => Kind::File,
         FileType::Symlink => Kind::Symlink,
@@ -129,17 +166,26 @@ fn resolve(tree: &Tree<'_>, dir: &OwnedFd, name: &OsStr, layer: usize, st: &Stat
     };
     // Names sharing an inode (within a layer, or across layers deduplicated by hardlinks) are one
     // file in the overlay view too; copy it once and link the other names to it.
-    let inode = (st.st_nlink > 1).then_some((st.st_dev as u64, st.st_ino as u64));
+    // `Stat` field widths differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let inode = (st.st_nlink > 1).then_some((st.st_dev, st.st_ino));
     Ok(Resolved::Leaf { layer, kind, inode })
 }
 
 /// Whether the subdir `name` of `dir` carries the overlay opaque marker (value `y`).
 fn is_opaque(tree: &Tree<'_>, dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<bool> {
-    let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let sub = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut value = [0u8; 4];
     match rustix::fs::fgetxattr(&sub, xattr::opaque_name(tree.opts.userxattr), &mut value) {
         Ok(len) => Ok(&value[..len] == b"y"),
-        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::RANGE) | Err(rustix::io::Errno::NOTSUP) => Ok(false),
+        Err(rustix::io::Errno::NODATA)
+        | Err(rustix::io::Errno::RANGE)
+        | Err(rustix::io::Errno::NOTSUP) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -14,6 +14,11 @@
 //!   and hardlink groups are reproduced; directory metadata is applied last, so mtimes stick.
 //! - File data is reflinked (`FICLONE`) where the filesystem can, else `copy_file_range`, else copied.
 //!
+//! Where the copy differs from the mount on purpose: a whiteout in a dir that overlay does not merge
+//! (one that only its own layer has, or an opaque one) is listed by overlay's readdir as a phantom
+//! `c?????????` entry that cannot be stat'ed (seen on 6.18); the copy leaves it out. A file whose
+//! other hardlink name is whited out shows `st_nlink` 2 through overlay and 1 in the copy.
+//!
 //! Known limit: paths are resolved from the layer roots, so trees deeper than `PATH_MAX` (4096
 //! bytes of path) fail with `ENAMETOOLONG` rather than being copied partially.
 
@@ -84,13 +89,24 @@ pub enum CopyError {
 
 impl CopyError {
     fn io(op: &'static str, path: impl Into<PathBuf>, err: impl Into<io::Error>) -> CopyError {
-        CopyError::Io { op, path: path.into(), source: err.into() }
+        CopyError::Io {
+            op,
+            path: path.into(),
+            source: err.into(),
+        }
     }
 }
 
 /// Materialise the merged tree of `lowers` (top first) into `target`, an existing empty directory
 /// whose own metadata is replaced by the top layer root's.
-pub fn materialize(lowers: &[PathBuf], target: &Path, opts: &CopyOptions) -> Result<CopyReport, CopyError> {
+///
+/// Holds one fd per layer for the whole copy (plus a few per worker). On error the target holds a
+/// partial tree; the caller removes it.
+pub fn materialize(
+    lowers: &[PathBuf],
+    target: &Path,
+    opts: &CopyOptions,
+) -> Result<CopyReport, CopyError> {
     if lowers.is_empty() {
         return Err(CopyError::NoLowers);
     }
@@ -103,9 +119,18 @@ pub fn materialize(lowers: &[PathBuf], target: &Path, opts: &CopyOptions) -> Res
     if entries.next().is_some() {
         return Err(CopyError::TargetNotEmpty(target.to_path_buf()));
     }
-    let tree = Tree { lowers, roots: &roots, target, target_root: &target_root, opts: *opts };
+    let tree = Tree {
+        lowers,
+        roots: &roots,
+        target,
+        target_root: &target_root,
+        opts: *opts,
+    };
     let plan = merge::plan(&tree)?;
-    let mut report = CopyReport { whiteouts: plan.whiteouts, ..CopyReport::default() };
+    let mut report = CopyReport {
+        whiteouts: plan.whiteouts,
+        ..CopyReport::default()
+    };
     for dir in &plan.dirs {
         node::create_dir(&tree, dir)?;
     }
@@ -137,14 +162,24 @@ pub(crate) struct Tree<'a> {
 }
 
 fn open_root(dir: &Path) -> Result<OwnedFd, CopyError> {
-    rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| CopyError::io("open layer or target dir", dir, e))
+    rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| CopyError::io("open layer or target dir", dir, e))
 }
 
 /// Copy files, symlinks and special files with a few workers pulling from a shared index: the work
 /// is syscall-bound (open, copy, chown, setxattr, utimens), so two cores give close to twice the speed.
-fn copy_leaves_parallel(tree: &Tree<'_>, leaves: &[merge::Entry], report: &mut CopyReport) -> Result<(), CopyError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+fn copy_leaves_parallel(
+    tree: &Tree<'_>,
+    leaves: &[merge::Entry],
+    report: &mut CopyReport,
+) -> Result<(), CopyError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let reflink = AtomicBool::new(true);
@@ -155,10 +190,15 @@ fn copy_leaves_parallel(tree: &Tree<'_>, leaves: &[merge::Entry], report: &mut C
             scope.spawn(|| {
                 let mut mine = CopyReport::default();
                 while !failed.load(Ordering::Relaxed) {
-                    let Some(entry) = leaves.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                    let Some(entry) = leaves.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
                     if let Err(err) = node::create_leaf(tree, entry, &reflink, &mut mine) {
                         failed.store(true, Ordering::Relaxed);
-                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(err);
+                        first_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(err);
                         break;
                     }
                 }

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{
-    chmodat, chownat, copy_file_range, fchmod, fchown, fstat, futimens, ioctl_ficlone, linkat, mkdirat, mknodat, openat,
-    openat2, readlinkat, statat, symlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Stat,
-    Timestamps, Uid,
+    chmodat, chownat, copy_file_range, fchmod, fchown, fstat, futimens, ioctl_ficlone, linkat,
+    mkdirat, mknodat, openat, openat2, readlinkat, statat, symlinkat, utimensat, AtFlags, FileType,
+    Gid, Mode, OFlags, ResolveFlags, Stat, Timestamps, Uid,
 };
 use rustix::io::Errno;
 
@@ -21,14 +21,31 @@ use super::xattr::{self, Handle};
 use super::{CopyError, CopyReport, Tree};
 
 /// Open `rel` beneath `root` without following any symlink or leaving the tree.
-pub(super) fn open_beneath(root: &OwnedFd, rel: &Path, flags: OFlags) -> rustix::io::Result<OwnedFd> {
-    let rel: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+pub(super) fn open_beneath(
+    root: &OwnedFd,
+    rel: &Path,
+    flags: OFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let rel: &Path = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    openat2(root, rel, flags | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty(), resolve)
+    openat2(
+        root,
+        rel,
+        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        resolve,
+    )
 }
 
 fn split(rel: &Path) -> (&Path, &OsStr) {
-    (rel.parent().unwrap_or(Path::new("")), rel.file_name().unwrap_or(OsStr::new(".")))
+    (
+        rel.parent().unwrap_or(Path::new("")),
+        rel.file_name().unwrap_or(OsStr::new(".")),
+    )
 }
 
 fn parent_fd(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
@@ -42,7 +59,8 @@ pub(super) fn create_dir(tree: &Tree<'_>, entry: &Entry) -> Result<(), CopyError
     }
     let (parent, name) = split(&entry.rel);
     let at = || tree.target.join(&entry.rel);
-    let parent = parent_fd(tree.target_root, parent).map_err(|e| CopyError::io("open target dir for", at(), e))?;
+    let parent = parent_fd(tree.target_root, parent)
+        .map_err(|e| CopyError::io("open target dir for", at(), e))?;
     mkdirat(&parent, name, Mode::from_raw_mode(0o700)).map_err(|e| CopyError::io("mkdir", at(), e))
 }
 
@@ -51,54 +69,94 @@ pub(super) fn finish_dir(tree: &Tree<'_>, entry: &Entry) -> Result<(), CopyError
     let src_at = || tree.lowers[entry.layer].join(&entry.rel);
     let dst_at = || tree.target.join(&entry.rel);
     let dir = OFlags::RDONLY | OFlags::DIRECTORY;
-    let src = open_beneath(&tree.roots[entry.layer], &entry.rel, dir).map_err(|e| CopyError::io("open layer dir", src_at(), e))?;
-    let dst = open_beneath(tree.target_root, &entry.rel, dir).map_err(|e| CopyError::io("open target dir", dst_at(), e))?;
+    let src = open_beneath(&tree.roots[entry.layer], &entry.rel, dir)
+        .map_err(|e| CopyError::io("open layer dir", src_at(), e))?;
+    let dst = open_beneath(tree.target_root, &entry.rel, dir)
+        .map_err(|e| CopyError::io("open target dir", dst_at(), e))?;
     let st = fstat(&src).map_err(|e| CopyError::io("stat", src_at(), e))?;
-    let xattrs = xattr::read_all(Handle::Fd(src.as_fd())).map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
-    apply_fd_metadata(tree, &dst, &st, &xattrs).map_err(|e| CopyError::io("set metadata of", dst_at(), e))
+    let xattrs = xattr::read_all(Handle::Fd(src.as_fd()))
+        .map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
+    apply_fd_metadata(tree, &dst, &st, &xattrs)
+        .map_err(|e| CopyError::io("set metadata of", dst_at(), e))
 }
 
 /// Create a file, symlink or special file with its data and metadata.
-pub(super) fn create_leaf(tree: &Tree<'_>, entry: &Entry, reflink: &AtomicBool, report: &mut CopyReport) -> Result<(), CopyError> {
+pub(super) fn create_leaf(
+    tree: &Tree<'_>,
+    entry: &Entry,
+    reflink: &AtomicBool,
+    report: &mut CopyReport,
+) -> Result<(), CopyError> {
     let (parent, name) = split(&entry.rel);
     let src_at = || tree.lowers[entry.layer].join(&entry.rel);
     let dst_at = || tree.target.join(&entry.rel);
-    let src_dir = parent_fd(&tree.roots[entry.layer], parent).map_err(|e| CopyError::io("open layer dir of", src_at(), e))?;
-    let dst_dir = parent_fd(tree.target_root, parent).map_err(|e| CopyError::io("open target dir of", dst_at(), e))?;
+    let src_dir = parent_fd(&tree.roots[entry.layer], parent)
+        .map_err(|e| CopyError::io("open layer dir of", src_at(), e))?;
+    let dst_dir = parent_fd(tree.target_root, parent)
+        .map_err(|e| CopyError::io("open target dir of", dst_at(), e))?;
     if entry.kind == Kind::File {
-        let src = openat(&src_dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| CopyError::io("open", src_at(), e))?;
+        let src = openat(
+            &src_dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| CopyError::io("open", src_at(), e))?;
         let st = fstat(&src).map_err(|e| CopyError::io("stat", src_at(), e))?;
-        let create = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let dst = openat(&dst_dir, name, create, Mode::from_raw_mode(0o600)).map_err(|e| CopyError::io("create", dst_at(), e))?;
+        let create =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dst = openat(&dst_dir, name, create, Mode::from_raw_mode(0o600))
+            .map_err(|e| CopyError::io("create", dst_at(), e))?;
         if st.st_size > 0 {
-            let cloned = copy_data(&src, &dst, reflink).map_err(|e| CopyError::io("copy data to", dst_at(), e))?;
+            let cloned = copy_data(&src, &dst, reflink)
+                .map_err(|e| CopyError::io("copy data to", dst_at(), e))?;
             report.reflinked_files += u64::from(cloned);
             report.bytes += st.st_size as u64;
         }
-        let xattrs = xattr::read_all(Handle::Fd(src.as_fd())).map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
-        apply_fd_metadata(tree, &dst, &st, &xattrs).map_err(|e| CopyError::io("set metadata of", dst_at(), e))?;
+        let xattrs = xattr::read_all(Handle::Fd(src.as_fd()))
+            .map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
+        apply_fd_metadata(tree, &dst, &st, &xattrs)
+            .map_err(|e| CopyError::io("set metadata of", dst_at(), e))?;
         report.files += 1;
         return Ok(());
     }
-    let st = statat(&src_dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| CopyError::io("stat", src_at(), e))?;
+    let st = statat(&src_dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| CopyError::io("stat", src_at(), e))?;
     let file_type = FileType::from_raw_mode(st.st_mode as _);
     match (entry.kind, file_type) {
         (Kind::Symlink, FileType::Symlink) => {
-            let target = readlinkat(&src_dir, name, Vec::new()).map_err(|e| CopyError::io("readlink", src_at(), e))?;
-            symlinkat(target.as_c_str(), &dst_dir, name).map_err(|e| CopyError::io("symlink", dst_at(), e))?;
+            let target = readlinkat(&src_dir, name, Vec::new())
+                .map_err(|e| CopyError::io("readlink", src_at(), e))?;
+            symlinkat(target.as_c_str(), &dst_dir, name)
+                .map_err(|e| CopyError::io("symlink", dst_at(), e))?;
             report.symlinks += 1;
         }
-        (Kind::Special, FileType::Fifo | FileType::Socket | FileType::CharacterDevice | FileType::BlockDevice) => {
-            mknodat(&dst_dir, name, file_type, Mode::from_raw_mode(0o600), st.st_rdev as _)
-                .map_err(|e| CopyError::io("mknod", dst_at(), e))?;
+        (
+            Kind::Special,
+            FileType::Fifo | FileType::Socket | FileType::CharacterDevice | FileType::BlockDevice,
+        ) => {
+            mknodat(
+                &dst_dir,
+                name,
+                file_type,
+                Mode::from_raw_mode(0o600),
+                st.st_rdev as _,
+            )
+            .map_err(|e| CopyError::io("mknod", dst_at(), e))?;
             report.specials += 1;
         }
-        _ => return Err(CopyError::io("copy", src_at(), std::io::Error::other("file type changed while copying"))),
+        _ => {
+            return Err(CopyError::io(
+                "copy",
+                src_at(),
+                std::io::Error::other("file type changed while copying"),
+            ))
+        }
     }
     let src_path = proc_path(&src_dir, name);
     let dst_path = proc_path(&dst_dir, name);
-    let xattrs = xattr::read_all(Handle::NoFollow(&src_path)).map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
+    let xattrs = xattr::read_all(Handle::NoFollow(&src_path))
+        .map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
     apply_path_metadata(tree, &dst_dir, name, &dst_path, file_type, &st, &xattrs)
         .map_err(|e| CopyError::io("set metadata of", dst_at(), e))
 }
@@ -108,29 +166,52 @@ pub(super) fn link(tree: &Tree<'_>, name: &Path, first: &Path) -> Result<(), Cop
     let at = || tree.target.join(name);
     let (first_parent, first_name) = split(first);
     let (parent, new_name) = split(name);
-    let from = parent_fd(tree.target_root, first_parent).map_err(|e| CopyError::io("open target dir of", tree.target.join(first), e))?;
-    let to = parent_fd(tree.target_root, parent).map_err(|e| CopyError::io("open target dir of", at(), e))?;
-    linkat(&from, first_name, &to, new_name, AtFlags::empty()).map_err(|e| CopyError::io("hardlink", at(), e))
+    let from = parent_fd(tree.target_root, first_parent)
+        .map_err(|e| CopyError::io("open target dir of", tree.target.join(first), e))?;
+    let to = parent_fd(tree.target_root, parent)
+        .map_err(|e| CopyError::io("open target dir of", at(), e))?;
+    linkat(&from, first_name, &to, new_name, AtFlags::empty())
+        .map_err(|e| CopyError::io("hardlink", at(), e))
 }
 
 /// `/proc/self/fd/N/name`: the path-based xattr calls reach the entry through its parent's fd.
 fn proc_path(dir: &OwnedFd, name: &OsStr) -> PathBuf {
-    Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(name)
+    Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name)
 }
 
 fn times(st: &Stat) -> Timestamps {
     Timestamps {
-        last_access: rustix::fs::Timespec { tv_sec: st.st_atime as _, tv_nsec: st.st_atime_nsec as _ },
-        last_modification: rustix::fs::Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ },
+        last_access: rustix::fs::Timespec {
+            tv_sec: st.st_atime as _,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: st.st_mtime as _,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
     }
 }
 
 fn shown(tree: &Tree<'_>, xattrs: &[xattr::Xattr]) -> Vec<xattr::Xattr> {
-    xattrs.iter().filter_map(|(name, value)| Some((xattr::shown_name(name, &tree.opts)?, value.clone()))).collect()
+    xattrs
+        .iter()
+        .filter_map(|(name, value)| Some((xattr::shown_name(name, &tree.opts)?, value.clone())))
+        .collect()
 }
 
-fn apply_fd_metadata(tree: &Tree<'_>, fd: &OwnedFd, st: &Stat, xattrs: &[xattr::Xattr]) -> rustix::io::Result<()> {
-    fchown(fd, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)))?;
+fn apply_fd_metadata(
+    tree: &Tree<'_>,
+    fd: &OwnedFd,
+    st: &Stat,
+    xattrs: &[xattr::Xattr],
+) -> rustix::io::Result<()> {
+    fchown(
+        fd,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )?;
     fchmod(fd, Mode::from_raw_mode((st.st_mode & 0o7777) as _))?;
     xattr::write_all(Handle::Fd(fd.as_fd()), &shown(tree, xattrs))?;
     futimens(fd, &times(st))
@@ -145,10 +226,21 @@ fn apply_path_metadata(
     st: &Stat,
     xattrs: &[xattr::Xattr],
 ) -> rustix::io::Result<()> {
-    chownat(dir, name, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+    chownat(
+        dir,
+        name,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?;
     // A symlink's own mode is always 0777 on Linux and cannot be changed.
     if file_type != FileType::Symlink {
-        chmodat(dir, name, Mode::from_raw_mode((st.st_mode & 0o7777) as _), AtFlags::empty())?;
+        chmodat(
+            dir,
+            name,
+            Mode::from_raw_mode((st.st_mode & 0o7777) as _),
+            AtFlags::empty(),
+        )?;
     }
     xattr::write_all(Handle::NoFollow(proc), &shown(tree, xattrs))?;
     utimensat(dir, name, &times(st), AtFlags::SYMLINK_NOFOLLOW)
@@ -160,9 +252,14 @@ fn copy_data(src: &OwnedFd, dst: &OwnedFd, reflink: &AtomicBool) -> rustix::io::
         match ioctl_ficlone(dst, src) {
             Ok(()) => return Ok(true),
             // This filesystem (or this pair of files) cannot share extents: stop trying.
-            Err(Errno::OPNOTSUPP | Errno::XDEV | Errno::INVAL | Errno::NOTTY | Errno::NOSYS | Errno::PERM) => {
-                reflink.store(false, Ordering::Relaxed)
-            }
+            Err(
+                Errno::OPNOTSUPP
+                | Errno::XDEV
+                | Errno::INVAL
+                | Errno::NOTTY
+                | Errno::NOSYS
+                | Errno::PERM,
+            ) => reflink.store(false, Ordering::Relaxed),
             Err(e) => return Err(e),
         }
     }

@@ -43,7 +43,9 @@ fn private_prefix(userxattr: bool) -> &'static [u8] {
 /// (`keep_whiteouts`) keeps escaped names as stored, so the mount above it still unescapes them.
 pub(super) fn shown_name(name: &[u8], opts: &CopyOptions) -> Option<Vec<u8>> {
     let prefix = private_prefix(opts.userxattr);
-    let Some(rest) = name.strip_prefix(prefix) else { return Some(name.to_vec()) };
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return Some(name.to_vec());
+    };
     let unescaped = rest.strip_prefix(b"overlay.".as_slice())?;
     if opts.keep_whiteouts {
         Some(name.to_vec())
@@ -137,25 +139,50 @@ mod unit {
 
     #[test]
     fn overlay_names_as_the_mount_shows_them() {
-        let rootfs = CopyOptions { userxattr: false, keep_whiteouts: false };
-        let layer = CopyOptions { userxattr: false, keep_whiteouts: true };
-        let user = CopyOptions { userxattr: true, keep_whiteouts: false };
+        let rootfs = CopyOptions {
+            userxattr: false,
+            keep_whiteouts: false,
+        };
+        let layer = CopyOptions {
+            userxattr: false,
+            keep_whiteouts: true,
+        };
+        let user = CopyOptions {
+            userxattr: true,
+            keep_whiteouts: false,
+        };
         let cases: &[(&str, CopyOptions, Option<&str>)] = &[
             ("user.mime", rootfs, Some("user.mime")),
             ("security.capability", rootfs, Some("security.capability")),
             ("trusted.overlay.opaque", rootfs, None),
             ("trusted.overlay.opaque", layer, None),
-            ("trusted.overlay.overlay.opaque", rootfs, Some("trusted.overlay.opaque")),
-            ("trusted.overlay.overlay.opaque", layer, Some("trusted.overlay.overlay.opaque")),
+            (
+                "trusted.overlay.overlay.opaque",
+                rootfs,
+                Some("trusted.overlay.opaque"),
+            ),
+            (
+                "trusted.overlay.overlay.opaque",
+                layer,
+                Some("trusted.overlay.overlay.opaque"),
+            ),
             ("user.overlay.opaque", rootfs, Some("user.overlay.opaque")),
             ("user.overlay.opaque", user, None),
             ("user.overlay.overlay.x", user, Some("user.overlay.x")),
-            ("trusted.overlay.opaque", user, Some("trusted.overlay.opaque")),
+            (
+                "trusted.overlay.opaque",
+                user,
+                Some("trusted.overlay.opaque"),
+            ),
             ("trusted.overlayfoo", rootfs, Some("trusted.overlayfoo")),
         ];
         for (name, opts, want) in cases {
             let got = shown_name(name.as_bytes(), opts);
-            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{name} with {opts:?}");
+            assert_eq!(
+                got.as_deref(),
+                want.map(str::as_bytes),
+                "{name} with {opts:?}"
+            );
         }
     }
 }

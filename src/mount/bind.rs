@@ -5,8 +5,8 @@ use std::path::Path;
 use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{
-    mount_bind_recursive, mount_remount, move_mount, open_tree, MountFlags, MoveMountFlags, OpenTreeFlags,
-    UnmountFlags,
+    mount_bind_recursive, mount_remount, move_mount, open_tree, MountFlags, MoveMountFlags,
+    OpenTreeFlags, UnmountFlags,
 };
 
 use super::sys::set_tree_readonly;
@@ -17,19 +17,29 @@ use super::MountError;
 /// With the new mount API the clone is made read-only while still detached, so the tree is never
 /// writable through `target`; older kernels get a bind mount followed by a read-only remount.
 pub fn bind_readonly(source: &Path, target: &Path) -> Result<(), MountError> {
-    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_RECURSIVE;
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_RECURSIVE;
     let tree = match open_tree(CWD, source, flags) {
         Ok(tree) => tree,
         Err(Errno::NOSYS) => return bind_then_remount(source, target),
         Err(e) => return Err(MountError::syscall("open_tree (clone)", source, e)),
     };
-    set_tree_readonly(rustix::fd::AsFd::as_fd(&tree)).map_err(|e| MountError::syscall("mount_setattr read-only", source, e))?;
-    move_mount(&tree, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| MountError::syscall("move_mount bind to", target, e))
+    set_tree_readonly(rustix::fd::AsFd::as_fd(&tree))
+        .map_err(|e| MountError::syscall("mount_setattr read-only", source, e))?;
+    move_mount(
+        &tree,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| MountError::syscall("move_mount bind to", target, e))
 }
 
 fn bind_then_remount(source: &Path, target: &Path) -> Result<(), MountError> {
-    mount_bind_recursive(source, target).map_err(|e| MountError::syscall("bind mount to", target, e))?;
+    mount_bind_recursive(source, target)
+        .map_err(|e| MountError::syscall("bind mount to", target, e))?;
     let ro = MountFlags::BIND | MountFlags::RDONLY;
     mount_remount(target, ro, "").map_err(|e| {
         // Never leave a writable view behind.
@@ -45,15 +55,24 @@ fn bind_then_remount(source: &Path, target: &Path) -> Result<(), MountError> {
 pub fn unmount(target: &Path) -> Result<(), MountError> {
     match rustix::mount::unmount(target, UnmountFlags::NOFOLLOW) {
         Ok(()) => Ok(()),
-        Err(Errno::BUSY) => Err(MountError::Busy { target: target.to_path_buf() }),
-        Err(Errno::INVAL) | Err(Errno::NOENT) => Err(MountError::NotMounted { target: target.to_path_buf() }),
+        Err(Errno::BUSY) => Err(MountError::Busy {
+            target: target.to_path_buf(),
+        }),
+        Err(Errno::INVAL) | Err(Errno::NOENT) => Err(MountError::NotMounted {
+            target: target.to_path_buf(),
+        }),
         Err(e) => Err(MountError::syscall("umount", target, e)),
     }
 }
 
 /// Whether `path` is the root of a mount (false when it does not exist).
 pub fn is_mountpoint(path: &Path) -> bool {
-    match statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::BASIC_STATS) {
+    match statx(
+        CWD,
+        path,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS,
+    ) {
         Ok(st) if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
             st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
         }
@@ -64,9 +83,15 @@ pub fn is_mountpoint(path: &Path) -> bool {
 
 /// Fallback for kernels before 5.8 (no `STATX_ATTR_MOUNT_ROOT`): look for the path in mountinfo.
 fn listed_in_mountinfo(path: &Path) -> bool {
-    let Ok(real) = std::fs::canonicalize(path) else { return false };
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
-    info.lines().filter_map(|line| line.split(' ').nth(4)).any(|mnt| Path::new(&unescape_mountinfo(mnt)) == real)
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mnt| Path::new(&unescape_mountinfo(mnt)) == real)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -75,10 +100,15 @@ fn unescape_mountinfo(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|o| o.iter().all(|b| (b'0'..=b'7').contains(b)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|o| o.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(o)) => {
-                out.push(o.iter().fold(0u8, |acc, b| acc.wrapping_mul(8).wrapping_add(b - b'0')));
+                out.push(
+                    o.iter()
+                        .fold(0u8, |acc, b| acc.wrapping_mul(8).wrapping_add(b - b'0')),
+                );
                 i += 4;
             }
             (b, _) => {
@@ -92,11 +122,36 @@ fn unescape_mountinfo(field: &str) -> String {
 
 #[cfg(test)]
 mod unit {
-    use super::unescape_mountinfo;
+    use super::*;
+    use crate::mount::testutil::{mkdirs, write_refused, MountGuard};
+
+    /// The route for kernels without `open_tree`: still read-only once it returns.
+    #[test]
+    fn bind_then_remount_is_readonly() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dirs = mkdirs(tmp.path(), &["src", "dst"]);
+        std::fs::write(dirs[0].join("f"), b"f").expect("write");
+        let mut guard = MountGuard::default();
+        bind_then_remount(&dirs[0], &dirs[1]).expect("bind + remount");
+        guard.push(&dirs[1]);
+        assert!(is_mountpoint(&dirs[1]));
+        assert!(listed_in_mountinfo(&dirs[1]) && !listed_in_mountinfo(&dirs[0]));
+        assert_eq!(std::fs::read(dirs[1].join("f")).expect("read"), b"f");
+        assert!(write_refused(&dirs[1].join("f")) && write_refused(&dirs[1].join("g")));
+        assert!(
+            std::fs::write(dirs[0].join("g"), b"g").is_ok(),
+            "source stays writable"
+        );
+    }
 
     #[test]
     fn mountinfo_escapes_decode() {
-        for (raw, want) in [("/a\\040b", "/a b"), ("/plain", "/plain"), ("/x\\134y", "/x\\y"), ("/bad\\9", "/bad\\9")] {
+        for (raw, want) in [
+            ("/a\\040b", "/a b"),
+            ("/plain", "/plain"),
+            ("/x\\134y", "/x\\y"),
+            ("/bad\\9", "/bad\\9"),
+        ] {
             assert_eq!(unescape_mountinfo(raw), want);
         }
     }

@@ -22,9 +22,11 @@ mod runtime;
 mod sys;
 
 #[cfg(test)]
-pub(crate) mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stack;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::io;
 use std::path::PathBuf;
@@ -43,8 +45,10 @@ pub const DEFAULT_MAX_LOWERS: usize = 500;
 /// paths are passed as an open fd (6.13+) or as `/proc/self/fd/N`.
 pub const MAX_LOWERDIR_PLUS_LEN: usize = 255;
 
-/// What the running kernel can do, found once by [`probe`] and cached by the store as JSON.
+/// What the running kernel can do, found once by [`probe`] and cached by the store as JSON. Fields
+/// missing from an older cache read as [`Features::conservative`]'s.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Features {
     /// `uname -r`.
     pub kernel: String,
@@ -80,6 +84,12 @@ impl Features {
             legacy_options_max: sys::page_size().saturating_sub(1),
             reflink: false,
         }
+    }
+}
+
+impl Default for Features {
+    fn default() -> Features {
+        Features::conservative()
     }
 }
 
@@ -122,9 +132,19 @@ pub enum MountError {
     #[error("{count} lower layers exceed the kernel's overlay stacking limit of {max}; flatten the bottom layers")]
     TooManyLowers { count: usize, max: usize },
     #[error("layer path {path:?} is {len} bytes; fsconfig lowerdir+ takes at most {max}")]
-    LowerPathTooLong { path: PathBuf, len: usize, max: usize },
-    #[error("legacy overlay option string for {target:?} is {len} bytes; mount(2) takes at most {max}")]
-    OptionsTooLong { target: PathBuf, len: usize, max: usize },
+    LowerPathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "legacy overlay option string for {target:?} is {len} bytes; mount(2) takes at most {max}"
+    )]
+    OptionsTooLong {
+        target: PathBuf,
+        len: usize,
+        max: usize,
+    },
     #[error("path {path:?} contains a character ({ch:?}) an overlay option string cannot carry")]
     UnsafeOptionPath { path: PathBuf, ch: char },
     #[error("{op} {path:?}: {source}{}", kernel_log_suffix(.log))]
@@ -151,7 +171,12 @@ impl MountError {
     }
 
     fn syscall(op: &'static str, path: impl Into<PathBuf>, err: rustix::io::Errno) -> MountError {
-        MountError::Syscall { op, path: path.into(), source: err.into(), log: String::new() }
+        MountError::Syscall {
+            op,
+            path: path.into(),
+            source: err.into(),
+            log: String::new(),
+        }
     }
 
     /// The errno behind a failed syscall, if that is what this is.

@@ -18,7 +18,11 @@ use super::{bind_readonly, max_lowers, Features, MountError, OverlaySpec, MAX_LO
 ///
 /// One lower and no upper is a read-only bind mount (overlayfs refuses a single lower without an
 /// upper). Otherwise the new mount API is used when the kernel has `lowerdir+`, else `mount(2)`.
-pub fn mount_overlay(spec: &OverlaySpec, target: &Path, features: &Features) -> Result<(), MountError> {
+pub fn mount_overlay(
+    spec: &OverlaySpec,
+    target: &Path,
+    features: &Features,
+) -> Result<(), MountError> {
     check_lowers(spec, features)?;
     if spec.lowers.len() == 1 && spec.upper.is_none() {
         return bind_readonly(&spec.lowers[0], target);
@@ -43,7 +47,11 @@ fn check_lowers(spec: &OverlaySpec, features: &Features) -> Result<(), MountErro
 }
 
 /// `fsopen("overlay")`, one `fsconfig` per parameter, `fsmount`, `move_mount`.
-pub(super) fn mount_new_api(spec: &OverlaySpec, target: &Path, layers_as_fds: bool) -> Result<(), MountError> {
+pub(super) fn mount_new_api(
+    spec: &OverlaySpec,
+    target: &Path,
+    layers_as_fds: bool,
+) -> Result<(), MountError> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
         .map_err(|e| MountError::syscall("fsopen overlay for", target, e))?;
     let fail = |op: &'static str, path: &Path, err: Errno| MountError::Syscall {
@@ -54,29 +62,52 @@ pub(super) fn mount_new_api(spec: &OverlaySpec, target: &Path, layers_as_fds: bo
     };
     // Keeps the fds named by /proc/self/fd strings open until the superblock exists.
     let mut held = Vec::new();
-    fsconfig_set_string(&fs, "source", "lamina").map_err(|e| fail("fsconfig source for", target, e))?;
+    fsconfig_set_string(&fs, "source", "lamina")
+        .map_err(|e| fail("fsconfig source for", target, e))?;
     for lower in &spec.lowers {
-        add_layer(&fs, "lowerdir+", lower, layers_as_fds, &mut held).map_err(|e| fail("fsconfig lowerdir+", lower, e))?;
+        add_layer(&fs, "lowerdir+", lower, layers_as_fds, &mut held)
+            .map_err(|e| fail("fsconfig lowerdir+", lower, e))?;
     }
     if let Some((upper, work)) = &spec.upper {
-        add_layer(&fs, "upperdir", upper, layers_as_fds, &mut held).map_err(|e| fail("fsconfig upperdir", upper, e))?;
-        add_layer(&fs, "workdir", work, layers_as_fds, &mut held).map_err(|e| fail("fsconfig workdir", work, e))?;
+        add_layer(&fs, "upperdir", upper, layers_as_fds, &mut held)
+            .map_err(|e| fail("fsconfig upperdir", upper, e))?;
+        add_layer(&fs, "workdir", work, layers_as_fds, &mut held)
+            .map_err(|e| fail("fsconfig workdir", work, e))?;
     }
-    fsconfig_set_string(&fs, "index", "off").map_err(|e| fail("fsconfig index=off for", target, e))?;
+    fsconfig_set_string(&fs, "index", "off")
+        .map_err(|e| fail("fsconfig index=off for", target, e))?;
     if spec.userxattr {
-        fsconfig_set_flag(&fs, "userxattr").map_err(|e| fail("fsconfig userxattr for", target, e))?;
+        fsconfig_set_flag(&fs, "userxattr")
+            .map_err(|e| fail("fsconfig userxattr for", target, e))?;
     }
     fsconfig_create(&fs).map_err(|e| fail("create overlay superblock for", target, e))?;
-    let attrs = if spec.upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
-    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| fail("fsmount overlay for", target, e))?;
+    let attrs = if spec.upper.is_none() {
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+    } else {
+        MountAttrFlags::empty()
+    };
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(|e| fail("fsmount overlay for", target, e))?;
     drop(held);
-    move_mount(&mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| MountError::syscall("move_mount overlay to", target, e))
+    move_mount(
+        &mnt,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| MountError::syscall("move_mount overlay to", target, e))
 }
 
 /// Pass one layer dir: as an fd where the kernel takes one (no length limit, no re-lookup), else as its
 /// path, or as `/proc/self/fd/N` when the path is longer than an `fsconfig` string may be.
-fn add_layer(fs: &OwnedFd, key: &str, dir: &Path, as_fd: bool, held: &mut Vec<OwnedFd>) -> Result<(), Errno> {
+fn add_layer(
+    fs: &OwnedFd,
+    key: &str,
+    dir: &Path,
+    as_fd: bool,
+    held: &mut Vec<OwnedFd>,
+) -> Result<(), Errno> {
     if as_fd {
         let fd = open_dir(dir, false)?;
         return fsconfig_set_fd(fs, key, &fd);
@@ -95,7 +126,11 @@ fn add_layer(fs: &OwnedFd, key: &str, dir: &Path, as_fd: bool, held: &mut Vec<Ow
 /// Layers are named `/proc/self/fd/N` (short, and free of the `:` `,` `\` the option parser splits
 /// on). If even that is too long, they are named relative to their common parent (the store's `l/`
 /// dir of short symlinks) from a thread that unshares its cwd, so no other thread sees the `chdir`.
-pub fn mount_overlay_legacy(spec: &OverlaySpec, target: &Path, features: &Features) -> Result<(), MountError> {
+pub fn mount_overlay_legacy(
+    spec: &OverlaySpec,
+    target: &Path,
+    features: &Features,
+) -> Result<(), MountError> {
     check_lowers(spec, features)?;
     let limit = features.legacy_options_max;
     let mut dirs: Vec<&Path> = spec.lowers.iter().map(PathBuf::as_path).collect();
@@ -121,7 +156,11 @@ fn legacy_options(names: &[String], spec: &OverlaySpec) -> String {
     let lowers = spec.lowers.len();
     let mut options = format!("lowerdir={}", names[..lowers].join(":"));
     if spec.upper.is_some() {
-        options.push_str(&format!(",upperdir={},workdir={}", names[lowers], names[lowers + 1]));
+        options.push_str(&format!(
+            ",upperdir={},workdir={}",
+            names[lowers],
+            names[lowers + 1]
+        ));
     }
     options.push_str(",index=off");
     if spec.userxattr {
@@ -131,29 +170,56 @@ fn legacy_options(names: &[String], spec: &OverlaySpec) -> String {
 }
 
 fn legacy_mount(options: &str, target: &Path, read_only: bool) -> Result<(), MountError> {
-    let data = CString::new(options).map_err(|_| MountError::Unsupported(format!("NUL byte in overlay options for {target:?}")))?;
-    let flags = if read_only { MountFlags::RDONLY } else { MountFlags::empty() };
+    let data = CString::new(options).map_err(|_| {
+        MountError::Unsupported(format!("NUL byte in overlay options for {target:?}"))
+    })?;
+    let flags = if read_only {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    };
     rustix::mount::mount("lamina", target, "overlay", flags, data.as_c_str())
         .map_err(|e| MountError::syscall("mount(2) overlay at", target, e))
 }
 
 /// The containers/storage trick: relative names from the layers' common parent.
-fn mount_relative(spec: &OverlaySpec, dirs: &[&Path], target: &Path, limit: usize) -> Result<(), MountError> {
-    let parent = common_parent(dirs).ok_or_else(|| MountError::Unsupported(format!("layer dirs for {target:?} share no parent dir")))?;
+fn mount_relative(
+    spec: &OverlaySpec,
+    dirs: &[&Path],
+    target: &Path,
+    limit: usize,
+) -> Result<(), MountError> {
+    let parent = common_parent(dirs).ok_or_else(|| {
+        MountError::Unsupported(format!("layer dirs for {target:?} share no parent dir"))
+    })?;
     let mut names = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let rel = dir.strip_prefix(&parent).unwrap_or(dir);
-        let name = rel.to_str().ok_or_else(|| MountError::Unsupported(format!("layer path {dir:?} is not UTF-8")))?;
+        let name = rel
+            .to_str()
+            .ok_or_else(|| MountError::Unsupported(format!("layer path {dir:?} is not UTF-8")))?;
         if let Some(ch) = name.chars().find(|c| matches!(c, ':' | ',' | '\\')) {
-            return Err(MountError::UnsafeOptionPath { path: dir.to_path_buf(), ch });
+            return Err(MountError::UnsafeOptionPath {
+                path: dir.to_path_buf(),
+                ch,
+            });
         }
         names.push(name.to_string());
     }
     let options = legacy_options(&names, spec);
     if options.len() > limit {
-        return Err(MountError::OptionsTooLong { target: target.to_path_buf(), len: options.len(), max: limit });
+        return Err(MountError::OptionsTooLong {
+            target: target.to_path_buf(),
+            len: options.len(),
+            max: limit,
+        });
     }
-    let target = std::path::absolute(target).map_err(|e| MountError::Syscall { op: "resolve mount target", path: target.to_path_buf(), source: e, log: String::new() })?;
+    let target = std::path::absolute(target).map_err(|e| MountError::Syscall {
+        op: "resolve mount target",
+        path: target.to_path_buf(),
+        source: e,
+        log: String::new(),
+    })?;
     let read_only = spec.upper.is_none();
     std::thread::scope(|scope| {
         scope
@@ -162,11 +228,16 @@ fn mount_relative(spec: &OverlaySpec, dirs: &[&Path], target: &Path, limit: usiz
                 // touches no fd table, so no other thread can observe the chdir below.
                 unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }
                     .map_err(|e| MountError::syscall("unshare(CLONE_FS) for", &target, e))?;
-                rustix::process::chdir(&parent).map_err(|e| MountError::syscall("chdir", &parent, e))?;
+                rustix::process::chdir(&parent)
+                    .map_err(|e| MountError::syscall("chdir", &parent, e))?;
                 legacy_mount(&options, &target, read_only)
             })
             .join()
-            .unwrap_or_else(|_| Err(MountError::Unsupported("legacy mount thread panicked".into())))
+            .unwrap_or_else(|_| {
+                Err(MountError::Unsupported(
+                    "legacy mount thread panicked".into(),
+                ))
+            })
     })
 }
 
@@ -207,8 +278,15 @@ mod unit {
             userxattr: true,
         };
         let names: Vec<String> = ["a", "b", "u", "w"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(legacy_options(&names, &spec), "lowerdir=a:b,upperdir=u,workdir=w,index=off,userxattr");
-        let ro = OverlaySpec { upper: None, userxattr: false, ..spec };
+        assert_eq!(
+            legacy_options(&names, &spec),
+            "lowerdir=a:b,upperdir=u,workdir=w,index=off,userxattr"
+        );
+        let ro = OverlaySpec {
+            upper: None,
+            userxattr: false,
+            ..spec
+        };
         assert_eq!(legacy_options(&names[..2], &ro), "lowerdir=a:b,index=off");
     }
 }

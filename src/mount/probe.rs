@@ -16,7 +16,10 @@ const PROBE_LOWERS_CAP: usize = 4096;
 /// probe creates or mounts is removed before it returns; a failure to probe reads as "unsupported".
 pub fn probe(scratch: &Path) -> Features {
     let mut features = Features {
-        kernel: rustix::system::uname().release().to_string_lossy().into_owned(),
+        kernel: rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned(),
         overlay: false,
         new_mount_api: false,
         lowerdir_plus: false,
@@ -26,19 +29,29 @@ pub fn probe(scratch: &Path) -> Features {
         legacy_options_max: sys::page_size().saturating_sub(1),
         reflink: false,
     };
-    let Ok(dir) = ProbeDir::create(scratch) else { return features };
-    let spec = OverlaySpec { lowers: vec![dir.path("l1"), dir.path("l2")], upper: None, userxattr: false };
+    let Ok(dir) = ProbeDir::create(scratch) else {
+        return features;
+    };
+    let spec = OverlaySpec {
+        lowers: vec![dir.path("l1"), dir.path("l2")],
+        upper: None,
+        userxattr: false,
+    };
     let target = dir.path("m");
 
     features.new_mount_api = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).is_ok();
     if features.new_mount_api {
         features.lowerdir_plus = mounts(&target, || mount_new_api(&spec, &target, false).is_ok());
-        features.lowerdir_fd = features.lowerdir_plus && mounts(&target, || mount_new_api(&spec, &target, true).is_ok());
+        features.lowerdir_fd = features.lowerdir_plus
+            && mounts(&target, || mount_new_api(&spec, &target, true).is_ok());
         if features.lowerdir_plus {
-            features.max_lowers = count_lowerdir_plus(&spec.lowers[0]).unwrap_or(DEFAULT_MAX_LOWERS);
+            features.max_lowers =
+                count_lowerdir_plus(&spec.lowers[0]).unwrap_or(DEFAULT_MAX_LOWERS);
         }
     }
-    features.legacy_mount = mounts(&target, || mount_overlay_legacy(&spec, &target, &features).is_ok());
+    features.legacy_mount = mounts(&target, || {
+        mount_overlay_legacy(&spec, &target, &features).is_ok()
+    });
     features.overlay = features.lowerdir_plus || features.legacy_mount;
     features.reflink = crate::copier::supports_reflink(&dir.root);
     features
@@ -57,7 +70,9 @@ fn mounts(target: &Path, attempt: impl FnOnce() -> bool) -> bool {
 /// each one is parsed, so no mount (and no hundreds of dirs) is needed to find it.
 fn count_lowerdir_plus(lower: &Path) -> Option<usize> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).ok()?;
-    (0..PROBE_LOWERS_CAP).find(|_| fsconfig_set_string(&fs, "lowerdir+", lower).is_err()).or(Some(PROBE_LOWERS_CAP))
+    (0..PROBE_LOWERS_CAP)
+        .find(|_| fsconfig_set_string(&fs, "lowerdir+", lower).is_err())
+        .or(Some(PROBE_LOWERS_CAP))
 }
 
 /// `scratch/.lamina-probe-<pid>/{l1,l2,m}`, removed (after a lazy unmount of `m`) on drop.

@@ -27,11 +27,18 @@ pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
     if spec.userxattr {
         options.push("userxattr".into());
     }
-    vec![RuntimeMount { kind: "overlay".into(), source: "overlay".into(), options }]
+    vec![RuntimeMount {
+        kind: "overlay".into(),
+        source: "overlay".into(),
+        options,
+    }]
 }
 
 fn absolute(path: &Path) -> String {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().into_owned()
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn escape(path: &str) -> String {
@@ -53,9 +60,20 @@ mod unit {
     #[test]
     fn shapes() {
         let one = runtime_mounts(&spec(&["/s/a"], None));
-        assert_eq!(serde_json::to_string(&one).unwrap(), r#"[{"type":"bind","source":"/s/a","options":["ro","rbind"]}]"#);
+        assert_eq!(
+            serde_json::to_string(&one).unwrap(),
+            r#"[{"type":"bind","source":"/s/a","options":["ro","rbind"]}]"#
+        );
         let rw = runtime_mounts(&spec(&["/s/a"], Some(("/m/u", "/m/w"))));
-        assert_eq!(rw[0].options, ["lowerdir=/s/a", "upperdir=/m/u", "workdir=/m/w", "index=off"]);
+        assert_eq!(
+            rw[0].options,
+            [
+                "lowerdir=/s/a",
+                "upperdir=/m/u",
+                "workdir=/m/w",
+                "index=off"
+            ]
+        );
         let ro = runtime_mounts(&spec(&["/s/a:b", "/s/c"], None));
         assert_eq!(ro[0].kind, "overlay");
         assert_eq!(ro[0].options, ["lowerdir=/s/a\\:b:/s/c", "index=off"]);

@@ -22,7 +22,12 @@ const AT_RECURSIVE: libc::c_int = 0x8000;
 /// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set: MOUNT_ATTR_RDONLY})`: makes every
 /// mount of a detached tree (from `open_tree(OPEN_TREE_CLONE)`) read-only before it is attached.
 pub(super) fn set_tree_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     // SAFETY: the path is a valid NUL-terminated empty string, `attr` is a live, correctly laid out
     // `struct mount_attr` whose size we pass, and the fd is borrowed for the duration of the call.
     let rc = unsafe {
@@ -38,7 +43,11 @@ pub(super) fn set_tree_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)))
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        ))
     }
 }
 
@@ -46,7 +55,10 @@ pub(super) fn set_tree_readonly(tree: BorrowedFd<'_>) -> Result<(), Errno> {
 pub(super) fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
+    usize::try_from(size)
+        .ok()
+        .filter(|s| *s > 0)
+        .unwrap_or(4096)
 }
 
 /// Drain the messages an `fsopen` context logged ("e overlay: too many lower directories ...").
@@ -67,8 +79,16 @@ pub(super) fn read_fs_log(fs: BorrowedFd<'_>) -> String {
 /// symlinks to layer dirs), never from an image. `path_only` gives an `O_PATH` handle (enough to name it
 /// through `/proc/self/fd`), otherwise a readable fd (`fsconfig` `FSCONFIG_SET_FD` wants one).
 pub(super) fn open_dir(path: &Path, path_only: bool) -> Result<OwnedFd, Errno> {
-    let access = if path_only { OFlags::PATH } else { OFlags::RDONLY };
-    open(path, access | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    let access = if path_only {
+        OFlags::PATH
+    } else {
+        OFlags::RDONLY
+    };
+    open(
+        path,
+        access | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// The `/proc/self/fd/N` name of an open fd: short, and free of `:` and `,` whatever the real path.

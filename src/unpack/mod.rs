@@ -1,1 +1,298 @@
-//! unpack
+//! The layer unpacker: one streaming pass from a layer blob to a layer directory in overlay
+//! whiteout format, and the inverse (a directory tree or an overlay upper dir to a layer tar).
+//!
+//! ```text
+//! blob ─► HashingReader (blob digest, size) ─► gzip | zstd | plain (by magic bytes)
+//!      ─► HashingReader (diffID) ─► tar framing (tarstream) ─► safe apply (apply, beneath)
+//! ```
+//!
+//! Invariants this module keeps:
+//! - Nothing is created outside `dest` and nothing follows a symlink, whatever the archive says
+//!   (`..` is refused, a leading `/` dropped, symlinked parents refused; see `beneath`).
+//! - Both digests cover the whole stream: after the end-of-archive marker the decompressed and the
+//!   raw streams are read to EOF. A digest, size or diffID mismatch is an error; the caller
+//!   deletes the staging directory, so nothing of a bad blob is kept.
+//! - Memory stays flat: file data is streamed through fixed buffers; only PAX / long-name members
+//!   (capped at 1 MiB) and per-directory bookkeeping are held.
+//! - Overlay's private xattrs never come from a layer: a member carrying `trusted.overlay.*` or
+//!   `user.overlay.*` is refused; `security.selinux` is dropped.
+
+mod apply;
+mod beneath;
+mod fixup;
+mod pack;
+mod tarstream;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_corpus;
+#[cfg(test)]
+mod tests_fixup;
+#[cfg(test)]
+mod tests_hostile;
+#[cfg(test)]
+mod testutil;
+
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, HashingReader};
+
+pub use fixup::fix_up_layer;
+pub use pack::{write_layer_tar, PackReport, TreeKind};
+
+/// Buffer between the decompressor and the tar framing, and in front of the raw blob.
+const STREAM_BUF: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    /// Mark opaque directories with `user.overlay.opaque` (overlay's `userxattr` mode, used
+    /// without privileges) instead of `trusted.overlay.opaque`.
+    pub userxattr: bool,
+}
+
+impl UnpackOptions {
+    pub(crate) fn opaque_xattr(&self) -> &'static str {
+        if self.userxattr {
+            "user.overlay.opaque"
+        } else {
+            "trusted.overlay.opaque"
+        }
+    }
+}
+
+/// What the blob must be: its digest and size (from the manifest descriptor) and the digest of
+/// its uncompressed tar (from the image config's `rootfs.diff_ids`).
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectedBlob<'a> {
+    pub digest: &'a Digest,
+    pub size: Option<u64>,
+    pub diff_id: &'a Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerReport {
+    pub blob_digest: Digest,
+    pub compressed_size: u64,
+    pub diff_id: Digest,
+    pub tar_size: u64,
+    /// Tar members applied (whiteouts and opaque markers included; PAX/long-name headers not).
+    pub entries: u64,
+    /// Sum of the sizes of the regular files written.
+    pub files_size: u64,
+    /// Parent directories the layer did not list, created by us (0755, root), relative.
+    pub implied_dirs: Vec<PathBuf>,
+    /// (link name, target) for hardlinks whose target is not in this layer.
+    pub lower_hardlinks: Vec<(PathBuf, PathBuf)>,
+}
+
+impl LayerReport {
+    /// Whether the layer's tree depends on the layers below it (see `fix_up_layer`).
+    pub fn needs_parents(&self) -> bool {
+        !self.implied_dirs.is_empty() || !self.lower_hardlinks.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("layer {blob}: digest mismatch (expected {expected}, got {got})")]
+    DigestMismatch {
+        blob: Digest,
+        expected: Digest,
+        got: Digest,
+    },
+    #[error("layer {blob}: size mismatch (expected {expected} bytes, got {got})")]
+    SizeMismatch {
+        blob: Digest,
+        expected: u64,
+        got: u64,
+    },
+    #[error("layer {blob}: diffID mismatch (expected {expected}, got {got})")]
+    DiffIdMismatch {
+        blob: Digest,
+        expected: Digest,
+        got: Digest,
+    },
+    #[error("layer {blob}: cannot read or decompress: {source}")]
+    Decompress { blob: Digest, source: io::Error },
+    #[error("layer {blob}: bad tar entry {entry:?}: {reason}")]
+    Tar {
+        blob: Digest,
+        entry: String,
+        reason: String,
+    },
+    #[error("layer {blob}: unsafe path {path:?}: {reason}")]
+    UnsafePath {
+        blob: Digest,
+        path: String,
+        reason: String,
+    },
+    #[error("{}{}: {source}", blob.as_ref().map(|b| format!("layer {b}: ")).unwrap_or_default(), path.display())]
+    Io {
+        /// The layer being unpacked, when there is one.
+        blob: Option<Digest>,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "layer {blob}: entry {path:?} carries overlay xattr {name:?}, which a layer must not set"
+    )]
+    OverlayXattr {
+        blob: Digest,
+        path: String,
+        name: String,
+    },
+}
+
+impl UnpackError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        UnpackError::Io {
+            blob: None,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Unpacks one layer blob into `dest` (an existing, empty directory) in a single pass, and
+/// verifies the blob's digest and size and the tar's diffID. On error `dest` holds a partial
+/// tree that the caller must delete.
+pub fn unpack_layer<R: Read>(
+    blob: R,
+    expected: &ExpectedBlob,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<LayerReport, UnpackError> {
+    let id = expected.digest;
+    // Reading one byte past the declared size is enough to prove a mismatch, and bounds what a
+    // lying source can make us read.
+    let limit = expected.size.map_or(u64::MAX, |s| s.saturating_add(1));
+    let mut raw = HashingReader::new(blob.take(limit));
+    let outcome = {
+        let mut compressed = BufReader::with_capacity(STREAM_BUF, &mut raw);
+        decode_and_apply(&mut compressed, id, dest, opts)
+    };
+    // Whatever happened, hash the rest of the blob: a corrupt blob should be reported as what it
+    // is (wrong digest) rather than as the tar or gzip error it caused.
+    let drained = raw.finish();
+    let (applied, diff_id, tar_size, compressed_size) = match (outcome, drained) {
+        (Ok((applied, diff_id, tar_size)), Ok(got)) => {
+            check_blob(expected, &got)?;
+            (applied, diff_id, tar_size, got.1)
+        }
+        (Err(e @ UnpackError::Io { .. }), _) | (Err(e), Err(_)) => return Err(e),
+        (Err(e), Ok(got)) => {
+            check_blob(expected, &got)?;
+            return Err(e);
+        }
+        (Ok(_), Err(source)) => {
+            return Err(UnpackError::Decompress {
+                blob: id.clone(),
+                source,
+            })
+        }
+    };
+    if &diff_id != expected.diff_id {
+        return Err(UnpackError::DiffIdMismatch {
+            blob: id.clone(),
+            expected: expected.diff_id.clone(),
+            got: diff_id,
+        });
+    }
+    Ok(LayerReport {
+        blob_digest: id.clone(),
+        compressed_size,
+        diff_id,
+        tar_size,
+        entries: applied.entries,
+        files_size: applied.files_size,
+        implied_dirs: applied.implied_dirs,
+        lower_hardlinks: applied.lower_hardlinks,
+    })
+}
+
+fn check_blob(expected: &ExpectedBlob, (digest, size): &(Digest, u64)) -> Result<(), UnpackError> {
+    if let Some(want) = expected.size {
+        if want != *size {
+            return Err(UnpackError::SizeMismatch {
+                blob: expected.digest.clone(),
+                expected: want,
+                got: *size,
+            });
+        }
+    }
+    if digest != expected.digest {
+        return Err(UnpackError::DigestMismatch {
+            blob: expected.digest.clone(),
+            expected: expected.digest.clone(),
+            got: digest.clone(),
+        });
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    Gzip,
+    Zstd,
+    Plain,
+}
+
+/// Picks the decompressor from the first bytes, as containerd and docker do (the media type is
+/// advice; the bytes are the truth).
+fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
+    const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    Ok(match magic {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [a, b, c, d, ..] if [*a, *b, *c, *d] == ZSTD => Compression::Zstd,
+        // A zstd stream may open with a skippable frame (magic 0x184D2A50..=0x184D2A5F, LE).
+        [a, 0x2a, 0x4d, 0x18, ..] if a & 0xf0 == 0x50 => Compression::Zstd,
+        [b'B', b'Z', b'h', ..] => return Err("bzip2 layers are not supported"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => return Err("xz layers are not supported"),
+        _ => Compression::Plain,
+    })
+}
+
+type Decoded = (apply::Applied, Digest, u64);
+
+fn decode_and_apply<B: io::BufRead>(
+    compressed: &mut B,
+    id: &Digest,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<Decoded, UnpackError> {
+    let decompress_err = |source| UnpackError::Decompress {
+        blob: id.clone(),
+        source,
+    };
+    let mut magic = [0u8; 6];
+    let mut got = 0;
+    while got < magic.len() {
+        match compressed.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(decompress_err(e)),
+        }
+    }
+    let kind = detect(&magic[..got])
+        .map_err(|m| decompress_err(io::Error::new(io::ErrorKind::Unsupported, m)))?;
+    let input = Read::chain(&magic[..got], compressed);
+    let decoder: Box<dyn Read + '_> = match kind {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(decompress_err)?)
+        }
+        Compression::Plain => Box::new(input),
+    };
+    let mut tar_stream = HashingReader::new(decoder);
+    let applied = {
+        let mut framed = BufReader::with_capacity(STREAM_BUF, &mut tar_stream);
+        let mut tar = tarstream::TarReader::new(&mut framed);
+        let applier = apply::Applier::new(dest, id, opts.opaque_xattr())
+            .map_err(|e| UnpackError::io(dest, e))?;
+        applier.apply_all(&mut tar)?
+    };
+    let (diff_id, tar_size) = tar_stream.finish().map_err(decompress_err)?;
+    Ok((applied, diff_id, tar_size))
+}

@@ -1,0 +1,639 @@
+//! Tar stream framing: which header blocks belong to one member, PAX records, GNU long names and
+//! GNU sparse maps, and where the next header starts.
+//!
+//! The tar crate's `Header` gives the field layout; the framing lives here for two reasons. The
+//! crate's `PaxExtensions` splits records at newlines instead of by their length prefix, so a
+//! value holding a `\n` (a binary `security.capability`, a name with a newline) is silently lost;
+//! and it reads PAX and long-name members into memory without a cap, so a hostile layer could
+//! make us allocate gigabytes. Here records are split by length, and extension members are capped
+//! at 1 MiB as Go's archive/tar does. Numeric fields accept octal (with the usual NUL/space
+//! padding, empty meaning 0) and base-256, as Go and GNU tar write them.
+
+use std::io::{self, BufRead};
+
+pub(crate) const BLOCK: u64 = 512;
+/// Largest PAX / GNU long-name member we read into memory (Go's archive/tar uses the same).
+const MAX_EXTENSION: u64 = 1 << 20;
+/// Largest number of chunks in a GNU sparse map.
+const MAX_SPARSE_CHUNKS: usize = 1 << 16;
+
+/// What a tar member is, after extension headers are folded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+    Char,
+    Block,
+    Fifo,
+}
+
+/// A point in time as tar gives it: seconds (may be negative) and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Time {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+/// One member of the archive, with PAX and GNU extensions applied. Its data (if any) is read
+/// next through [`TarReader::data`].
+#[derive(Debug, Default)]
+pub(crate) struct Member {
+    pub path: Vec<u8>,
+    pub link: Vec<u8>,
+    pub kind: Option<Kind>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: Time,
+    pub atime: Option<Time>,
+    /// Bytes of data stored in the archive for this member.
+    pub size: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    /// Extended attributes in archive order (name, value).
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// For GNU sparse files: the real size and the (offset, length) chunks the data fills.
+    pub sparse: Option<(u64, Vec<(u64, u64)>)>,
+}
+
+/// Why the stream could not be framed.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// The underlying stream failed (decompression, I/O).
+    Read(io::Error),
+    /// The bytes are not a valid tar stream; `entry` is the member's name when known.
+    Format { entry: Vec<u8>, reason: String },
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Read(e)
+    }
+}
+
+fn bad(entry: &[u8], reason: impl Into<String>) -> FrameError {
+    FrameError::Format {
+        entry: entry.to_vec(),
+        reason: reason.into(),
+    }
+}
+
+/// PAX values that override the next member's header.
+#[derive(Default)]
+struct Pax {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mtime: Option<Time>,
+    atime: Option<Time>,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Reads members from a tar stream. Never buffers more than one extension member.
+pub(crate) struct TarReader<R> {
+    inner: R,
+    /// Data bytes of the current member not yet consumed.
+    remaining: u64,
+    /// Padding after the current member's data.
+    padding: u64,
+    /// Name of the current member, for error messages.
+    current: Vec<u8>,
+}
+
+impl<R: BufRead> TarReader<R> {
+    pub fn new(inner: R) -> Self {
+        TarReader {
+            inner,
+            remaining: 0,
+            padding: 0,
+            current: Vec::new(),
+        }
+    }
+
+    /// The next member, or `None` at the end-of-archive marker (or a clean EOF between members).
+    pub fn next_member(&mut self) -> Result<Option<Member>, FrameError> {
+        self.skip_rest()?;
+        let mut long_name: Option<Vec<u8>> = None;
+        let mut long_link: Option<Vec<u8>> = None;
+        let mut pax = Pax::default();
+        let mut pending = false;
+        loop {
+            let mut block = [0u8; BLOCK as usize];
+            if !self.read_block(&mut block)? {
+                if pending {
+                    return Err(bad(b"", "archive ends after an extension header"));
+                }
+                return Ok(None);
+            }
+            if block.iter().all(|&b| b == 0) {
+                if pending {
+                    return Err(bad(b"", "archive ends after an extension header"));
+                }
+                return Ok(None);
+            }
+            let header = tar::Header::from_byte_slice(&block);
+            let name = header.path_bytes().into_owned();
+            verify_checksum(&block).map_err(|r| bad(&name, r))?;
+            let size = numeric(&block[124..136]).map_err(|r| bad(&name, format!("size: {r}")))?;
+            let typeflag = block[156];
+            match typeflag {
+                b'x' | b'L' | b'K' => {
+                    let data = self.read_extension(&name, size)?;
+                    match typeflag {
+                        b'x' => parse_pax(&data, &mut pax).map_err(|r| bad(&name, r))?,
+                        b'L' => long_name = Some(trim_nul(data)),
+                        _ => long_link = Some(trim_nul(data)),
+                    }
+                    pending = true;
+                    continue;
+                }
+                b'g' => {
+                    // Global PAX headers: docker and containerd ignore them too.
+                    self.set_data(&name, size);
+                    self.skip_rest()?;
+                    continue;
+                }
+                _ => {}
+            }
+            let mut m = Member {
+                path: pax.path.take().or(long_name.take()).unwrap_or(name),
+                ..Member::default()
+            };
+            let link_field = header.link_name_bytes().map(|c| c.into_owned());
+            m.link = pax
+                .link
+                .take()
+                .or(long_link.take())
+                .or(link_field)
+                .unwrap_or_default();
+            m.kind = kind_of(typeflag, &m.path);
+            let field = |r: std::ops::Range<usize>, what: &str| {
+                numeric(&block[r]).map_err(|e| bad(&m.path, format!("{what}: {e}")))
+            };
+            m.mode = (field(100..108, "mode")? & 0o7777) as u32;
+            m.uid = match pax.uid {
+                Some(u) => u,
+                None => field(108..116, "uid")?,
+            };
+            m.gid = match pax.gid {
+                Some(g) => g,
+                None => field(116..124, "gid")?,
+            };
+            m.mtime = match pax.mtime {
+                Some(t) => t,
+                None => Time {
+                    secs: signed_numeric(&block[136..148])
+                        .map_err(|e| bad(&m.path, format!("mtime: {e}")))?,
+                    nanos: 0,
+                },
+            };
+            m.atime = pax.atime;
+            m.size = pax.size.unwrap_or(size);
+            if matches!(m.kind, Some(Kind::Char | Kind::Block)) {
+                m.dev_major = u32::try_from(field(329..337, "devmajor")?)
+                    .map_err(|_| bad(&m.path, "device major out of range"))?;
+                m.dev_minor = u32::try_from(field(337..345, "devminor")?)
+                    .map_err(|_| bad(&m.path, "device minor out of range"))?;
+            }
+            m.xattrs = std::mem::take(&mut pax.xattrs);
+            if typeflag == b'S' {
+                m.sparse = Some(self.read_sparse_map(&block, &m)?);
+            }
+            // Links, devices, fifos and directories carry no data even if a size is set; GNU tar
+            // and Go skip over whatever is stored, so do we.
+            self.set_data(&m.path, m.size);
+            if !matches!(m.kind, Some(Kind::File)) {
+                self.skip_rest()?;
+            }
+            return Ok(Some(m));
+        }
+    }
+
+    /// The next chunk of the current member's data (empty at its end). Pass the length used to
+    /// [`TarReader::consume`].
+    pub fn data(&mut self) -> Result<&[u8], FrameError> {
+        if self.remaining == 0 {
+            return Ok(&[]);
+        }
+        let buf = self.inner.fill_buf()?;
+        if buf.is_empty() {
+            return Err(bad(&self.current, "archive ends inside this member's data"));
+        }
+        let n = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        Ok(&buf[..n])
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.remaining -= n as u64;
+    }
+
+    fn set_data(&mut self, name: &[u8], size: u64) {
+        self.current = name.to_vec();
+        self.remaining = size;
+        self.padding = (BLOCK - size % BLOCK) % BLOCK;
+    }
+
+    /// Skips the unread data and padding of the current member.
+    fn skip_rest(&mut self) -> Result<(), FrameError> {
+        let mut left = self.remaining + self.padding;
+        self.remaining = 0;
+        self.padding = 0;
+        while left > 0 {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Err(bad(&self.current, "archive ends inside this member's data"));
+            }
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.inner.consume(n);
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads one 512-byte block; false on a clean EOF before its first byte.
+    fn read_block(&mut self, block: &mut [u8; BLOCK as usize]) -> Result<bool, FrameError> {
+        let mut got = 0;
+        while got < block.len() {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                if got == 0 {
+                    return Ok(false);
+                }
+                return Err(bad(&self.current, "archive ends inside a header"));
+            }
+            let n = buf.len().min(block.len() - got);
+            block[got..got + n].copy_from_slice(&buf[..n]);
+            self.inner.consume(n);
+            got += n;
+        }
+        Ok(true)
+    }
+
+    fn read_extension(&mut self, name: &[u8], size: u64) -> Result<Vec<u8>, FrameError> {
+        if size > MAX_EXTENSION {
+            return Err(bad(
+                name,
+                format!("extension header of {size} bytes (limit {MAX_EXTENSION})"),
+            ));
+        }
+        self.set_data(name, size);
+        let mut data = Vec::with_capacity(size as usize);
+        loop {
+            let chunk = self.data()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            data.extend_from_slice(chunk);
+            self.consume(n);
+        }
+        self.skip_rest()?;
+        Ok(data)
+    }
+
+    /// The sparse map of an old-GNU sparse member: four slots in the header, then extension
+    /// blocks while `isextended` is set.
+    fn read_sparse_map(
+        &mut self,
+        block: &[u8; BLOCK as usize],
+        m: &Member,
+    ) -> Result<(u64, Vec<(u64, u64)>), FrameError> {
+        let real_size =
+            numeric(&block[483..495]).map_err(|e| bad(&m.path, format!("realsize: {e}")))?;
+        let mut chunks = Vec::new();
+        let mut slots = block[386..482].to_vec();
+        let mut extended = block[482] != 0;
+        loop {
+            for slot in slots.chunks_exact(24) {
+                let offset = numeric(&slot[..12]).map_err(|e| bad(&m.path, e))?;
+                let len = numeric(&slot[12..]).map_err(|e| bad(&m.path, e))?;
+                if slot.iter().all(|&b| b == 0) {
+                    continue;
+                }
+                chunks.push((offset, len));
+            }
+            if !extended {
+                break;
+            }
+            if chunks.len() > MAX_SPARSE_CHUNKS {
+                return Err(bad(&m.path, "sparse map too large"));
+            }
+            let mut ext = [0u8; BLOCK as usize];
+            if !self.read_block(&mut ext)? {
+                return Err(bad(&m.path, "archive ends inside a sparse map"));
+            }
+            slots = ext[..504].to_vec();
+            extended = ext[504] != 0;
+        }
+        let mut end = 0u64;
+        let mut stored = 0u64;
+        for &(offset, len) in &chunks {
+            let stop = offset.checked_add(len);
+            if offset < end || stop.is_none_or(|s| s > real_size) {
+                return Err(bad(
+                    &m.path,
+                    "sparse map is out of order or past the file's end",
+                ));
+            }
+            end = offset + len;
+            stored += len;
+        }
+        if stored != m.size {
+            return Err(bad(&m.path, "sparse map does not match the stored size"));
+        }
+        Ok((real_size, chunks))
+    }
+}
+
+fn kind_of(typeflag: u8, path: &[u8]) -> Option<Kind> {
+    Some(match typeflag {
+        // A pre-POSIX archive marks directories only by a trailing slash.
+        b'\0' if path.ends_with(b"/") => Kind::Dir,
+        b'0' | b'\0' | b'7' | b'S' => Kind::File,
+        b'1' => Kind::Hardlink,
+        b'2' => Kind::Symlink,
+        b'3' => Kind::Char,
+        b'4' => Kind::Block,
+        b'5' => Kind::Dir,
+        b'6' => Kind::Fifo,
+        _ => return None,
+    })
+}
+
+fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
+    if let Some(i) = v.iter().position(|&b| b == 0) {
+        v.truncate(i);
+    }
+    v
+}
+
+/// Accepts the unsigned sum (POSIX) and the signed one (old Sun tar), as Go does.
+fn verify_checksum(block: &[u8; BLOCK as usize]) -> Result<(), String> {
+    let stored = numeric(&block[148..156]).map_err(|e| format!("checksum field: {e}"))?;
+    let (mut unsigned, mut signed) = (0i64, 0i64);
+    for (i, &b) in block.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { b };
+        unsigned += i64::from(b);
+        signed += i64::from(b as i8);
+    }
+    if stored as i64 == unsigned || stored as i64 == signed {
+        Ok(())
+    } else {
+        Err(format!(
+            "header checksum mismatch (stored {stored}, computed {unsigned})"
+        ))
+    }
+}
+
+/// An unsigned numeric field: octal text, or base-256 when the high bit of the first byte is set.
+pub(crate) fn numeric(field: &[u8]) -> Result<u64, String> {
+    let v = signed_numeric(field)?;
+    u64::try_from(v).map_err(|_| "negative value".to_string())
+}
+
+fn signed_numeric(field: &[u8]) -> Result<i64, String> {
+    if let Some(&first) = field.first() {
+        if first & 0x80 != 0 {
+            // Base-256, two's complement; 0xff as first byte means negative.
+            let negative = first == 0xff;
+            let mut v: i128 = if negative { -1 } else { 0 };
+            for (i, &b) in field.iter().enumerate() {
+                let b = if i == 0 && !negative { b & 0x7f } else { b };
+                v = (v << 8) | i128::from(b);
+                if v > i128::from(i64::MAX) || v < i128::from(i64::MIN) {
+                    return Err("base-256 number out of range".into());
+                }
+            }
+            return Ok(v as i64);
+        }
+    }
+    let text: &[u8] = {
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        field[..end].trim_ascii()
+    };
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let s = std::str::from_utf8(text).map_err(|_| "not an octal number".to_string())?;
+    i64::from_str_radix(s, 8).map_err(|_| format!("not an octal number: {s:?}"))
+}
+
+/// Parses PAX records (`<len> <key>=<value>\n`) by their length prefix, so values may hold any
+/// byte, newlines included.
+fn parse_pax(mut data: &[u8], pax: &mut Pax) -> Result<(), String> {
+    while !data.is_empty() {
+        if data.iter().all(|&b| b == 0) {
+            break; // some writers pad the member with NULs
+        }
+        let space = data
+            .iter()
+            .take(20)
+            .position(|&b| b == b' ')
+            .ok_or("malformed PAX record (no length)")?;
+        let len: usize = std::str::from_utf8(&data[..space])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or("malformed PAX record length")?;
+        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return Err("malformed PAX record (bad length)".into());
+        }
+        let record = &data[space + 1..len - 1];
+        data = &data[len..];
+        let eq = record
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or("malformed PAX record (no '=')")?;
+        apply_pax_record(&record[..eq], &record[eq + 1..], pax)?;
+    }
+    Ok(())
+}
+
+fn apply_pax_record(key: &[u8], value: &[u8], pax: &mut Pax) -> Result<(), String> {
+    let text = || std::str::from_utf8(value).map_err(|_| "PAX value is not UTF-8".to_string());
+    let number = || -> Result<u64, String> {
+        text()?
+            .parse()
+            .map_err(|_| format!("bad PAX number for {}", String::from_utf8_lossy(key)))
+    };
+    // An empty value removes the key (POSIX): the header field applies again.
+    let set = |v: &[u8]| (!v.is_empty()).then(|| v.to_vec());
+    match key {
+        b"path" => pax.path = set(value),
+        b"linkpath" => pax.link = set(value),
+        b"size" => {
+            pax.size = if value.is_empty() {
+                None
+            } else {
+                Some(number()?)
+            }
+        }
+        b"uid" => {
+            pax.uid = if value.is_empty() {
+                None
+            } else {
+                Some(number()?)
+            }
+        }
+        b"gid" => {
+            pax.gid = if value.is_empty() {
+                None
+            } else {
+                Some(number()?)
+            }
+        }
+        b"mtime" => pax.mtime = parse_pax_time(value)?,
+        b"atime" => pax.atime = parse_pax_time(value)?,
+        _ => {
+            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                pax.xattrs.push((name.to_vec(), value.to_vec()));
+            } else if let Some(name) = key.strip_prefix(b"LIBARCHIVE.xattr.") {
+                let name = percent_decode(name)?;
+                let value = base64_decode(value).ok_or("bad base64 in LIBARCHIVE.xattr")?;
+                pax.xattrs.push((name, value));
+            } else if key.starts_with(b"GNU.sparse.") {
+                return Err("PAX sparse files are not supported".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `secs[.fraction]`, possibly negative.
+fn parse_pax_time(value: &[u8]) -> Result<Option<Time>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let s = std::str::from_utf8(value).map_err(|_| "bad PAX time")?;
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let bad_time = || format!("bad PAX time {s:?}");
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_time());
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_time());
+    }
+    let secs: i64 = whole.parse().map_err(|_| bad_time())?;
+    let mut nanos: u32 = 0;
+    for (i, d) in frac.bytes().take(9).enumerate() {
+        nanos += u32::from(d - b'0') * 10u32.pow(8 - i as u32);
+    }
+    Ok(Some(if !neg {
+        Time { secs, nanos }
+    } else if nanos == 0 {
+        Time { secs: -secs, nanos }
+    } else {
+        Time {
+            secs: -secs - 1,
+            nanos: 1_000_000_000 - nanos,
+        }
+    }))
+}
+
+fn percent_decode(s: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("bad %-escape in xattr name")?;
+            let hex = std::str::from_utf8(hex).map_err(|_| "bad %-escape in xattr name")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape in xattr name")?);
+            i += 3;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_values_may_hold_newlines() {
+        let rec = |k: &str, v: &[u8]| {
+            let body = [k.as_bytes(), b"=", v, b"\n"].concat();
+            let mut len = body.len() + 2;
+            while len.to_string().len() + 1 + body.len() != len {
+                len = len.to_string().len() + 1 + body.len();
+            }
+            [format!("{len} ").into_bytes(), body].concat()
+        };
+        let data = [
+            rec("SCHILY.xattr.security.capability", b"\x01\n\x02"),
+            rec("path", b"a\nb"),
+            rec("mtime", b"-1.25"),
+        ]
+        .concat();
+        let mut pax = Pax::default();
+        parse_pax(&data, &mut pax).unwrap();
+        assert_eq!(pax.path.as_deref(), Some(&b"a\nb"[..]));
+        assert_eq!(pax.xattrs[0].1, b"\x01\n\x02");
+        assert_eq!(
+            pax.mtime,
+            Some(Time {
+                secs: -2,
+                nanos: 750_000_000
+            })
+        );
+        assert!(parse_pax(b"99 path=x\n", &mut pax).is_err());
+    }
+
+    #[test]
+    fn numeric_fields() {
+        let cases: &[(&[u8], Result<u64, ()>)] = &[
+            (b"0000755\0", Ok(0o755)),
+            (b"  755 \0", Ok(0o755)),
+            (b"\0\0\0\0\0\0\0\0", Ok(0)),
+            (b"\x80\0\0\0\0\x2d\xc6\xc0", Ok(3_000_000)),
+            (b"12a\0", Err(())),
+            (b"\xff\xff\xff\xff\xff\xff\xff\xff", Err(())),
+        ];
+        for (field, want) in cases {
+            assert_eq!(numeric(field).map_err(|_| ()), *want, "{field:?}");
+        }
+        assert_eq!(signed_numeric(b"\xff\xff\xff\xff\xff\xff\xff\xfe"), Ok(-2));
+    }
+
+    #[test]
+    fn base64_and_percent() {
+        assert_eq!(base64_decode(b"aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode(b"AAEC").unwrap(), b"\0\x01\x02");
+        assert_eq!(percent_decode(b"user.a%3Db").unwrap(), b"user.a=b");
+    }
+}
