@@ -28,7 +28,9 @@ impl ImageFilter {
     pub fn parse(args: &[String]) -> Result<ImageFilter, FilterError> {
         let mut f = ImageFilter::default();
         for a in args {
-            let (key, value) = a.split_once('=').ok_or_else(|| FilterError::Format(a.clone()))?;
+            let (key, value) = a
+                .split_once('=')
+                .ok_or_else(|| FilterError::Format(a.clone()))?;
             match key.trim().to_ascii_lowercase().as_str() {
                 "dangling" => {
                     let v = match value.to_ascii_lowercase().as_str() {
@@ -140,7 +142,8 @@ fn match_from(p: &[char], n: &[char]) -> Option<bool> {
             }
             _ => {
                 // Still report malformed classes later in the pattern, as Go does.
-                return if p[pi.min(p.len())..].contains(&'[') && !valid_tail(&p[pi.min(p.len())..]) {
+                return if p[pi.min(p.len())..].contains(&'[') && !valid_tail(&p[pi.min(p.len())..])
+                {
                     None
                 } else {
                     Some(false)

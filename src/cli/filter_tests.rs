@@ -57,7 +57,11 @@ fn filters_parse_and_combine_as_docker_does() {
     assert!(f.reference_matches("busybox:latest"));
     assert!(!f.reference_matches("alpine:3"));
     // label values: all must hold
-    let labels = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let labels = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
     assert!(f.labels_match(&labels(&[("a", "x"), ("b", "2")])));
     assert!(!f.labels_match(&labels(&[("a", "x"), ("b", "3")])));
     assert!(!f.labels_match(&labels(&[("b", "2")])));

@@ -53,7 +53,10 @@ impl Template {
             Some(rest) => (true, rest),
             None => (false, format),
         };
-        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let body = body
+            .trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n");
         let mut parts = vec![];
         let mut rest = body.as_str();
         while let Some(start) = rest.find("{{") {
@@ -64,7 +67,11 @@ impl Template {
             let end = after.find("}}").ok_or_else(|| FormatError::Unclosed {
                 template: format.to_string(),
             })?;
-            let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+            let action = after[..end]
+                .trim()
+                .trim_start_matches('-')
+                .trim_end_matches('-')
+                .trim();
             parts.push(parse_action(action, format, fields)?);
             rest = &after[end + 2..];
         }
@@ -93,7 +100,15 @@ impl Template {
             let header: Record = self
                 .fields()
                 .into_iter()
-                .map(|f| (f, headers.get(f).map(|h| h.to_string()).unwrap_or_else(|| f.to_uppercase())))
+                .map(|f| {
+                    (
+                        f,
+                        headers
+                            .get(f)
+                            .map(|h| h.to_string())
+                            .unwrap_or_else(|| f.to_uppercase()),
+                    )
+                })
                 .collect();
             lines.push(self.render_one(&header));
         }
@@ -136,7 +151,10 @@ impl Template {
 }
 
 fn lookup<'a>(r: &'a Record, field: &str) -> &'a str {
-    r.iter().find(|(k, _)| *k == field).map(|(_, v)| v.as_str()).unwrap_or("")
+    r.iter()
+        .find(|(k, _)| *k == field)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 fn record_json(r: &Record) -> String {
@@ -144,7 +162,11 @@ fn record_json(r: &Record) -> String {
     serde_json::to_string(&map).unwrap_or_default()
 }
 
-fn parse_action(action: &str, template: &str, fields: &[&'static str]) -> Result<Part, FormatError> {
+fn parse_action(
+    action: &str,
+    template: &str,
+    fields: &[&'static str],
+) -> Result<Part, FormatError> {
     let field = |name: &str| -> Result<&'static str, FormatError> {
         let name = name.strip_prefix('.').unwrap_or(name);
         if let Some(f) = fields.iter().find(|f| **f == name) {

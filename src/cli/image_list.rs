@@ -63,17 +63,36 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
         filter.references.push(r.clone());
     }
     let template = match &a.format {
-        Some(f) if !a.quiet => Some(Template::parse(f, FIELDS).context(|| "images --format".to_string())?),
+        Some(f) if !a.quiet => {
+            Some(Template::parse(f, FIELDS).context(|| "images --format".to_string())?)
+        }
         _ => None,
     };
     let store = Store::open(root).context(|| "images".to_string())?;
     let created_of = |name: &str| -> Result<i64, CliError> {
-        let id = store.resolve_image(name).context(|| format!("images --filter {name}"))?;
-        let row = store.db().image(&id)?.ok_or_else(|| CliError(format!("no such image: {name}")))?;
-        Ok(row.created.as_deref().and_then(parse_rfc3339).unwrap_or(row.loaded))
+        let id = store
+            .resolve_image(name)
+            .context(|| format!("images --filter {name}"))?;
+        let row = store
+            .db()
+            .image(&id)?
+            .ok_or_else(|| CliError(format!("no such image: {name}")))?;
+        Ok(row
+            .created
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .unwrap_or(row.loaded))
     };
-    let before: Vec<i64> = filter.before.iter().map(|n| created_of(n)).collect::<Result<_, _>>()?;
-    let since: Vec<i64> = filter.since.iter().map(|n| created_of(n)).collect::<Result<_, _>>()?;
+    let before: Vec<i64> = filter
+        .before
+        .iter()
+        .map(|n| created_of(n))
+        .collect::<Result<_, _>>()?;
+    let since: Vec<i64> = filter
+        .since
+        .iter()
+        .map(|n| created_of(n))
+        .collect::<Result<_, _>>()?;
 
     let mounts = store.db().mounts()?;
     let mut listed: Vec<Listed> = vec![];
@@ -102,7 +121,9 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
             }
         }
         if !filter.labels.is_empty() {
-            let config = store.config(&img.id).context(|| format!("image {}", img.id))?;
+            let config = store
+                .config(&img.id)
+                .context(|| format!("image {}", img.id))?;
             if !filter.labels_match(&config.container_config().labels) {
                 continue;
             }
@@ -130,7 +151,10 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
     }
     // A format that shows the digest asks for the digest rows, as --digests does.
     let with_digests = a.digests || a.format.as_deref().is_some_and(|f| f.contains(".Digest"));
-    let records: Vec<Record> = listed.iter().flat_map(|l| records_of(l, with_digests, a.no_trunc)).collect();
+    let records: Vec<Record> = listed
+        .iter()
+        .flat_map(|l| records_of(l, with_digests, a.no_trunc))
+        .collect();
     let template = match template {
         Some(t) => t,
         None => {
@@ -177,7 +201,10 @@ fn records_of(l: &Listed, with_digests: bool, no_trunc: bool) -> Vec<Record> {
     }
     let mut repo_digests: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (repo, d) in &l.digests {
-        repo_digests.entry(repo.clone()).or_default().push(d.to_string());
+        repo_digests
+            .entry(repo.clone())
+            .or_default()
+            .push(d.to_string());
     }
     let mut rows: Vec<(String, String, String)> = vec![];
     if l.tags.is_empty() && l.digests.is_empty() {

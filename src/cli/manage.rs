@@ -10,7 +10,14 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-const HISTORY_FIELDS: &[&str] = &["ID", "CreatedSince", "CreatedAt", "CreatedBy", "Size", "Comment"];
+const HISTORY_FIELDS: &[&str] = &[
+    "ID",
+    "CreatedSince",
+    "CreatedAt",
+    "CreatedBy",
+    "Size",
+    "Comment",
+];
 
 pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
     let what = || format!("history {}", a.image);
@@ -33,7 +40,11 @@ pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
         }
     }
     for h in history {
-        let size = if h.empty_layer { 0 } else { next_layer.next().map_or(0, |l| l.size) };
+        let size = if h.empty_layer {
+            0
+        } else {
+            next_layer.next().map_or(0, |l| l.size)
+        };
         rows.push((
             h.created.as_deref().and_then(parse_rfc3339),
             h.created_by.clone().unwrap_or_default(),
@@ -48,15 +59,29 @@ pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
         .enumerate()
         .map(|(i, (created, by, size, comment))| {
             let shown_id = if i == 0 {
-                if a.no_trunc { id.to_string() } else { id.short().to_string() }
+                if a.no_trunc {
+                    id.to_string()
+                } else {
+                    id.short().to_string()
+                }
             } else {
                 "<missing>".to_string()
             };
-            let by = if a.no_trunc { by } else { ellipsis(&by.replace(['\t', '\n'], " "), 45) };
+            let by = if a.no_trunc {
+                by
+            } else {
+                ellipsis(&by.replace(['\t', '\n'], " "), 45)
+            };
             vec![
                 ("ID", shown_id),
-                ("CreatedSince", created.map(time_ago).unwrap_or_else(|| "N/A".into())),
-                ("CreatedAt", created.map(utc_time).unwrap_or_else(|| "N/A".into())),
+                (
+                    "CreatedSince",
+                    created.map(time_ago).unwrap_or_else(|| "N/A".into()),
+                ),
+                (
+                    "CreatedAt",
+                    created.map(utc_time).unwrap_or_else(|| "N/A".into()),
+                ),
                 ("CreatedBy", by),
                 ("Size", human_size(size)),
                 ("Comment", comment),
@@ -138,7 +163,11 @@ pub(crate) fn print_removed(report: &RemoveReport, prune_style: bool) {
     if prune_style && any {
         println!("Deleted Images:");
     }
-    let (u, d) = if prune_style { ("untagged", "deleted") } else { ("Untagged", "Deleted") };
+    let (u, d) = if prune_style {
+        ("untagged", "deleted")
+    } else {
+        ("Untagged", "Deleted")
+    };
     for t in &report.untagged {
         println!("{u}: {t}");
     }
@@ -156,15 +185,26 @@ pub(crate) fn print_removed(report: &RemoveReport, prune_style: bool) {
 pub fn save(root: &Path, a: SaveArgs) -> CliResult {
     let what = || format!("save {}", a.images.join(" "));
     let format = ArchiveFormat::parse(&a.format).ok_or_else(|| {
-        CliError(format!("{}: unknown --format {:?} (oci-archive or docker-archive)", what(), a.format))
+        CliError(format!(
+            "{}: unknown --format {:?} (oci-archive or docker-archive)",
+            what(),
+            a.format
+        ))
     })?;
     if a.output.as_os_str() == "-" || (a.output.as_os_str().is_empty()) {
-        return Err(CliError(format!("{}: give the archive file with -o FILE", what())));
+        return Err(CliError(format!(
+            "{}: give the archive file with -o FILE",
+            what()
+        )));
     }
     let store = Store::open(root).context(what)?;
     let saved = store.save(&a.images, &a.output, format).context(what)?;
     for s in saved {
-        let names = if s.names.is_empty() { String::new() } else { format!(" ({})", s.names.join(", ")) };
+        let names = if s.names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", s.names.join(", "))
+        };
         eprintln!("Saved {}{names}", s.id);
     }
     Ok(())
@@ -210,9 +250,16 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
         return Ok(());
     }
     println!("Images space usage:\n");
-    let mut lines = vec!["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tMOUNTS".to_string()];
+    let mut lines = vec![
+        "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tMOUNTS".to_string(),
+    ];
     for i in &u.images {
-        let created = i.created.as_deref().and_then(parse_rfc3339).map(time_ago).unwrap_or_else(|| "N/A".into());
+        let created = i
+            .created
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .map(time_ago)
+            .unwrap_or_else(|| "N/A".into());
         let tags = store.familiar_tags(&i.id)?;
         let names: Vec<(String, String)> = if tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
@@ -234,7 +281,13 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
     println!("\nLayers space usage:\n");
     let mut lines = vec!["LAYER\tSIZE\tIMAGES\tACTIVE".to_string()];
     for l in &u.layers {
-        lines.push(format!("{}\t{}\t{}\t{}", l.diff_id.short(), human_size(l.size), l.images, if l.active { "yes" } else { "no" }));
+        lines.push(format!(
+            "{}\t{}\t{}\t{}",
+            l.diff_id.short(),
+            human_size(l.size),
+            l.images,
+            if l.active { "yes" } else { "no" }
+        ));
     }
     print!("{}", super::format::align(&lines));
     println!("\nMounts space usage:\n");
@@ -272,11 +325,19 @@ pub fn fsck(root: &Path, a: FsckArgs) -> CliResult {
         })
         .context(|| "fsck".to_string())?;
     for p in &report.problems {
-        let fixed = p.repaired.as_ref().map(|r| format!(" [repaired: {r}]")).unwrap_or_default();
+        let fixed = p
+            .repaired
+            .as_ref()
+            .map(|r| format!(" [repaired: {r}]"))
+            .unwrap_or_default();
         println!("{}: {}{fixed}", p.subject, p.detail);
     }
     let left = report.unrepaired();
-    let verified = if a.verify { format!(", {} entries verified", report.files_verified) } else { String::new() };
+    let verified = if a.verify {
+        format!(", {} entries verified", report.files_verified)
+    } else {
+        String::new()
+    };
     eprintln!(
         "fsck: {} layers checked{verified}; {} problems found, {} repaired",
         report.layers_checked,
@@ -284,7 +345,11 @@ pub fn fsck(root: &Path, a: FsckArgs) -> CliResult {
         report.problems.len() - left
     );
     if left > 0 {
-        let hint = if a.repair { "" } else { " (run `lamina fsck --repair`)" };
+        let hint = if a.repair {
+            ""
+        } else {
+            " (run `lamina fsck --repair`)"
+        };
         return Err(CliError(format!("fsck: {left} problems left{hint}")));
     }
     Ok(())

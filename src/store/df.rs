@@ -58,7 +58,11 @@ impl DiskUsage {
 
     /// Bytes that deleting every image no mount uses would free.
     pub fn reclaimable(&self) -> u64 {
-        self.layers.iter().filter(|l| !l.active).map(|l| l.size).sum()
+        self.layers
+            .iter()
+            .filter(|l| !l.active)
+            .map(|l| l.size)
+            .sum()
     }
 }
 
@@ -116,7 +120,8 @@ impl Store {
             });
         }
         for m in mounts {
-            let size = tree_size(&self.layout.mount_upper(&m.id))? + tree_size(&self.layout.mount_copy(&m.id))?;
+            let size = tree_size(&self.layout.mount_upper(&m.id))?
+                + tree_size(&self.layout.mount_copy(&m.id))?;
             usage.mounts.push(MountUsage {
                 mounted: crate::mount::is_mountpoint(Path::new(&m.target)),
                 id: m.id,

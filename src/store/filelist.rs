@@ -102,15 +102,23 @@ impl Walker<'_> {
                 } else {
                     OFlags::RDONLY
                 };
-                let fd = rustix::fs::openat(dirfd, os, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|e| with_path(e.into(), &shown(&name)))?;
+                let fd = rustix::fs::openat(
+                    dirfd,
+                    os,
+                    flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| with_path(e.into(), &shown(&name)))?;
                 e.xattrs = xattrs_fd(fd.as_fd()).map_err(|e| with_path(e, &shown(&name)))?;
                 if ft == FileType::Directory {
                     self.out.push(e);
                     self.dir(fd.as_fd(), &path)?;
                     continue;
                 }
-                e.sha256 = Some(self.content_hash(fd, &path, &st).map_err(|e| with_path(e, &shown(&name)))?);
+                e.sha256 = Some(
+                    self.content_hash(fd, &path, &st)
+                        .map_err(|e| with_path(e, &shown(&name)))?,
+                );
             } else {
                 e.xattrs = xattrs_at(dirfd, &name).map_err(|e| with_path(e, &shown(&name)))?;
                 if ft == FileType::Symlink {
@@ -124,7 +132,12 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn content_hash(&mut self, fd: OwnedFd, path: &[u8], st: &rustix::fs::Stat) -> io::Result<[u8; 32]> {
+    fn content_hash(
+        &mut self,
+        fd: OwnedFd,
+        path: &[u8],
+        st: &rustix::fs::Stat,
+    ) -> io::Result<[u8; 32]> {
         let size = st.st_size as u64;
         if let Some((s, h)) = self.known.get(path) {
             if *s == size {
@@ -190,7 +203,11 @@ fn entry_from_stat(path: Vec<u8>, st: &rustix::fs::Stat) -> FileEntry {
         mtime: st.st_mtime,
         mtime_nsec: st.st_mtime_nsec as u32,
         size: if kind == b'f' { st.st_size as u64 } else { 0 },
-        rdev: if matches!(kind, b'c' | b'b') { st.st_rdev } else { 0 },
+        rdev: if matches!(kind, b'c' | b'b') {
+            st.st_rdev
+        } else {
+            0
+        },
         sha256: None,
         target: None,
         xattrs: vec![],
@@ -302,7 +319,10 @@ impl<R: Read> Input<R> {
     fn bytes(&mut self) -> io::Result<Vec<u8>> {
         let len = self.u32()? as usize;
         if len > 16 << 20 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "file list: oversized field"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file list: oversized field",
+            ));
         }
         let mut b = vec![0u8; len];
         self.0.read_exact(&mut b)?;
@@ -401,18 +421,28 @@ pub fn compare(want: &[FileEntry], got: &[FileEntry]) -> Vec<Change> {
         };
         match ord {
             std::cmp::Ordering::Less => {
-                out.push(change(&want[i].path, format!("{} missing", kind_name(want[i].kind))));
+                out.push(change(
+                    &want[i].path,
+                    format!("{} missing", kind_name(want[i].kind)),
+                ));
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                out.push(change(&got[j].path, format!("{} added", kind_name(got[j].kind))));
+                out.push(change(
+                    &got[j].path,
+                    format!("{} added", kind_name(got[j].kind)),
+                ));
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
                 let (a, b) = (&want[i], &got[j]);
                 let mut what: Vec<String> = vec![];
                 if a.kind != b.kind {
-                    what.push(format!("type {} -> {}", kind_name(a.kind), kind_name(b.kind)));
+                    what.push(format!(
+                        "type {} -> {}",
+                        kind_name(a.kind),
+                        kind_name(b.kind)
+                    ));
                 } else {
                     if a.size != b.size {
                         what.push(format!("size {} -> {}", a.size, b.size));
@@ -435,7 +465,10 @@ pub fn compare(want: &[FileEntry], got: &[FileEntry]) -> Vec<Change> {
                 if a.xattrs != b.xattrs {
                     what.push("xattrs changed".into());
                 }
-                if (a.mtime, a.mtime_nsec) != (b.mtime, b.mtime_nsec) && a.kind == b.kind && a.kind != b'd' {
+                if (a.mtime, a.mtime_nsec) != (b.mtime, b.mtime_nsec)
+                    && a.kind == b.kind
+                    && a.kind != b'd'
+                {
                     what.push("mtime changed".into());
                 }
                 if !what.is_empty() {

@@ -10,8 +10,21 @@ fn tree() -> tempfile::TempDir {
     fs::write(p.join("etc/sub/big"), vec![9u8; 300_000]).unwrap();
     fs::hard_link(p.join("etc/passwd"), p.join("etc/passwd-link")).unwrap();
     std::os::unix::fs::symlink("../etc/passwd", p.join("etc/link")).unwrap();
-    rustix::fs::mknodat(rustix::fs::CWD, p.join("fifo"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0).unwrap();
-    rustix::fs::setxattr(p.join("etc/passwd"), "user.note", b"v", rustix::fs::XattrFlags::empty()).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        p.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    rustix::fs::setxattr(
+        p.join("etc/passwd"),
+        "user.note",
+        b"v",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
     t
 }
 
@@ -19,11 +32,29 @@ fn tree() -> tempfile::TempDir {
 fn a_listing_survives_encoding_and_matches_itself() {
     let t = tree();
     let entries = walk(t.path(), &KnownHashes::new()).unwrap();
-    let names: Vec<String> = entries.iter().map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect();
-    assert_eq!(names, ["", "etc", "etc/link", "etc/passwd", "etc/passwd-link", "etc/sub", "etc/sub/big", "fifo"]);
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "",
+            "etc",
+            "etc/link",
+            "etc/passwd",
+            "etc/passwd-link",
+            "etc/sub",
+            "etc/sub/big",
+            "fifo"
+        ]
+    );
     let passwd = &entries[3];
     assert_eq!(passwd.kind, b'f');
-    assert_eq!(passwd.sha256, Some(hash_reader(&b"root:x:0:0\n"[..]).unwrap()));
+    assert_eq!(
+        passwd.sha256,
+        Some(hash_reader(&b"root:x:0:0\n"[..]).unwrap())
+    );
     assert_eq!(passwd.xattrs, vec![(b"user.note".to_vec(), b"v".to_vec())]);
     assert_eq!(entries[4].sha256, passwd.sha256);
     assert_eq!(entries[2].target.as_deref(), Some(&b"../etc/passwd"[..]));
@@ -62,7 +93,10 @@ fn every_kind_of_change_is_named() {
     fs::remove_file(p.join("etc/link")).unwrap();
     std::os::unix::fs::symlink("/elsewhere", p.join("etc/link")).unwrap();
     let changes = compare(&before, &walk(p, &KnownHashes::new()).unwrap());
-    let shown: Vec<String> = changes.iter().map(|c| format!("{}: {}", c.shown_path(), c.what)).collect();
+    let shown: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{}: {}", c.shown_path(), c.what))
+        .collect();
     let has = |s: &str| shown.iter().any(|l| l.starts_with(s));
     assert!(has("/etc/sub/big: content changed"), "{shown:?}");
     assert!(has("/etc/passwd: mode 0644 -> 0600"), "{shown:?}");

@@ -61,7 +61,12 @@ pub struct FsckReport {
 }
 
 impl FsckReport {
-    fn add(&mut self, kind: ProblemKind, subject: impl Into<String>, detail: impl Into<String>) -> usize {
+    fn add(
+        &mut self,
+        kind: ProblemKind,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> usize {
         self.problems.push(Problem {
             kind,
             subject: subject.into(),
@@ -77,7 +82,10 @@ impl FsckReport {
 
     /// Problems left as they were.
     pub fn unrepaired(&self) -> usize {
-        self.problems.iter().filter(|p| p.repaired.is_none()).count()
+        self.problems
+            .iter()
+            .filter(|p| p.repaired.is_none())
+            .count()
     }
 }
 
@@ -102,14 +110,20 @@ impl Store {
         if integrity != "ok" {
             r.add(ProblemKind::Database, "meta.db", integrity);
         }
-        let mut st = conn.prepare("PRAGMA foreign_key_check").map_err(super::DbError::from)?;
+        let mut st = conn
+            .prepare("PRAGMA foreign_key_check")
+            .map_err(super::DbError::from)?;
         let bad: Vec<String> = st
             .query_map([], |row| row.get::<_, String>(0))
             .map_err(super::DbError::from)?
             .collect::<rusqlite::Result<_>>()
             .map_err(super::DbError::from)?;
         for table in bad {
-            r.add(ProblemKind::Database, "meta.db", format!("a row of {table} names a missing row"));
+            r.add(
+                ProblemKind::Database,
+                "meta.db",
+                format!("a row of {table} names a missing row"),
+            );
         }
         Ok(())
     }
@@ -173,7 +187,11 @@ impl Store {
             let i = r.add(
                 ProblemKind::OrphanMountDir,
                 format!("mounts/{name}"),
-                if busy { "no mount row, but something is mounted on it" } else { "no mount row" },
+                if busy {
+                    "no mount row, but something is mounted on it"
+                } else {
+                    "no mount row"
+                },
             );
             if opts.repair && !busy {
                 staging::remove_tree(&entry.path()).at(&entry.path())?;
@@ -191,17 +209,29 @@ impl Store {
             let subject = format!("layer {}", l.diff_id);
             let diff = self.layout.layer_diff(&l.key);
             if !diff.is_dir() {
-                r.add(ProblemKind::MissingLayer, subject, format!("{} is missing", diff.display()));
+                r.add(
+                    ProblemKind::MissingLayer,
+                    subject,
+                    format!("{} is missing", diff.display()),
+                );
                 damaged.insert(l.key.clone());
                 continue;
             }
             match self.read_record(&l.key)? {
                 Some(rec) if rec.diff_id == l.diff_id => {}
                 Some(rec) => {
-                    r.add(ProblemKind::LayerRecord, &subject, format!("layer.json names {}", rec.diff_id));
+                    r.add(
+                        ProblemKind::LayerRecord,
+                        &subject,
+                        format!("layer.json names {}", rec.diff_id),
+                    );
                 }
                 None => {
-                    r.add(ProblemKind::LayerRecord, &subject, "layer.json is missing or unreadable");
+                    r.add(
+                        ProblemKind::LayerRecord,
+                        &subject,
+                        "layer.json is missing or unreadable",
+                    );
                 }
             }
             if self.db.layer_users(&l.key)? == 0 {
@@ -219,7 +249,11 @@ impl Store {
             if opts.verify {
                 let list = self.layout.layer_files(&l.key);
                 if !list.exists() {
-                    r.add(ProblemKind::LayerRecord, &subject, "no file list to verify against (stored by an older lamina)");
+                    r.add(
+                        ProblemKind::LayerRecord,
+                        &subject,
+                        "no file list to verify against (stored by an older lamina)",
+                    );
                     continue;
                 }
                 let want = filelist::read_list(&list).at(&list)?;
@@ -227,8 +261,10 @@ impl Store {
                 r.files_verified += got.len() as u64;
                 let changes = filelist::compare(&want, &got);
                 if !changes.is_empty() {
-                    let lines: Vec<String> =
-                        changes.iter().map(|c| format!("{}: {}", c.shown_path(), c.what)).collect();
+                    let lines: Vec<String> = changes
+                        .iter()
+                        .map(|c| format!("{}: {}", c.shown_path(), c.what))
+                        .collect();
                     r.add(ProblemKind::ChangedLayer, subject, lines.join("; "));
                     damaged.insert(l.key.clone());
                 }
@@ -237,7 +273,12 @@ impl Store {
         Ok(damaged)
     }
 
-    fn check_images(&mut self, r: &mut FsckReport, opts: FsckOptions, damaged: &HashSet<String>) -> Result<()> {
+    fn check_images(
+        &mut self,
+        r: &mut FsckReport,
+        opts: FsckOptions,
+        damaged: &HashSet<String>,
+    ) -> Result<()> {
         for img in self.db.images()? {
             let layers = self.db.image_layers(&img.id)?;
             let mut why = vec![];
@@ -246,7 +287,9 @@ impl Store {
             }
             match self.config_bytes(&img.id) {
                 Err(_) => why.push("its config blob is missing".to_string()),
-                Ok(bytes) if Digest::of_bytes(&bytes) != img.id => why.push("its config blob is corrupt".to_string()),
+                Ok(bytes) if Digest::of_bytes(&bytes) != img.id => {
+                    why.push("its config blob is corrupt".to_string())
+                }
                 Ok(_) => match self.config(&img.id) {
                     Err(e) => why.push(format!("its config does not parse: {e}")),
                     Ok(c) => {
@@ -274,8 +317,18 @@ impl Store {
             }
             let mut report = RemoveReport::default();
             self.delete_image(&img.id, &mut report)?;
-            let names = if tags.is_empty() { String::new() } else { format!(" ({})", tags.join(", ")) };
-            r.repaired(i, format!("removed{names}, with {} layers only it used; load it again to restore it", report.deleted_layers.len()));
+            let names = if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", tags.join(", "))
+            };
+            r.repaired(
+                i,
+                format!(
+                    "removed{names}, with {} layers only it used; load it again to restore it",
+                    report.deleted_layers.len()
+                ),
+            );
             for p in r.problems.iter_mut() {
                 let fixed = report
                     .deleted_layers
@@ -303,7 +356,11 @@ impl Store {
             if name.starts_with("flat-") {
                 // A cache of flattened bottom layers for deep images; a live mount may stack it.
                 if !any_mount && opts.repair {
-                    let i = r.add(ProblemKind::OrphanLayer, format!("layers/{name}"), "flattened-layer cache no mount uses");
+                    let i = r.add(
+                        ProblemKind::OrphanLayer,
+                        format!("layers/{name}"),
+                        "flattened-layer cache no mount uses",
+                    );
                     self.remove_layer_dir(&name)?;
                     r.repaired(i, "removed");
                 }
@@ -313,7 +370,11 @@ impl Store {
             let i = r.add(
                 ProblemKind::OrphanLayer,
                 format!("layers/{name}"),
-                if is_key { "a layer dir no row names" } else { "not a layer dir" },
+                if is_key {
+                    "a layer dir no row names"
+                } else {
+                    "not a layer dir"
+                },
             );
             if opts.repair && is_key {
                 self.remove_layer_dir(&name)?;
@@ -324,7 +385,12 @@ impl Store {
     }
 
     fn check_blobs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
-        let mut wanted: BTreeSet<String> = self.db.images()?.into_iter().map(|i| i.id.hex().to_string()).collect();
+        let mut wanted: BTreeSet<String> = self
+            .db
+            .images()?
+            .into_iter()
+            .map(|i| i.id.hex().to_string())
+            .collect();
         let mut st = self
             .db
             .conn()
@@ -335,7 +401,11 @@ impl Store {
             .map_err(super::DbError::from)?
             .collect::<rusqlite::Result<_>>()
             .map_err(super::DbError::from)?;
-        wanted.extend(digests.iter().map(|d| d.trim_start_matches("sha256:").to_string()));
+        wanted.extend(
+            digests
+                .iter()
+                .map(|d| d.trim_start_matches("sha256:").to_string()),
+        );
         let dir = self.layout.blobs_dir();
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
@@ -343,7 +413,11 @@ impl Store {
             if wanted.contains(&name) {
                 continue;
             }
-            let i = r.add(ProblemKind::OrphanBlob, format!("blobs/sha256/{name}"), "no image or repository digest refers to it");
+            let i = r.add(
+                ProblemKind::OrphanBlob,
+                format!("blobs/sha256/{name}"),
+                "no image or repository digest refers to it",
+            );
             if opts.repair {
                 fs::remove_file(entry.path()).at(&entry.path())?;
                 r.repaired(i, "removed");

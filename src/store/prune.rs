@@ -16,7 +16,9 @@ impl Store {
             if !tags.is_empty() && !all {
                 continue;
             }
-            report.untagged.extend(tags.iter().map(|t| names::familiar(t)));
+            report
+                .untagged
+                .extend(tags.iter().map(|t| names::familiar(t)));
             self.delete_image(&img.id, &mut report)?;
         }
         Ok(report)

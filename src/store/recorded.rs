@@ -97,13 +97,12 @@ fn check_blob(expected: &ExpectedBlob, digest: &Digest, size: u64) -> Result<()>
 /// stream digest is a wrong diffID.
 fn renamed(e: UnpackError, blob_id: &Digest) -> UnpackError {
     match e {
-        UnpackError::DigestMismatch { expected, got, .. } | UnpackError::DiffIdMismatch { expected, got, .. } => {
-            UnpackError::DiffIdMismatch {
-                blob: blob_id.clone(),
-                expected,
-                got,
-            }
-        }
+        UnpackError::DigestMismatch { expected, got, .. }
+        | UnpackError::DiffIdMismatch { expected, got, .. } => UnpackError::DiffIdMismatch {
+            blob: blob_id.clone(),
+            expected,
+            got,
+        },
         UnpackError::SizeMismatch { expected, got, .. } => UnpackError::SizeMismatch {
             blob: blob_id.clone(),
             expected,
@@ -153,7 +152,9 @@ pub(crate) fn decompress<'a, B: BufRead + 'a>(mut input: B) -> io::Result<Box<dy
     }
     let head = magic[..got].to_vec();
     let zstd = match head.as_slice() {
-        [a, b, c, d, ..] => [*a, *b, *c, *d] == ZSTD || (*b == 0x2a && *c == 0x4d && *d == 0x18 && a & 0xf0 == 0x50),
+        [a, b, c, d, ..] => {
+            [*a, *b, *c, *d] == ZSTD || (*b == 0x2a && *c == 0x4d && *d == 0x18 && a & 0xf0 == 0x50)
+        }
         _ => false,
     };
     let gzip = head.starts_with(&[0x1f, 0x8b]);

@@ -80,13 +80,15 @@ impl Store {
 
     /// Points `full_name` at image `id`.
     pub fn tag(&mut self, id: &Digest, full_name: &str) -> Result<()> {
-        self.db.write(|tx| super::db::set_tag(tx, full_name, id).map(|_| ()))?;
+        self.db
+            .write(|tx| super::db::set_tag(tx, full_name, id).map(|_| ()))?;
         Ok(())
     }
 
     /// Deletes an image (which must have no mounts) and every layer no other image uses.
     pub(crate) fn delete_image(&mut self, id: &Digest, report: &mut RemoveReport) -> Result<()> {
         let layers = self.db.image_layers(id)?;
+        let manifests = self.db.repo_digests_of(id)?;
         let idstr = id.to_string();
         let gone: Vec<super::LayerRow> = self.db.write(|tx| {
             let busy: i64 = tx.query_row(
@@ -101,8 +103,14 @@ impl Store {
                 });
             }
             tx.execute("DELETE FROM tags WHERE image_id = ?1", params![idstr])?;
-            tx.execute("DELETE FROM repo_digests WHERE image_id = ?1", params![idstr])?;
-            tx.execute("DELETE FROM image_layers WHERE image_id = ?1", params![idstr])?;
+            tx.execute(
+                "DELETE FROM repo_digests WHERE image_id = ?1",
+                params![idstr],
+            )?;
+            tx.execute(
+                "DELETE FROM image_layers WHERE image_id = ?1",
+                params![idstr],
+            )?;
             tx.execute("DELETE FROM images WHERE id = ?1", params![idstr])?;
             let mut gone = Vec::new();
             for l in &layers {
@@ -125,6 +133,21 @@ impl Store {
         }
         let blob = self.layout.blob(id);
         let _ = fs::remove_file(blob);
+        // The manifests it was loaded with, unless another image came with the same one.
+        for (_, digest) in manifests {
+            let used: i64 = self
+                .db
+                .conn()
+                .query_row(
+                    "SELECT COUNT(*) FROM repo_digests WHERE digest = ?1",
+                    params![digest.to_string()],
+                    |r| r.get(0),
+                )
+                .map_err(DbError::from)?;
+            if used == 0 {
+                let _ = fs::remove_file(self.layout.blob(&digest));
+            }
+        }
         Ok(())
     }
 

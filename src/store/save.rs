@@ -59,7 +59,12 @@ fn save_err(what: &str, reason: impl std::fmt::Display) -> StoreError {
 
 impl Store {
     /// Writes `images` (names or IDs) to `out`.
-    pub fn save(&self, images: &[String], out: &Path, format: ArchiveFormat) -> Result<Vec<SavedImage>> {
+    pub fn save(
+        &self,
+        images: &[String],
+        out: &Path,
+        format: ArchiveFormat,
+    ) -> Result<Vec<SavedImage>> {
         let mut entries: Vec<Entry> = vec![];
         for name in images {
             let id = self.resolve_image(name)?;
@@ -74,7 +79,10 @@ impl Store {
                 }),
             }
         }
-        let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let tmp = dir.join(format!(
             ".{}.lamina-{}",
             out.file_name().and_then(|n| n.to_str()).unwrap_or("save"),
@@ -123,7 +131,8 @@ impl Store {
                 "config": Descriptor::new(mt::OCI_CONFIG, e.id.clone(), config.len() as u64),
                 "layers": layers,
             });
-            let bytes = serde_json::to_vec(&manifest).map_err(|err| save_err(&e.id.to_string(), err))?;
+            let bytes =
+                serde_json::to_vec(&manifest).map_err(|err| save_err(&e.id.to_string(), err))?;
             let digest = Digest::of_bytes(&bytes);
             add_blob(ar, &mut written, &digest, &bytes)?;
             let desc = Descriptor::new(mt::OCI_MANIFEST, digest, bytes.len() as u64);
@@ -159,11 +168,15 @@ impl Store {
                 add_bytes(ar, &config_name, &config)?;
                 written.push(e.id.clone());
             }
-            let layers = self.write_layers(ar, &mut written, &e.id, |d| format!("{}/layer.tar", d.hex()))?;
+            let layers = self.write_layers(ar, &mut written, &e.id, |d| {
+                format!("{}/layer.tar", d.hex())
+            })?;
             let repo_tags: Vec<String> = e.names.iter().map(|n| names::familiar(n)).collect();
             if let Some((top, _)) = layers.last() {
                 for t in &repo_tags {
-                    if let Some((repo, tag)) = t.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
+                    if let Some((repo, tag)) =
+                        t.rsplit_once(':').filter(|(_, tag)| !tag.contains('/'))
+                    {
                         repositories
                             .entry(repo.to_string())
                             .or_default()
@@ -180,7 +193,8 @@ impl Store {
         let bytes = serde_json::to_vec(&manifest).map_err(|e| save_err("manifest.json", e))?;
         add_bytes(ar, "manifest.json", &bytes)?;
         if !repositories.is_empty() {
-            let bytes = serde_json::to_vec(&repositories).map_err(|e| save_err("repositories", e))?;
+            let bytes =
+                serde_json::to_vec(&repositories).map_err(|e| save_err("repositories", e))?;
             add_bytes(ar, "repositories", &bytes)?;
         }
         Ok(())
@@ -199,12 +213,19 @@ impl Store {
             let what = format!("layer {} of image {}", l.diff_id, id.short());
             let record = self.layout.layer_tar_split(&l.key);
             if !record.exists() {
-                return Err(recorded::no_record(&l.key, "tar-split record, so its tar cannot be reproduced"));
+                return Err(recorded::no_record(
+                    &l.key,
+                    "tar-split record, so its tar cannot be reproduced",
+                ));
             }
             let diff = self.layout.layer_diff(&l.key);
-            let (header, reader) = TarSplitReader::open(&record, &diff).map_err(|e| save_err(&what, e))?;
+            let (header, reader) =
+                TarSplitReader::open(&record, &diff).map_err(|e| save_err(&what, e))?;
             if header.diff_id != l.diff_id {
-                return Err(save_err(&what, format!("its tar-split record is for {}", header.diff_id)));
+                return Err(save_err(
+                    &what,
+                    format!("its tar-split record is for {}", header.diff_id),
+                ));
             }
             if !written.contains(&l.diff_id) {
                 let mut hashing = HashingReader::new(reader);
@@ -234,7 +255,12 @@ fn blob_path(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-fn add_blob<W: Write>(ar: &mut tar::Builder<W>, written: &mut Vec<Digest>, d: &Digest, bytes: &[u8]) -> Result<()> {
+fn add_blob<W: Write>(
+    ar: &mut tar::Builder<W>,
+    written: &mut Vec<Digest>,
+    d: &Digest,
+    bytes: &[u8],
+) -> Result<()> {
     if written.contains(d) {
         return Ok(());
     }
@@ -252,4 +278,3 @@ fn add_bytes<W: Write>(ar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Re
         .map_err(|e| save_err(name, e))?;
     Ok(())
 }
-

@@ -202,7 +202,10 @@ impl<R: Read> Recorder<R> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let mut out = self.out.take().ok_or_else(|| bad_data("tar-split: finished twice".into()))?;
+        let mut out = self
+            .out
+            .take()
+            .ok_or_else(|| bad_data("tar-split: finished twice".into()))?;
         self.framer.end(&mut out)?;
         let mut f = out.finish()?;
         let header = TarSplitHeader {
@@ -306,7 +309,11 @@ impl Framer {
                     if *remaining == 0 {
                         let padding = *padding;
                         let kind = std::mem::replace(kind, ContentKind::Raw);
-                        self.state = if padding > 0 { State::Padding(padding) } else { State::Header };
+                        self.state = if padding > 0 {
+                            State::Padding(padding)
+                        } else {
+                            State::Header
+                        };
                         self.content_done(kind, out)?;
                     }
                 }
@@ -345,7 +352,10 @@ impl Framer {
         let typeflag = block[156];
         let size = match typeflag {
             b'x' | b'g' | b'L' | b'K' => parse_size(&block[124..136]),
-            _ => self.pax_size.take().or_else(|| parse_size(&block[124..136])),
+            _ => self
+                .pax_size
+                .take()
+                .or_else(|| parse_size(&block[124..136])),
         };
         let Some(size) = size else {
             self.mark_unusable("a member header has an unreadable size".into());
@@ -413,7 +423,8 @@ impl Framer {
                     match key {
                         b"path" => self.pax_path = Some(value.to_vec()),
                         b"size" => {
-                            self.pax_size = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok())
+                            self.pax_size =
+                                std::str::from_utf8(value).ok().and_then(|s| s.parse().ok())
                         }
                         _ => {}
                     }
@@ -507,8 +518,13 @@ fn ustar_name(block: &[u8]) -> Vec<u8> {
 fn pax_records(mut data: &[u8]) -> Vec<(&[u8], &[u8])> {
     let mut out = vec![];
     while !data.is_empty() {
-        let Some(sp) = data.iter().position(|&b| b == b' ') else { break };
-        let Some(len) = std::str::from_utf8(&data[..sp]).ok().and_then(|s| s.parse::<usize>().ok()) else {
+        let Some(sp) = data.iter().position(|&b| b == b' ') else {
+            break;
+        };
+        let Some(len) = std::str::from_utf8(&data[..sp])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
             break;
         };
         if len <= sp + 1 || len > data.len() {
@@ -625,7 +641,9 @@ impl Read for TarSplitReader {
                         if &got != want {
                             return Err(bad_data(format!(
                                 "{}: content changed since it was loaded",
-                                self.diff_path.join(std::ffi::OsStr::from_bytes(path)).display()
+                                self.diff_path
+                                    .join(std::ffi::OsStr::from_bytes(path))
+                                    .display()
                             )));
                         }
                         self.current = Current::Idle;
@@ -636,7 +654,9 @@ impl Read for TarSplitReader {
                     if got == 0 {
                         return Err(bad_data(format!(
                             "{}: shorter than when it was loaded",
-                            self.diff_path.join(std::ffi::OsStr::from_bytes(path)).display()
+                            self.diff_path
+                                .join(std::ffi::OsStr::from_bytes(path))
+                                .display()
                         )));
                     }
                     hash.update(&buf[..got]);

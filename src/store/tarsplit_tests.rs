@@ -77,7 +77,11 @@ fn the_tar_is_reassembled_byte_for_byte() {
         assert_eq!(h, header);
         let mut again = vec![];
         r.read_to_end(&mut again).unwrap();
-        assert!(again == tar, "reassembled tar differs (trailer {} bytes)", trailer.len());
+        assert!(
+            again == tar,
+            "reassembled tar differs (trailer {} bytes)",
+            trailer.len()
+        );
     }
 }
 
@@ -129,7 +133,10 @@ fn a_path_stored_twice_makes_the_record_unusable() {
     let files = vec![("f", b"one".to_vec()), ("f", b"two".to_vec())];
     let tar = build_tar(&files, b"");
     let header = record(&tar, tmp.path());
-    assert!(header.unusable.as_deref().unwrap_or("").contains("twice"), "{header:?}");
+    assert!(
+        header.unusable.as_deref().unwrap_or("").contains("twice"),
+        "{header:?}"
+    );
     assert!(TarSplitReader::open(&tmp.path().join("tar-split"), tmp.path()).is_err());
 }
 
@@ -159,6 +166,9 @@ fn sizes_and_names_parse() {
     assert_eq!(parse_size(b"zz"), None);
     assert_eq!(normalize(b"./a//b/./c"), b"a/b/c");
     assert_eq!(normalize(b"/etc/passwd"), b"etc/passwd");
-    assert_eq!(pax_records(b"12 path=abc\n13 size=1000\n"), vec![(&b"path"[..], &b"abc"[..]), (&b"size"[..], &b"1000"[..])]);
+    assert_eq!(
+        pax_records(b"12 path=abc\n13 size=1000\n"),
+        vec![(&b"path"[..], &b"abc"[..]), (&b"size"[..], &b"1000"[..])]
+    );
     assert!(pax_records(b"99 path=abc\n").is_empty());
 }
