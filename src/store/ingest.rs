@@ -118,9 +118,7 @@ impl Store {
             for _ in 0..workers {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= diff_ids.len()
-                        || first_error.lock().map(|e| e.is_some()).unwrap_or(true)
-                    {
+                    if i >= diff_ids.len() || first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                         break;
                     }
                     let (desc, diff_id) = &image.layers[i];

@@ -25,12 +25,12 @@ pub mod staging;
 pub mod tarsplit;
 
 pub use db::{DbError, ImageRow, LayerRow, MountRow};
-pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};
-pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use ingest::{LayerEvent, LayerStatus, LoadedImage};
 pub use layout::Layout;
 pub use mounts::{Driver, MountOptions, MountedImage};
 pub use names::{familiar, normalize_tag};
+pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};
+pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use remove::RemoveReport;
 pub use save::{ArchiveFormat, SavedImage};
 

@@ -80,8 +80,7 @@ impl Store {
 
     /// Points `full_name` at image `id`.
     pub fn tag(&mut self, id: &Digest, full_name: &str) -> Result<()> {
-        self.db
-            .write(|tx| super::db::set_tag(tx, full_name, id).map(|_| ()))?;
+        self.db.write(|tx| super::db::set_tag(tx, full_name, id).map(|_| ()))?;
         Ok(())
     }
 
@@ -103,14 +102,8 @@ impl Store {
                 });
             }
             tx.execute("DELETE FROM tags WHERE image_id = ?1", params![idstr])?;
-            tx.execute(
-                "DELETE FROM repo_digests WHERE image_id = ?1",
-                params![idstr],
-            )?;
-            tx.execute(
-                "DELETE FROM image_layers WHERE image_id = ?1",
-                params![idstr],
-            )?;
+            tx.execute("DELETE FROM repo_digests WHERE image_id = ?1", params![idstr])?;
+            tx.execute("DELETE FROM image_layers WHERE image_id = ?1", params![idstr])?;
             tx.execute("DELETE FROM images WHERE id = ?1", params![idstr])?;
             let mut gone = Vec::new();
             for l in &layers {
@@ -135,7 +128,7 @@ impl Store {
         let _ = fs::remove_file(blob);
         // The manifests it was loaded with, unless another image came with the same one.
         for (_, digest) in manifests {
-            let used: i64 = self
+            let users: i64 = self
                 .db
                 .conn()
                 .query_row(
@@ -144,7 +137,7 @@ impl Store {
                     |r| r.get(0),
                 )
                 .map_err(DbError::from)?;
-            if used == 0 {
+            if users == 0 {
                 let _ = fs::remove_file(self.layout.blob(&digest));
             }
         }
