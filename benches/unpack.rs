@@ -16,7 +16,9 @@ fn synthetic_tar(files: usize) -> Vec<u8> {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let len = 200 + (seed % 8000) as usize;
-        let data: Vec<u8> = (0..len).map(|j| b"lamina layer words "[(j + i) % 19]).collect();
+        let data: Vec<u8> = (0..len)
+            .map(|j| b"lamina layer words "[(j + i) % 19])
+            .collect();
         let mut h = tar::Header::new_gnu();
         h.set_size(len as u64);
         h.set_mode(0o644);
@@ -73,8 +75,13 @@ fn benches(c: &mut Criterion) {
                         size: Some(blob.len() as u64),
                         diff_id: &diff_id,
                     };
-                    unpack::unpack_layer(&blob[..], &expected, dir.path(), &UnpackOptions { userxattr: false })
-                        .unwrap();
+                    unpack::unpack_layer(
+                        &blob[..],
+                        &expected,
+                        dir.path(),
+                        &UnpackOptions { userxattr: false },
+                    )
+                    .unwrap();
                     dir
                 },
                 BatchSize::PerIteration,

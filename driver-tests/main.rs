@@ -1,1 +1,20 @@
+//! Driver tests: the real `lamina` binary, as root, against real mounts, real runtimes and an
+//! independent oracle (`umoci unpack`). Every test makes its own store under
+//! /var/tmp/lamina-tests and removes it (mounts included) when it ends; tests that need root,
+//! fixtures or tools that are missing print `SKIP: ...` and pass.
+//!
+//! Fixtures: scripts/build-test-images.sh (the project's Debian and busybox images, env
+//! LAMINA_TEST_IMAGES), ../shared's corpus (env LAMINA_CORPUS), ../shared itself (LAMINA_SHARED).
+//! Inputs no tool would make (hostile tars, broken layouts) are built here: tarw.rs, oci_builder.rs.
 
+mod common;
+mod corpus;
+mod crash;
+mod hostile;
+mod load;
+mod manifest;
+mod mount;
+mod oci_builder;
+mod oracle;
+mod runtime;
+mod tarw;

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "lamina", version, about = "A container storage engine: load, store and mount images")]
+#[command(
+    name = "lamina",
+    version,
+    about = "A container storage engine: load, store and mount images"
+)]
 pub struct Cli {
     /// Store root (default /var/lib/lamina for root, $XDG_DATA_HOME/lamina otherwise)
     #[arg(long, global = true, env = "LAMINA_ROOT")]

@@ -31,7 +31,12 @@ pub fn inspect(root: &Path, a: InspectArgs) -> CliResult {
             .db()
             .repo_digests_of(&id)?
             .iter()
-            .map(|(r, d)| format!("{}@{d}", store::familiar(&format!("{r}:x")).trim_end_matches(":x")))
+            .map(|(r, d)| {
+                format!(
+                    "{}@{d}",
+                    store::familiar(&format!("{r}:x")).trim_end_matches(":x")
+                )
+            })
             .collect();
         out.push(json!({
             "Id": id.to_string(),

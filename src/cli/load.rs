@@ -74,7 +74,11 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
         Some(w) => vec![source::find_ref(&*source, w).context(what)?],
     };
     if selected.is_empty() {
-        return Err(CliError(format!("{}: {} holds no image", what(), source.describe())));
+        return Err(CliError(format!(
+            "{}: {} holds no image",
+            what(),
+            source.describe()
+        )));
     }
     if a.tag.is_some() && selected.len() > 1 {
         return Err(CliError(format!(
@@ -96,7 +100,9 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
         }
         let tags = match (&a.tag, &r.name) {
             (Some(t), _) => vec![store::normalize_tag(t).context(ref_what)?],
-            (None, Some(n)) => vec![tag_for_ref(n, &source.default_repository()).context(ref_what)?],
+            (None, Some(n)) => {
+                vec![tag_for_ref(n, &source.default_repository()).context(ref_what)?]
+            }
             (None, None) => vec![],
         };
         let repo = tags.first().map(|t| repository_of(t));
@@ -137,7 +143,9 @@ pub fn import(root: &Path, a: ImportArgs) -> CliResult {
     let printer = LayerPrinter::new("Importing");
     let changes = super::mount::parse_changes(&a.change).context(what)?;
     let loaded = store
-        .import_rootfs(&a.rootfs, &tag, &changes, a.message.as_deref(), &|e| printer.event(e))
+        .import_rootfs(&a.rootfs, &tag, &changes, a.message.as_deref(), &|e| {
+            printer.event(e)
+        })
         .context(what)?;
     drop(printer);
     println!("{}", loaded.id);
@@ -154,7 +162,11 @@ mod tests {
             ("gzip", "debian", "docker.io/library/debian:gzip"),
             ("debian:gzip", "whatever", "docker.io/library/debian:gzip"),
             ("example.com/x/y:1", "d", "example.com/x/y:1"),
-            ("busybox:latest", "busybox-oci", "docker.io/library/busybox:latest"),
+            (
+                "busybox:latest",
+                "busybox-oci",
+                "docker.io/library/busybox:latest",
+            ),
         ];
         for (r, repo, want) in cases {
             assert_eq!(tag_for_ref(r, repo).unwrap(), want, "{r}");
@@ -164,7 +176,10 @@ mod tests {
 
     #[test]
     fn repository_is_the_name_without_tag() {
-        assert_eq!(repository_of("docker.io/library/debian:gzip"), "docker.io/library/debian");
+        assert_eq!(
+            repository_of("docker.io/library/debian:gzip"),
+            "docker.io/library/debian"
+        );
         assert_eq!(repository_of("localhost:5000/a/b:1"), "localhost:5000/a/b");
     }
 }

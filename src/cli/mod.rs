@@ -27,7 +27,10 @@ pub fn main() -> i32 {
         }
     };
     init_logging(cli.debug);
-    let root = cli.root.clone().unwrap_or_else(crate::store::Store::default_root);
+    let root = cli
+        .root
+        .clone()
+        .unwrap_or_else(crate::store::Store::default_root);
     let result = match cli.command {
         Command::Load(a) => load::load(&root, a),
         Command::Import(a) => load::import(&root, a),

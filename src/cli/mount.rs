@@ -19,12 +19,22 @@ pub(crate) fn parse_changes(changes: &[String]) -> Result<Vec<ConfigChange>, Cli
 
 pub fn mount(root: &Path, a: MountArgs) -> CliResult {
     let what = || format!("mount {}", a.image);
-    let driver = Driver::parse(&a.driver)
-        .ok_or_else(|| CliError(format!("{}: unknown driver {:?} (overlay or copy)", what(), a.driver)))?;
+    let driver = Driver::parse(&a.driver).ok_or_else(|| {
+        CliError(format!(
+            "{}: unknown driver {:?} (overlay or copy)",
+            what(),
+            a.driver
+        ))
+    })?;
     let json = match a.format.as_str() {
         "json" => true,
         "text" | "" => false,
-        f => return Err(CliError(format!("{}: unknown format {f:?} (text or json)", what()))),
+        f => {
+            return Err(CliError(format!(
+                "{}: unknown format {f:?} (text or json)",
+                what()
+            )))
+        }
     };
     let target = match (&a.bundle, &a.target) {
         (Some(_), Some(_)) => {
@@ -49,7 +59,11 @@ pub fn mount(root: &Path, a: MountArgs) -> CliResult {
         let written = write_bundle(&store, &mounted, bundle, &a);
         if let Err(e) = written {
             let _ = store.unmount(&mounted.id);
-            return Err(CliError(format!("{}: bundle {}: {e}", what(), bundle.display())));
+            return Err(CliError(format!(
+                "{}: bundle {}: {e}",
+                what(),
+                bundle.display()
+            )));
         }
     }
     if json {
@@ -164,7 +178,10 @@ pub fn info(root: &Path) -> CliResult {
     println!("Mounts: {}", db.mounts()?.len());
     println!("Kernel: {}", f.kernel);
     println!("Overlay: {}", yes_no(f.overlay));
-    println!("New mount API (fsopen/fsmount): {}", yes_no(f.new_mount_api));
+    println!(
+        "New mount API (fsopen/fsmount): {}",
+        yes_no(f.new_mount_api)
+    );
     println!("Overlay lowerdir+: {}", yes_no(f.lowerdir_plus));
     println!("Overlay lowerdir+ by fd: {}", yes_no(f.lowerdir_fd));
     println!("Max lower layers: {}", f.max_lowers);

@@ -44,9 +44,19 @@ pub fn human_size(bytes: u64) -> String {
         return format!("{bytes}B");
     }
     // three significant digits, as docker's HumanSizeWithPrecision(size, 3)
-    let decimals = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
     format!("{s}{}", UNITS[u])
 }
 
@@ -133,7 +143,10 @@ mod tests {
     fn rfc3339_parses() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951868800));
-        assert_eq!(parse_rfc3339("2000-03-01T01:00:00.5+01:00"), Some(951868800));
+        assert_eq!(
+            parse_rfc3339("2000-03-01T01:00:00.5+01:00"),
+            Some(951868800)
+        );
         assert_eq!(parse_rfc3339("nope"), None);
     }
 }

@@ -42,13 +42,23 @@ impl ConfigChange {
         Ok(match instruction.as_str() {
             "CMD" => ConfigChange::Cmd(exec_or_shell(rest)),
             "ENTRYPOINT" => ConfigChange::Entrypoint(exec_or_shell(rest)),
-            "ENV" => ConfigChange::Env(pairs(rest).ok_or_else(|| invalid("expected KEY=VALUE or KEY VALUE"))?),
-            "LABEL" => ConfigChange::Label(pairs(rest).ok_or_else(|| invalid("expected KEY=VALUE"))?),
+            "ENV" => ConfigChange::Env(
+                pairs(rest).ok_or_else(|| invalid("expected KEY=VALUE or KEY VALUE"))?,
+            ),
+            "LABEL" => {
+                ConfigChange::Label(pairs(rest).ok_or_else(|| invalid("expected KEY=VALUE"))?)
+            }
             "WORKDIR" => ConfigChange::WorkingDir(rest.to_string()),
             "USER" => ConfigChange::User(rest.to_string()),
             "EXPOSE" => ConfigChange::Expose(
                 rest.split_whitespace()
-                    .map(|p| if p.contains('/') { p.to_string() } else { format!("{p}/tcp") })
+                    .map(|p| {
+                        if p.contains('/') {
+                            p.to_string()
+                        } else {
+                            format!("{p}/tcp")
+                        }
+                    })
                     .collect(),
             ),
             "VOLUME" => ConfigChange::Volume(
@@ -76,11 +86,18 @@ impl ConfigChange {
                 let mut env: Vec<String> = config
                     .get("Env")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 for (k, v) in pairs {
                     let entry = format!("{k}={v}");
-                    match env.iter_mut().find(|e| e.split('=').next() == Some(k.as_str())) {
+                    match env
+                        .iter_mut()
+                        .find(|e| e.split('=').next() == Some(k.as_str()))
+                    {
                         Some(e) => *e = entry,
                         None => env.push(entry),
                     }
@@ -185,18 +202,42 @@ mod tests {
     #[test]
     fn parses_instructions() {
         let cases: Vec<(&str, ConfigChange)> = vec![
-            (r#"CMD ["/bin/sh", "-c", "echo hi"]"#, ConfigChange::Cmd(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])),
-            ("CMD echo hi", ConfigChange::Cmd(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])),
-            ("env A=1 B=\"two words\"", ConfigChange::Env(vec![("A".into(), "1".into()), ("B".into(), "two words".into())])),
-            ("ENV A value here", ConfigChange::Env(vec![("A".into(), "value here".into())])),
+            (
+                r#"CMD ["/bin/sh", "-c", "echo hi"]"#,
+                ConfigChange::Cmd(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()]),
+            ),
+            (
+                "CMD echo hi",
+                ConfigChange::Cmd(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()]),
+            ),
+            (
+                "env A=1 B=\"two words\"",
+                ConfigChange::Env(vec![
+                    ("A".into(), "1".into()),
+                    ("B".into(), "two words".into()),
+                ]),
+            ),
+            (
+                "ENV A value here",
+                ConfigChange::Env(vec![("A".into(), "value here".into())]),
+            ),
             ("WORKDIR /srv", ConfigChange::WorkingDir("/srv".into())),
-            ("EXPOSE 80 53/udp", ConfigChange::Expose(vec!["80/tcp".into(), "53/udp".into()])),
+            (
+                "EXPOSE 80 53/udp",
+                ConfigChange::Expose(vec!["80/tcp".into(), "53/udp".into()]),
+            ),
         ];
         for (s, want) in cases {
             assert_eq!(ConfigChange::parse(s).unwrap(), want, "{s}");
         }
-        assert!(matches!(ConfigChange::parse("RUN x"), Err(ChangeError::Unknown(_))));
-        assert!(matches!(ConfigChange::parse("CMD"), Err(ChangeError::Empty { .. })));
+        assert!(matches!(
+            ConfigChange::parse("RUN x"),
+            Err(ChangeError::Unknown(_))
+        ));
+        assert!(matches!(
+            ConfigChange::parse("CMD"),
+            Err(ChangeError::Empty { .. })
+        ));
     }
 
     #[test]
@@ -206,7 +247,9 @@ mod tests {
         c.insert("Cmd".into(), json!(["sh"]));
         ConfigChange::parse("ENV A=1 B=2").unwrap().apply(&mut c);
         assert_eq!(c["Env"], json!(["PATH=/bin", "A=1", "B=2"]));
-        ConfigChange::parse(r#"ENTRYPOINT ["/init"]"#).unwrap().apply(&mut c);
+        ConfigChange::parse(r#"ENTRYPOINT ["/init"]"#)
+            .unwrap()
+            .apply(&mut c);
         assert_eq!(c["Entrypoint"], json!(["/init"]));
         assert!(!c.contains_key("Cmd"));
     }

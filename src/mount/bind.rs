@@ -48,6 +48,12 @@ fn bind_then_remount(source: &Path, target: &Path) -> Result<(), MountError> {
     })
 }
 
+/// Bind `source` (recursively) at `target`, writable: the copy driver's writable view.
+pub fn bind(source: &Path, target: &Path) -> Result<(), MountError> {
+    mount_bind_recursive(source, target)
+        .map_err(|e| MountError::syscall("bind mount to", target, e))
+}
+
 /// Unmount the topmost mount at `target`.
 ///
 /// `Busy` means open files or a cwd keep it in use (nothing changed); `NotMounted` means there was no

@@ -11,11 +11,7 @@ use super::{OverlaySpec, RuntimeMount};
 /// overlay option parser expects; the page-size limit of that route is the runtime's concern.
 pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
     if spec.lowers.len() == 1 && spec.upper.is_none() {
-        return vec![RuntimeMount {
-            kind: "bind".into(),
-            source: absolute(&spec.lowers[0]),
-            options: vec!["ro".into(), "rbind".into()],
-        }];
+        return vec![RuntimeMount::bind(&spec.lowers[0], true)];
     }
     let lowers: Vec<String> = spec.lowers.iter().map(|l| escape(&absolute(l))).collect();
     let mut options = vec![format!("lowerdir={}", lowers.join(":"))];
@@ -32,6 +28,18 @@ pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
         source: "overlay".into(),
         options,
     }]
+}
+
+impl RuntimeMount {
+    /// A recursive bind of `source`, read-only or writable.
+    pub fn bind(source: &Path, readonly: bool) -> RuntimeMount {
+        let mode = if readonly { "ro" } else { "rw" };
+        RuntimeMount {
+            kind: "bind".into(),
+            source: absolute(source),
+            options: vec![mode.into(), "rbind".into()],
+        }
+    }
 }
 
 fn absolute(path: &Path) -> String {

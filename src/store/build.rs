@@ -34,12 +34,15 @@ impl ImageSource for StagedBlobs {
         Ok(vec![])
     }
     fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
-        let path = self.files.get(&desc.digest).ok_or_else(|| SourceError::MissingBlob {
-            source_name: self.describe(),
-            digest: desc.digest.clone(),
-            location: "not staged".into(),
-            hint: String::new(),
-        })?;
+        let path = self
+            .files
+            .get(&desc.digest)
+            .ok_or_else(|| SourceError::MissingBlob {
+                source_name: self.describe(),
+                digest: desc.digest.clone(),
+                location: "not staged".into(),
+                hint: String::new(),
+            })?;
         let f = File::open(path).map_err(|e| SourceError::Io {
             path: path.clone(),
             source: e,
@@ -183,7 +186,12 @@ impl Store {
             .db
             .image_layers(&m.image_id)?
             .into_iter()
-            .map(|l| (Descriptor::new(mt::OCI_LAYER_TAR, l.diff_id.clone(), 0), l.diff_id))
+            .map(|l| {
+                (
+                    Descriptor::new(mt::OCI_LAYER_TAR, l.diff_id.clone(), 0),
+                    l.diff_id,
+                )
+            })
             .collect();
         layers.push((
             Descriptor::new(mt::OCI_LAYER_TAR, diff_id.clone(), size),
@@ -203,7 +211,10 @@ impl Store {
         let m = self.find_mount(id_or_dir)?;
         let upper = self.layout.mount_upper(&m.id);
         if m.readonly || m.driver != "overlay" || !upper.is_dir() {
-            return Err(image_err(&m.id, "only a writable overlay mount has changes to show"));
+            return Err(image_err(
+                &m.id,
+                "only a writable overlay mount has changes to show",
+            ));
         }
         let lowers = self.lower_dirs(&m.image_id)?;
         Ok(runtime::upper_changes(&upper, &lowers, false)?)
@@ -239,7 +250,8 @@ fn resolved(
         "layers": layers.iter().map(|(d, _)| d).collect::<Vec<_>>(),
     });
     let manifest_bytes = serde_json::to_vec(&manifest_json).map_err(|e| image_err(name, e))?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| image_err(name, e))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| image_err(name, e))?;
     Ok(ResolvedImage {
         name: Some(name.to_string()),
         manifest_digest: None,

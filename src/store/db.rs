@@ -223,7 +223,9 @@ impl Db {
         let mut st = self
             .conn
             .prepare("SELECT id FROM images WHERE id LIKE ?1 ORDER BY id")?;
-        let rows = st.query_map(params![format!("sha256:{prefix}%")], |r| r.get::<_, String>(0))?;
+        let rows = st.query_map(params![format!("sha256:{prefix}%")], |r| {
+            r.get::<_, String>(0)
+        })?;
         rows.map(|r| digest_col("images.id", r?)).collect()
     }
 
@@ -372,7 +374,12 @@ pub fn set_tag(tx: &Transaction, name: &str, id: &Digest) -> Result<Option<Diges
     }
 }
 
-pub fn add_repo_digest(tx: &Transaction, repository: &str, digest: &Digest, id: &Digest) -> Result<()> {
+pub fn add_repo_digest(
+    tx: &Transaction,
+    repository: &str,
+    digest: &Digest,
+    id: &Digest,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO repo_digests (repository, digest, image_id) VALUES (?1, ?2, ?3)
          ON CONFLICT(repository, digest) DO UPDATE SET image_id = excluded.image_id",
@@ -396,7 +403,14 @@ pub fn delete_mount(tx: &Transaction, id: &str) -> Result<()> {
 
 type RawLayer = (String, String, String, bool, i64, i64);
 fn raw_layer(r: &rusqlite::Row) -> rusqlite::Result<RawLayer> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 fn layer_row(r: RawLayer) -> Result<LayerRow> {
     Ok(LayerRow {
@@ -424,7 +438,14 @@ fn image_row(r: RawImage) -> Result<ImageRow> {
 
 type RawMount = (String, String, String, String, bool, i64);
 fn raw_mount(r: &rusqlite::Row) -> rusqlite::Result<RawMount> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 fn mount_row(r: RawMount) -> Result<MountRow> {
     Ok(MountRow {

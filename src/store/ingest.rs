@@ -6,7 +6,8 @@
 //! tree depends on their parents (implied directories, hardlinks into lower layers) are fixed up once
 //! the layers below are known, and stored under their chainID.
 
-use super::db::{self, ImageRow, LayerRow};
+use super::db::{self, Db, ImageRow, LayerRow};
+use super::layout::Layout;
 use super::staging::Staging;
 use super::{IoContext, Result, Store, StoreError};
 use crate::digest::Digest;
@@ -113,26 +114,49 @@ impl Store {
             .map(|n| n.get())
             .unwrap_or(1)
             .min(diff_ids.len().max(1));
-        let this = &*self;
+        let layout = &self.layout;
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= diff_ids.len() || first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let (desc, diff_id) = &image.layers[i];
-                    match this.fetch_layer(source, desc, diff_id, &chain_ids[i], &opts, on_layer) {
-                        Ok(slot) => {
-                            if let Ok(mut s) = slots[i].lock() {
-                                *s = Some(slot);
-                            }
-                        }
+                scope.spawn(|| {
+                    // SQLite connections are not shared between threads: each worker has its own.
+                    let db = match Db::open(&layout.meta_db()) {
+                        Ok(db) => db,
                         Err(e) => {
                             if let Ok(mut first) = first_error.lock() {
-                                first.get_or_insert(e);
+                                first.get_or_insert(e.into());
                             }
+                            return;
+                        }
+                    };
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= diff_ids.len()
+                            || first_error.lock().map(|e| e.is_some()).unwrap_or(true)
+                        {
                             break;
+                        }
+                        let (desc, diff_id) = &image.layers[i];
+                        match fetch_layer(
+                            layout,
+                            &db,
+                            source,
+                            desc,
+                            diff_id,
+                            &chain_ids[i],
+                            &opts,
+                            on_layer,
+                        ) {
+                            Ok(slot) => {
+                                if let Ok(mut s) = slots[i].lock() {
+                                    *s = Some(slot);
+                                }
+                            }
+                            Err(e) => {
+                                if let Ok(mut first) = first_error.lock() {
+                                    first.get_or_insert(e);
+                                }
+                                break;
+                            }
                         }
                     }
                 });
@@ -159,7 +183,7 @@ impl Store {
                 Slot::Staged(staging, report, record) => {
                     let diff = staging.path().join("diff");
                     unpack::fix_up_layer(&diff, &report, &lower_dirs, &opts)?;
-                    self.commit_layer(staging, &record)?;
+                    commit_layer(&self.layout, staging, &record)?;
                     on_layer(&LayerEvent {
                         diff_id: record.diff_id.clone(),
                         status: LayerStatus::Loaded,
@@ -205,116 +229,123 @@ impl Store {
             untagged_from,
         })
     }
+}
 
-    /// Finds layer `diff_id` in the store, or unpacks it into staging (committing it at once when it
-    /// does not depend on its parents).
-    fn fetch_layer(
-        &self,
-        source: &dyn ImageSource,
-        desc: &crate::image::Descriptor,
-        diff_id: &Digest,
-        chain_id: &Digest,
-        opts: &UnpackOptions,
-        on_layer: &(dyn Fn(&LayerEvent) + Sync),
-    ) -> Result<Slot> {
-        let _lock = self.lock_layer(diff_id)?;
-        if let Some(record) = self.find_stored(diff_id, chain_id)? {
-            on_layer(&LayerEvent {
-                diff_id: diff_id.clone(),
-                status: LayerStatus::Exists,
-                size: Some(desc.size),
-            });
-            return Ok(Slot::Stored(record));
-        }
+/// Finds layer `diff_id` in the store, or unpacks it into staging (committing it at once when it
+/// does not depend on its parents).
+#[allow(clippy::too_many_arguments)]
+fn fetch_layer(
+    layout: &Layout,
+    db: &Db,
+    source: &dyn ImageSource,
+    desc: &crate::image::Descriptor,
+    diff_id: &Digest,
+    chain_id: &Digest,
+    opts: &UnpackOptions,
+    on_layer: &(dyn Fn(&LayerEvent) + Sync),
+) -> Result<Slot> {
+    let _lock = lock_layer(layout, diff_id)?;
+    if let Some(record) = find_stored(layout, db, diff_id, chain_id)? {
         on_layer(&LayerEvent {
             diff_id: diff_id.clone(),
-            status: LayerStatus::Loading,
+            status: LayerStatus::Exists,
             size: Some(desc.size),
         });
-        let staging = Staging::new(&self.layout.tmp_dir(), "layer").at(&self.layout.tmp_dir())?;
-        let diff = staging.path().join("diff");
-        fs::create_dir(&diff).at(&diff)?;
-        let blob = source.open_blob(desc)?;
-        let expected = ExpectedBlob {
-            digest: &desc.digest,
-            size: Some(desc.size),
-            diff_id,
-        };
-        let report = super::recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
-        let record = LayerRecord {
-            diff_id: diff_id.clone(),
-            chain_id: chain_id.clone(),
-            parent_dependent: report.needs_parents(),
-            blob_digest: desc.digest.clone(),
-            compressed_size: desc.size,
-            size: report.files_size,
-            entries: report.entries,
-        };
-        if record.parent_dependent {
-            return Ok(Slot::Staged(staging, report, record));
+        return Ok(Slot::Stored(record));
+    }
+    on_layer(&LayerEvent {
+        diff_id: diff_id.clone(),
+        status: LayerStatus::Loading,
+        size: Some(desc.size),
+    });
+    let staging = Staging::new(&layout.tmp_dir(), "layer").at(&layout.tmp_dir())?;
+    let diff = staging.path().join("diff");
+    fs::create_dir(&diff).at(&diff)?;
+    let blob = source.open_blob(desc)?;
+    let expected = ExpectedBlob {
+        digest: &desc.digest,
+        size: Some(desc.size),
+        diff_id,
+    };
+    let report = super::recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
+    let record = LayerRecord {
+        diff_id: diff_id.clone(),
+        chain_id: chain_id.clone(),
+        parent_dependent: report.needs_parents(),
+        blob_digest: desc.digest.clone(),
+        compressed_size: desc.size,
+        size: report.files_size,
+        entries: report.entries,
+    };
+    if record.parent_dependent {
+        return Ok(Slot::Staged(staging, report, record));
+    }
+    commit_layer(layout, staging, &record)?;
+    on_layer(&LayerEvent {
+        diff_id: diff_id.clone(),
+        status: LayerStatus::Loaded,
+        size: Some(desc.size),
+    });
+    Ok(Slot::Stored(record))
+}
+
+/// Writes the layer record into the staged dir and renames it into `layers/`. If another process
+/// stored the same layer meanwhile, ours is discarded and theirs is used.
+fn commit_layer(layout: &Layout, staging: Staging, record: &LayerRecord) -> Result<()> {
+    let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Image {
+        image: record.diff_id.to_string(),
+        reason: format!("cannot encode layer record: {e}"),
+    })?;
+    super::recorded::finish_records(staging.path())?;
+    let rec_path = staging.path().join("layer.json");
+    fs::write(&rec_path, json).at(&rec_path)?;
+    let dest = layout.layer(&record.key());
+    staging.commit_to(&dest).at(&dest)?;
+    Ok(())
+}
+
+/// A stored layer for this position: from the database, or a complete layer dir whose row was
+/// never written (the process that stored it was killed before recording it).
+fn find_stored(
+    layout: &Layout,
+    db: &Db,
+    diff_id: &Digest,
+    chain_id: &Digest,
+) -> Result<Option<LayerRecord>> {
+    if let Some(row) = db.find_layer(diff_id, chain_id)? {
+        if layout.layer_diff(&row.key).is_dir() {
+            return read_record(layout, &row.key);
         }
-        self.commit_layer(staging, &record)?;
-        on_layer(&LayerEvent {
-            diff_id: diff_id.clone(),
-            status: LayerStatus::Loaded,
-            size: Some(desc.size),
-        });
-        Ok(Slot::Stored(record))
     }
-
-    /// Writes the layer record into the staged dir and renames it into `layers/`. If another process
-    /// stored the same layer meanwhile, ours is discarded and theirs is used.
-    fn commit_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
-        let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Image {
-            image: record.diff_id.to_string(),
-            reason: format!("cannot encode layer record: {e}"),
-        })?;
-        super::recorded::finish_records(staging.path())?;
-        let rec_path = staging.path().join("layer.json");
-        fs::write(&rec_path, json).at(&rec_path)?;
-        let dest = self.layout.layer(&record.key());
-        staging.commit_to(&dest).at(&dest)?;
-        Ok(())
-    }
-
-    /// A stored layer for this position: from the database, or a complete layer dir whose row was
-    /// never written (the process that stored it was killed before recording it).
-    fn find_stored(&self, diff_id: &Digest, chain_id: &Digest) -> Result<Option<LayerRecord>> {
-        if let Some(row) = self.db.find_layer(diff_id, chain_id)? {
-            if self.layout.layer_diff(&row.key).is_dir() {
-                return self.read_record(&row.key);
+    for key in [diff_id.hex(), chain_id.hex()] {
+        if let Some(rec) = read_record(layout, key)? {
+            if &rec.diff_id == diff_id && (!rec.parent_dependent || &rec.chain_id == chain_id) {
+                return Ok(Some(rec));
             }
         }
-        for key in [diff_id.hex(), chain_id.hex()] {
-            if let Some(rec) = self.read_record(key)? {
-                if &rec.diff_id == diff_id && (!rec.parent_dependent || &rec.chain_id == chain_id) {
-                    return Ok(Some(rec));
-                }
-            }
-        }
-        Ok(None)
     }
+    Ok(None)
+}
 
-    pub(crate) fn read_record(&self, key: &str) -> Result<Option<LayerRecord>> {
-        let path = self.layout.layer_record(key);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io { path, source: e }),
-        }
+pub(crate) fn read_record(layout: &Layout, key: &str) -> Result<Option<LayerRecord>> {
+    let path = layout.layer_record(key);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Io { path, source: e }),
     }
+}
 
-    fn lock_layer(&self, diff_id: &Digest) -> Result<File> {
-        let path = self.layout.layer_lock(diff_id);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .at(&path)?;
-        flock(f.as_fd(), FlockOperation::LockExclusive)
-            .map_err(std::io::Error::from)
-            .at(&path)?;
-        Ok(f)
-    }
+fn lock_layer(layout: &Layout, diff_id: &Digest) -> Result<File> {
+    let path = layout.layer_lock(diff_id);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    flock(f.as_fd(), FlockOperation::LockExclusive)
+        .map_err(std::io::Error::from)
+        .at(&path)?;
+    Ok(f)
 }

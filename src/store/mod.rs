@@ -148,7 +148,7 @@ impl Store {
 
     pub fn config(&self, id: &Digest) -> Result<crate::image::ImageConfig> {
         let bytes = self.config_bytes(id)?;
-        crate::image::ImageConfig::parse(&bytes).map_err(|e| StoreError::Image {
+        crate::image::ImageConfig::parse(bytes).map_err(|e| StoreError::Image {
             image: id.to_string(),
             reason: e.to_string(),
         })

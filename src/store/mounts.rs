@@ -80,7 +80,11 @@ impl Store {
         let id = match &opts.name {
             Some(n) if !valid_mount_id(n) => return Err(StoreError::BadMountId(n.clone())),
             Some(n) => n.clone(),
-            None => format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()),
+            None => format!(
+                "{:016x}{:016x}",
+                rand::random::<u64>(),
+                rand::random::<u64>()
+            ),
         };
         if self.db.mount(&id)?.is_some() || self.layout.mount(&id).exists() {
             return Err(StoreError::MountExists(id));
@@ -189,10 +193,14 @@ impl Store {
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
-        let key = format!("flat-{}", Digest::of_bytes(names.join("\n").as_bytes()).hex());
+        let key = format!(
+            "flat-{}",
+            Digest::of_bytes(names.join("\n").as_bytes()).hex()
+        );
         let diff = self.layout.layer_diff(&key);
         if !diff.is_dir() {
-            let staging = Staging::new(&self.layout.tmp_dir(), "flatten").at(&self.layout.tmp_dir())?;
+            let staging =
+                Staging::new(&self.layout.tmp_dir(), "flatten").at(&self.layout.tmp_dir())?;
             let staged = staging.path().join("diff");
             fs::create_dir(&staged).at(&staged)?;
             copier::materialize(
@@ -223,7 +231,8 @@ impl Store {
                 return Ok(m.clone());
             }
         }
-        let by_prefix: Vec<&MountRow> = all.iter().filter(|m| m.id.starts_with(id_or_dir)).collect();
+        let by_prefix: Vec<&MountRow> =
+            all.iter().filter(|m| m.id.starts_with(id_or_dir)).collect();
         match by_prefix.as_slice() {
             [one] if !id_or_dir.is_empty() => Ok((*one).clone()),
             _ => Err(StoreError::NoSuchMount(id_or_dir.to_string())),

@@ -80,7 +80,8 @@ impl Store {
 
     /// Points `full_name` at image `id`.
     pub fn tag(&mut self, id: &Digest, full_name: &str) -> Result<()> {
-        self.db.write(|tx| super::db::set_tag(tx, full_name, id).map(|_| ()))?;
+        self.db
+            .write(|tx| super::db::set_tag(tx, full_name, id).map(|_| ()))?;
         Ok(())
     }
 
@@ -102,8 +103,14 @@ impl Store {
                 });
             }
             tx.execute("DELETE FROM tags WHERE image_id = ?1", params![idstr])?;
-            tx.execute("DELETE FROM repo_digests WHERE image_id = ?1", params![idstr])?;
-            tx.execute("DELETE FROM image_layers WHERE image_id = ?1", params![idstr])?;
+            tx.execute(
+                "DELETE FROM repo_digests WHERE image_id = ?1",
+                params![idstr],
+            )?;
+            tx.execute(
+                "DELETE FROM image_layers WHERE image_id = ?1",
+                params![idstr],
+            )?;
             tx.execute("DELETE FROM images WHERE id = ?1", params![idstr])?;
             let mut gone = Vec::new();
             for l in &layers {

@@ -22,7 +22,11 @@ pub struct Staging {
 
 impl Staging {
     pub fn new(tmp_dir: &Path, purpose: &str) -> io::Result<Staging> {
-        let name = format!("{purpose}-{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let name = format!(
+            "{purpose}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
         let dir = tmp_dir.join(&name);
         let lock_path = tmp_dir.join(format!("{name}.lock"));
         let lock = OpenOptions::new()
@@ -55,7 +59,9 @@ impl Staging {
                 }
                 Ok(true)
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -103,7 +109,11 @@ pub fn clear_abandoned(tmp_dir: &Path) -> io::Result<usize> {
     for entry in fs::read_dir(tmp_dir)? {
         let entry = entry?;
         let path = entry.path();
-        if let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".lock")) {
+        if let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".lock"))
+        {
             if !tmp_dir.join(stem).exists() {
                 if let Ok(lock) = OpenOptions::new().write(true).open(&path) {
                     if flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive).is_ok() {

@@ -255,6 +255,22 @@ fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
 
 type Decoded = (apply::Applied, Digest, u64);
 
+fn decoder<'a, R: io::BufRead + 'a>(kind: Compression, input: R) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match kind {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        Compression::Plain => Box::new(input),
+    })
+}
+
+/// The plain tar stream of a possibly compressed one (gzip, zstd or plain, told by magic bytes), for
+/// callers that need the tar itself (`import` of a rootfs tar).
+pub fn decompress<'a, R: io::BufRead + 'a>(mut input: R) -> io::Result<Box<dyn Read + 'a>> {
+    let kind =
+        detect(input.fill_buf()?).map_err(|m| io::Error::new(io::ErrorKind::Unsupported, m))?;
+    decoder(kind, input)
+}
+
 fn decode_and_apply<B: io::BufRead>(
     compressed: &mut B,
     id: &Digest,
@@ -278,13 +294,7 @@ fn decode_and_apply<B: io::BufRead>(
     let kind = detect(&magic[..got])
         .map_err(|m| decompress_err(io::Error::new(io::ErrorKind::Unsupported, m)))?;
     let input = Read::chain(&magic[..got], compressed);
-    let decoder: Box<dyn Read + '_> = match kind {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(decompress_err)?)
-        }
-        Compression::Plain => Box::new(input),
-    };
+    let decoder = decoder(kind, input).map_err(decompress_err)?;
     let mut tar_stream = HashingReader::new(decoder);
     let applied = {
         let mut framed = BufReader::with_capacity(STREAM_BUF, &mut tar_stream);

@@ -1,0 +1,348 @@
+//! Tree descriptions for comparing a mounted image with an oracle's unpack.
+//! `treemanifest(dir)` runs ../shared/tools/treemanifest.py when ../shared is there, else an
+//! equivalent walker below (same line format: `PATH TYPE key=value...`), and parses the lines.
+
+use crate::common;
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+/// One entry: its type and fields (mode, uid, gid, size, sha256, target, dev, mtime, hardlink)
+/// and xattrs (name -> hex value), all as the text the manifest holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub kind: String,
+    pub fields: BTreeMap<String, String>,
+    pub xattrs: BTreeMap<String, String>,
+}
+
+/// escaped path ("/" for the root) -> entry
+pub type Manifest = BTreeMap<String, Entry>;
+
+pub fn treemanifest(dir: &Path) -> Manifest {
+    let text = match common::shared_dir() {
+        Some(shared) => {
+            let r = common::run(
+                Command::new("python3")
+                    .arg(shared.join("tools/treemanifest.py"))
+                    .arg(dir),
+                common::LIMIT,
+            )
+            .expect_ok();
+            r.stdout
+        }
+        None => walk_lines(dir).join("\n"),
+    };
+    parse(&text)
+}
+
+pub fn parse(text: &str) -> Manifest {
+    let mut m = Manifest::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut parts = line.split(' ');
+        let path = parts.next().unwrap_or_default().to_string();
+        let kind = parts.next().unwrap_or_default().to_string();
+        let mut e = Entry {
+            kind,
+            fields: BTreeMap::new(),
+            xattrs: BTreeMap::new(),
+        };
+        for p in parts {
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
+            if k == "xattr" {
+                let (name, value) = v.split_once('=').unwrap_or((v, ""));
+                e.xattrs.insert(name.to_string(), value.to_string());
+            } else {
+                e.fields.insert(k.to_string(), v.to_string());
+            }
+        }
+        m.insert(path, e);
+    }
+    m
+}
+
+/// What a comparison leaves out.
+#[derive(Clone, Copy)]
+pub struct Compare {
+    /// directories' mtimes (a mount or unpack touches them)
+    pub dir_mtimes: bool,
+    /// the root directory's mtime
+    pub root_mtime: bool,
+    /// the mtimes of everything else
+    pub other_mtimes: bool,
+}
+
+pub const ORACLE: Compare = Compare {
+    dir_mtimes: false,
+    root_mtime: false,
+    other_mtimes: true,
+};
+pub const ALL: Compare = Compare {
+    dir_mtimes: true,
+    root_mtime: true,
+    other_mtimes: true,
+};
+pub const NO_MTIMES: Compare = Compare {
+    dir_mtimes: false,
+    root_mtime: false,
+    other_mtimes: false,
+};
+
+fn is_overlay_xattr(name: &str) -> bool {
+    name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")
+}
+
+fn normalize(m: &Manifest, how: Compare) -> Manifest {
+    m.iter()
+        .map(|(path, e)| {
+            let mut e = e.clone();
+            e.xattrs.retain(|k, _| !is_overlay_xattr(k));
+            let drop_mtime = if path == "/" {
+                !how.root_mtime
+            } else if e.kind == "dir" {
+                !how.dir_mtimes
+            } else {
+                !how.other_mtimes
+            };
+            if drop_mtime {
+                e.fields.remove("mtime");
+            }
+            (path.clone(), e)
+        })
+        .collect()
+}
+
+/// Differences between `expected` and `actual`, one readable line each (empty when equal).
+pub fn differences(expected: &Manifest, actual: &Manifest, how: Compare) -> Vec<String> {
+    let (a, b) = (normalize(expected, how), normalize(actual, how));
+    let mut out = Vec::new();
+    for (path, e) in &a {
+        match b.get(path) {
+            None => out.push(format!("missing: {path} ({})", e.kind)),
+            Some(f) if f != e => out.push(format!(
+                "differs: {path}\n   expected {}\n   actual   {}",
+                show(e),
+                show(f)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (path, f) in &b {
+        if !a.contains_key(path) {
+            out.push(format!("unexpected: {path} ({})", f.kind));
+        }
+    }
+    out
+}
+
+fn show(e: &Entry) -> String {
+    let mut s = e.kind.clone();
+    for (k, v) in &e.fields {
+        s += &format!(" {k}={v}");
+    }
+    for (k, v) in &e.xattrs {
+        s += &format!(" xattr={k}={v}");
+    }
+    s
+}
+
+/// Panics with the first differences when the trees are not the same.
+pub fn assert_same(what: &str, expected: &Manifest, actual: &Manifest, how: Compare) {
+    let d = differences(expected, actual, how);
+    assert!(
+        d.is_empty(),
+        "{what}: {} differences ({} vs {} entries), first ones:\n{}",
+        d.len(),
+        expected.len(),
+        actual.len(),
+        d.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+// ---- the walker used when ../shared is missing; same format as treemanifest.py ----
+
+fn escape(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in bytes {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            0..=0x20 | 0x7f..=0xff => s.push_str(&format!("\\x{b:02x}")),
+            _ => s.push(b as char),
+        }
+    }
+    s
+}
+
+fn walk_lines(root: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut links: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    walk(root, "/", &mut lines, &mut links);
+    // a hardlink field only for inodes that really occur twice inside the tree
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &lines {
+        if let Some(first) = l.1.as_ref() {
+            *counts.entry(first.clone()).or_default() += 1;
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(line, first)| match first {
+            Some(f) if counts[&f] > 1 => format!("{line} hardlink={f}"),
+            _ => line,
+        })
+        .collect()
+}
+
+fn walk(
+    path: &Path,
+    name: &str,
+    out: &mut Vec<(String, Option<String>)>,
+    links: &mut BTreeMap<(u64, u64), String>,
+) {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) => panic!("stat {}: {e}", path.display()),
+    };
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        "file"
+    } else if ft.is_dir() {
+        "dir"
+    } else if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_char_device() {
+        "char"
+    } else if ft.is_block_device() {
+        "block"
+    } else if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "unknown"
+    };
+    let mut line = format!(
+        "{name} {kind} mode={:04o} uid={} gid={}",
+        md.mode() & 0o7777,
+        md.uid(),
+        md.gid()
+    );
+    if ft.is_file() {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        line += &format!(
+            " size={} sha256={}",
+            md.size(),
+            hex::encode(Sha256::digest(&bytes))
+        );
+    }
+    if ft.is_symlink() {
+        let t =
+            std::fs::read_link(path).unwrap_or_else(|e| panic!("readlink {}: {e}", path.display()));
+        line += &format!(" target={}", escape(t.as_os_str().as_bytes()));
+    }
+    if ft.is_char_device() || ft.is_block_device() {
+        let dev = md.rdev();
+        line += &format!(" dev={}:{}", rustix::fs::major(dev), rustix::fs::minor(dev));
+    }
+    for (k, v) in xattrs(path) {
+        line += &format!(
+            " xattr={}={}",
+            escape(&k).replace('=', "\\x3d"),
+            hex::encode(v)
+        );
+    }
+    line += &format!(" mtime={}", md.mtime());
+    let first = (!ft.is_dir() && md.nlink() > 1).then(|| {
+        links
+            .entry((md.dev(), md.ino()))
+            .or_insert(name.to_string())
+            .clone()
+    });
+    out.push((line, first));
+    if ft.is_dir() {
+        let mut names: Vec<Vec<u8>> = std::fs::read_dir(path)
+            .unwrap_or_else(|e| panic!("readdir {}: {e}", path.display()))
+            .map(|e| e.expect("dir entry").file_name().as_bytes().to_vec())
+            .collect();
+        names.sort();
+        for n in names {
+            let child = path.join(std::ffi::OsStr::from_bytes(&n));
+            let child_name = if name == "/" {
+                format!("/{}", escape(&n))
+            } else {
+                format!("{name}/{}", escape(&n))
+            };
+            walk(&child, &child_name, out, links);
+        }
+    }
+}
+
+fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut names = vec![0u8; 65536];
+    let n = rustix::fs::llistxattr(path, &mut names[..]).unwrap_or(0);
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let cname = std::ffi::CString::new(name).expect("xattr names have no NUL");
+        let mut value = vec![0u8; 65536];
+        if let Ok(len) = rustix::fs::lgetxattr(path, cname.as_c_str(), &mut value[..]) {
+            out.push((name.to_vec(), value[..len].to_vec()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The python tool and our walker agree on a tree with every kind of entry we can make.
+    #[test]
+    fn walker_matches_treemanifest_py() {
+        let Some(shared) = common::shared_dir() else {
+            common::skip("../shared missing: walker_matches_treemanifest_py");
+            return;
+        };
+        let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir(d.join("sub")).expect("mkdir");
+        std::fs::write(d.join("sub/a b"), b"hello").expect("write");
+        std::fs::hard_link(d.join("sub/a b"), d.join("hard")).expect("link");
+        std::os::unix::fs::symlink("../x\u{e9}", d.join("sub/link")).expect("symlink");
+        std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"bad-\xff")), b"").expect("write");
+        let _ = rustix::fs::lsetxattr(
+            d.join("hard"),
+            "user.k=1",
+            b"v\x00",
+            rustix::fs::XattrFlags::empty(),
+        );
+        let py = common::run(
+            Command::new("python3")
+                .arg(shared.join("tools/treemanifest.py"))
+                .arg(d),
+            common::LIMIT,
+        )
+        .expect_ok();
+        let ours = walk_lines(d).join("\n");
+        let (a, b) = (parse(&py.stdout), parse(&ours));
+        assert_same("walker vs treemanifest.py", &a, &b, ALL);
+        assert_eq!(a.len(), 6);
+    }
+
+    #[test]
+    fn comparison_ignores_overlay_xattrs_and_dir_mtimes_only() {
+        let a = parse("/ dir mode=0755 uid=0 gid=0 mtime=1\n/d dir mode=0755 uid=0 gid=0 mtime=5\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=7");
+        let b = parse("/ dir mode=0755 uid=0 gid=0 mtime=2\n/d dir mode=0755 uid=0 gid=0 xattr=trusted.overlay.opaque=79 mtime=6\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=7");
+        assert!(differences(&a, &b, ORACLE).is_empty());
+        let c = parse("/ dir mode=0755 uid=0 gid=0 mtime=1\n/d dir mode=0755 uid=0 gid=0 mtime=5\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=8");
+        assert_eq!(differences(&a, &c, ORACLE).len(), 1, "file mtimes count");
+    }
+}

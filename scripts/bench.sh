@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# bench.sh [LAMINA] [CORPUS]: lamina vs umoci vs GNU tar on the corpus's debian:gzip and debian:zstd,
+# on a fresh journaled ext4 (a 6 GiB sparse file on a loop device), and lamina's peak memory on big:gzip.
+#
+# Per round, alternating, each timed alone (wall clock):
+#   lamina  `lamina --root R load oci/debian:TAG` + `lamina mount --read-only` (then umount, store removed)
+#   umoci   `umoci unpack --image oci/debian:TAG` (umoci 0.4 reads no zstd: the zstd row compares
+#           against umoci on the gzip copy of the same layers)
+#   tar     for each layer: `pigz -dc | tar -x` (gzip) or `zstd -dc | tar -x`: no verification, no whiteouts
+# Caches: the inputs stay in the page cache (warm; every tool reads the same blobs), outputs are synced
+# and removed between runs outside the timing. Nothing forces a tool to fsync; lamina's own fsyncs count.
+# Prints medians of N rounds (N=5, env N) as a markdown table for BENCHMARKS.md.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+LAMINA=${1:-$REPO/target/release/lamina}
+CORPUS=${2:-/var/cache/lamina/corpus}
+N=${N:-5}
+MNT=/var/tmp/lamina-bench
+IMG=/var/tmp/lamina-bench.img
+
+[ "$(id -u)" = 0 ] || { echo "bench: must run as root (loop device, mounts)" >&2; exit 1; }
+[ -x "$LAMINA" ] || { echo "bench: $LAMINA not built (cargo build --release)" >&2; exit 1; }
+[ -e "$CORPUS/stamps/debian-variants" ] || { echo "bench: corpus not built in $CORPUS (scripts/build-corpus.sh)" >&2; exit 1; }
+for t in umoci pigz zstd tar jq python3 mkfs.ext4 /usr/bin/time; do
+  command -v "$t" >/dev/null || { echo "bench: missing $t (scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+cleanup() {
+  set +e
+  if mountpoint -q "$MNT"; then
+    grep -o " $MNT/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+    umount "$MNT" || umount -l "$MNT"
+  fi
+  rmdir "$MNT" 2>/dev/null
+  rm -f "$IMG"
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$MNT"
+truncate -s 6G "$IMG"
+mkfs.ext4 -q -F -O has_journal "$IMG"
+mount -o loop "$IMG" "$MNT"
+echo "bench: fresh ext4 on $(findmnt -no SOURCE "$MNT") at $MNT; N=$N rounds" >&2
+
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
+settle() { rm -rf "$@"; sync; }
+
+blobs() { # LAYOUT TAG -> layer blob paths, in order
+  local layout=$1 tag=$2 m
+  m=$(jq -r --arg t "$tag" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]==$t) | .digest' "$layout/index.json")
+  jq -r '.layers[].digest' "$layout/blobs/sha256/${m#sha256:}" | sed "s#^sha256:#$layout/blobs/sha256/#"
+}
+
+RESULTS=$MNT/../lamina-bench-results.$$
+: > "$RESULTS"
+record() { echo "$1 $2 $3" >> "$RESULTS"; } # tag tool seconds
+
+run_lamina() { # TAG
+  local R=$MNT/store t0 t1 m
+  t0=$(now)
+  "$LAMINA" --root "$R" load "$CORPUS/oci/debian:$1" >/dev/null 2>&1
+  m=$("$LAMINA" --root "$R" mount "debian:$1" --read-only)
+  t1=$(now)
+  [ -f "$m/etc/debian_version" ] || { echo "bench: lamina mount of debian:$1 is wrong" >&2; exit 1; }
+  "$LAMINA" --root "$R" umount "$m" >/dev/null
+  settle "$R"
+  record "$1" lamina "$(elapsed "$t0" "$t1")"
+}
+
+run_umoci() { # TAG
+  local B=$MNT/umoci t0 t1 tag=$1
+  [ "$tag" = zstd ] && tag=gzip
+  t0=$(now)
+  umoci unpack --image "$CORPUS/oci/debian:$tag" "$B" >/dev/null 2>&1
+  t1=$(now)
+  settle "$B"
+  record "$1" umoci "$(elapsed "$t0" "$t1")"
+}
+
+run_tar() { # TAG
+  local D=$MNT/tar t0 t1 dec=(pigz -dc)
+  [ "$1" = zstd ] && dec=(zstd -dcq)
+  mkdir -p "$D"
+  mapfile -t layers < <(blobs "$CORPUS/oci/debian" "$1")
+  t0=$(now)
+  for l in "${layers[@]}"; do "${dec[@]}" "$l" | tar -x --warning=no-timestamp -C "$D"; done
+  t1=$(now)
+  settle "$D"
+  record "$1" tar "$(elapsed "$t0" "$t1")"
+}
+
+# warm the page cache with every input once
+cat "$CORPUS"/oci/debian/blobs/sha256/* > /dev/null
+for round in $(seq 1 "$N"); do
+  for tag in gzip zstd; do
+    run_lamina "$tag"; run_umoci "$tag"; run_tar "$tag"
+  done
+  echo "bench: round $round done" >&2
+done
+
+# peak memory of a load with a 1 GiB layer
+RSS=n/a
+if [ -e "$CORPUS/oci/big/index.json" ]; then
+  cat "$CORPUS"/oci/big/blobs/sha256/* > /dev/null
+  /usr/bin/time -v "$LAMINA" --root "$MNT/store" load "$CORPUS/oci/big:gzip" >/dev/null 2>"$MNT/time.txt"
+  RSS=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$MNT/time.txt")
+  settle "$MNT/store"
+fi
+
+python3 - "$RESULTS" "$N" "$RSS" "$(nproc)" "$(uname -r)" "$(umoci --version | awk '{print $3}')" <<'PY'
+import statistics, sys
+path, n, rss, cpus, kernel, umoci = sys.argv[1:]
+t = {}
+for line in open(path):
+    tag, tool, sec = line.split()
+    t.setdefault((tag, tool), []).append(float(sec))
+med = {k: statistics.median(v) for k, v in t.items()}
+print(f"Median of {n} rounds, wall seconds; {cpus} cores, kernel {kernel}, umoci {umoci}, fresh ext4 on a loop device.")
+print()
+print("| image | lamina load + mount | umoci unpack | GNU tar | lamina / umoci | lamina / tar |")
+print("|---|---:|---:|---:|---:|---:|")
+for tag in ("gzip", "zstd"):
+    l, u, g = med[(tag, "lamina")], med[(tag, "umoci")], med[(tag, "tar")]
+    note = " (gzip)" if tag == "zstd" else ""
+    print(f"| debian:{tag} | {l:.2f} | {u:.2f}{note} | {g:.2f} | {l/u:.2f}x | {l/g:.2f}x |")
+print()
+print(f"Peak RSS of `lamina load` of big:gzip (1 GiB layer): {rss} MiB")
+print()
+print("All rounds:", "; ".join(f"{tag}/{tool}: " + " ".join(f"{s:.2f}" for s in v) for (tag, tool), v in sorted(t.items())))
+PY
+rm -f "$RESULTS"
