@@ -217,7 +217,7 @@ impl Store {
                 damaged.insert(l.key.clone());
                 continue;
             }
-            match self.read_record(&l.key)? {
+            match super::ingest::read_record(&self.layout, &l.key)? {
                 Some(rec) if rec.diff_id == l.diff_id => {}
                 Some(rec) => {
                     r.add(

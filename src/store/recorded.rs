@@ -11,7 +11,7 @@ use super::tarsplit::{self, Recorder, Segment, SegmentReader};
 use super::{IoContext, Result, StoreError};
 use crate::digest::{Digest, HashingReader};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackError, UnpackOptions};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 pub const TAR_SPLIT: &str = "tar-split";
@@ -32,7 +32,7 @@ pub(crate) fn unpack_recorded(
     let mut raw = HashingReader::new(blob.take(limit));
     let outcome = (|| -> Result<LayerReport> {
         let compressed = BufReader::with_capacity(STREAM_BUF, &mut raw);
-        let plain = decompress(compressed).map_err(|source| UnpackError::Decompress {
+        let plain = unpack::decompress(compressed).map_err(|source| UnpackError::Decompress {
             blob: blob_id.clone(),
             source,
         })?;
@@ -135,37 +135,6 @@ fn renamed(e: UnpackError, blob_id: &Digest) -> UnpackError {
         #[allow(unreachable_patterns)]
         other => other,
     }
-}
-
-/// gzip, zstd or plain, by the first bytes (as the unpacker decides).
-pub(crate) fn decompress<'a, B: BufRead + 'a>(mut input: B) -> io::Result<Box<dyn Read + 'a>> {
-    const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-    let mut magic = [0u8; 6];
-    let mut got = 0;
-    while got < magic.len() {
-        match input.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let head = magic[..got].to_vec();
-    let zstd = match head.as_slice() {
-        [a, b, c, d, ..] => {
-            [*a, *b, *c, *d] == ZSTD || (*b == 0x2a && *c == 0x4d && *d == 0x18 && a & 0xf0 == 0x50)
-        }
-        _ => false,
-    };
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let chained = io::Cursor::new(head).chain(input);
-    Ok(if gzip {
-        Box::new(flate2::bufread::MultiGzDecoder::new(chained))
-    } else if zstd {
-        Box::new(zstd::stream::read::Decoder::with_buffer(chained)?)
-    } else {
-        Box::new(chained)
-    })
 }
 
 /// At commit (after any fix-up): writes `staged/files`, and checks the tar-split against the tree,
