@@ -406,7 +406,7 @@ fn images_lists_filters_and_formats_as_docker_does() {
     // Untagged, but still known by its repository digest: docker shows `tool <none>`.
     assert_eq!(names(&l, &["--filter", "dangling=true"]), ["tool:<none>"]);
     let dangling = l.lines(&["images", "-q", "--no-trunc", "--filter", "dangling=true"]);
-    assert_eq!(dangling, [old_tool.clone()]);
+    assert_eq!(dangling, [old_tool]);
     assert!(!names(&l, &["--filter", "dangling=false"]).contains(&"tool:<none>".to_string()));
     assert!(names(&l, &[]).contains(&"tool:<none>".to_string()));
     assert!(names(&l, &["-a"]).contains(&"tool:<none>".to_string()));
@@ -590,7 +590,10 @@ fn rmi_untags_then_deletes_and_keeps_shared_layers() {
     let tool = id_of(&l, "tool");
     assert_eq!(l.lines(&["rmi", "-f", "tool"]), ["Untagged: tool:latest"]);
     assert!(Path::new(mnt).join("bin/tool").is_file());
-    assert_eq!(l.lines(&["images", "-q", "--no-trunc"]), [tool.clone()]);
+    assert_eq!(
+        l.lines(&["images", "-q", "--no-trunc"]),
+        std::slice::from_ref(&tool)
+    );
     l.ok(&["umount", "m1"]);
     assert!(l.ok(&["prune", "-f"]).contains(&format!("deleted: {tool}")));
     assert!(l.lines(&["images", "-q"]).is_empty());

@@ -137,7 +137,7 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
             digests,
         });
     }
-    listed.sort_by(|x, y| y.created.cmp(&x.created));
+    listed.sort_by_key(|l| std::cmp::Reverse(l.created));
 
     if a.quiet {
         let mut seen = BTreeSet::new();

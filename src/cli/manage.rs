@@ -218,7 +218,7 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
     let mounted = u.mounts.iter().filter(|m| m.mounted).count();
     let mounts_size: u64 = u.mounts.iter().map(|m| m.size).sum();
     let stale_size: u64 = u.mounts.iter().filter(|m| !m.mounted).map(|m| m.size).sum();
-    let pct = |part: u64, whole: u64| if whole == 0 { 0 } else { part * 100 / whole };
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
     let reclaim = u.reclaimable();
     let total = u.layers_size();
     if !a.verbose {

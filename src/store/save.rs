@@ -122,7 +122,7 @@ impl Store {
             let config = self.config_bytes(&e.id)?;
             add_blob(ar, &mut written, &e.id, &config)?;
             let mut layers = vec![];
-            for (diff_id, size) in self.write_layers(ar, &mut written, &e.id, |d| blob_path(d))? {
+            for (diff_id, size) in self.write_layers(ar, &mut written, &e.id, blob_path)? {
                 layers.push(Descriptor::new(mt::OCI_LAYER_TAR, diff_id, size));
             }
             let manifest = json!({
