@@ -73,6 +73,11 @@ impl ImageFilter {
 
 /// docker's FamiliarMatch: the pattern is matched against `name:tag`, and then against `name` alone.
 pub fn reference_match(pattern: &str, familiar: &str) -> bool {
+    // Names are shown familiar (`debian`), so a pattern spelled in full matches as its familiar form.
+    let pattern = pattern
+        .strip_prefix("docker.io/library/")
+        .or_else(|| pattern.strip_prefix("docker.io/"))
+        .unwrap_or(pattern);
     if glob_match(pattern, familiar) {
         return true;
     }

@@ -34,6 +34,9 @@ fn references_match_with_or_without_the_tag() {
     assert!(reference_match("*:gz*", "debian:gzip"));
     assert!(reference_match("example.com/*/*", "example.com/a/b:1"));
     assert!(!reference_match("busybox", "debian:gzip"));
+    assert!(reference_match("docker.io/library/debian", "debian:gzip"));
+    assert!(reference_match("docker.io/library/debian:gzip", "debian:gzip"));
+    assert!(reference_match("docker.io/team/app", "team/app:1"));
 }
 
 #[test]
