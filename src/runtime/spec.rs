@@ -1,7 +1,7 @@
 //! config.json for an image: `runc spec`'s defaults plus what the image config asks for, by docker's rules.
 //!
 //! Choices, each one what a docker or runc user would expect:
-//! - namespaces, mounts, maskedPaths, readonlyPaths, the NOFILE rlimit, `noNewPrivileges: true` and the
+//! - namespaces, mounts, maskedPaths, readonlyPaths, the NOFILE rlimit, and the
 //!   deny-all device cgroup rule are `runc spec`'s (runc 1.1; `crun spec` prints the same). No cgroup
 //!   namespace: runc spec has none, and docker only makes one on cgroup v2.
 //! - capabilities are docker's 14 defaults (moby `oci/caps/defaults.go`) in the bounding, effective and
@@ -9,6 +9,8 @@
 //!   images (`chown`, `su`, package managers).
 //! - NOFILE stays at 1024/1024: a runtime cannot raise it past the caller's hard limit (no CAP_SYS_RESOURCE
 //!   on some hosts), and 1024 is the kernel default.
+//! - `noNewPrivileges` is false, as docker's default (runc spec says true): setuid programs in the image
+//!   (`su`, `ping`) keep working.
 //! - `terminal` is off unless asked for: without a tty runc fails with "open /dev/tty".
 
 use std::collections::{HashMap, HashSet};
@@ -87,7 +89,7 @@ pub fn build_spec(
     process.set_cwd(working_dir(cfg.working_dir.as_deref()));
     process.set_capabilities(Some(docker_capabilities()));
     process.set_rlimits(Some(vec![nofile_rlimit()?]));
-    process.set_no_new_privileges(Some(true));
+    process.set_no_new_privileges(Some(false));
 
     let mut root = Root::default();
     root.set_path(PathBuf::from("rootfs"));

@@ -163,7 +163,7 @@ fn spec_has_runc_spec_defaults_and_docker_caps() {
         process["rlimits"],
         json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}])
     );
-    assert_eq!(process["noNewPrivileges"], json!(true));
+    assert_eq!(process["noNewPrivileges"], json!(false));
     let mut docker_caps: Vec<String> = DOCKER_DEFAULT_CAPS
         .iter()
         .map(|c| {

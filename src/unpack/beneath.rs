@@ -2,7 +2,8 @@
 //!
 //! Every lookup of more than one component goes through `openat2` with `RESOLVE_BENEATH |
 //! RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`, so a symlink planted anywhere in the path (by this
-//! layer or a lower one) makes the call fail with `ELOOP` instead of leading outside. Single names
+//! layer or a lower one) makes the call fail with `ELOOP` instead of leading outside; where the
+//! kernel or a seccomp filter refuses `openat2`, an `O_NOFOLLOW` walk does the same. Single names
 //! are handled with `*at` calls that do not follow the final component (`O_NOFOLLOW`,
 //! `AT_SYMLINK_NOFOLLOW`, `O_CREAT|O_EXCL`, `mknodat`, `symlinkat`, `linkat` without
 //! `AT_SYMLINK_FOLLOW`). Where the kernel offers no fd or no-follow form (chmod of a device node,
@@ -15,12 +16,17 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::tarstream::Time;
 
 pub(crate) const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
     .union(ResolveFlags::NO_MAGICLINKS);
+
+/// Set once the kernel says it has no `openat2` (before 5.6); seccomp profiles of older
+/// container runtimes also refuse it.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// Opens the directory at `path` (relative, no `..`; empty means `root` itself) beneath `root`.
 /// `O_PATH` unless `readable`, which is needed for fchmod, fsetxattr and readdir.
@@ -30,14 +36,56 @@ pub(crate) fn open_dir(root: BorrowedFd<'_>, path: &[u8], readable: bool) -> io:
     } else {
         OFlags::PATH
     };
+    let flags = mode | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     let path: &[u8] = if path.is_empty() { b"." } else { path };
-    Ok(fs::openat2(
-        root,
-        path,
-        mode | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-        RESOLVE,
-    )?)
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        match fs::openat2(root, path, flags, Mode::empty(), RESOLVE) {
+            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            Err(Errno::PERM) => {}
+            other => return Ok(other?),
+        }
+    }
+    walk_dirs(root, path, flags)
+}
+
+/// The `openat2` fallback: one `O_NOFOLLOW` component at a time, refusing `..`; a symlink on
+/// the way fails with `ELOOP`, as `RESOLVE_NO_SYMLINKS` would.
+fn walk_dirs(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> io::Result<OwnedFd> {
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
+    if comps.is_empty() {
+        return Ok(fs::openat(root, ".", flags, Mode::empty())?);
+    }
+    let step = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut cur: Option<OwnedFd> = None;
+    for (i, comp) in comps.iter().enumerate() {
+        if *comp == b".." {
+            return Err(Errno::XDEV.into());
+        }
+        let dir = cur.as_ref().map_or(root, |c| c.as_fd());
+        let f = if i + 1 == comps.len() { flags } else { step };
+        match fs::openat(dir, *comp, f, Mode::empty()) {
+            Ok(fd) => cur = Some(fd),
+            Err(Errno::NOTDIR) if is_symlink_at(dir, comp) => return Err(Errno::LOOP.into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    cur.ok_or_else(|| Errno::NOENT.into())
+}
+
+fn is_symlink_at(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
+    lstat_at(dir, name).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+}
+
+/// Opens one child directory by name, never following it.
+pub(crate) fn open_child_dir(dir: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match fs::openat(dir, name, flags, Mode::empty()) {
+        Err(Errno::NOTDIR) if is_symlink_at(dir, name) => Err(Errno::LOOP),
+        other => other,
+    }
 }
 
 /// Whether some component of `path` beneath `root` is a symlink (to tell `ENOTDIR` from a
@@ -84,12 +132,13 @@ pub(crate) fn chmod_nofollow(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io:
     if fs::fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
         return Err(io::Error::other("refusing to chmod a symlink"));
     }
-    Ok(fs::chmodat(
-        fs::CWD,
-        proc_path(fd.as_fd()),
-        Mode::from_raw_mode(mode),
-        AtFlags::empty(),
-    )?)
+    let mode = Mode::from_raw_mode(mode);
+    match fs::chmodat(fs::CWD, proc_path(fd.as_fd()), mode, AtFlags::empty()) {
+        // No /proc (a bare chroot): the name was just checked not to be a symlink, and the
+        // staging directory is ours alone.
+        Err(Errno::NOENT) => Ok(fs::chmodat(dir, name, mode, AtFlags::empty())?),
+        other => Ok(other?),
+    }
 }
 
 /// Sets an xattr on a name without following it (symlinks, device nodes, fifos): the object is
@@ -248,4 +297,38 @@ pub(crate) fn is_dir_mode(mode: u32) -> bool {
 /// A whiteout in overlay format: a character device 0/0.
 pub(crate) fn is_whiteout(st: &fs::Stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `openat2` fallback refuses what `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` refuses.
+    #[test]
+    fn fallback_walk_never_follows() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/", t.path().join("a/up")).unwrap();
+        std::os::unix::fs::symlink("b", t.path().join("a/rel")).unwrap();
+        let root = fs::open(t.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW;
+        let errno = |p: &[u8]| {
+            walk_dirs(root.as_fd(), p, flags)
+                .map(|_| ())
+                .map_err(|e| Errno::from_io_error(&e))
+        };
+        assert_eq!(errno(b"a/b"), Ok(()));
+        assert_eq!(errno(b"."), Ok(()));
+        assert_eq!(errno(b"a/up/etc"), Err(Some(Errno::LOOP)));
+        assert_eq!(errno(b"a/rel"), Err(Some(Errno::LOOP)));
+        assert_eq!(errno(b"a/../a"), Err(Some(Errno::XDEV)));
+        assert_eq!(errno(b"a/missing"), Err(Some(Errno::NOENT)));
+        let child = |n: &[u8]| open_child_dir(root.as_fd(), n).map(|_| ());
+        assert_eq!(child(b"a"), Ok(()));
+        let a = open_dir(root.as_fd(), b"a", false).unwrap();
+        assert_eq!(
+            open_child_dir(a.as_fd(), b"up").map(|_| ()),
+            Err(Errno::LOOP)
+        );
+    }
 }

@@ -66,13 +66,17 @@ pub fn fix_up_layer(
             .map(|p| open_root(p))
             .collect::<Result<_, _>>()?,
         opaque: opts.opaque_xattr(),
-        implied: report.implied_dirs.iter().map(|p| rel(p)).collect(),
+        implied: report
+            .implied_dirs
+            .iter()
+            .map(|p| rel(p))
+            .collect::<Result<_, _>>()?,
         touched: BTreeMap::new(),
     };
     // Links first: copying a target up may create more implied directories.
     let mut copied_up = BTreeSet::new();
     for (link, target) in &report.lower_hardlinks {
-        fx.lower_hardlink(&rel(link), &rel(target), &mut copied_up)?;
+        fx.lower_hardlink(&rel(link)?, &rel(target)?, &mut copied_up)?;
     }
     let implied = std::mem::take(&mut fx.implied);
     for dir in &implied {
@@ -85,11 +89,22 @@ pub fn fix_up_layer(
     Ok(())
 }
 
-/// Report paths are relative; a leading `/` would only come from a caller's mistake.
-fn rel(p: &Path) -> Vec<u8> {
+/// Report paths are relative and normalized (as `unpack_layer` makes them); anything else is a
+/// caller's mistake and refused before it can name a path outside the layer.
+fn rel(p: &Path) -> Result<Vec<u8>, UnpackError> {
     let b = p.as_os_str().as_bytes();
-    let start = b.iter().position(|&c| c != b'/').unwrap_or(b.len());
-    b[start..].to_vec()
+    let normal = !b.is_empty()
+        && b.split(|&c| c == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0));
+    if normal {
+        Ok(b.to_vec())
+    } else {
+        let e = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a normalized relative path",
+        );
+        Err(UnpackError::io(p, e))
+    }
 }
 
 impl FixUp<'_> {
@@ -239,7 +254,7 @@ impl FixUp<'_> {
             let parent = prefix.clone();
             prefix = join(&prefix, comp);
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            cur = match fs::openat2(&cur, comp, flags, Mode::empty(), beneath::RESOLVE) {
+            cur = match beneath::open_child_dir(cur.as_fd(), comp) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     self.touch(&parent)?;

@@ -3,8 +3,14 @@
 //!
 //! ```text
 //! blob ─► HashingReader (blob digest, size) ─► gzip | zstd | plain (by magic bytes)
-//!      ─► HashingReader (diffID) ─► tar framing (tarstream) ─► safe apply (apply, beneath)
+//!      ─► HashingReader (diffID) ═╪═► tar framing (tarstream, pax) ─► apply (apply, layerdir)
+//!                       caller's thread │ worker thread (pipeline)
 //! ```
+//!
+//! Files: `tarstream`/`pax` frame the archive (the tar crate's `Header` is the field layout; it
+//! is never asked to unpack); `apply` turns members into files, `layerdir` keeps the layer
+//! directory's state, `beneath` holds the no-follow primitives; `fixup` completes layers that
+//! depend on their parents; `pack` writes trees back out as layer tars.
 //!
 //! Invariants this module keeps:
 //! - Nothing is created outside `dest` and nothing follows a symlink, whatever the archive says
@@ -20,7 +26,10 @@
 mod apply;
 mod beneath;
 mod fixup;
+mod layerdir;
 mod pack;
+mod pax;
+mod pipeline;
 mod tarstream;
 #[cfg(test)]
 mod tests;
@@ -30,6 +39,8 @@ mod tests_corpus;
 mod tests_fixup;
 #[cfg(test)]
 mod tests_hostile;
+#[cfg(test)]
+mod tests_pack;
 #[cfg(test)]
 mod testutil;
 
@@ -42,7 +53,9 @@ pub use fixup::fix_up_layer;
 pub use pack::{write_layer_tar, PackReport, TreeKind};
 
 /// Buffer between the decompressor and the tar framing, and in front of the raw blob.
-const STREAM_BUF: usize = 256 * 1024;
+pub(crate) const STREAM_BUF: usize = 256 * 1024;
+/// Blobs below this size are unpacked on the caller's thread alone.
+const SMALL_BLOB: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
@@ -127,7 +140,7 @@ pub enum UnpackError {
         path: String,
         reason: String,
     },
-    #[error("{}{}: {source}", blob.as_ref().map(|b| format!("layer {b}: ")).unwrap_or_default(), path.display())]
+    #[error("{}{path:?}: {source}", blob.as_ref().map(|b| format!("layer {b}: ")).unwrap_or_default())]
     Io {
         /// The layer being unpacked, when there is one.
         blob: Option<Digest>,
@@ -170,7 +183,9 @@ pub fn unpack_layer<R: Read>(
     let mut raw = HashingReader::new(blob.take(limit));
     let outcome = {
         let mut compressed = BufReader::with_capacity(STREAM_BUF, &mut raw);
-        decode_and_apply(&mut compressed, id, dest, opts)
+        // A thread is not worth starting for a small blob.
+        let threaded = expected.size.is_none_or(|s| s >= SMALL_BLOB);
+        decode_and_apply(&mut compressed, id, dest, opts, threaded)
     };
     // Whatever happened, hash the rest of the blob: a corrupt blob should be reported as what it
     // is (wrong digest) rather than as the tar or gzip error it caused.
@@ -247,7 +262,11 @@ fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
         [a, b, c, d, ..] if [*a, *b, *c, *d] == ZSTD => Compression::Zstd,
         // A zstd stream may open with a skippable frame (magic 0x184D2A50..=0x184D2A5F, LE).
         [a, 0x2a, 0x4d, 0x18, ..] if a & 0xf0 == 0x50 => Compression::Zstd,
-        [b'B', b'Z', b'h', ..] => return Err("bzip2 layers are not supported"),
+        // "BZh", a block size digit, then the block magic (so a tar whose first name starts
+        // with "BZh" is still a tar).
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..] => {
+            return Err("bzip2 layers are not supported")
+        }
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => return Err("xz layers are not supported"),
         _ => Compression::Plain,
     })
@@ -276,12 +295,13 @@ fn decode_and_apply<B: io::BufRead>(
     id: &Digest,
     dest: &Path,
     opts: &UnpackOptions,
+    threaded: bool,
 ) -> Result<Decoded, UnpackError> {
     let decompress_err = |source| UnpackError::Decompress {
         blob: id.clone(),
         source,
     };
-    let mut magic = [0u8; 6];
+    let mut magic = [0u8; 10];
     let mut got = 0;
     while got < magic.len() {
         match compressed.read(&mut magic[got..]) {
@@ -296,13 +316,7 @@ fn decode_and_apply<B: io::BufRead>(
     let input = Read::chain(&magic[..got], compressed);
     let decoder = decoder(kind, input).map_err(decompress_err)?;
     let mut tar_stream = HashingReader::new(decoder);
-    let applied = {
-        let mut framed = BufReader::with_capacity(STREAM_BUF, &mut tar_stream);
-        let mut tar = tarstream::TarReader::new(&mut framed);
-        let applier = apply::Applier::new(dest, id, opts.opaque_xattr())
-            .map_err(|e| UnpackError::io(dest, e))?;
-        applier.apply_all(&mut tar)?
-    };
+    let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded)?;
     let (diff_id, tar_size) = tar_stream.finish().map_err(decompress_err)?;
     Ok((applied, diff_id, tar_size))
 }

@@ -1,20 +1,411 @@
-//! write_layer_tar (placeholder)
-use super::UnpackError;
-use std::io::Write;
+//! Writing a directory tree as a layer tar: a plain root filesystem (`lamina import`) or an
+//! overlay upper directory (`lamina commit`), the inverse of `unpack_layer`.
+//!
+//! The archive is what docker writes: names in lexical order, depth first, relative and without
+//! the root; directories end in `/`; ustar headers, with PAX records for what ustar cannot hold
+//! (long names and link targets, ids above 2097151, sizes above 8 GiB, negative mtimes, xattrs);
+//! mtimes in whole seconds; the second and later names of an inode are hardlinks to the first.
+//! Sockets are skipped (tar has no type for them). Overlay's own xattrs and `security.selinux`
+//! are never written. For an upper directory, a char device 0/0 becomes `.wh.NAME` and an opaque
+//! directory is followed by `DIR/.wh..wh..opq` before its children, as the image-spec orders it.
+//! Nothing follows a symlink: the walk goes by directory fds with `O_NOFOLLOW`.
+
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
+use rustix::fs::{self, FileType, Mode, OFlags};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use super::beneath::{is_overlay_xattr, join, list_xattrs, lstat_at};
+use super::pax::pax_record;
+use super::tarstream::BLOCK;
+use super::UnpackError;
+
+const BUF: usize = 256 * 1024;
+const USTAR_MAX_ID: u64 = 0o7777777;
+const USTAR_MAX_SIZE: u64 = 0o77777777777;
+
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What kind of tree `write_layer_tar` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TreeKind {
+    /// A plain directory tree: everything is written as it is.
     Rootfs,
+    /// An overlayfs upper directory: whiteouts and opaque directories become OCI whiteouts.
     OverlayUpper,
 }
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PackReport {
+    /// Tar members written (PAX headers not counted).
     pub entries: u64,
 }
+
+/// Writes the tree under `dir` to `out` as an uncompressed layer tar.
 pub fn write_layer_tar<W: Write>(
-    _dir: &Path,
-    _out: W,
-    _kind: TreeKind,
+    dir: &Path,
+    out: W,
+    kind: TreeKind,
 ) -> Result<PackReport, UnpackError> {
-    Ok(PackReport::default())
+    let root = fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| UnpackError::io(dir, e.into()))?;
+    let mut p = Packer {
+        dir,
+        kind,
+        out: BufWriter::with_capacity(BUF, out),
+        inodes: HashMap::new(),
+        buf: vec![0u8; BUF],
+        entries: 0,
+    };
+    p.walk(root.as_fd(), b"")?;
+    p.out
+        .write_all(&[0u8; 2 * BLOCK as usize])
+        .and_then(|()| p.out.flush())
+        .map_err(|e| UnpackError::io(dir, e))?;
+    Ok(PackReport { entries: p.entries })
+}
+
+/// One member's header fields.
+struct Head<'a> {
+    name: &'a [u8],
+    typeflag: u8,
+    st: &'a fs::Stat,
+    mode: u32,
+    size: u64,
+    link: &'a [u8],
+    xattrs: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+struct Packer<'a, W: Write> {
+    dir: &'a Path,
+    kind: TreeKind,
+    out: BufWriter<W>,
+    /// (dev, ino) of multiply-linked inodes already written, and the name they were written as.
+    inodes: HashMap<(u64, u64), Vec<u8>>,
+    buf: Vec<u8>,
+    entries: u64,
+}
+
+impl<W: Write> Packer<'_, W> {
+    fn walk(&mut self, dir: BorrowedFd<'_>, prefix: &[u8]) -> Result<(), UnpackError> {
+        let mut names = Vec::new();
+        let listing = fs::Dir::read_from(dir).map_err(|e| self.io(prefix, e.into()))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| self.io(prefix, e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        names.sort();
+        for name in names {
+            let path = join(prefix, &name);
+            let st = lstat_at(dir, &name).map_err(|e| self.io(&path, e))?;
+            self.member(dir, &name, &path, &st)?;
+        }
+        Ok(())
+    }
+
+    fn member(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        path: &[u8],
+        st: &fs::Stat,
+    ) -> Result<(), UnpackError> {
+        let ft = FileType::from_raw_mode(st.st_mode);
+        let perm = st.st_mode & 0o7777;
+        let upper = self.kind == TreeKind::OverlayUpper;
+        // Overlay shares one whiteout inode among many names, so this comes before hardlinks.
+        if upper && ft == FileType::CharacterDevice && st.st_rdev == 0 {
+            let (parent, base) = super::beneath::split_parent(path);
+            let wh = join(parent, &[b".wh.", base].concat());
+            return self.head(&Head::plain(&wh, b'0', st, 0));
+        }
+        if ft == FileType::Directory {
+            let fd = fs::openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| self.io(path, e.into()))?;
+            let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e))?;
+            let opaque = upper && self.check_upper_xattrs(path, &all)?;
+            let xattrs = keep(all);
+            let dirname = [path, b"/"].concat();
+            self.head(&Head {
+                xattrs: &xattrs,
+                ..Head::plain(&dirname, b'5', st, perm)
+            })?;
+            if opaque {
+                let marker = join(path, b".wh..wh..opq");
+                self.head(&Head::plain(&marker, b'0', st, perm & 0o777))?;
+            }
+            return self.walk(fd.as_fd(), path);
+        }
+        if st.st_nlink > 1 {
+            let key = (st.st_dev, st.st_ino);
+            if let Some(first) = self.inodes.get(&key).cloned() {
+                return self.head(&Head {
+                    link: &first,
+                    ..Head::plain(path, b'1', st, perm)
+                });
+            }
+            self.inodes.insert(key, path.to_vec());
+        }
+        match ft {
+            FileType::RegularFile => self.file(dir, name, path, st),
+            FileType::Symlink => {
+                let target =
+                    fs::readlinkat(dir, name, Vec::new()).map_err(|e| self.io(path, e.into()))?;
+                let xattrs = self.node_xattrs(dir, name, path)?;
+                self.head(&Head {
+                    link: target.as_bytes(),
+                    xattrs: &xattrs,
+                    ..Head::plain(path, b'2', st, perm)
+                })
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                let typeflag = match ft {
+                    FileType::CharacterDevice => b'3',
+                    FileType::BlockDevice => b'4',
+                    _ => b'6',
+                };
+                let xattrs = self.node_xattrs(dir, name, path)?;
+                self.head(&Head {
+                    xattrs: &xattrs,
+                    ..Head::plain(path, typeflag, st, perm)
+                })
+            }
+            _ => {
+                tracing::debug!(path = %String::from_utf8_lossy(path), "skipping socket");
+                Ok(())
+            }
+        }
+    }
+
+    fn file(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        path: &[u8],
+        st: &fs::Stat,
+    ) -> Result<(), UnpackError> {
+        let fd = fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io(path, e.into()))?;
+        let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e))?;
+        if self.kind == TreeKind::OverlayUpper {
+            self.check_upper_xattrs(path, &all)?;
+        }
+        let xattrs = keep(all);
+        let size = st.st_size as u64;
+        self.head(&Head {
+            size,
+            xattrs: &xattrs,
+            ..Head::plain(path, b'0', st, st.st_mode & 0o7777)
+        })?;
+        let mut file = File::from(fd);
+        let mut left = size;
+        while left > 0 {
+            let want = self
+                .buf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = match file.read(&mut self.buf[..want]) {
+                Ok(0) => {
+                    let e = io::Error::other("file shrank while it was being archived");
+                    return Err(self.io(path, e));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io(path, e)),
+            };
+            self.out
+                .write_all(&self.buf[..n])
+                .map_err(|e| UnpackError::io(self.dir, e))?;
+            left -= n as u64;
+        }
+        self.pad(size)
+    }
+
+    /// Xattrs of a node without an fd of its own (symlink, device, fifo), not following it:
+    /// the name is looked up under the magic link of its (already safely opened) parent.
+    fn node_xattrs(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        path: &[u8],
+    ) -> Result<Xattrs, UnpackError> {
+        let at = [
+            format!("/proc/self/fd/{}/", dir.as_raw_fd()).as_bytes(),
+            name,
+        ]
+        .concat();
+        let mut list = vec![0u8; 4096];
+        let n = match fs::llistxattr(at.as_slice(), &mut list[..]) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::OPNOTSUPP) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(path, e.into())),
+        };
+        let mut out = Vec::new();
+        for x in list[..n].split(|&b| b == 0).filter(|x| !x.is_empty()) {
+            let mut value = vec![0u8; 65536];
+            if let Ok(len) = fs::lgetxattr(at.as_slice(), x, &mut value[..]) {
+                value.truncate(len);
+                out.push((x.to_vec(), value));
+            }
+        }
+        if self.kind == TreeKind::OverlayUpper {
+            self.check_upper_xattrs(path, &out)?;
+        }
+        Ok(keep(out))
+    }
+
+    /// Whether an upper directory is opaque; refuses what overlay's redirect and metacopy
+    /// features leave in an upper dir, since the tree alone would then not hold the content.
+    fn check_upper_xattrs(
+        &self,
+        path: &[u8],
+        xattrs: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<bool, UnpackError> {
+        let mut opaque = false;
+        for (name, value) in xattrs {
+            let Some(key) = name
+                .strip_prefix(b"trusted.overlay.")
+                .or_else(|| name.strip_prefix(b"user.overlay."))
+            else {
+                continue;
+            };
+            match key {
+                b"opaque" => opaque |= value.as_slice() == b"y",
+                b"redirect" | b"metacopy" => {
+                    let what = String::from_utf8_lossy(name);
+                    let e = io::Error::other(format!(
+                        "carries {what}: mount without redirect_dir/metacopy to commit it"
+                    ));
+                    return Err(self.io(path, e));
+                }
+                _ => {}
+            }
+        }
+        Ok(opaque)
+    }
+
+    /// Writes a member's header, preceded by a PAX header when ustar cannot hold it all.
+    fn head(&mut self, h: &Head) -> Result<(), UnpackError> {
+        let mut pax = Vec::new();
+        let mut header = tar::Header::new_ustar();
+        let uid = u64::from(h.st.st_uid);
+        let gid = u64::from(h.st.st_gid);
+        let mtime = h.st.st_mtime;
+        if h.name.len() > 100 {
+            pax.extend(pax_record(b"path", h.name));
+        }
+        if h.link.len() > 100 {
+            pax.extend(pax_record(b"linkpath", h.link));
+        }
+        // PAX strings are UTF-8 unless the header says otherwise (as GNU tar and Go write it).
+        let binary = |b: &[u8]| b.len() > 100 && std::str::from_utf8(b).is_err();
+        if binary(h.name) || binary(h.link) {
+            pax.extend(pax_record(b"hdrcharset", b"BINARY"));
+        }
+        if uid > USTAR_MAX_ID {
+            pax.extend(pax_record(b"uid", uid.to_string().as_bytes()));
+        }
+        if gid > USTAR_MAX_ID {
+            pax.extend(pax_record(b"gid", gid.to_string().as_bytes()));
+        }
+        if h.size > USTAR_MAX_SIZE {
+            pax.extend(pax_record(b"size", h.size.to_string().as_bytes()));
+        }
+        if !(0..=USTAR_MAX_SIZE as i64).contains(&mtime) {
+            pax.extend(pax_record(b"mtime", mtime.to_string().as_bytes()));
+        }
+        for (k, v) in h.xattrs {
+            let key = [b"SCHILY.xattr.", k.as_slice()].concat();
+            pax.extend(pax_record(&key, v));
+        }
+        if !pax.is_empty() {
+            let mut x = tar::Header::new_ustar();
+            x.as_old_mut().name[..14].copy_from_slice(b"././@PaxHeader");
+            x.set_mode(0o644);
+            x.set_size(pax.len() as u64);
+            x.set_entry_type(tar::EntryType::XHeader);
+            x.set_mtime(0);
+            x.set_cksum();
+            self.write(x.as_bytes())?;
+            self.write(&pax)?;
+            self.pad(pax.len() as u64)?;
+        }
+        let fit = |b: &[u8]| b.len().min(100);
+        header.as_old_mut().name[..fit(h.name)].copy_from_slice(&h.name[..fit(h.name)]);
+        header.as_old_mut().linkname[..fit(h.link)].copy_from_slice(&h.link[..fit(h.link)]);
+        header.set_mode(h.mode);
+        header.set_uid(if uid > USTAR_MAX_ID { 0 } else { uid });
+        header.set_gid(if gid > USTAR_MAX_ID { 0 } else { gid });
+        header.set_size(if h.size > USTAR_MAX_SIZE { 0 } else { h.size });
+        header.set_mtime(u64::try_from(mtime).unwrap_or(0).min(USTAR_MAX_SIZE));
+        header.set_entry_type(tar::EntryType::new(h.typeflag));
+        if matches!(h.typeflag, b'3' | b'4') {
+            let dev = h.st.st_rdev;
+            let _ = header.set_device_major(fs::major(dev));
+            let _ = header.set_device_minor(fs::minor(dev));
+        }
+        header.set_cksum();
+        self.write(header.as_bytes())?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<(), UnpackError> {
+        self.out
+            .write_all(b)
+            .map_err(|e| UnpackError::io(self.dir, e))
+    }
+
+    fn pad(&mut self, size: u64) -> Result<(), UnpackError> {
+        let pad = ((BLOCK - size % BLOCK) % BLOCK) as usize;
+        self.write(&[0u8; BLOCK as usize][..pad])
+    }
+
+    fn io(&self, path: &[u8], e: io::Error) -> UnpackError {
+        UnpackError::io(self.dir.join(std::ffi::OsStr::from_bytes(path)), e)
+    }
+}
+
+impl<'a> Head<'a> {
+    fn plain(name: &'a [u8], typeflag: u8, st: &'a fs::Stat, mode: u32) -> Self {
+        Head {
+            name,
+            typeflag,
+            st,
+            mode,
+            size: 0,
+            link: b"",
+            xattrs: &[],
+        }
+    }
+}
+
+/// The xattrs a layer may carry (the unpacker's policy, applied on the way out).
+fn keep(xattrs: Xattrs) -> Xattrs {
+    let mut kept: Vec<_> = xattrs
+        .into_iter()
+        .filter(|(n, _)| !is_overlay_xattr(n) && n.as_slice() != b"security.selinux")
+        .collect();
+    kept.sort();
+    kept
 }

@@ -1,15 +1,17 @@
-//! Tar stream framing: which header blocks belong to one member, PAX records, GNU long names and
-//! GNU sparse maps, and where the next header starts.
+//! Tar stream framing: which header blocks belong to one member (PAX `x`, GNU `L`/`K` long
+//! names, GNU sparse maps), where its data is, and where the next header starts.
 //!
-//! The tar crate's `Header` gives the field layout; the framing lives here for two reasons. The
-//! crate's `PaxExtensions` splits records at newlines instead of by their length prefix, so a
-//! value holding a `\n` (a binary `security.capability`, a name with a newline) is silently lost;
-//! and it reads PAX and long-name members into memory without a cap, so a hostile layer could
-//! make us allocate gigabytes. Here records are split by length, and extension members are capped
-//! at 1 MiB as Go's archive/tar does. Numeric fields accept octal (with the usual NUL/space
-//! padding, empty meaning 0) and base-256, as Go and GNU tar write them.
+//! The tar crate's `Header` gives the field layout; the framing lives here because the crate's
+//! `PaxExtensions` splits records at newlines instead of by their length prefix (a value holding
+//! a `\n`, such as a binary `security.capability` or a name with a newline, is silently lost),
+//! and because it reads PAX and long-name members into memory without a cap. Here extension
+//! members are capped at 1 MiB, as Go's archive/tar does, and PAX records are parsed by `pax`.
+//! Numeric fields accept octal (NUL/space padded, empty meaning 0) and base-256, as Go and GNU
+//! tar write them; both the unsigned and the historic signed header checksum are accepted.
 
 use std::io::{self, BufRead};
+
+use super::pax::{parse_pax, Pax};
 
 pub(crate) const BLOCK: u64 = 512;
 /// Largest PAX / GNU long-name member we read into memory (Go's archive/tar uses the same).
@@ -43,6 +45,8 @@ pub(crate) struct Member {
     pub path: Vec<u8>,
     pub link: Vec<u8>,
     pub kind: Option<Kind>,
+    /// The raw type byte, for messages about unsupported types.
+    pub typeflag: u8,
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
@@ -78,19 +82,6 @@ fn bad(entry: &[u8], reason: impl Into<String>) -> FrameError {
         entry: entry.to_vec(),
         reason: reason.into(),
     }
-}
-
-/// PAX values that override the next member's header.
-#[derive(Default)]
-struct Pax {
-    path: Option<Vec<u8>>,
-    link: Option<Vec<u8>>,
-    size: Option<u64>,
-    uid: Option<u64>,
-    gid: Option<u64>,
-    mtime: Option<Time>,
-    atime: Option<Time>,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Reads members from a tar stream. Never buffers more than one extension member.
@@ -171,6 +162,7 @@ impl<R: BufRead> TarReader<R> {
                 .or(link_field)
                 .unwrap_or_default();
             m.kind = kind_of(typeflag, &m.path);
+            m.typeflag = typeflag;
             let field = |r: std::ops::Range<usize>, what: &str| {
                 numeric(&block[r]).map_err(|e| bad(&m.path, format!("{what}: {e}")))
             };
@@ -425,194 +417,9 @@ fn signed_numeric(field: &[u8]) -> Result<i64, String> {
     i64::from_str_radix(s, 8).map_err(|_| format!("not an octal number: {s:?}"))
 }
 
-/// Parses PAX records (`<len> <key>=<value>\n`) by their length prefix, so values may hold any
-/// byte, newlines included.
-fn parse_pax(mut data: &[u8], pax: &mut Pax) -> Result<(), String> {
-    while !data.is_empty() {
-        if data.iter().all(|&b| b == 0) {
-            break; // some writers pad the member with NULs
-        }
-        let space = data
-            .iter()
-            .take(20)
-            .position(|&b| b == b' ')
-            .ok_or("malformed PAX record (no length)")?;
-        let len: usize = std::str::from_utf8(&data[..space])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or("malformed PAX record length")?;
-        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
-            return Err("malformed PAX record (bad length)".into());
-        }
-        let record = &data[space + 1..len - 1];
-        data = &data[len..];
-        let eq = record
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or("malformed PAX record (no '=')")?;
-        apply_pax_record(&record[..eq], &record[eq + 1..], pax)?;
-    }
-    Ok(())
-}
-
-fn apply_pax_record(key: &[u8], value: &[u8], pax: &mut Pax) -> Result<(), String> {
-    let text = || std::str::from_utf8(value).map_err(|_| "PAX value is not UTF-8".to_string());
-    let number = || -> Result<u64, String> {
-        text()?
-            .parse()
-            .map_err(|_| format!("bad PAX number for {}", String::from_utf8_lossy(key)))
-    };
-    // An empty value removes the key (POSIX): the header field applies again.
-    let set = |v: &[u8]| (!v.is_empty()).then(|| v.to_vec());
-    match key {
-        b"path" => pax.path = set(value),
-        b"linkpath" => pax.link = set(value),
-        b"size" => {
-            pax.size = if value.is_empty() {
-                None
-            } else {
-                Some(number()?)
-            }
-        }
-        b"uid" => {
-            pax.uid = if value.is_empty() {
-                None
-            } else {
-                Some(number()?)
-            }
-        }
-        b"gid" => {
-            pax.gid = if value.is_empty() {
-                None
-            } else {
-                Some(number()?)
-            }
-        }
-        b"mtime" => pax.mtime = parse_pax_time(value)?,
-        b"atime" => pax.atime = parse_pax_time(value)?,
-        _ => {
-            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                pax.xattrs.push((name.to_vec(), value.to_vec()));
-            } else if let Some(name) = key.strip_prefix(b"LIBARCHIVE.xattr.") {
-                let name = percent_decode(name)?;
-                let value = base64_decode(value).ok_or("bad base64 in LIBARCHIVE.xattr")?;
-                pax.xattrs.push((name, value));
-            } else if key.starts_with(b"GNU.sparse.") {
-                return Err("PAX sparse files are not supported".into());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `secs[.fraction]`, possibly negative.
-fn parse_pax_time(value: &[u8]) -> Result<Option<Time>, String> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let s = std::str::from_utf8(value).map_err(|_| "bad PAX time")?;
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let bad_time = || format!("bad PAX time {s:?}");
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad_time());
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad_time());
-    }
-    let secs: i64 = whole.parse().map_err(|_| bad_time())?;
-    let mut nanos: u32 = 0;
-    for (i, d) in frac.bytes().take(9).enumerate() {
-        nanos += u32::from(d - b'0') * 10u32.pow(8 - i as u32);
-    }
-    Ok(Some(if !neg {
-        Time { secs, nanos }
-    } else if nanos == 0 {
-        Time { secs: -secs, nanos }
-    } else {
-        Time {
-            secs: -secs - 1,
-            nanos: 1_000_000_000 - nanos,
-        }
-    }))
-}
-
-fn percent_decode(s: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("bad %-escape in xattr name")?;
-            let hex = std::str::from_utf8(hex).map_err(|_| "bad %-escape in xattr name")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape in xattr name")?);
-            i += 3;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
-    }
-    Ok(out)
-}
-
-fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in s {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pax_values_may_hold_newlines() {
-        let rec = |k: &str, v: &[u8]| {
-            let body = [k.as_bytes(), b"=", v, b"\n"].concat();
-            let mut len = body.len() + 2;
-            while len.to_string().len() + 1 + body.len() != len {
-                len = len.to_string().len() + 1 + body.len();
-            }
-            [format!("{len} ").into_bytes(), body].concat()
-        };
-        let data = [
-            rec("SCHILY.xattr.security.capability", b"\x01\n\x02"),
-            rec("path", b"a\nb"),
-            rec("mtime", b"-1.25"),
-        ]
-        .concat();
-        let mut pax = Pax::default();
-        parse_pax(&data, &mut pax).unwrap();
-        assert_eq!(pax.path.as_deref(), Some(&b"a\nb"[..]));
-        assert_eq!(pax.xattrs[0].1, b"\x01\n\x02");
-        assert_eq!(
-            pax.mtime,
-            Some(Time {
-                secs: -2,
-                nanos: 750_000_000
-            })
-        );
-        assert!(parse_pax(b"99 path=x\n", &mut pax).is_err());
-    }
 
     #[test]
     fn numeric_fields() {
@@ -628,12 +435,5 @@ mod tests {
             assert_eq!(numeric(field).map_err(|_| ()), *want, "{field:?}");
         }
         assert_eq!(signed_numeric(b"\xff\xff\xff\xff\xff\xff\xff\xfe"), Ok(-2));
-    }
-
-    #[test]
-    fn base64_and_percent() {
-        assert_eq!(base64_decode(b"aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode(b"AAEC").unwrap(), b"\0\x01\x02");
-        assert_eq!(percent_decode(b"user.a%3Db").unwrap(), b"user.a=b");
     }
 }

@@ -213,10 +213,32 @@ fn xattrs_kept_and_dropped() {
         ],
     );
     let mut t = TarBuild::new();
-    t.file("f", b"data", &x).dir(
-        "d",
-        &with_pax(Meta::default(), &[("SCHILY.xattr.user.dir-note", b"n")]),
-    );
+    let sym_x = [
+        ("SCHILY.xattr.trusted.sym", &b"1"[..]),
+        ("SCHILY.xattr.user.refused-on-symlinks", b"2"),
+    ];
+    let fifo_x = [("SCHILY.xattr.trusted.fifo", &b"3"[..])];
+    t.file("f", b"data", &x)
+        .dir(
+            "d",
+            &with_pax(Meta::default(), &[("SCHILY.xattr.user.dir-note", b"n")]),
+        )
+        .member(
+            b'2',
+            b"sym",
+            b"/nowhere",
+            b"",
+            &with_pax(Meta::default(), &sym_x),
+            (0, 0),
+        )
+        .member(
+            b'6',
+            b"fifo",
+            b"",
+            b"",
+            &with_pax(Meta::default(), &fifo_x),
+            (0, 0),
+        );
     let (dir, r) = unpack_tar(&t.finish());
     r.unwrap();
     let f = dir.path().join("f");
@@ -228,6 +250,16 @@ fn xattrs_kept_and_dropped() {
     assert_eq!(xattr(&f, "user.la=x").unwrap(), b"hello");
     assert_eq!(xattr(&f, "security.selinux"), None);
     assert_eq!(xattr(&dir.path().join("d"), "user.dir-note").unwrap(), b"n");
+    // Symlinks and fifos get theirs without being followed or opened.
+    assert_eq!(xattr(&dir.path().join("sym"), "trusted.sym").unwrap(), b"1");
+    assert_eq!(
+        xattr(&dir.path().join("sym"), "user.refused-on-symlinks"),
+        None
+    );
+    assert_eq!(
+        xattr(&dir.path().join("fifo"), "trusted.fifo").unwrap(),
+        b"3"
+    );
 }
 
 #[test]
@@ -407,4 +439,36 @@ fn gnu_sparse_files() {
         lmeta(&dir.path().join("sparse")).blocks() < 1024,
         "holes stay holes"
     );
+}
+
+#[test]
+fn replaced_directories_leave_no_stale_parent_fd() {
+    // `a` is cached as a parent, then replaced by a file and by a new directory: `a/y` must land
+    // in the new directory, not in the unlinked old one.
+    let mut t = TarBuild::new();
+    t.dir("a", &Meta::default())
+        .empty("a/x")
+        .empty("a")
+        .dir("a", &Meta::default())
+        .empty("a/y")
+        .dir("b", &Meta::default())
+        .empty("b/x")
+        .empty(".wh.b")
+        .empty("b/y");
+    let (dir, r) = unpack_tar(&t.finish());
+    r.unwrap();
+    let p = dir.path();
+    assert!(p.join("a/y").exists() && !p.join("a/x").exists());
+    assert!(p.join("b/y").exists() && !p.join("b/x").exists());
+    assert_eq!(xattr(&p.join("b"), "trusted.overlay.opaque").unwrap(), b"y");
+}
+
+#[test]
+fn a_tar_is_a_tar_whatever_its_first_name() {
+    let tar = TarBuild::new()
+        .file("BZh91AY", b"x", &Meta::default())
+        .finish();
+    let (dir, r) = unpack_tar(&tar);
+    r.unwrap();
+    assert_eq!(fs::read(dir.path().join("BZh91AY")).unwrap(), b"x");
 }

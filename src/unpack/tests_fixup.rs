@@ -242,3 +242,23 @@ fn lower_symlinks_are_not_followed() {
     fix_up_layer(&l2, &r2, &[l0], &UnpackOptions::default()).unwrap();
     assert_eq!(mode_of(&l2.join("dir/tmp")), 0o755);
 }
+
+#[test]
+fn report_paths_must_stay_inside() {
+    let work = tempfile::tempdir().unwrap();
+    let (l0, r0) = layer(work.path(), "l0", TarBuild::new().empty("x"));
+    for bad in ["../x", "/abs", "a/./b", ""] {
+        let mut r = r0.clone();
+        r.implied_dirs = vec![PathBuf::from(bad)];
+        assert!(
+            fix_up_layer(&l0, &r, &[], &UnpackOptions::default()).is_err(),
+            "{bad}"
+        );
+        let mut r = r0.clone();
+        r.lower_hardlinks = vec![(PathBuf::from("l"), PathBuf::from(bad))];
+        assert!(
+            fix_up_layer(&l0, &r, &[], &UnpackOptions::default()).is_err(),
+            "{bad}"
+        );
+    }
+}

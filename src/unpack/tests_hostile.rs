@@ -76,6 +76,7 @@ fn broken_compression_and_framing() {
         ("bad header checksum (first member)", &bad_first),
         ("tar truncated inside data", truncated_tar),
         ("bzip2", b"BZh91AY&SY\0\0\0\0\0\0"),
+        ("xz", b"\xfd7zXZ\0\0\x04\xe6\xd6\xb4\x46"),
     ];
     for (what, blob) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -332,4 +333,58 @@ fn messages_name_the_blob_and_entry() {
         "{e}"
     );
     let _ = Path::new("");
+}
+
+/// Blobs of unknown size go through the two-thread pipeline, small known ones run inline: both
+/// must give the same tree, or the same refusal.
+#[test]
+fn pipeline_and_inline_agree() {
+    let mut good = TarBuild::new();
+    good.dir("d", &Meta::default())
+        .file("d/big", &vec![3u8; 1 << 20], &Meta::default())
+        .empty("d/.wh..wh..opq")
+        .empty(".wh.gone")
+        .hardlink("d/h", "d/big")
+        .symlink("s", "d");
+    let good = good.finish();
+    let gz = gzip(&good);
+    let mut escape = TarBuild::new();
+    escape.symlink("a", "/").empty("a/x");
+    let escape = escape.finish();
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        ("good", good.clone(), good.clone()),
+        ("good gzip", gz.clone(), good.clone()),
+        ("truncated gzip", gz[..gz.len() / 2].to_vec(), good.clone()),
+        ("symlink escape", escape.clone(), escape),
+        (
+            "truncated tar",
+            good[..good.len() / 2].to_vec(),
+            good.clone(),
+        ),
+    ];
+    for (what, blob, tar) in cases {
+        let digest = Digest::of_bytes(&blob);
+        let diff_id = Digest::of_bytes(&tar);
+        let run = |size: Option<u64>| {
+            let dir = tempfile::tempdir().unwrap();
+            let e = ExpectedBlob {
+                digest: &digest,
+                size,
+                diff_id: &diff_id,
+            };
+            let r = unpack_layer(&blob[..], &e, dir.path(), &UnpackOptions::default());
+            (r.map(|_| describe(dir.path())), dir)
+        };
+        let (threaded, _a) = run(None);
+        let (inline, _b) = run(Some(blob.len() as u64));
+        match (threaded, inline) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}"),
+            (Err(a), Err(b)) => assert_eq!(
+                std::mem::discriminant(&a),
+                std::mem::discriminant(&b),
+                "{what}: {a} / {b}"
+            ),
+            (a, b) => panic!("{what}: {a:?} / {b:?}"),
+        }
+    }
 }

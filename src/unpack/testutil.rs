@@ -37,12 +37,7 @@ impl Default for Meta {
 }
 
 pub(crate) fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    let body = [key.as_bytes(), b"=", value, b"\n"].concat();
-    let mut len = body.len() + 2;
-    while len.to_string().len() + 1 + body.len() != len {
-        len = len.to_string().len() + 1 + body.len();
-    }
-    [format!("{len} ").into_bytes(), body].concat()
+    super::pax::pax_record(key.as_bytes(), value)
 }
 
 impl TarBuild {
@@ -280,4 +275,56 @@ pub(crate) fn listing(root: &Path) -> Vec<PathBuf> {
     walk(root, root, &mut out);
     out.sort();
     out
+}
+
+/// One line per path below `root`: type, mode, owner, size, mtime (not for directories, whose
+/// mtime changes as children are made), device, link target, xattrs, content digest, and the
+/// first name of its inode when it has several. Equal descriptions mean equal trees.
+pub(crate) fn describe(root: &Path) -> Vec<String> {
+    let mut first_name = std::collections::HashMap::new();
+    listing(root)
+        .into_iter()
+        .map(|rel| {
+            let p = root.join(&rel);
+            let m = lmeta(&p);
+            let ft = m.file_type();
+            let mut xattrs = Vec::new();
+            let mut names = vec![0u8; 65536];
+            let n = rustix::fs::llistxattr(p.as_os_str().as_bytes(), &mut names[..]).unwrap_or(0);
+            for x in names[..n].split(|&b| b == 0).filter(|x| !x.is_empty()) {
+                let x = String::from_utf8_lossy(x).into_owned();
+                xattrs.push(format!("{x}={:?}", xattr(&p, &x)));
+            }
+            xattrs.sort();
+            let content = if ft.is_file() {
+                Digest::of_bytes(&std::fs::read(&p).unwrap()).to_string()
+            } else if ft.is_symlink() {
+                format!("-> {:?}", std::fs::read_link(&p).unwrap())
+            } else {
+                String::new()
+            };
+            let link = if !ft.is_dir() && m.nlink() > 1 {
+                first_name
+                    .entry(m.ino())
+                    .or_insert_with(|| rel.clone())
+                    .display()
+                    .to_string()
+            } else {
+                String::new()
+            };
+            format!(
+                "{:?} {:o} {}:{} size={} mtime={} rdev={} {:?} {} link={}",
+                rel,
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                if ft.is_dir() { 0 } else { m.size() },
+                if ft.is_dir() { 0 } else { m.mtime() },
+                m.rdev(),
+                xattrs,
+                content,
+                link
+            )
+        })
+        .collect()
 }
