@@ -47,6 +47,16 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Remove images
     Rmi(RmiArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Remove unused images (dangling ones; with -a every image no mount uses)
+    Prune(PruneArgs),
+    /// Write images to an oci-archive or docker-archive
+    Save(SaveArgs),
+    /// Show disk usage: images, layers, mounts
+    Df(DfArgs),
+    /// Check the store against its metadata; repair what is safe
+    Fsck(FsckArgs),
     /// Pull an image (or every tag of a repository) from a registry
     Pull(PullArgs),
     /// Log in to a registry (credentials are stored as docker stores them)
@@ -243,4 +253,57 @@ pub struct RmiArgs {
     pub images: Vec<String>,
     #[arg(long, short = 'f')]
     pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    pub image: String,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Go template ({{.ID}} {{.CreatedSince}} {{.CreatedAt}} {{.CreatedBy}} {{.Size}} {{.Comment}}), table, json
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove every image no mount uses, not just dangling ones
+    #[arg(long, short = 'a')]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(long, short = 'f')]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Archive file to write
+    #[arg(long, short = 'o', required = true)]
+    pub output: PathBuf,
+    /// oci-archive or docker-archive
+    #[arg(long, default_value = "oci-archive")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// Per image, layer and mount detail
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FsckArgs {
+    /// Repair what is safe to repair
+    #[arg(long)]
+    pub repair: bool,
+    /// Re-hash every layer's files against the list recorded when it was stored
+    #[arg(long)]
+    pub verify: bool,
 }

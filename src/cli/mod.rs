@@ -4,9 +4,13 @@
 //! Exit codes: 0 ok, 1 error, 2 usage. What a person reads goes to stderr, what a script reads to stdout.
 
 mod args;
+mod filter;
+mod format;
+mod image_list;
 mod images;
 mod load;
 mod login;
+mod manage;
 mod mount;
 mod output;
 mod pull;
@@ -38,13 +42,18 @@ pub fn main() -> i32 {
         Command::Info => mount::info(&root),
         Command::Diff(a) => mount::diff(&root, a),
         Command::Commit(a) => mount::commit(&root, a),
-        Command::Images(a) => images::images(&root, a),
+        Command::Images(a) => image_list::images(&root, a),
         Command::Tag(a) => images::tag(&root, a),
         Command::Inspect(a) => images::inspect(&root, a),
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Pull(a) => pull::pull(&root, a),
         Command::Login(a) => login::login(a),
         Command::Manifest(args::ManifestCommand::Inspect(a)) => pull::manifest_inspect(a),
+        Command::History(a) => manage::history(&root, a),
+        Command::Prune(a) => manage::prune(&root, a),
+        Command::Save(a) => manage::save(&root, a),
+        Command::Df(a) => manage::df(&root, a),
+        Command::Fsck(a) => manage::fsck(&root, a),
     };
     match result {
         Ok(()) => 0,

@@ -274,7 +274,7 @@ fn fetch_layer(
         size: Some(desc.size),
         diff_id,
     };
-    let report = unpack::unpack_layer(blob, &expected, &diff, opts)?;
+    let report = super::recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
     let record = LayerRecord {
         diff_id: diff_id.clone(),
         chain_id: chain_id.clone(),
@@ -304,6 +304,7 @@ fn commit_layer(layout: &Layout, staging: Staging, record: &LayerRecord) -> Resu
         image: record.diff_id.to_string(),
         reason: format!("cannot encode layer record: {e}"),
     })?;
+    super::recorded::finish_records(staging.path())?;
     let rec_path = staging.path().join("layer.json");
     fs::write(&rec_path, json).at(&rec_path)?;
     let dest = layout.layer(&record.key());

@@ -64,6 +64,16 @@ impl Layout {
         self.layer(key).join("layer.json")
     }
 
+    /// What it takes to give back the layer's exact tar (see `tarsplit`).
+    pub fn layer_tar_split(&self, key: &str) -> PathBuf {
+        self.layer(key).join(super::recorded::TAR_SPLIT)
+    }
+
+    /// The layer's file list, for `fsck --verify` (see `filelist`).
+    pub fn layer_files(&self, key: &str) -> PathBuf {
+        self.layer(key).join(super::recorded::FILE_LIST)
+    }
+
     pub fn locks_dir(&self) -> PathBuf {
         self.root.join("locks")
     }

@@ -10,19 +10,29 @@
 
 mod build;
 pub mod db;
+mod df;
+pub mod filelist;
+mod fsck;
 mod ingest;
 pub mod layout;
 mod mounts;
 mod names;
+mod prune;
+mod recorded;
 mod remove;
+mod save;
 pub mod staging;
+pub mod tarsplit;
 
 pub use db::{DbError, ImageRow, LayerRow, MountRow};
+pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};
+pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use ingest::{LayerEvent, LayerStatus, LoadedImage};
 pub use layout::Layout;
 pub use mounts::{Driver, MountOptions, MountedImage};
 pub use names::{familiar, normalize_tag};
 pub use remove::RemoveReport;
+pub use save::{ArchiveFormat, SavedImage};
 
 use crate::digest::Digest;
 use db::Db;
@@ -90,11 +100,22 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `root`, and clears what dead processes left in `tmp/`.
     pub fn open(root: &Path) -> Result<Store> {
+        Self::open_with(root, true)
+    }
+
+    /// Opens the store leaving `tmp/` as it is, so that `fsck` can report what dead processes left.
+    pub fn open_for_fsck(root: &Path) -> Result<Store> {
+        Self::open_with(root, false)
+    }
+
+    fn open_with(root: &Path, clear_tmp: bool) -> Result<Store> {
         let layout = Layout::new(root);
         for dir in layout.dirs() {
             fs::create_dir_all(&dir).at(&dir)?;
         }
-        staging::clear_abandoned(&layout.tmp_dir()).at(&layout.tmp_dir())?;
+        if clear_tmp {
+            staging::clear_abandoned(&layout.tmp_dir()).at(&layout.tmp_dir())?;
+        }
         let db = Db::open(&layout.meta_db())?;
         Ok(Store { layout, db })
     }

@@ -88,6 +88,7 @@ impl Store {
     /// Deletes an image (which must have no mounts) and every layer no other image uses.
     pub(crate) fn delete_image(&mut self, id: &Digest, report: &mut RemoveReport) -> Result<()> {
         let layers = self.db.image_layers(id)?;
+        let manifests = self.db.repo_digests_of(id)?;
         let idstr = id.to_string();
         let gone: Vec<super::LayerRow> = self.db.write(|tx| {
             let busy: i64 = tx.query_row(
@@ -132,6 +133,21 @@ impl Store {
         }
         let blob = self.layout.blob(id);
         let _ = fs::remove_file(blob);
+        // The manifests it was loaded with, unless another image came with the same one.
+        for (_, digest) in manifests {
+            let users: i64 = self
+                .db
+                .conn()
+                .query_row(
+                    "SELECT COUNT(*) FROM repo_digests WHERE digest = ?1",
+                    params![digest.to_string()],
+                    |r| r.get(0),
+                )
+                .map_err(DbError::from)?;
+            if users == 0 {
+                let _ = fs::remove_file(self.layout.blob(&digest));
+            }
+        }
         Ok(())
     }
 

@@ -1,0 +1,356 @@
+//! `lamina history`, `prune`, `save`, `df`, `fsck`.
+
+use super::args::{DfArgs, FsckArgs, HistoryArgs, PruneArgs, SaveArgs};
+use super::format::{utc_time, Record, Template};
+use super::image_list::split_tag;
+use super::output::{human_size, parse_rfc3339, time_ago};
+use super::{CliError, CliResult, Context};
+use crate::store::{ArchiveFormat, FsckOptions, RemoveReport, Store};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+const HISTORY_FIELDS: &[&str] = &[
+    "ID",
+    "CreatedSince",
+    "CreatedAt",
+    "CreatedBy",
+    "Size",
+    "Comment",
+];
+
+pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
+    let what = || format!("history {}", a.image);
+    let template = match &a.format {
+        Some(f) if !a.quiet => Some(Template::parse(f, HISTORY_FIELDS).context(what)?),
+        _ => None,
+    };
+    let store = Store::open(root).context(what)?;
+    let id = store.resolve_image(&a.image).context(what)?;
+    let config = store.config(&id).context(what)?;
+    let layers = store.db().image_layers(&id)?;
+    let history = &config.file().history;
+
+    // Oldest first: each non-empty history entry takes the next layer's size.
+    let mut rows: Vec<(Option<i64>, String, u64, String)> = vec![];
+    let mut next_layer = layers.iter();
+    if history.is_empty() {
+        for l in &layers {
+            rows.push((None, String::new(), l.size, String::new()));
+        }
+    }
+    for h in history {
+        let size = if h.empty_layer {
+            0
+        } else {
+            next_layer.next().map_or(0, |l| l.size)
+        };
+        rows.push((
+            h.created.as_deref().and_then(parse_rfc3339),
+            h.created_by.clone().unwrap_or_default(),
+            size,
+            h.comment.clone().unwrap_or_default(),
+        ));
+    }
+    let n = rows.len();
+    let records: Vec<Record> = rows
+        .into_iter()
+        .rev()
+        .enumerate()
+        .map(|(i, (created, by, size, comment))| {
+            let shown_id = if i == 0 {
+                if a.no_trunc {
+                    id.to_string()
+                } else {
+                    id.short().to_string()
+                }
+            } else {
+                "<missing>".to_string()
+            };
+            let by = if a.no_trunc {
+                by
+            } else {
+                ellipsis(&by.replace(['\t', '\n'], " "), 45)
+            };
+            vec![
+                ("ID", shown_id),
+                (
+                    "CreatedSince",
+                    created.map(time_ago).unwrap_or_else(|| "N/A".into()),
+                ),
+                (
+                    "CreatedAt",
+                    created.map(utc_time).unwrap_or_else(|| "N/A".into()),
+                ),
+                ("CreatedBy", by),
+                ("Size", human_size(size)),
+                ("Comment", comment),
+            ]
+        })
+        .collect();
+    debug_assert_eq!(records.len(), n);
+    if a.quiet {
+        for r in &records {
+            println!("{}", r[0].1);
+        }
+        return Ok(());
+    }
+    let template = match template {
+        Some(t) => t,
+        None => Template::parse(
+            "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
+            HISTORY_FIELDS,
+        )
+        .context(what)?,
+    };
+    let headers = BTreeMap::from([
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ]);
+    print!("{}", template.render(&records, &headers));
+    Ok(())
+}
+
+/// docker's Ellipsis: at most `max` characters, the last one `…` when cut.
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+pub fn prune(root: &Path, a: PruneArgs) -> CliResult {
+    if !a.force {
+        let warning = if a.all {
+            "WARNING! This will remove all images without at least one mount associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        if !confirm(warning) {
+            return Ok(());
+        }
+    }
+    let mut store = Store::open(root).context(|| "prune".to_string())?;
+    let report = store.prune(a.all).context(|| "prune".to_string())?;
+    print_removed(&report, true);
+    println!("Total reclaimed space: {}", human_size(report.reclaimed()));
+    Ok(())
+}
+
+/// Asks on stderr, reads a line on stdin; anything but y/yes is no (as docker's prompt).
+fn confirm(warning: &str) -> bool {
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!();
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// docker's prune listing: `Deleted Images:` then `untagged:` / `deleted:` lines.
+pub(crate) fn print_removed(report: &RemoveReport, prune_style: bool) {
+    let any = !(report.untagged.is_empty() && report.deleted_images.is_empty());
+    if prune_style && any {
+        println!("Deleted Images:");
+    }
+    let (u, d) = if prune_style {
+        ("untagged", "deleted")
+    } else {
+        ("Untagged", "Deleted")
+    };
+    for t in &report.untagged {
+        println!("{u}: {t}");
+    }
+    for id in &report.deleted_images {
+        println!("{d}: {id}");
+    }
+    for (diff_id, _, _) in &report.deleted_layers {
+        println!("{d}: {diff_id}");
+    }
+    if prune_style && any {
+        println!();
+    }
+}
+
+pub fn save(root: &Path, a: SaveArgs) -> CliResult {
+    let what = || format!("save {}", a.images.join(" "));
+    let format = ArchiveFormat::parse(&a.format).ok_or_else(|| {
+        CliError(format!(
+            "{}: unknown --format {:?} (oci-archive or docker-archive)",
+            what(),
+            a.format
+        ))
+    })?;
+    if a.output.as_os_str() == "-" || (a.output.as_os_str().is_empty()) {
+        return Err(CliError(format!(
+            "{}: give the archive file with -o FILE",
+            what()
+        )));
+    }
+    let store = Store::open(root).context(what)?;
+    let saved = store.save(&a.images, &a.output, format).context(what)?;
+    for s in saved {
+        let names = if s.names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", s.names.join(", "))
+        };
+        eprintln!("Saved {}{names}", s.id);
+    }
+    Ok(())
+}
+
+pub fn df(root: &Path, a: DfArgs) -> CliResult {
+    let store = Store::open(root).context(|| "df".to_string())?;
+    let u = store.disk_usage().context(|| "df".to_string())?;
+    let active_images = u.images.iter().filter(|i| i.mounts > 0).count();
+    let active_layers = u.layers.iter().filter(|l| l.active).count();
+    let mounted = u.mounts.iter().filter(|m| m.mounted).count();
+    let mounts_size: u64 = u.mounts.iter().map(|m| m.size).sum();
+    let stale_size: u64 = u.mounts.iter().filter(|m| !m.mounted).map(|m| m.size).sum();
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
+    let reclaim = u.reclaimable();
+    let total = u.layers_size();
+    if !a.verbose {
+        let lines = vec![
+            "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string(),
+            format!(
+                "Images\t{}\t{active_images}\t{}\t{} ({}%)",
+                u.images.len(),
+                human_size(total),
+                human_size(reclaim),
+                pct(reclaim, total)
+            ),
+            format!(
+                "Layers\t{}\t{active_layers}\t{}\t{} ({}%)",
+                u.layers.len(),
+                human_size(total),
+                human_size(reclaim),
+                pct(reclaim, total)
+            ),
+            format!(
+                "Mounts\t{}\t{mounted}\t{}\t{} ({}%)",
+                u.mounts.len(),
+                human_size(mounts_size),
+                human_size(stale_size),
+                pct(stale_size, mounts_size)
+            ),
+        ];
+        print!("{}", super::format::align(&lines));
+        return Ok(());
+    }
+    println!("Images space usage:\n");
+    let mut lines = vec![
+        "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tMOUNTS".to_string(),
+    ];
+    for i in &u.images {
+        let created = i
+            .created
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .map(time_ago)
+            .unwrap_or_else(|| "N/A".into());
+        let tags = store.familiar_tags(&i.id)?;
+        let names: Vec<(String, String)> = if tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            tags.iter().map(|t| split_tag(t)).collect()
+        };
+        for (repo, tag) in names {
+            lines.push(format!(
+                "{repo}\t{tag}\t{}\t{created}\t{}\t{}\t{}\t{}",
+                i.id.short(),
+                human_size(i.size),
+                human_size(i.shared),
+                human_size(i.unique),
+                i.mounts
+            ));
+        }
+    }
+    print!("{}", super::format::align(&lines));
+    println!("\nLayers space usage:\n");
+    let mut lines = vec!["LAYER\tSIZE\tIMAGES\tACTIVE".to_string()];
+    for l in &u.layers {
+        lines.push(format!(
+            "{}\t{}\t{}\t{}",
+            l.diff_id.short(),
+            human_size(l.size),
+            l.images,
+            if l.active { "yes" } else { "no" }
+        ));
+    }
+    print!("{}", super::format::align(&lines));
+    println!("\nMounts space usage:\n");
+    let mut lines = vec!["MOUNT ID\tIMAGE\tDRIVER\tSIZE\tCREATED\tSTATUS\tTARGET".to_string()];
+    for m in &u.mounts {
+        lines.push(format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            m.id,
+            m.image_id.short(),
+            m.driver,
+            human_size(m.size),
+            time_ago(m.created),
+            if m.mounted { "mounted" } else { "not mounted" },
+            m.target
+        ));
+    }
+    print!("{}", super::format::align(&lines));
+    println!(
+        "\nTotal: {} in {} layers for {} images (their layers counted once per image: {}); reclaimable {}",
+        human_size(total),
+        u.layers.len(),
+        u.images.len(),
+        human_size(u.images.iter().map(|i| i.size).sum()),
+        human_size(reclaim)
+    );
+    Ok(())
+}
+
+pub fn fsck(root: &Path, a: FsckArgs) -> CliResult {
+    let mut store = Store::open_for_fsck(root).context(|| "fsck".to_string())?;
+    let report = store
+        .fsck(FsckOptions {
+            repair: a.repair,
+            verify: a.verify,
+        })
+        .context(|| "fsck".to_string())?;
+    for p in &report.problems {
+        let fixed = p
+            .repaired
+            .as_ref()
+            .map(|r| format!(" [repaired: {r}]"))
+            .unwrap_or_default();
+        println!("{}: {}{fixed}", p.subject, p.detail);
+    }
+    let left = report.unrepaired();
+    let verified = if a.verify {
+        format!(", {} entries verified", report.files_verified)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "fsck: {} layers checked{verified}; {} problems found, {} repaired",
+        report.layers_checked,
+        report.problems.len(),
+        report.problems.len() - left
+    );
+    if left > 0 {
+        let hint = if a.repair {
+            ""
+        } else {
+            " (run `lamina fsck --repair`)"
+        };
+        return Err(CliError(format!("fsck: {left} problems left{hint}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! The per-layer file list: every entry of a layer's `diff/` with its type, mode, owner, mtime, size,
+//! device number, symlink target, xattrs and, for regular files, the sha256 of the content. It is
+//! written into the staged layer before the rename, so it describes the layer as it was verified;
+//! `fsck --verify` walks the dir again and names every difference.
+//!
+//! The walk works on directory fds (`openat`, `statat` without following symlinks), so nothing
+//! outside the layer dir is ever read. At ingest most content hashes come from the tar stream
+//! (`tarsplit` hashes each file as it passes), so a layer is not read back; files the stream did
+//! not describe (hardlinks, files fixed up from lower layers) are read once.
+//!
+//! Format (`layers/<key>/files`): magic `LFL1`, then a zstd stream of entries sorted by path.
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+const MAGIC: &[u8; 4] = b"LFL1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative to the layer's diff dir; empty for the dir itself.
+    pub path: Vec<u8>,
+    /// `d`, `f`, `l`, `c`, `b`, `p` or `s`.
+    pub kind: u8,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    /// Bytes, for regular files; 0 otherwise.
+    pub size: u64,
+    pub rdev: u64,
+    pub sha256: Option<[u8; 32]>,
+    pub target: Option<Vec<u8>>,
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Content hashes already known (path -> size, sha256), so the walk need not read those files.
+pub type KnownHashes = HashMap<Vec<u8>, (u64, [u8; 32])>;
+
+/// Lists `diff` (sorted by path), hashing every regular file not in `known`.
+pub fn walk(diff: &Path, known: &KnownHashes) -> io::Result<Vec<FileEntry>> {
+    let root: OwnedFd = rustix::fs::open(
+        diff,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| with_path(e.into(), diff))?;
+    let st = rustix::fs::fstat(&root).map_err(|e| with_path(e.into(), diff))?;
+    let mut w = Walker {
+        known,
+        by_inode: HashMap::new(),
+        out: vec![],
+        base: diff,
+    };
+    let mut top = entry_from_stat(Vec::new(), &st);
+    top.xattrs = xattrs_fd(root.as_fd()).map_err(|e| with_path(e, diff))?;
+    w.out.push(top);
+    w.dir(root.as_fd(), &[])?;
+    w.out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(w.out)
+}
+
+fn with_path(e: io::Error, p: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+}
+
+struct Walker<'a> {
+    known: &'a KnownHashes,
+    by_inode: HashMap<(u64, u64), [u8; 32]>,
+    out: Vec<FileEntry>,
+    base: &'a Path,
+}
+
+impl Walker<'_> {
+    fn dir(&mut self, dirfd: BorrowedFd<'_>, prefix: &[u8]) -> io::Result<()> {
+        let shown = |name: &[u8]| self.base.join(OsStr::from_bytes(&join(prefix, name)));
+        let mut names: Vec<Vec<u8>> = vec![];
+        for entry in rustix::fs::Dir::read_from(dirfd)? {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        for name in names {
+            let os = OsStr::from_bytes(&name);
+            let path = join(prefix, &name);
+            let st = rustix::fs::statat(dirfd, os, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| with_path(e.into(), &shown(&name)))?;
+            let mut e = entry_from_stat(path.clone(), &st);
+            let ft = FileType::from_raw_mode(st.st_mode);
+            if ft == FileType::Directory || ft == FileType::RegularFile {
+                let flags = if ft == FileType::Directory {
+                    OFlags::RDONLY | OFlags::DIRECTORY
+                } else {
+                    OFlags::RDONLY
+                };
+                let fd = rustix::fs::openat(
+                    dirfd,
+                    os,
+                    flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| with_path(e.into(), &shown(&name)))?;
+                e.xattrs = xattrs_fd(fd.as_fd()).map_err(|e| with_path(e, &shown(&name)))?;
+                if ft == FileType::Directory {
+                    self.out.push(e);
+                    self.dir(fd.as_fd(), &path)?;
+                    continue;
+                }
+                e.sha256 = Some(
+                    self.content_hash(fd, &path, &st)
+                        .map_err(|e| with_path(e, &shown(&name)))?,
+                );
+            } else {
+                e.xattrs = xattrs_at(dirfd, &name).map_err(|e| with_path(e, &shown(&name)))?;
+                if ft == FileType::Symlink {
+                    let t = rustix::fs::readlinkat(dirfd, os, Vec::new())
+                        .map_err(|e| with_path(e.into(), &shown(&name)))?;
+                    e.target = Some(t.into_bytes());
+                }
+            }
+            self.out.push(e);
+        }
+        Ok(())
+    }
+
+    fn content_hash(
+        &mut self,
+        fd: OwnedFd,
+        path: &[u8],
+        st: &rustix::fs::Stat,
+    ) -> io::Result<[u8; 32]> {
+        let size = st.st_size as u64;
+        if let Some((s, h)) = self.known.get(path) {
+            if *s == size {
+                return Ok(*h);
+            }
+        }
+        let inode = (st.st_dev, st.st_ino);
+        if st.st_nlink > 1 {
+            if let Some(h) = self.by_inode.get(&inode) {
+                return Ok(*h);
+            }
+        }
+        let h = hash_reader(File::from(fd))?;
+        if st.st_nlink > 1 {
+            self.by_inode.insert(inode, h);
+        }
+        Ok(h)
+    }
+}
+
+pub fn hash_reader(mut r: impl Read) -> io::Result<[u8; 32]> {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hash.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hash.finalize().into())
+}
+
+fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    if prefix.is_empty() {
+        return name.to_vec();
+    }
+    let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
+    p.extend_from_slice(prefix);
+    p.push(b'/');
+    p.extend_from_slice(name);
+    p
+}
+
+fn entry_from_stat(path: Vec<u8>, st: &rustix::fs::Stat) -> FileEntry {
+    let ft = FileType::from_raw_mode(st.st_mode);
+    let kind = match ft {
+        FileType::Directory => b'd',
+        FileType::RegularFile => b'f',
+        FileType::Symlink => b'l',
+        FileType::CharacterDevice => b'c',
+        FileType::BlockDevice => b'b',
+        FileType::Fifo => b'p',
+        _ => b's',
+    };
+    FileEntry {
+        path,
+        kind,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mtime: st.st_mtime,
+        mtime_nsec: st.st_mtime_nsec as u32,
+        size: if kind == b'f' { st.st_size as u64 } else { 0 },
+        rdev: if matches!(kind, b'c' | b'b') {
+            st.st_rdev
+        } else {
+            0
+        },
+        sha256: None,
+        target: None,
+        xattrs: vec![],
+    }
+}
+
+fn split_names(list: &[u8]) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = list
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    names.sort();
+    names
+}
+
+fn xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let len = rustix::fs::flistxattr_query(fd)?;
+    let mut list = vec![0u8; len];
+    let len = rustix::fs::flistxattr(fd, &mut list[..])?;
+    list.truncate(len);
+    let mut out = vec![];
+    for name in split_names(&list) {
+        let os = OsStr::from_bytes(&name);
+        let vlen = rustix::fs::fgetxattr_query(fd, os)?;
+        let mut value = vec![0u8; vlen];
+        let vlen = rustix::fs::fgetxattr(fd, os, &mut value[..])?;
+        value.truncate(vlen);
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// Xattrs of an entry that cannot be opened (symlink, device, fifo): through the dir fd's
+/// /proc/self/fd link, with the `l*` calls so the entry itself is never followed.
+fn xattrs_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    use std::os::fd::AsRawFd;
+    let mut p = format!("/proc/self/fd/{}/", dirfd.as_raw_fd()).into_bytes();
+    p.extend_from_slice(name);
+    let path = Path::new(OsStr::from_bytes(&p));
+    let len = match rustix::fs::llistxattr_query(path) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(vec![]),
+        Err(e) => return Err(e.into()),
+    };
+    let mut list = vec![0u8; len];
+    let len = rustix::fs::llistxattr(path, &mut list[..])?;
+    list.truncate(len);
+    let mut out = vec![];
+    for xname in split_names(&list) {
+        let os = OsStr::from_bytes(&xname);
+        let vlen = rustix::fs::lgetxattr_query(path, os)?;
+        let mut value = vec![0u8; vlen];
+        let vlen = rustix::fs::lgetxattr(path, os, &mut value[..])?;
+        value.truncate(vlen);
+        out.push((xname, value));
+    }
+    Ok(out)
+}
+
+// ---- encoding
+
+fn put_bytes(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
+    w.write_all(&(b.len() as u32).to_le_bytes())?;
+    w.write_all(b)
+}
+
+pub fn write_list(path: &Path, entries: &[FileEntry]) -> io::Result<()> {
+    let mut f = BufWriter::new(File::create(path)?);
+    f.write_all(MAGIC)?;
+    let mut z = zstd::stream::write::Encoder::new(f, 3)?;
+    z.write_all(&(entries.len() as u64).to_le_bytes())?;
+    for e in entries {
+        put_bytes(&mut z, &e.path)?;
+        z.write_all(&[e.kind])?;
+        for v in [e.mode, e.uid, e.gid, e.mtime_nsec] {
+            z.write_all(&v.to_le_bytes())?;
+        }
+        z.write_all(&e.mtime.to_le_bytes())?;
+        z.write_all(&e.size.to_le_bytes())?;
+        z.write_all(&e.rdev.to_le_bytes())?;
+        z.write_all(&e.sha256.unwrap_or([0; 32]))?;
+        put_bytes(&mut z, e.target.as_deref().unwrap_or(&[]))?;
+        z.write_all(&(e.xattrs.len() as u32).to_le_bytes())?;
+        for (n, v) in &e.xattrs {
+            put_bytes(&mut z, n)?;
+            put_bytes(&mut z, v)?;
+        }
+    }
+    let mut f = z.finish()?;
+    f.flush()?;
+    f.get_ref().sync_all()
+}
+
+struct Input<R>(R);
+
+impl<R: Read> Input<R> {
+    fn arr<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        self.0.read_exact(&mut b)?;
+        Ok(b)
+    }
+    fn u32(&mut self) -> io::Result<u32> {
+        Ok(u32::from_le_bytes(self.arr()?))
+    }
+    fn u64(&mut self) -> io::Result<u64> {
+        Ok(u64::from_le_bytes(self.arr()?))
+    }
+    fn bytes(&mut self) -> io::Result<Vec<u8>> {
+        let len = self.u32()? as usize;
+        if len > 16 << 20 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file list: oversized field",
+            ));
+        }
+        let mut b = vec![0u8; len];
+        self.0.read_exact(&mut b)?;
+        Ok(b)
+    }
+}
+
+pub fn read_list(path: &Path) -> io::Result<Vec<FileEntry>> {
+    let mut f = BufReader::new(File::open(path)?);
+    let mut magic = [0u8; 4];
+    f.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not a file list", path.display()),
+        ));
+    }
+    let mut r = Input(zstd::stream::read::Decoder::with_buffer(f)?);
+    let n = r.u64()?;
+    let mut out = Vec::with_capacity(n.min(1 << 20) as usize);
+    for _ in 0..n {
+        let path = r.bytes()?;
+        let [kind] = r.arr()?;
+        let (mode, uid, gid, mtime_nsec) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
+        let mtime = r.u64()? as i64;
+        let (size, rdev) = (r.u64()?, r.u64()?);
+        let sha: [u8; 32] = r.arr()?;
+        let target = r.bytes()?;
+        let nx = r.u32()?;
+        let mut xattrs = vec![];
+        for _ in 0..nx.min(1 << 16) {
+            xattrs.push((r.bytes()?, r.bytes()?));
+        }
+        out.push(FileEntry {
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+            mtime_nsec,
+            size,
+            rdev,
+            sha256: (kind == b'f').then_some(sha),
+            target: (kind == b'l').then_some(target),
+            xattrs,
+        });
+    }
+    Ok(out)
+}
+
+// ---- comparing
+
+/// One difference between the recorded list and the tree as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: Vec<u8>,
+    pub what: String,
+}
+
+impl Change {
+    pub fn shown_path(&self) -> String {
+        if self.path.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/{}", String::from_utf8_lossy(&self.path))
+        }
+    }
+}
+
+fn kind_name(k: u8) -> &'static str {
+    match k {
+        b'd' => "directory",
+        b'f' => "file",
+        b'l' => "symlink",
+        b'c' => "char device",
+        b'b' => "block device",
+        b'p' => "fifo",
+        _ => "socket",
+    }
+}
+
+/// Differences between `want` (recorded) and `got` (found), both sorted by path.
+pub fn compare(want: &[FileEntry], got: &[FileEntry]) -> Vec<Change> {
+    let mut out = vec![];
+    let (mut i, mut j) = (0, 0);
+    let change = |path: &[u8], what: String| Change {
+        path: path.to_vec(),
+        what,
+    };
+    while i < want.len() || j < got.len() {
+        let ord = match (want.get(i), got.get(j)) {
+            (Some(a), Some(b)) => a.path.cmp(&b.path),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match ord {
+            std::cmp::Ordering::Less => {
+                out.push(change(
+                    &want[i].path,
+                    format!("{} missing", kind_name(want[i].kind)),
+                ));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(change(
+                    &got[j].path,
+                    format!("{} added", kind_name(got[j].kind)),
+                ));
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                let (a, b) = (&want[i], &got[j]);
+                let mut what: Vec<String> = vec![];
+                if a.kind != b.kind {
+                    what.push(format!(
+                        "type {} -> {}",
+                        kind_name(a.kind),
+                        kind_name(b.kind)
+                    ));
+                } else {
+                    if a.size != b.size {
+                        what.push(format!("size {} -> {}", a.size, b.size));
+                    } else if a.sha256 != b.sha256 {
+                        what.push("content changed".into());
+                    }
+                    if a.target != b.target {
+                        what.push("symlink target changed".into());
+                    }
+                    if a.rdev != b.rdev {
+                        what.push("device number changed".into());
+                    }
+                }
+                if a.mode != b.mode {
+                    what.push(format!("mode {:04o} -> {:04o}", a.mode, b.mode));
+                }
+                if (a.uid, a.gid) != (b.uid, b.gid) {
+                    what.push(format!("owner {}:{} -> {}:{}", a.uid, a.gid, b.uid, b.gid));
+                }
+                if a.xattrs != b.xattrs {
+                    what.push("xattrs changed".into());
+                }
+                if (a.mtime, a.mtime_nsec) != (b.mtime, b.mtime_nsec)
+                    && a.kind == b.kind
+                    && a.kind != b'd'
+                {
+                    what.push("mtime changed".into());
+                }
+                if !what.is_empty() {
+                    out.push(change(&a.path, what.join(", ")));
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "filelist_tests.rs"]
+mod tests;

@@ -1,0 +1,428 @@
+//! `fsck`: checks the database against the directories, and repairs what is safe to repair.
+//!
+//! What is checked: the database's own integrity; staging dirs dead processes left in `tmp/`; mount
+//! rows whose target is no longer mounted, and mount dirs without a row; layer rows without a complete
+//! dir, layer dirs without a row, layers no image uses; images whose config is missing or does not
+//! match their layers; blobs nothing refers to. With `verify`, every layer's tree is hashed again and
+//! compared with the file list recorded when it was stored.
+//!
+//! What repair does, and why it is safe: leftovers (staging dirs, orphaned layer and mount dirs,
+//! unreferenced blobs) are garbage by the store's invariants and are removed. A stale mount is
+//! forgotten (nothing is mounted there any more). A layer that is missing or changed cannot be
+//! restored without its blob, so the images that need it are removed (with their tags, reported, so
+//! they can be loaded again) unless a mount uses them; then the layer goes with its last user.
+//! Nothing that a live mount uses is ever touched.
+
+use super::filelist::{self, KnownHashes};
+use super::{staging, IoContext, RemoveReport, Result, Store};
+use crate::digest::Digest;
+use rustix::fs::{flock, FlockOperation};
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{self, OpenOptions};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsckOptions {
+    pub repair: bool,
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    Database,
+    StagingLeftover,
+    StaleMount,
+    OrphanMountDir,
+    MissingLayer,
+    ChangedLayer,
+    LayerRecord,
+    UnusedLayer,
+    OrphanLayer,
+    BrokenImage,
+    OrphanBlob,
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    /// What it is about: `layer sha256:…`, `image debian:gzip`, `tmp/layer-123-…`.
+    pub subject: String,
+    pub detail: String,
+    /// What repair did, if it did something.
+    pub repaired: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    pub problems: Vec<Problem>,
+    pub layers_checked: usize,
+    pub files_verified: u64,
+}
+
+impl FsckReport {
+    fn add(
+        &mut self,
+        kind: ProblemKind,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> usize {
+        self.problems.push(Problem {
+            kind,
+            subject: subject.into(),
+            detail: detail.into(),
+            repaired: None,
+        });
+        self.problems.len() - 1
+    }
+
+    fn repaired(&mut self, i: usize, what: impl Into<String>) {
+        self.problems[i].repaired = Some(what.into());
+    }
+
+    /// Problems left as they were.
+    pub fn unrepaired(&self) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| p.repaired.is_none())
+            .count()
+    }
+}
+
+impl Store {
+    pub fn fsck(&mut self, opts: FsckOptions) -> Result<FsckReport> {
+        let mut r = FsckReport::default();
+        self.check_database(&mut r)?;
+        self.check_staging(&mut r, opts)?;
+        self.check_mounts(&mut r, opts)?;
+        let damaged = self.check_layers(&mut r, opts)?;
+        self.check_images(&mut r, opts, &damaged)?;
+        self.check_layer_dirs(&mut r, opts)?;
+        self.check_blobs(&mut r, opts)?;
+        Ok(r)
+    }
+
+    fn check_database(&self, r: &mut FsckReport) -> Result<()> {
+        let conn = self.db.conn();
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(super::DbError::from)?;
+        if integrity != "ok" {
+            r.add(ProblemKind::Database, "meta.db", integrity);
+        }
+        let mut st = conn
+            .prepare("PRAGMA foreign_key_check")
+            .map_err(super::DbError::from)?;
+        let bad: Vec<String> = st
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(super::DbError::from)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(super::DbError::from)?;
+        for table in bad {
+            r.add(
+                ProblemKind::Database,
+                "meta.db",
+                format!("a row of {table} names a missing row"),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_staging(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+        let tmp = self.layout.tmp_dir();
+        let mut found = vec![];
+        for entry in fs::read_dir(&tmp).at(&tmp)? {
+            let entry = entry.at(&tmp)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".lock") {
+                continue;
+            }
+            let lock = tmp.join(format!("{name}.lock"));
+            let abandoned = match OpenOptions::new().write(true).open(&lock) {
+                Ok(f) => flock(f.as_fd(), FlockOperation::NonBlockingLockExclusive).is_ok(),
+                Err(_) => true,
+            };
+            if abandoned {
+                found.push(r.add(
+                    ProblemKind::StagingLeftover,
+                    format!("tmp/{name}"),
+                    "staging dir left by a process that died",
+                ));
+            }
+        }
+        if opts.repair && !found.is_empty() {
+            staging::clear_abandoned(&tmp).at(&tmp)?;
+            for i in found {
+                r.repaired(i, "removed");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_mounts(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+        let rows = self.db.mounts()?;
+        for m in &rows {
+            if crate::mount::is_mountpoint(Path::new(&m.target)) {
+                continue;
+            }
+            let i = r.add(
+                ProblemKind::StaleMount,
+                format!("mount {}", m.id),
+                format!("nothing is mounted at {} any more", m.target),
+            );
+            if opts.repair {
+                self.unmount(&m.id)?;
+                r.repaired(i, "forgotten, its dirs removed");
+            }
+        }
+        let dir = self.layout.mounts_dir();
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if rows.iter().any(|m| m.id == name) {
+                continue;
+            }
+            let merged = self.layout.mount_merged(&name);
+            let busy = crate::mount::is_mountpoint(&merged);
+            let i = r.add(
+                ProblemKind::OrphanMountDir,
+                format!("mounts/{name}"),
+                if busy {
+                    "no mount row, but something is mounted on it"
+                } else {
+                    "no mount row"
+                },
+            );
+            if opts.repair && !busy {
+                staging::remove_tree(&entry.path()).at(&entry.path())?;
+                r.repaired(i, "removed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Layer rows against their dirs (and, with `verify`, their trees). Returns the damaged keys.
+    fn check_layers(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<HashSet<String>> {
+        let mut damaged = HashSet::new();
+        for l in self.db.layers()? {
+            r.layers_checked += 1;
+            let subject = format!("layer {}", l.diff_id);
+            let diff = self.layout.layer_diff(&l.key);
+            if !diff.is_dir() {
+                r.add(
+                    ProblemKind::MissingLayer,
+                    subject,
+                    format!("{} is missing", diff.display()),
+                );
+                damaged.insert(l.key.clone());
+                continue;
+            }
+            match super::ingest::read_record(&self.layout, &l.key)? {
+                Some(rec) if rec.diff_id == l.diff_id => {}
+                Some(rec) => {
+                    r.add(
+                        ProblemKind::LayerRecord,
+                        &subject,
+                        format!("layer.json names {}", rec.diff_id),
+                    );
+                }
+                None => {
+                    r.add(
+                        ProblemKind::LayerRecord,
+                        &subject,
+                        "layer.json is missing or unreadable",
+                    );
+                }
+            }
+            if self.db.layer_users(&l.key)? == 0 {
+                let i = r.add(ProblemKind::UnusedLayer, &subject, "no image uses it");
+                if opts.repair {
+                    self.db.write(|tx| {
+                        tx.execute("DELETE FROM layers WHERE key = ?1", [&l.key])?;
+                        Ok(())
+                    })?;
+                    self.remove_layer_dir(&l.key)?;
+                    r.repaired(i, "removed");
+                    continue;
+                }
+            }
+            if opts.verify {
+                let list = self.layout.layer_files(&l.key);
+                if !list.exists() {
+                    r.add(
+                        ProblemKind::LayerRecord,
+                        &subject,
+                        "no file list to verify against (stored by an older lamina)",
+                    );
+                    continue;
+                }
+                let want = filelist::read_list(&list).at(&list)?;
+                let got = filelist::walk(&diff, &KnownHashes::new()).at(&diff)?;
+                r.files_verified += got.len() as u64;
+                let changes = filelist::compare(&want, &got);
+                if !changes.is_empty() {
+                    let lines: Vec<String> = changes
+                        .iter()
+                        .map(|c| format!("{}: {}", c.shown_path(), c.what))
+                        .collect();
+                    r.add(ProblemKind::ChangedLayer, subject, lines.join("; "));
+                    damaged.insert(l.key.clone());
+                }
+            }
+        }
+        Ok(damaged)
+    }
+
+    fn check_images(
+        &mut self,
+        r: &mut FsckReport,
+        opts: FsckOptions,
+        damaged: &HashSet<String>,
+    ) -> Result<()> {
+        for img in self.db.images()? {
+            let layers = self.db.image_layers(&img.id)?;
+            let mut why = vec![];
+            if let Some(l) = layers.iter().find(|l| damaged.contains(&l.key)) {
+                why.push(format!("its layer {} is damaged", l.diff_id));
+            }
+            match self.config_bytes(&img.id) {
+                Err(_) => why.push("its config blob is missing".to_string()),
+                Ok(bytes) if Digest::of_bytes(&bytes) != img.id => {
+                    why.push("its config blob is corrupt".to_string())
+                }
+                Ok(_) => match self.config(&img.id) {
+                    Err(e) => why.push(format!("its config does not parse: {e}")),
+                    Ok(c) => {
+                        let stored: Vec<&Digest> = layers.iter().map(|l| &l.diff_id).collect();
+                        if c.diff_ids().iter().collect::<Vec<_>>() != stored {
+                            why.push("its layers do not match its config's diff_ids".to_string());
+                        }
+                    }
+                },
+            }
+            if why.is_empty() {
+                continue;
+            }
+            let tags = self.familiar_tags(&img.id)?;
+            let subject = match tags.first() {
+                Some(t) => format!("image {} ({t})", img.id.short()),
+                None => format!("image {}", img.id.short()),
+            };
+            let i = r.add(ProblemKind::BrokenImage, subject, why.join("; "));
+            if !opts.repair {
+                continue;
+            }
+            if !self.db.mounts_of_image(&img.id)?.is_empty() {
+                continue;
+            }
+            let mut report = RemoveReport::default();
+            self.delete_image(&img.id, &mut report)?;
+            let names = if tags.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", tags.join(", "))
+            };
+            r.repaired(
+                i,
+                format!(
+                    "removed{names}, with {} layers only it used; load it again to restore it",
+                    report.deleted_layers.len()
+                ),
+            );
+            for p in r.problems.iter_mut() {
+                let fixed = report
+                    .deleted_layers
+                    .iter()
+                    .any(|(d, _, _)| p.subject == format!("layer {d}"));
+                if fixed && p.repaired.is_none() {
+                    p.repaired = Some("removed with the images that used it".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Dirs under `layers/` that no row names.
+    fn check_layer_dirs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+        let keys: HashSet<String> = self.db.layers()?.into_iter().map(|l| l.key).collect();
+        let any_mount = !self.db.mounts()?.is_empty();
+        let dir = self.layout.layers_dir();
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if keys.contains(&name) {
+                continue;
+            }
+            if name.starts_with("flat-") {
+                // A cache of flattened bottom layers for deep images; a live mount may stack it.
+                if !any_mount && opts.repair {
+                    let i = r.add(
+                        ProblemKind::OrphanLayer,
+                        format!("layers/{name}"),
+                        "flattened-layer cache no mount uses",
+                    );
+                    self.remove_layer_dir(&name)?;
+                    r.repaired(i, "removed");
+                }
+                continue;
+            }
+            let is_key = name.len() == 64 && Digest::from_hex(&name).is_ok();
+            let i = r.add(
+                ProblemKind::OrphanLayer,
+                format!("layers/{name}"),
+                if is_key {
+                    "a layer dir no row names"
+                } else {
+                    "not a layer dir"
+                },
+            );
+            if opts.repair && is_key {
+                self.remove_layer_dir(&name)?;
+                r.repaired(i, "removed");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_blobs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+        let mut wanted: BTreeSet<String> = self
+            .db
+            .images()?
+            .into_iter()
+            .map(|i| i.id.hex().to_string())
+            .collect();
+        let mut st = self
+            .db
+            .conn()
+            .prepare("SELECT DISTINCT digest FROM repo_digests")
+            .map_err(super::DbError::from)?;
+        let digests: Vec<String> = st
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(super::DbError::from)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(super::DbError::from)?;
+        wanted.extend(
+            digests
+                .iter()
+                .map(|d| d.trim_start_matches("sha256:").to_string()),
+        );
+        let dir = self.layout.blobs_dir();
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if wanted.contains(&name) {
+                continue;
+            }
+            let i = r.add(
+                ProblemKind::OrphanBlob,
+                format!("blobs/sha256/{name}"),
+                "no image or repository digest refers to it",
+            );
+            if opts.repair {
+                fs::remove_file(entry.path()).at(&entry.path())?;
+                r.repaired(i, "removed");
+            }
+        }
+        Ok(())
+    }
+}

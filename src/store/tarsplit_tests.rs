@@ -1,0 +1,174 @@
+use super::*;
+use std::fs;
+
+/// A tar of `files` (path, content) as the tar crate writes it, with PAX and GNU long names where
+/// needed, a hardlink, a directory and an empty file; then `trailer` after the end blocks.
+fn build_tar(files: &[(&str, Vec<u8>)], trailer: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_ustar();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    b.append_data(&mut dir, "d/", std::io::empty()).unwrap();
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1234);
+        if path.starts_with('/') {
+            // The tar crate refuses absolute names; some producers write them.
+            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_cksum();
+            b.append(&h, content.as_slice()).unwrap();
+        } else {
+            b.append_data(&mut h, path, content.as_slice()).unwrap();
+        }
+    }
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Link);
+    link.set_size(0);
+    b.append_link(&mut link, "d/hardlink", files[0].0).unwrap();
+    let mut out = b.into_inner().unwrap();
+    out.extend_from_slice(trailer);
+    out
+}
+
+fn record(tar: &[u8], dir: &Path) -> TarSplitHeader {
+    let rec = dir.join("tar-split");
+    let mut r = Recorder::new(tar, &rec).unwrap();
+    // Read in odd-sized chunks, so headers and contents straddle reads.
+    let mut buf = [0u8; 777];
+    while r.read(&mut buf).unwrap() > 0 {}
+    r.finish(&Digest::of_bytes(tar)).unwrap()
+}
+
+fn materialize(files: &[(&str, Vec<u8>)], diff: &Path) {
+    for (path, content) in files {
+        let p = diff.join(String::from_utf8(normalize(path.as_bytes())).unwrap());
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+}
+
+fn sample() -> Vec<(&'static str, Vec<u8>)> {
+    let long: &'static str = Box::leak(format!("d/{}/file", "x".repeat(180)).into_boxed_str());
+    vec![
+        ("d/a.txt", b"hello".to_vec()),
+        ("./d/b.bin", (0..5000u32).map(|i| (i * 7) as u8).collect()),
+        ("d/empty", vec![]),
+        (long, vec![42; 1024]),
+        ("/abs/c", vec![1; 513]),
+    ]
+}
+
+#[test]
+fn the_tar_is_reassembled_byte_for_byte() {
+    for trailer in [&b""[..], &[0u8; 10240][..], b"garbage after the end"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = sample();
+        let tar = build_tar(&files, trailer);
+        let header = record(&tar, tmp.path());
+        assert_eq!(header.tar_size, tar.len() as u64);
+        assert_eq!(header.unusable, None);
+        let diff = tmp.path().join("diff");
+        fs::create_dir(&diff).unwrap();
+        materialize(&files, &diff);
+        let (h, mut r) = TarSplitReader::open(&tmp.path().join("tar-split"), &diff).unwrap();
+        assert_eq!(h, header);
+        let mut again = vec![];
+        r.read_to_end(&mut again).unwrap();
+        assert!(
+            again == tar,
+            "reassembled tar differs (trailer {} bytes)",
+            trailer.len()
+        );
+    }
+}
+
+#[test]
+fn the_record_holds_no_file_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = vec![("big", vec![7u8; 4 << 20])];
+    let tar = build_tar(&files, b"");
+    record(&tar, tmp.path());
+    let size = fs::metadata(tmp.path().join("tar-split")).unwrap().len();
+    assert!(size < 4096, "record is {size} bytes");
+}
+
+#[test]
+fn a_changed_file_is_named_when_reassembling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = sample();
+    let tar = build_tar(&files, b"");
+    record(&tar, tmp.path());
+    let diff = tmp.path().join("diff");
+    materialize(&files, &diff);
+    fs::write(diff.join("d/a.txt"), b"HELLO").unwrap();
+    let (_, mut r) = TarSplitReader::open(&tmp.path().join("tar-split"), &diff).unwrap();
+    let err = r.read_to_end(&mut vec![]).unwrap_err().to_string();
+    assert!(err.contains("d/a.txt") && err.contains("changed"), "{err}");
+
+    fs::write(diff.join("d/a.txt"), b"hello, longer").unwrap();
+    let (_, mut r) = TarSplitReader::open(&tmp.path().join("tar-split"), &diff).unwrap();
+    let err = r.read_to_end(&mut vec![]).unwrap_err().to_string();
+    assert!(err.contains("d/a.txt"), "{err}");
+}
+
+#[test]
+fn reassembly_never_follows_a_symlink_out_of_the_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = vec![("d/secret", b"x".to_vec())];
+    let tar = build_tar(&files, b"");
+    record(&tar, tmp.path());
+    let diff = tmp.path().join("diff");
+    fs::create_dir(&diff).unwrap();
+    std::os::unix::fs::symlink("/etc", diff.join("d")).unwrap();
+    let (_, mut r) = TarSplitReader::open(&tmp.path().join("tar-split"), &diff).unwrap();
+    assert!(r.read_to_end(&mut vec![]).is_err());
+}
+
+#[test]
+fn a_path_stored_twice_makes_the_record_unusable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = vec![("f", b"one".to_vec()), ("f", b"two".to_vec())];
+    let tar = build_tar(&files, b"");
+    let header = record(&tar, tmp.path());
+    assert!(
+        header.unusable.as_deref().unwrap_or("").contains("twice"),
+        "{header:?}"
+    );
+    assert!(TarSplitReader::open(&tmp.path().join("tar-split"), tmp.path()).is_err());
+}
+
+#[test]
+fn headers_round_trip_and_reasons_are_cut_at_a_char_boundary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = build_tar(&sample(), b"");
+    let mut h = record(&tar, tmp.path());
+    h.unusable = Some("é".repeat(100));
+    let p = tmp.path().join("tar-split");
+    rewrite_header(&p, &h).unwrap();
+    let back = read_header(&p).unwrap();
+    assert_eq!(back.tar_size, h.tar_size);
+    assert_eq!(back.diff_id, h.diff_id);
+    assert!(back.unusable.unwrap().chars().all(|c| c == 'é'));
+}
+
+#[test]
+fn sizes_and_names_parse() {
+    assert_eq!(parse_size(b"00000001750\0"), Some(0o1750));
+    assert_eq!(parse_size(b"     12 \0\0\0\0"), Some(0o12));
+    let mut b256 = [0u8; 12];
+    b256[0] = 0x80;
+    b256[11] = 5;
+    b256[10] = 1;
+    assert_eq!(parse_size(&b256), Some(261));
+    assert_eq!(parse_size(b"zz"), None);
+    assert_eq!(normalize(b"./a//b/./c"), b"a/b/c");
+    assert_eq!(normalize(b"/etc/passwd"), b"etc/passwd");
+    assert_eq!(
+        pax_records(b"12 path=abc\n13 size=1000\n"),
+        vec![(&b"path"[..], &b"abc"[..]), (&b"size"[..], &b"1000"[..])]
+    );
+    assert!(pax_records(b"99 path=abc\n").is_empty());
+}
