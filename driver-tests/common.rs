@@ -345,7 +345,7 @@ pub fn mount_info(path: &Path) -> Option<(String, String)> {
     // the last matching line is the mount on top
     info.lines()
         .filter(|l| l.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&*want))
-        .last()
+        .next_back()
         .map(|l| {
             let fields: Vec<&str> = l.split(' ').collect();
             let sep = fields

@@ -486,7 +486,7 @@ pub fn every_entry_type_image() -> Image {
             format!("gnu/{}\0", "g".repeat(150)).as_bytes(),
         )
         .file("gnu-placeholder", 0o644, b"gnu long name\n")
-        .file(b"edge/non-utf8-\xff\xfe".to_vec(), 0o644, b"bytes\n")
+        .file(b"edge/non-utf8-\xff\xfe", 0o644, b"bytes\n")
         .file("edge/with space", 0o644, b"space\n")
         .dir("edge/ro-dir/", 0o555)
         .file("edge/ro-dir/inside", 0o644, b"in a read-only dir\n")

@@ -152,11 +152,11 @@ pub fn format_changes(changes: &[Change]) -> String {
     out
 }
 
-fn container_path(rel: &Path, name: &OsStr) -> PathBuf {
+pub(super) fn container_path(rel: &Path, name: &OsStr) -> PathBuf {
     Path::new("/").join(rel).join(name)
 }
 
-fn open_beneath(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
+pub(super) fn open_beneath(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -172,7 +172,7 @@ fn open_beneath(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
 }
 
 /// The names in a directory, without "." and "..".
-fn list_dir(fd: &OwnedFd) -> rustix::io::Result<BTreeSet<OsString>> {
+pub(super) fn list_dir(fd: &OwnedFd) -> rustix::io::Result<BTreeSet<OsString>> {
     let mut names = BTreeSet::new();
     let mut dir = Dir::read_from(fd)?;
     while let Some(entry) = dir.read() {
@@ -196,7 +196,7 @@ fn is_opaque(fd: &OwnedFd, xattr: &str) -> rustix::io::Result<bool> {
     }
 }
 
-fn diff_err(path: &Path, e: rustix::io::Errno) -> RuntimeError {
+pub(super) fn diff_err(path: &Path, e: rustix::io::Errno) -> RuntimeError {
     RuntimeError::Diff {
         path: path.to_path_buf(),
         source: e.into(),

@@ -32,7 +32,8 @@ pub(crate) struct MergedDir {
 #[derive(Debug)]
 pub(crate) enum Lookup {
     Absent,
-    NonDir,
+    /// The topmost layer's entry, which is what the view shows.
+    NonDir(PathBuf),
     Dir(MergedDir),
 }
 
@@ -95,7 +96,7 @@ impl<'a> LowerView<'a> {
             let is_dir = meta.is_dir();
             match found.as_mut() {
                 None if is_whiteout(&meta) => return Ok(Lookup::Absent),
-                None if !is_dir => return Ok(Lookup::NonDir),
+                None if !is_dir => return Ok(Lookup::NonDir(path)),
                 None => found = Some(vec![i]),
                 // Below a directory, a whiteout or a non-directory ends the merge.
                 Some(_) if !is_dir => break,
@@ -109,6 +110,11 @@ impl<'a> LowerView<'a> {
             None => Lookup::Absent,
             Some(layers) => Lookup::Dir(MergedDir { rel, layers }),
         })
+    }
+
+    /// The topmost layer's directory of a merged dir, whose metadata the view shows.
+    pub fn top_path(&self, dir: &MergedDir) -> PathBuf {
+        self.layers[dir.layers[0]].join(&dir.rel)
     }
 
     /// The names the merged directory shows, sorted.

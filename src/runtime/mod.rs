@@ -6,7 +6,8 @@
 //!   rules for each field. The image's /etc/passwd and /etc/group are read only through openat2
 //!   `RESOLVE_IN_ROOT` under the mounted rootfs, so nothing the image contains can make us read a host file.
 //! - [`upper_changes`]: `docker diff` for an overlay upper dir over the image's layer dirs, walked without
-//!   following any symlink out of the upper dir.
+//!   following any symlink out of the upper dir; [`tree_changes`] the same for a copy-driver tree, and
+//!   [`stage_changes`] lays those out as an upper dir so that commit treats both drivers alike.
 //!
 //! It takes plain data (no image or store types) and never starts a runtime: invoking runc or crun is the
 //! caller's business (see `scripts/run-bundle.sh`).
@@ -15,6 +16,8 @@ mod bundle;
 mod diff;
 mod lower;
 mod spec;
+mod tree_diff;
+mod tree_stage;
 mod user;
 
 use std::path::PathBuf;
@@ -25,6 +28,8 @@ pub use spec::{
     build_spec, BundleOptions, ImageRuntimeConfig, DEFAULT_HOSTNAME, DEFAULT_PATH_ENV,
     DOCKER_DEFAULT_CAPS, STOP_SIGNAL_ANNOTATION,
 };
+pub use tree_diff::tree_changes;
+pub use tree_stage::stage_changes;
 pub use user::{resolve_user, ResolvedUser};
 
 #[derive(Debug, thiserror::Error)]

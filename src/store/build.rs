@@ -1,9 +1,11 @@
 //! Making new images inside the store: `import` (a root filesystem becomes a one-layer image) and
-//! `commit` (a writable mount's upper dir becomes a layer on top of its image). Both produce an
+//! `commit` (what a writable mount's container changed becomes a layer on top of its image). Both produce an
 //! uncompressed layer tar in staging, hashing it as it is written (its digest is the diffID), and then
 //! go through the same ingest path as `load`, so the new layer is verified and unpacked like any other.
 
+use super::db::MountRow;
 use super::ingest::LoadedImage;
+use super::mounts::Driver;
 use super::staging::Staging;
 use super::{IoContext, LayerEvent, Result, Store, StoreError};
 use crate::digest::{Digest, HashingWriter};
@@ -147,15 +149,19 @@ impl Store {
         on_layer: &(dyn Fn(&LayerEvent) + Sync),
     ) -> Result<LoadedImage> {
         let m = self.find_mount(id_or_dir)?;
-        let upper = self.layout.mount_upper(&m.id);
-        if m.readonly || m.driver != "overlay" || !upper.is_dir() {
-            return Err(image_err(
-                &m.id,
-                "only a writable overlay mount can be committed",
-            ));
-        }
         let base = self.config(&m.image_id)?;
         let staging = Staging::new(&self.layout.tmp_dir(), "commit").at(&self.layout.tmp_dir())?;
+        let upper = match self.writable_tree(&m)? {
+            WritableTree::Upper(upper) => upper,
+            WritableTree::Copy(tree) => {
+                // Laid out as an upper dir, so both drivers' layers are written the same way.
+                let changes = runtime::tree_changes(&tree, &self.lower_dirs(&m.image_id)?)?;
+                let staged = staging.path().join("upper");
+                fs::create_dir(&staged).at(&staged)?;
+                runtime::stage_changes(&tree, &changes, &staged)?;
+                staged
+            }
+        };
         let tar_path = staging.path().join("layer.tar");
         let out = BufWriter::with_capacity(1 << 20, File::create(&tar_path).at(&tar_path)?);
         let mut hashing = HashingWriter::new(out);
@@ -209,16 +215,45 @@ impl Store {
     /// `lamina diff`: what a writable mount changed, as docker diff lists it.
     pub fn mount_changes(&self, id_or_dir: &str) -> Result<Vec<Change>> {
         let m = self.find_mount(id_or_dir)?;
-        let upper = self.layout.mount_upper(&m.id);
-        if m.readonly || m.driver != "overlay" || !upper.is_dir() {
-            return Err(image_err(
-                &m.id,
-                "only a writable overlay mount has changes to show",
-            ));
-        }
         let lowers = self.lower_dirs(&m.image_id)?;
-        Ok(runtime::upper_changes(&upper, &lowers, false)?)
+        Ok(match self.writable_tree(&m)? {
+            WritableTree::Upper(upper) => runtime::upper_changes(&upper, &lowers, false)?,
+            WritableTree::Copy(tree) => runtime::tree_changes(&tree, &lowers)?,
+        })
     }
+
+    /// Where a writable mount keeps what its container wrote.
+    fn writable_tree(&self, m: &MountRow) -> Result<WritableTree> {
+        let refuse = |why| Err(image_err(&m.id, why));
+        if m.readonly {
+            return refuse("a read-only mount has no changes");
+        }
+        match Driver::parse(&m.driver) {
+            Some(Driver::Overlay) => {
+                let upper = self.layout.mount_upper(&m.id);
+                if !upper.is_dir() {
+                    return refuse("the mount's upper dir is gone (fsck reports it)");
+                }
+                Ok(WritableTree::Upper(upper))
+            }
+            Some(Driver::Copy) => {
+                let tree = self.layout.mount_copy(&m.id);
+                if !tree.is_dir() {
+                    return refuse("the mount's copied tree is gone (fsck reports it)");
+                }
+                Ok(WritableTree::Copy(tree))
+            }
+            None => refuse("the mount's driver is unknown to this lamina"),
+        }
+    }
+}
+
+/// A writable mount's record of its container's writes.
+enum WritableTree {
+    /// An overlay upper dir: exactly the changes.
+    Upper(PathBuf),
+    /// A copy driver's whole tree: the changes are found by comparing it with the image.
+    Copy(PathBuf),
 }
 
 fn apply_changes(config: &mut Value, changes: &[ConfigChange]) {

@@ -28,6 +28,23 @@ pub enum DbError {
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
+/// How long a command waits for another one's write transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS layers (
     key TEXT PRIMARY KEY,          -- directory name under layers/
@@ -122,16 +139,20 @@ impl Db {
             source,
         };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(60))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(Db { conn })
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Switching a new database to WAL takes an exclusive lock, and SQLite returns SQLITE_BUSY for
+        // it without calling the busy handler: two processes creating one store at the same instant
+        // must wait for each other here themselves.
+        let started = std::time::Instant::now();
+        loop {
+            match set_up(&conn) {
+                Ok(()) => return Ok(Db { conn }),
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        }
     }
 
     /// Runs `f` in one IMMEDIATE transaction (taking the write lock up front, so two writers queue
