@@ -550,3 +550,37 @@ fn fifty_concurrent_mounts() {
         listed.describe()
     );
 }
+
+/// `make demo` on this machine: scripts/demo.sh imports, mounts and runs its busybox image with crun.
+#[test]
+fn demo_script_prints_the_container_output() {
+    if !can_run_containers() {
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        common::skip(
+            "demo: /bin/busybox missing (scripts/install-deps.sh installs busybox-static)",
+        );
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let _long = common::long_mountinfo();
+    let r = common::run(
+        Command::new(&script).arg(common::lamina_bin()),
+        common::LIMIT,
+    )
+    .expect_ok();
+    let output = r
+        .stdout
+        .split("---- container output ----\n")
+        .nth(1)
+        .and_then(|rest| rest.split("----------").next())
+        .unwrap_or_default();
+    assert!(
+        output.starts_with("hello from lamina\nLinux ")
+            && output.contains("I am root in /, ")
+            && r.stdout.ends_with("demo done\n"),
+        "{}",
+        r.describe()
+    );
+}
