@@ -191,8 +191,9 @@ pub fn unpack_layer<R: Read>(
     // is (wrong digest) rather than as the tar or gzip error it caused.
     let drained = raw.finish();
     let (applied, diff_id, tar_size, compressed_size) = match (outcome, drained) {
-        (Ok((applied, diff_id, tar_size)), Ok(got)) => {
+        (Ok((applied, tar)), Ok(got)) => {
             check_blob(expected, &got)?;
+            let (diff_id, tar_size) = tar.unwrap_or_else(|| got.clone());
             (applied, diff_id, tar_size, got.1)
         }
         (Err(e @ UnpackError::Io { .. }), _) | (Err(e), Err(_)) => return Err(e),
@@ -272,7 +273,10 @@ fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
     })
 }
 
-type Decoded = (apply::Applied, Digest, u64);
+/// What was applied, and the tar's digest and size when the blob was compressed (a plain blob is
+/// its own tar: the caller's hash of the blob is the diffID, and hashing it twice would cost a
+/// full sha256 pass over the layer).
+type Decoded = (apply::Applied, Option<(Digest, u64)>);
 
 fn decoder<'a, R: io::BufRead + 'a>(kind: Compression, input: R) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match kind {
@@ -314,9 +318,13 @@ fn decode_and_apply<B: io::BufRead>(
     let kind = detect(&magic[..got])
         .map_err(|m| decompress_err(io::Error::new(io::ErrorKind::Unsupported, m)))?;
     let input = Read::chain(&magic[..got], compressed);
-    let decoder = decoder(kind, input).map_err(decompress_err)?;
+    let mut decoder = decoder(kind, input).map_err(decompress_err)?;
+    if kind == Compression::Plain {
+        let applied = pipeline::apply_stream(&mut decoder, dest, id, opts, threaded)?;
+        return Ok((applied, None));
+    }
     let mut tar_stream = HashingReader::new(decoder);
     let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded)?;
-    let (diff_id, tar_size) = tar_stream.finish().map_err(decompress_err)?;
-    Ok((applied, diff_id, tar_size))
+    let tar = tar_stream.finish().map_err(decompress_err)?;
+    Ok((applied, Some(tar)))
 }
