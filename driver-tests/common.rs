@@ -344,8 +344,7 @@ pub fn mount_info(path: &Path) -> Option<(String, String)> {
     let want = path.to_string_lossy();
     // the last matching line is the mount on top
     info.lines()
-        .filter(|l| l.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&*want))
-        .next_back()
+        .rfind(|l| l.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(&*want))
         .map(|l| {
             let fields: Vec<&str> = l.split(' ').collect();
             let sep = fields

@@ -312,3 +312,40 @@ fn info_reports_the_store_and_overlay() {
         r.describe()
     );
 }
+
+/// A relative `--root` records absolute paths: the printed mountpoint unmounts from anywhere.
+#[test]
+fn relative_root_prints_and_records_absolute_paths() {
+    if !common::require_root() {
+        return;
+    }
+    let s = Store::new("relative-root");
+    let layout = s.scratch("rel");
+    OciBuilder::new()
+        .image(Some("latest"), crate::load::marker_image("rel"))
+        .write_layout(&layout);
+    let in_base = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = std::process::Command::new(common::lamina_bin());
+        cmd.current_dir(&s.base)
+            .args(["--root", "root"])
+            .args(args)
+            .env_remove("LAMINA_ROOT");
+        common::run(&mut cmd, common::LIMIT).expect_ok()
+    };
+    in_base(&["load".as_ref(), layout.as_os_str()]);
+    let printed = in_base(&[
+        "mount".as_ref(),
+        "rel:latest".as_ref(),
+        "--read-only".as_ref(),
+    ]);
+    let mountpoint = Path::new(printed.stdout.trim());
+    assert!(
+        mountpoint.is_absolute() && mountpoint.starts_with(&s.base),
+        "{}",
+        printed.describe()
+    );
+    assert!(mountpoint.join("etc/rel").is_file());
+    // from another working directory, by the printed path
+    s.ok(&["umount".as_ref(), mountpoint.as_os_str()]);
+    assert!(common::mount_info(mountpoint).is_none(), "still mounted");
+}

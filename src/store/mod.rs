@@ -109,7 +109,11 @@ impl Store {
     }
 
     fn open_with(root: &Path, clear_tmp: bool) -> Result<Store> {
-        let layout = Layout::new(root);
+        // Mount targets and layer paths are recorded and printed; a relative `--root` would make them
+        // mean something else from another working directory.
+        fs::create_dir_all(root).at(root)?;
+        let root = root.canonicalize().at(root)?;
+        let layout = Layout::new(&root);
         for dir in layout.dirs() {
             fs::create_dir_all(&dir).at(&dir)?;
         }
