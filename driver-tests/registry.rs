@@ -5,7 +5,7 @@
 
 mod fixture;
 
-use fixture::{count, path_str, Env, Lamina, Registry};
+use fixture::{count, path_str, CuttingProxy, Env, Lamina, Registry};
 
 /// A skopeo source: `oci:CORPUS/oci/NAME:TAG`.
 fn oci(env: &Env, image_tag: &str) -> String {
@@ -478,18 +478,29 @@ fn a_registry_that_dies_mid_pull_then_a_pull_that_completes() {
     );
     assert_same_tree_as_loaded(&env, &store, &name, "debian:gzip", None);
 
-    // killed and restarted while a pull waits: it resumes where the blob stopped
+    // a connection cut in the middle of a blob: the pull picks the blob up with a Range request
+    let proxy = CuttingProxy::start(reg.port, 4 << 20);
+    let via = format!("{}/debian:gzip", proxy.host());
     let patient = Lamina::new()
         .env("LAMINA_RETRIES", "8")
         .env("LAMINA_LOG", "info");
-    let run = patient.spawn_until(&["pull", &name], |l| l.ends_with(": Pull complete"));
-    reg.kill();
-    reg.restart();
-    let (ok, lines, stderr) = run.finish();
-    assert!(ok, "{lines:?}\n{stderr}");
-    assert_eq!(count(&lines, ": Pull complete"), 4, "{lines:?}");
-    assert!(
-        stderr.contains("resuming at byte"),
-        "a Range request picked the blob up: {stderr}"
+    let out = patient.run(&["pull", &via]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(proxy.has_cut(), "the proxy never cut: {stdout}");
+    let lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+    assert_eq!(count(&lines, ": Pull complete"), 4, "{stdout}");
+    let resumed = stderr
+        .lines()
+        .find_map(|l| l.split("resuming at byte ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        resumed.is_some_and(|n| n > 0),
+        "a Range request picked the blob up midway: {stderr}"
+    );
+    assert_same_tree_as_loaded(&env, &patient, &via, "debian:gzip", None);
 }

@@ -367,3 +367,70 @@ pub fn count(lines: &[String], suffix: &str) -> usize {
 pub fn path_str(p: &Path) -> String {
     p.to_str().expect("utf-8 path").to_string()
 }
+
+/// A TCP proxy in front of a registry that cuts one connection, once, after it has carried
+/// `cut_after` bytes of responses: a registry whose connection drops in the middle of a blob.
+/// Everything else passes through untouched.
+pub struct CuttingProxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingProxy {
+    pub fn start(upstream_port: u16, cut_after: u64) -> CuttingProxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy listens");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let has_cut = cut.clone();
+        // The accept loop lives as long as the test process; each connection as long as its peers.
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                let (mut c_in, mut u_out) = (
+                    client.try_clone().expect("clone"),
+                    upstream.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut u_out);
+                    let _ = u_out.shutdown(Shutdown::Write);
+                });
+                let cut = cut.clone();
+                std::thread::spawn(move || {
+                    let (mut up, mut down) = (upstream, client);
+                    let mut carried = 0u64;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match std::io::Read::read(&mut up, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if down.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        carried += n as u64;
+                        if carried >= cut_after && !cut.swap(true, Ordering::SeqCst) {
+                            let _ = down.shutdown(Shutdown::Both);
+                            let _ = up.shutdown(Shutdown::Both);
+                            return;
+                        }
+                    }
+                    let _ = down.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        CuttingProxy { port, cut: has_cut }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn has_cut(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
