@@ -9,7 +9,8 @@
 #   tar     for each layer: `pigz -dc | tar -x` (gzip) or `zstd -dc | tar -x`: no verification, no whiteouts
 # Caches: the inputs stay in the page cache (warm; every tool reads the same blobs), outputs are synced
 # and removed between runs outside the timing. Nothing forces a tool to fsync; lamina's own fsyncs count.
-# Prints medians of N rounds (N=5, env N) as a markdown table for BENCHMARKS.md.
+# Prints medians of N rounds (N=5, env N) as a markdown table for BENCHMARKS.md, then (CRITERION=1, the
+# default) the criterion micro-benchmarks of benches/unpack.rs with their unpack dir on the same ext4.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 LAMINA=${1:-$REPO/target/release/lamina}
@@ -130,3 +131,14 @@ print()
 print("All rounds:", "; ".join(f"{tag}/{tool}: " + " ".join(f"{s:.2f}" for s in v) for (tag, tool), v in sorted(t.items())))
 PY
 rm -f "$RESULTS"
+
+# the criterion micro-benchmarks, unpacking on the same fresh ext4 (CRITERION=0 skips them)
+if [ "${CRITERION:-1}" = 1 ] && command -v cargo >/dev/null; then
+  echo >&2 "bench: cargo bench --bench unpack (LAMINA_BENCH_DIR=$MNT/criterion)"
+  mkdir -p "$MNT/criterion"
+  echo
+  echo "Criterion (cargo bench --bench unpack, unpacking on the fresh ext4): median time, throughput"
+  echo
+  (cd "$REPO" && LAMINA_BENCH_DIR="$MNT/criterion" cargo bench -q --bench unpack -- --noplot 2>/dev/null) |
+    awk '$2 == "time:" {name=$1; t=$5" "$6} $1 == "thrpt:" && name {print "- " name ": " t ", " $4 " " $5; name=""}'
+fi

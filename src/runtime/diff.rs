@@ -68,12 +68,7 @@ pub fn upper_changes(
     userxattr: bool,
 ) -> Result<Vec<Change>, RuntimeError> {
     let view = LowerView::new(lowers, userxattr);
-    let upper_root = rustix::fs::open(
-        upper,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| diff_err(upper, e))?;
+    let upper_root = open_root(upper)?;
 
     let mut changes: BTreeMap<PathBuf, ChangeKind> = BTreeMap::new();
     let mut pending = vec![Pending {
@@ -154,6 +149,16 @@ pub fn format_changes(changes: &[Change]) -> String {
 
 pub(super) fn container_path(rel: &Path, name: &OsStr) -> PathBuf {
     Path::new("/").join(rel).join(name)
+}
+
+/// The root of a tree that is walked beneath it.
+pub(super) fn open_root(path: &Path) -> Result<OwnedFd, RuntimeError> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| diff_err(path, e))
 }
 
 pub(super) fn open_beneath(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {

@@ -20,9 +20,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType};
 
-use super::diff::{container_path, diff_err, list_dir, open_beneath};
+use super::diff::{container_path, diff_err, list_dir, open_beneath, open_root};
 use super::lower::{Lookup, LowerView, MergedDir};
 use super::{Change, ChangeKind, RuntimeError};
 
@@ -32,12 +32,7 @@ pub(super) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 /// as [`upper_changes`](super::upper_changes) sorts them.
 pub fn tree_changes(tree: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>, RuntimeError> {
     let view = LowerView::new(lowers, false);
-    let root = rustix::fs::open(
-        tree,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| diff_err(tree, e))?;
+    let root = open_root(tree)?;
 
     let mut changes: BTreeMap<PathBuf, ChangeKind> = BTreeMap::new();
     // (dir relative to the tree root, the image's dir there, or None when the image has none)

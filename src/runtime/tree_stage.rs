@@ -12,23 +12,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
 
-use super::diff::{diff_err, open_beneath};
+use super::diff::{diff_err, open_beneath, open_root};
 use super::tree_diff::{node_path, visible_xattrs};
 use super::{Change, ChangeKind, RuntimeError};
 
 /// Lays out `changes` (from [`tree_changes`](super::tree_changes) over `tree`, in its order) in
 /// `staged`, an existing empty directory on the same filesystem as `tree`.
 pub fn stage_changes(tree: &Path, changes: &[Change], staged: &Path) -> Result<(), RuntimeError> {
-    let open_root = |p: &Path| {
-        rustix::fs::open(
-            p,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| diff_err(p, e))
-    };
     let tree_root = open_root(tree)?;
     let staged_root = open_root(staged)?;
     let mut dirs: Vec<(PathBuf, rustix::fs::Stat)> = Vec::new();
