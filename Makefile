@@ -3,7 +3,7 @@
 #   make build   install missing apt packages, cargo build
 #   make test    + build the test images and (with ../shared) the corpus, unit tests, driver tests
 #   make demo    run a command in a busybox container whose rootfs lamina mounted
-#   make bench   scripts/bench.sh (lamina vs umoci vs GNU tar on a fresh ext4)
+#   make bench   scripts/bench.sh: lamina vs umoci vs GNU tar, then the criterion benches, on a fresh ext4
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
