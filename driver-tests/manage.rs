@@ -1042,3 +1042,25 @@ fn debian_gzip_and_zstd_scenario() {
     );
     assert_eq!(l.layer_dirs(), 0);
 }
+
+/// A `--no-mount` mount is the runtime's to mount, often in a namespace this process cannot see:
+/// fsck leaves it alone, and it keeps its image until `lamina umount`.
+#[test]
+fn fsck_keeps_prepared_mounts() {
+    need_root!();
+    let l = Lamina::new();
+    load_three(&l);
+    l.ok(&["mount", "--no-mount", "--name", "prep", "app:2"]);
+    let out = l.ok(&["fsck"]);
+    assert!(!out.contains("mount prep"), "{out}");
+    l.ok(&["fsck", "--repair"]);
+    assert_eq!(l.lines(&["mounts", "-q"]), ["prep"]);
+    let out = l.fails(&["rmi", "app:2"]);
+    assert!(
+        out.contains("prep"),
+        "the mount still pins its image: {out}"
+    );
+    l.ok(&["umount", "prep"]);
+    assert!(l.lines(&["mounts", "-q"]).is_empty());
+    l.ok(&["rmi", "app:2"]);
+}

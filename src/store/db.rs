@@ -35,7 +35,39 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    add_missing_columns(conn)
+}
+
+/// Columns added after a store's database was made get added with their defaults, under the write
+/// lock, so that two processes opening an old store do not both add them.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let missing = |conn: &Connection| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT COUNT(*) = 0 FROM pragma_table_info('mounts') WHERE name = 'prepared'",
+            [],
+            |r| r.get(0),
+        )
+    };
+    if !missing(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let added = missing(conn).and_then(|m| {
+        if m {
+            conn.execute_batch(
+                "ALTER TABLE mounts ADD COLUMN prepared INTEGER NOT NULL DEFAULT 0",
+            )?;
+        }
+        Ok(())
+    });
+    match added {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -85,7 +117,8 @@ CREATE TABLE IF NOT EXISTS mounts (
     target TEXT NOT NULL,
     driver TEXT NOT NULL,
     readonly INTEGER NOT NULL,
-    created INTEGER NOT NULL
+    created INTEGER NOT NULL,
+    prepared INTEGER NOT NULL DEFAULT 0  -- --no-mount: the runtime mounts it, maybe where we cannot see
 );
 ";
 
@@ -119,6 +152,9 @@ pub struct MountRow {
     pub driver: String,
     pub readonly: bool,
     pub created: i64,
+    /// Made with `--no-mount`: the runtime mounts it itself, often in a mount namespace of its own, so
+    /// that the host not seeing it mounted does not make it stale.
+    pub prepared: bool,
 }
 
 fn digest_col(column: &'static str, s: String) -> Result<Digest> {
@@ -312,7 +348,7 @@ impl Db {
 
     pub fn mounts(&self) -> Result<Vec<MountRow>> {
         let mut st = self.conn.prepare(
-            "SELECT id, image_id, target, driver, readonly, created FROM mounts ORDER BY created, id",
+            "SELECT id, image_id, target, driver, readonly, created, prepared FROM mounts ORDER BY created, id",
         )?;
         let rows = st.query_map([], raw_mount)?;
         rows.map(|r| mount_row(r?)).collect()
@@ -321,7 +357,7 @@ impl Db {
     pub fn mount(&self, id: &str) -> Result<Option<MountRow>> {
         self.conn
             .query_row(
-                "SELECT id, image_id, target, driver, readonly, created FROM mounts WHERE id = ?1",
+                "SELECT id, image_id, target, driver, readonly, created, prepared FROM mounts WHERE id = ?1",
                 params![id],
                 raw_mount,
             )
@@ -411,8 +447,17 @@ pub fn add_repo_digest(
 
 pub fn insert_mount(tx: &Transaction, m: &MountRow) -> Result<()> {
     tx.execute(
-        "INSERT INTO mounts (id, image_id, target, driver, readonly, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![m.id, m.image_id.to_string(), m.target, m.driver, m.readonly, m.created],
+        "INSERT INTO mounts (id, image_id, target, driver, readonly, created, prepared)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            m.id,
+            m.image_id.to_string(),
+            m.target,
+            m.driver,
+            m.readonly,
+            m.created,
+            m.prepared
+        ],
     )?;
     Ok(())
 }
@@ -457,7 +502,7 @@ fn image_row(r: RawImage) -> Result<ImageRow> {
     })
 }
 
-type RawMount = (String, String, String, String, bool, i64);
+type RawMount = (String, String, String, String, bool, i64, bool);
 fn raw_mount(r: &rusqlite::Row) -> rusqlite::Result<RawMount> {
     Ok((
         r.get(0)?,
@@ -466,6 +511,7 @@ fn raw_mount(r: &rusqlite::Row) -> rusqlite::Result<RawMount> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 fn mount_row(r: RawMount) -> Result<MountRow> {
@@ -476,5 +522,53 @@ fn mount_row(r: RawMount) -> Result<MountRow> {
         driver: r.3,
         readonly: r.4,
         created: r.5,
+        prepared: r.6,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_made_before_prepared_mounts_gets_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        let old_schema = SCHEMA.replace(
+            "created INTEGER NOT NULL,\n    prepared INTEGER NOT NULL DEFAULT 0",
+            "created INTEGER NOT NULL",
+        );
+        assert_ne!(old_schema, SCHEMA, "the old schema has no prepared column");
+        let image = Digest::of_bytes(b"config");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&old_schema).unwrap();
+            conn.execute(
+                "INSERT INTO images (id, created, loaded, size) VALUES (?1, NULL, 0, 0)",
+                params![image.to_string()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO mounts (id, image_id, target, driver, readonly, created)
+                 VALUES ('old', ?1, '/t', 'overlay', 0, 1)",
+                params![image.to_string()],
+            )
+            .unwrap();
+        }
+        let mut db = Db::open(&path).unwrap();
+        let old = db.mount("old").unwrap().unwrap();
+        assert!(
+            !old.prepared,
+            "rows from before default to mounted by lamina"
+        );
+        let new = MountRow {
+            id: "new".into(),
+            prepared: true,
+            ..old
+        };
+        db.write(|tx| insert_mount(tx, &new)).unwrap();
+        assert!(db.mount("new").unwrap().unwrap().prepared);
+        drop(db);
+        Db::open(&path).expect("opening again adds nothing twice");
+    }
 }

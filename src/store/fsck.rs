@@ -1,7 +1,7 @@
 //! `fsck`: checks the database against the directories, and repairs what is safe to repair.
 //!
 //! What is checked: the database's own integrity; staging dirs dead processes left in `tmp/`; mount
-//! rows whose target is no longer mounted, and mount dirs without a row; layer rows without a complete
+//! rows whose target is no longer mounted (but for `--no-mount` ones), and mount dirs without a row; layer rows without a complete
 //! dir, layer dirs without a row, layers no image uses; images whose config is missing or does not
 //! match their layers; blobs nothing refers to. With `verify`, every layer's tree is hashed again and
 //! compared with the file list recorded when it was stored.
@@ -162,7 +162,9 @@ impl Store {
     fn check_mounts(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
         let rows = self.db.mounts()?;
         for m in &rows {
-            if crate::mount::is_mountpoint(Path::new(&m.target)) {
+            // A prepared mount is the runtime's to mount, often where this process cannot see it;
+            // it lives until `lamina umount`, as a containerd snapshot lives until it is removed.
+            if m.prepared || crate::mount::is_mountpoint(Path::new(&m.target)) {
                 continue;
             }
             let i = r.add(

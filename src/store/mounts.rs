@@ -106,6 +106,7 @@ impl Store {
             driver: opts.driver.name().to_string(),
             readonly: opts.readonly,
             created: db::now(),
+            prepared: opts.no_mount,
         };
         self.db.write(|tx| db::insert_mount(tx, &row))?;
         match self.attach(&id, lowers, &target, opts) {
