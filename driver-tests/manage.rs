@@ -6,6 +6,7 @@
 //! Stores live under /var/tmp/lamina-tests and are removed (mounts first) when a test ends, even
 //! when it fails. Without root or without the corpus, the tests that need them print SKIP and pass.
 
+use crate::manifest;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -715,36 +716,6 @@ fn prune_spares_what_mounts_use_and_df_shows_the_sharing() {
 
 // ---- save
 
-fn tree_manifest(dir: &Path) -> String {
-    let tool = std::env::var_os("LAMINA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared"))
-        .join("tools/treemanifest.py");
-    let out = Command::new("python3").arg(tool).arg(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "treemanifest {}: {out:?}",
-        dir.display()
-    );
-    // A layer tar without a `./` entry leaves its root dir's mtime to the unpacker (the load time):
-    // it is no part of the image, so it is not compared.
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| match l.strip_prefix("/ ") {
-            Some(rest) => format!(
-                "/ {}",
-                rest.split(' ')
-                    .filter(|f| !f.starts_with("mtime="))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            None => l.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Saves `image` from `from` in `format`, loads the archive into a new store, and checks the image ID,
 /// the diffIDs and the mounted tree.
 fn round_trip(from: &Lamina, image: &str, format: &str) {
@@ -773,13 +744,24 @@ fn round_trip(from: &Lamina, image: &str, format: &str) {
     let ma = from.ok(&["mount", "--read-only", image]);
     let mb = to.ok(&["mount", "--read-only", image]);
     let (ta, tb) = (
-        tree_manifest(Path::new(ma.trim())),
-        tree_manifest(Path::new(mb.trim())),
+        manifest::treemanifest(Path::new(ma.trim())),
+        manifest::treemanifest(Path::new(mb.trim())),
     );
     from.ok(&["umount", ma.trim()]);
     to.ok(&["umount", mb.trim()]);
-    assert!(ta.lines().count() > 3);
-    assert!(ta == tb, "{format}: the mounted trees differ");
+    assert!(ta.len() > 3);
+    // A layer tar without a `./` entry leaves its root dir's mtime to the unpacker (the load time):
+    // it is no part of the image, so it is not compared.
+    let all_but_the_root_mtime = manifest::Compare {
+        root_mtime: false,
+        ..manifest::ALL
+    };
+    manifest::assert_same(
+        &format!("{format}: the mounted trees"),
+        &ta,
+        &tb,
+        all_but_the_root_mtime,
+    );
 }
 
 #[test]

@@ -55,10 +55,10 @@ fn copy_equals_overlay(userxattr: bool) {
 
 /// The shared tool's manifest of `dir` (an independent walker), or "" where the tool is absent.
 fn treemanifest(dir: &Path) -> String {
-    let tool = Path::new("/work/shared/tools/treemanifest.py");
-    if !tool.exists() {
+    let Some(tool) = crate::test_support::shared_dir().map(|d| d.join("tools/treemanifest.py"))
+    else {
         return String::new();
-    }
+    };
     let out = std::process::Command::new("python3")
         .arg(tool)
         .arg(dir)

@@ -128,7 +128,7 @@ fn corpus_debian_matches_umoci() {
         assert!(st.success());
         let _guard = Unmount(merged.clone());
         let out = Command::new("python3")
-            .arg("/work/shared/corpus/treecmp.py")
+            .arg(treecmp())
             .arg(&reference)
             .arg(&merged)
             .output()
@@ -327,7 +327,7 @@ fn corpus_debian_pack_round_trip() {
         );
         assert_eq!(r.entries, packed.entries);
         let out = Command::new("python3")
-            .arg("/work/shared/corpus/treecmp.py")
+            .arg(treecmp())
             .arg(dir)
             .arg(&again)
             .output()
@@ -338,4 +338,11 @@ fn corpus_debian_pack_round_trip() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+}
+
+/// The shared corpus's tree comparer (these tests are `#[ignore]`d and need ../shared anyway).
+fn treecmp() -> PathBuf {
+    crate::test_support::shared_dir()
+        .expect("../shared (LAMINA_SHARED)")
+        .join("corpus/treecmp.py")
 }
