@@ -120,6 +120,16 @@ touch tmp/t && rm tmp/t
 ln -s /etc hostlink
 ";
 
+/// Runs [`CHANGES_SCRIPT`] in `root`, as a container would.
+fn make_changes(root: &Path) {
+    let status = Command::new("sh")
+        .args(["-c", CHANGES_SCRIPT])
+        .current_dir(root)
+        .status()
+        .expect("run sh");
+    assert!(status.success(), "the changes in {} failed", root.display());
+}
+
 const EXPECTED: &str = "\
 C /bin
 A /bin/busybox-sh
@@ -166,12 +176,7 @@ fn diff_through_overlay(userxattr: bool) {
     }
     {
         let _mount = OverlayMount::mount(&[&l2, &l1], &upper, &work, &merged, userxattr);
-        let status = Command::new("sh")
-            .args(["-c", CHANGES_SCRIPT])
-            .current_dir(&merged)
-            .status()
-            .expect("run sh");
-        assert!(status.success(), "changes through the overlay failed");
+        make_changes(&merged);
     }
     let changes = upper_changes(&upper, &[l2, l1], userxattr).expect("upper_changes");
     assert_eq!(format_changes(&changes), EXPECTED);
@@ -299,12 +304,7 @@ fn copy_tree_changes_match_the_overlay_rules_and_stage_back_to_the_same_tree() {
         "a fresh copy has no changes"
     );
 
-    let status = Command::new("sh")
-        .args(["-c", CHANGES_SCRIPT])
-        .current_dir(&tree)
-        .status()
-        .expect("run sh");
-    assert!(status.success(), "changes in the copy failed");
+    make_changes(&tree);
     let changes = tree_changes(&tree, &lowers).expect("changes");
     // The same as through overlay, but for /tmp: a file made and removed there leaves only the
     // directory's mtime changed, which overlay records by copying the dir up and a tree compare
