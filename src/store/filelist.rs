@@ -1,5 +1,5 @@
 //! The per-layer file list: every entry of a layer's `diff/` with its type, mode, owner, mtime, size,
-//! device number, symlink target, xattrs and, for regular files, the sha256 of the content. It is
+//! device number, symlink target, xattrs and, for regular files, a checksum of the content. It is
 //! written into the staged layer before the rename, so it describes the layer as it was verified;
 //! `fsck --verify` walks the dir again and names every difference.
 //!
@@ -8,10 +8,11 @@
 //! (`tarsplit` hashes each file as it passes), so a layer is not read back; files the stream did
 //! not describe (hardlinks, files fixed up from lower layers) are read once.
 //!
-//! Format (`layers/<key>/files`): magic `LFL1`, then a zstd stream of entries sorted by path.
+//! Format (`layers/<key>/files`): a magic, then a zstd stream of entries sorted by path. The magic
+//! gives the content sums: `LFL2` XXH3-128 (16 bytes), `LFL1` (older lists) SHA-256 (32 bytes).
 
+use super::content_sum::{ContentSum, SumKind};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -20,7 +21,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-const MAGIC: &[u8; 4] = b"LFL1";
+const MAGIC: &[u8; 4] = b"LFL2";
+const MAGIC_V1: &[u8; 4] = b"LFL1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
@@ -36,16 +38,16 @@ pub struct FileEntry {
     /// Bytes, for regular files; 0 otherwise.
     pub size: u64,
     pub rdev: u64,
-    pub sha256: Option<[u8; 32]>,
+    pub sum: Option<ContentSum>,
     pub target: Option<Vec<u8>>,
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// Content hashes already known (path -> size, sha256), so the walk need not read those files.
-pub type KnownHashes = HashMap<Vec<u8>, (u64, [u8; 32])>;
+/// Content sums already known (path -> size, sum), so the walk need not read those files.
+pub type KnownHashes = HashMap<Vec<u8>, (u64, ContentSum)>;
 
-/// Lists `diff` (sorted by path), hashing every regular file not in `known`.
-pub fn walk(diff: &Path, known: &KnownHashes) -> io::Result<Vec<FileEntry>> {
+/// Lists `diff` (sorted by path), summing with `sums` every regular file not in `known`.
+pub fn walk(diff: &Path, known: &KnownHashes, sums: SumKind) -> io::Result<Vec<FileEntry>> {
     let root: OwnedFd = rustix::fs::open(
         diff,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -55,6 +57,7 @@ pub fn walk(diff: &Path, known: &KnownHashes) -> io::Result<Vec<FileEntry>> {
     let st = rustix::fs::fstat(&root).map_err(|e| with_path(e.into(), diff))?;
     let mut w = Walker {
         known,
+        sums,
         by_inode: HashMap::new(),
         out: vec![],
         base: diff,
@@ -73,7 +76,8 @@ fn with_path(e: io::Error, p: &Path) -> io::Error {
 
 struct Walker<'a> {
     known: &'a KnownHashes,
-    by_inode: HashMap<(u64, u64), [u8; 32]>,
+    sums: SumKind,
+    by_inode: HashMap<(u64, u64), ContentSum>,
     out: Vec<FileEntry>,
     base: &'a Path,
 }
@@ -115,7 +119,7 @@ impl Walker<'_> {
                     self.dir(fd.as_fd(), &path)?;
                     continue;
                 }
-                e.sha256 = Some(
+                e.sum = Some(
                     self.content_hash(fd, &path, &st)
                         .map_err(|e| with_path(e, &shown(&name)))?,
                 );
@@ -137,10 +141,10 @@ impl Walker<'_> {
         fd: OwnedFd,
         path: &[u8],
         st: &rustix::fs::Stat,
-    ) -> io::Result<[u8; 32]> {
+    ) -> io::Result<ContentSum> {
         let size = st.st_size as u64;
         if let Some((s, h)) = self.known.get(path) {
-            if *s == size {
+            if *s == size && h.kind() == self.sums {
                 return Ok(*h);
             }
         }
@@ -150,26 +154,12 @@ impl Walker<'_> {
                 return Ok(*h);
             }
         }
-        let h = hash_reader(File::from(fd))?;
+        let h = self.sums.sum_reader(File::from(fd))?;
         if st.st_nlink > 1 {
             self.by_inode.insert(inode, h);
         }
         Ok(h)
     }
-}
-
-pub fn hash_reader(mut r: impl Read) -> io::Result<[u8; 32]> {
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hash.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(hash.finalize().into())
 }
 
 fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
@@ -208,7 +198,7 @@ fn entry_from_stat(path: Vec<u8>, st: &rustix::fs::Stat) -> FileEntry {
         } else {
             0
         },
-        sha256: None,
+        sum: None,
         target: None,
         xattrs: vec![],
     }
@@ -224,11 +214,29 @@ fn split_names(list: &[u8]) -> Vec<Vec<u8>> {
     names
 }
 
+/// A name list, read in one call when it fits a small buffer (almost always: most files have
+/// no xattrs) and sized first only when it does not.
+fn name_list(
+    list: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
+) -> rustix::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        match list(&mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(rustix::io::Errno::RANGE) => {
+                let want = list(&mut [])?;
+                buf.resize(want.max(buf.len() * 2), 0);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let len = rustix::fs::flistxattr_query(fd)?;
-    let mut list = vec![0u8; len];
-    let len = rustix::fs::flistxattr(fd, &mut list[..])?;
-    list.truncate(len);
+    let list = name_list(|buf| rustix::fs::flistxattr(fd, buf))?;
     let mut out = vec![];
     for name in split_names(&list) {
         let os = OsStr::from_bytes(&name);
@@ -248,14 +256,11 @@ fn xattrs_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec
     let mut p = format!("/proc/self/fd/{}/", dirfd.as_raw_fd()).into_bytes();
     p.extend_from_slice(name);
     let path = Path::new(OsStr::from_bytes(&p));
-    let len = match rustix::fs::llistxattr_query(path) {
-        Ok(n) => n,
+    let list = match name_list(|buf| rustix::fs::llistxattr(path, buf)) {
+        Ok(l) => l,
         Err(rustix::io::Errno::NOTSUP) => return Ok(vec![]),
         Err(e) => return Err(e.into()),
     };
-    let mut list = vec![0u8; len];
-    let len = rustix::fs::llistxattr(path, &mut list[..])?;
-    list.truncate(len);
     let mut out = vec![];
     for xname in split_names(&list) {
         let os = OsStr::from_bytes(&xname);
@@ -275,6 +280,7 @@ fn put_bytes(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
     w.write_all(b)
 }
 
+/// Writes `entries` (walked with `SumKind::Xxh3`) to `path` in the current format.
 pub fn write_list(path: &Path, entries: &[FileEntry]) -> io::Result<()> {
     let mut f = BufWriter::new(File::create(path)?);
     f.write_all(MAGIC)?;
@@ -289,7 +295,16 @@ pub fn write_list(path: &Path, entries: &[FileEntry]) -> io::Result<()> {
         z.write_all(&e.mtime.to_le_bytes())?;
         z.write_all(&e.size.to_le_bytes())?;
         z.write_all(&e.rdev.to_le_bytes())?;
-        z.write_all(&e.sha256.unwrap_or([0; 32]))?;
+        match e.sum {
+            Some(ContentSum::Xxh3(b)) => z.write_all(&b)?,
+            None => z.write_all(&[0; 16])?,
+            Some(other) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("file list: a {:?} sum in a list of XXH3 sums", other.kind()),
+                ))
+            }
+        }
         put_bytes(&mut z, e.target.as_deref().unwrap_or(&[]))?;
         z.write_all(&(e.xattrs.len() as u32).to_le_bytes())?;
         for (n, v) in &e.xattrs {
@@ -297,9 +312,9 @@ pub fn write_list(path: &Path, entries: &[FileEntry]) -> io::Result<()> {
             put_bytes(&mut z, v)?;
         }
     }
-    let mut f = z.finish()?;
-    f.flush()?;
-    f.get_ref().sync_all()
+    // Not fsynced here: the list is written into a staged layer, which is flushed as a whole
+    // (one syncfs) before it is renamed into place.
+    z.finish()?.flush()
 }
 
 struct Input<R>(R);
@@ -330,16 +345,21 @@ impl<R: Read> Input<R> {
     }
 }
 
-pub fn read_list(path: &Path) -> io::Result<Vec<FileEntry>> {
+/// Reads a list, with the algorithm of its content sums.
+pub fn read_list(path: &Path) -> io::Result<(SumKind, Vec<FileEntry>)> {
     let mut f = BufReader::new(File::open(path)?);
     let mut magic = [0u8; 4];
     f.read_exact(&mut magic)?;
-    if &magic != MAGIC {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: not a file list", path.display()),
-        ));
-    }
+    let sums = match &magic {
+        m if m == MAGIC => SumKind::Xxh3,
+        m if m == MAGIC_V1 => SumKind::Sha256,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a file list", path.display()),
+            ))
+        }
+    };
     let mut r = Input(zstd::stream::read::Decoder::with_buffer(f)?);
     let n = r.u64()?;
     let mut out = Vec::with_capacity(n.min(1 << 20) as usize);
@@ -349,7 +369,7 @@ pub fn read_list(path: &Path) -> io::Result<Vec<FileEntry>> {
         let (mode, uid, gid, mtime_nsec) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?);
         let mtime = r.u64()? as i64;
         let (size, rdev) = (r.u64()?, r.u64()?);
-        let sha: [u8; 32] = r.arr()?;
+        let sum = sums.read_sum(&mut r.0)?;
         let target = r.bytes()?;
         let nx = r.u32()?;
         let mut xattrs = vec![];
@@ -366,12 +386,12 @@ pub fn read_list(path: &Path) -> io::Result<Vec<FileEntry>> {
             mtime_nsec,
             size,
             rdev,
-            sha256: (kind == b'f').then_some(sha),
+            sum: (kind == b'f').then_some(sum),
             target: (kind == b'l').then_some(target),
             xattrs,
         });
     }
-    Ok(out)
+    Ok((sums, out))
 }
 
 // ---- comparing
@@ -446,7 +466,7 @@ pub fn compare(want: &[FileEntry], got: &[FileEntry]) -> Vec<Change> {
                 } else {
                     if a.size != b.size {
                         what.push(format!("size {} -> {}", a.size, b.size));
-                    } else if a.sha256 != b.sha256 {
+                    } else if a.sum != b.sum {
                         what.push("content changed".into());
                     }
                     if a.target != b.target {

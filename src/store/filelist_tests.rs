@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::content_sum::SumKind;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
@@ -31,7 +32,7 @@ fn tree() -> tempfile::TempDir {
 #[test]
 fn a_listing_survives_encoding_and_matches_itself() {
     let t = tree();
-    let entries = walk(t.path(), &KnownHashes::new()).unwrap();
+    let entries = walk(t.path(), &KnownHashes::new(), SumKind::Xxh3).unwrap();
     let names: Vec<String> = entries
         .iter()
         .map(|e| String::from_utf8_lossy(&e.path).into_owned())
@@ -52,38 +53,89 @@ fn a_listing_survives_encoding_and_matches_itself() {
     let passwd = &entries[3];
     assert_eq!(passwd.kind, b'f');
     assert_eq!(
-        passwd.sha256,
-        Some(hash_reader(&b"root:x:0:0\n"[..]).unwrap())
+        passwd.sum,
+        Some(SumKind::Xxh3.sum_reader(&b"root:x:0:0\n"[..]).unwrap())
     );
     assert_eq!(passwd.xattrs, vec![(b"user.note".to_vec(), b"v".to_vec())]);
-    assert_eq!(entries[4].sha256, passwd.sha256);
+    assert_eq!(entries[4].sum, passwd.sum);
     assert_eq!(entries[2].target.as_deref(), Some(&b"../etc/passwd"[..]));
 
     let out = tempfile::tempdir().unwrap();
     let list = out.path().join("files");
     write_list(&list, &entries).unwrap();
-    assert_eq!(read_list(&list).unwrap(), entries);
-    assert!(compare(&entries, &walk(t.path(), &KnownHashes::new()).unwrap()).is_empty());
+    assert_eq!(read_list(&list).unwrap(), (SumKind::Xxh3, entries.clone()));
+    assert!(compare(&entries, &walk(t.path(), &KnownHashes::new(), SumKind::Xxh3).unwrap()).is_empty());
 }
 
 #[test]
 fn known_hashes_are_used_only_when_the_size_agrees() {
     let t = tree();
-    let fake = [7u8; 32];
+    let fake = ContentSum::Xxh3([7u8; 16]);
     let known = KnownHashes::from([
         (b"etc/sub/big".to_vec(), (300_000, fake)),
         (b"etc/passwd".to_vec(), (1, fake)),
     ]);
-    let entries = walk(t.path(), &known).unwrap();
+    let entries = walk(t.path(), &known, SumKind::Xxh3).unwrap();
     let get = |n: &str| entries.iter().find(|e| e.path == n.as_bytes()).unwrap();
-    assert_eq!(get("etc/sub/big").sha256, Some(fake));
-    assert_ne!(get("etc/passwd").sha256, Some(fake));
+    assert_eq!(get("etc/sub/big").sum, Some(fake));
+    assert_ne!(get("etc/passwd").sum, Some(fake));
+    // A known sum of another algorithm is not taken either.
+    let sha = SumKind::Sha256.sum_reader(&[9u8; 300_000][..]).unwrap();
+    let known = KnownHashes::from([(b"etc/sub/big".to_vec(), (300_000, sha))]);
+    let entries = walk(t.path(), &known, SumKind::Xxh3).unwrap();
+    let big = entries.iter().find(|e| e.path == b"etc/sub/big").unwrap();
+    assert_eq!(big.sum, Some(SumKind::Xxh3.sum_reader(&[9u8; 300_000][..]).unwrap()));
+}
+
+/// A list written by an older lamina (`LFL1`, SHA-256 sums) is still read, and verifies with SHA-256.
+#[test]
+fn a_version_1_list_is_read_and_checked_with_sha256() {
+    let t = tree();
+    let entries = walk(t.path(), &KnownHashes::new(), SumKind::Sha256).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let list = out.path().join("files");
+    let mut raw = b"LFL1".to_vec();
+    let mut z = zstd::stream::write::Encoder::new(&mut raw, 3).unwrap();
+    z.write_all(&(entries.len() as u64).to_le_bytes()).unwrap();
+    for e in &entries {
+        let put = |z: &mut zstd::stream::write::Encoder<&mut Vec<u8>>, b: &[u8]| {
+            z.write_all(&(b.len() as u32).to_le_bytes()).unwrap();
+            z.write_all(b).unwrap();
+        };
+        put(&mut z, &e.path);
+        z.write_all(&[e.kind]).unwrap();
+        for v in [e.mode, e.uid, e.gid, e.mtime_nsec] {
+            z.write_all(&v.to_le_bytes()).unwrap();
+        }
+        for v in [e.mtime as u64, e.size, e.rdev] {
+            z.write_all(&v.to_le_bytes()).unwrap();
+        }
+        let sum = e.sum.map(|s| s.as_bytes().to_vec()).unwrap_or(vec![0; 32]);
+        z.write_all(&sum).unwrap();
+        put(&mut z, e.target.as_deref().unwrap_or(&[]));
+        z.write_all(&(e.xattrs.len() as u32).to_le_bytes()).unwrap();
+        for (n, v) in &e.xattrs {
+            put(&mut z, n);
+            put(&mut z, v);
+        }
+    }
+    z.finish().unwrap();
+    fs::write(&list, raw).unwrap();
+
+    let (sums, want) = read_list(&list).unwrap();
+    assert_eq!((sums, &want), (SumKind::Sha256, &entries));
+    fs::write(t.path().join("etc/sub/big"), vec![8u8; 300_000]).unwrap();
+    let changes = compare(&want, &walk(t.path(), &KnownHashes::new(), sums).unwrap());
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].what.starts_with("content changed"), "{changes:?}");
+    // and an XXH3 list is never written with SHA-256 sums in it
+    assert!(write_list(&out.path().join("again"), &entries).is_err());
 }
 
 #[test]
 fn every_kind_of_change_is_named() {
     let t = tree();
-    let before = walk(t.path(), &KnownHashes::new()).unwrap();
+    let before = walk(t.path(), &KnownHashes::new(), SumKind::Xxh3).unwrap();
     let p = t.path();
     // same size, other content
     fs::write(p.join("etc/sub/big"), vec![8u8; 300_000]).unwrap();
@@ -92,7 +144,7 @@ fn every_kind_of_change_is_named() {
     fs::write(p.join("new"), b"").unwrap();
     fs::remove_file(p.join("etc/link")).unwrap();
     std::os::unix::fs::symlink("/elsewhere", p.join("etc/link")).unwrap();
-    let changes = compare(&before, &walk(p, &KnownHashes::new()).unwrap());
+    let changes = compare(&before, &walk(p, &KnownHashes::new(), SumKind::Xxh3).unwrap());
     let shown: Vec<String> = changes
         .iter()
         .map(|c| format!("{}: {}", c.shown_path(), c.what))

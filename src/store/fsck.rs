@@ -258,8 +258,8 @@ impl Store {
                     );
                     continue;
                 }
-                let want = filelist::read_list(&list).at(&list)?;
-                let got = filelist::walk(&diff, &KnownHashes::new()).at(&diff)?;
+                let (sums, want) = filelist::read_list(&list).at(&list)?;
+                let got = filelist::walk(&diff, &KnownHashes::new(), sums).at(&diff)?;
                 r.files_verified += got.len() as u64;
                 let changes = filelist::compare(&want, &got);
                 if !changes.is_empty() {

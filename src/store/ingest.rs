@@ -112,10 +112,8 @@ impl Store {
         let slots: Vec<Mutex<Option<Slot>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let first_error: Mutex<Option<StoreError>> = Mutex::new(None);
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(diff_ids.len().max(1));
+        let order = &largest_first(image);
+        let workers = layer_workers().min(diff_ids.len().max(1));
         let layout = &self.layout;
         std::thread::scope(|scope| {
             for _ in 0..workers {
@@ -131,7 +129,8 @@ impl Store {
                         }
                     };
                     loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let n = next.fetch_add(1, Ordering::SeqCst);
+                        let i = order.get(n).copied().unwrap_or(usize::MAX);
                         if i >= diff_ids.len()
                             || first_error.lock().map(|e| e.is_some()).unwrap_or(true)
                         {
@@ -233,6 +232,21 @@ impl Store {
             untagged_from,
         })
     }
+}
+
+/// Layers are taken largest first: the biggest one is the longest job, and starting it last would
+/// leave one core idle at the end.
+fn largest_first(image: &ResolvedImage) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..image.layers.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(image.layers[i].0.size));
+    order
+}
+
+/// Layers in flight at once: two more than the cores, since a layer also waits (for the source,
+/// the lock, its `syncfs`), and each one's unpacking keeps its own threads busy meanwhile. Memory
+/// per layer is a few buffers, so this does not grow with the layers' sizes.
+fn layer_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) + 2
 }
 
 /// Finds layer `diff_id` in the store, or unpacks it into staging (committing it at once when it

@@ -9,6 +9,7 @@
 //!   command that opens the store.
 
 mod build;
+pub mod content_sum;
 pub mod db;
 mod df;
 pub mod filelist;

@@ -6,6 +6,7 @@
 //! through the tar-split `Recorder` on its way in; the unpacker then checks the stream against the
 //! diffID, and this module checks the compressed blob's digest and size, in one pass over the blob.
 
+use super::content_sum::SumKind;
 use super::filelist::{self, KnownHashes};
 use super::tarsplit::{self, Recorder, Segment, SegmentReader};
 use super::{IoContext, Result, StoreError};
@@ -146,21 +147,21 @@ pub(crate) fn finish_records(staged: &Path) -> Result<()> {
     if record_path.exists() {
         let (h, mut segments) = SegmentReader::open(&record_path).at(&record_path)?;
         while let Some(seg) = segments.next_segment().at(&record_path)? {
-            if let Segment::File { path, size, sha256 } = seg {
-                known.insert(path, (size, sha256));
+            if let Segment::File { path, size, sum } = seg {
+                known.insert(path, (size, sum));
             }
         }
         header = Some(h);
     }
     let diff = staged.join("diff");
-    let entries = filelist::walk(&diff, &known).at(&diff)?;
+    let entries = filelist::walk(&diff, &known, SumKind::Xxh3).at(&diff)?;
     if let Some(mut h) = header.filter(|h| h.unusable.is_none()) {
         let by_path: std::collections::HashMap<&[u8], &filelist::FileEntry> =
             entries.iter().map(|e| (e.path.as_slice(), e)).collect();
         let bad = known.iter().find(|(path, (size, sha))| {
             by_path
                 .get(path.as_slice())
-                .is_none_or(|e| e.kind != b'f' || e.size != *size || e.sha256.as_ref() != Some(sha))
+                .is_none_or(|e| e.kind != b'f' || e.size != *size || e.sum.as_ref() != Some(sha))
         });
         if let Some((path, _)) = bad {
             h.unusable = Some(format!(

@@ -6,8 +6,9 @@
 //! records and padding are the producer's choices), and keeping every compressed blob would cost as
 //! much disk again as the compressed image. Like containers/storage, we keep instead every byte of the
 //! stream that is not regular-file content (headers, PAX records, padding, the end-of-archive blocks
-//! and whatever follows them) and, for each file's content, its path, size and sha256. Reassembly
-//! reads the content back from `diff/`, checks each file's hash, and the caller checks the diffID.
+//! and whatever follows them) and, for each file's content, its path, size and checksum (see
+//! `content_sum`). Reassembly reads the content back from `diff/`, checks each file's sum, and the
+//! caller checks the diffID.
 //!
 //! The record is written while the layer is unpacked: the plain tar stream passes through a
 //! `Recorder` (a read-through observer with its own, lenient tar framing) on its way to the unpacker,
@@ -15,17 +16,19 @@
 //! the unpacker turned into something else), its header says so and `save` refuses that layer by name.
 //!
 //! File format (`layers/<key>/tar-split`): a 128-byte header (magic, tar size, diffID, status and a
-//! reason), then a zstd stream of segments `RAW len bytes | FILE path size sha256 | END`.
+//! reason), then a zstd stream of segments `RAW len bytes | FILE path size sum | END`. The magic
+//! gives the sum: `LTS2` XXH3-128 (16 bytes), `LTS1` (older records) SHA-256 (32 bytes).
 
+use super::content_sum::{ContentHasher, ContentSum, SumKind};
 use crate::digest::Digest;
-use sha2::{Digest as _, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-const MAGIC: &[u8; 4] = b"LTS1";
+const MAGIC: &[u8; 4] = b"LTS2";
+const MAGIC_V1: &[u8; 4] = b"LTS1";
 const HEADER_LEN: usize = 128;
 const REASON_MAX: usize = HEADER_LEN - 4 - 8 - 32 - 1 - 1;
 const SEG_END: u8 = 0;
@@ -43,6 +46,8 @@ pub struct TarSplitHeader {
     pub diff_id: Digest,
     /// Why the layer cannot be reproduced from its record, if it cannot.
     pub unusable: Option<String>,
+    /// The algorithm of the record's file sums.
+    pub sums: SumKind,
 }
 
 /// One segment of the record.
@@ -52,7 +57,7 @@ pub enum Segment {
     File {
         path: Vec<u8>,
         size: u64,
-        sha256: [u8; 32],
+        sum: ContentSum,
     },
 }
 
@@ -64,9 +69,11 @@ pub fn read_header(path: &Path) -> io::Result<TarSplitHeader> {
 }
 
 fn decode_header(h: &[u8; HEADER_LEN]) -> Option<TarSplitHeader> {
-    if &h[..4] != MAGIC {
-        return None;
-    }
+    let sums = match &h[..4] {
+        m if m == MAGIC => SumKind::Xxh3,
+        m if m == MAGIC_V1 => SumKind::Sha256,
+        _ => return None,
+    };
     let tar_size = u64::from_le_bytes(h[4..12].try_into().ok()?);
     let diff_id = Digest::from_hex(&hex::encode(&h[12..44])).ok()?;
     let unusable = (h[44] != 0).then(|| {
@@ -77,12 +84,16 @@ fn decode_header(h: &[u8; HEADER_LEN]) -> Option<TarSplitHeader> {
         tar_size,
         diff_id,
         unusable,
+        sums,
     })
 }
 
 fn encode_header(h: &TarSplitHeader) -> io::Result<[u8; HEADER_LEN]> {
     let mut out = [0u8; HEADER_LEN];
-    out[..4].copy_from_slice(MAGIC);
+    out[..4].copy_from_slice(match h.sums {
+        SumKind::Xxh3 => MAGIC,
+        SumKind::Sha256 => MAGIC_V1,
+    });
     out[4..12].copy_from_slice(&h.tar_size.to_le_bytes());
     let raw = hex::decode(h.diff_id.hex()).map_err(|e| bad_data(e.to_string()))?;
     out[12..44].copy_from_slice(&raw);
@@ -112,6 +123,7 @@ fn bad_data(msg: String) -> io::Error {
 /// Reads the segments of a record, one at a time.
 pub struct SegmentReader {
     z: zstd::stream::read::Decoder<'static, BufReader<File>>,
+    sums: SumKind,
     done: bool,
 }
 
@@ -124,7 +136,15 @@ impl SegmentReader {
             .ok_or_else(|| bad_data(format!("{}: not a tar-split record", path.display())))?;
         f.seek(SeekFrom::Start(HEADER_LEN as u64))?;
         let z = zstd::stream::read::Decoder::new(f)?;
-        Ok((header, SegmentReader { z, done: false }))
+        let sums = header.sums;
+        Ok((
+            header,
+            SegmentReader {
+                z,
+                sums,
+                done: false,
+            },
+        ))
     }
 
     pub fn next_segment(&mut self) -> io::Result<Option<Segment>> {
@@ -156,12 +176,11 @@ impl SegmentReader {
                 self.z.read_exact(&mut path)?;
                 let mut size = [0u8; 8];
                 self.z.read_exact(&mut size)?;
-                let mut sha256 = [0u8; 32];
-                self.z.read_exact(&mut sha256)?;
+                let sum = self.sums.read_sum(&mut self.z)?;
                 Ok(Some(Segment::File {
                     path,
                     size: u64::from_le_bytes(size),
-                    sha256,
+                    sum,
                 }))
             }
             t => Err(bad_data(format!("tar-split: unknown segment tag {t}"))),
@@ -212,6 +231,7 @@ impl<R: Read> Recorder<R> {
             tar_size: self.framer.total,
             diff_id: diff_id.clone(),
             unusable: self.framer.unusable.clone(),
+            sums: SumKind::Xxh3,
         };
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&encode_header(&header)?)?;
@@ -252,7 +272,7 @@ enum ContentKind {
     File {
         path: Vec<u8>,
         size: u64,
-        hash: Box<Sha256>,
+        hash: ContentHasher,
     },
     Raw,
     Pax,
@@ -382,7 +402,7 @@ impl Framer {
                 ContentKind::File {
                     path,
                     size,
-                    hash: Box::new(Sha256::new()),
+                    hash: ContentHasher::new(SumKind::Xxh3),
                 }
             }
             _ => {
@@ -415,7 +435,7 @@ impl Framer {
                 out.write_all(&(path.len() as u32).to_le_bytes())?;
                 out.write_all(&path)?;
                 out.write_all(&size.to_le_bytes())?;
-                out.write_all(&hash.finalize())?;
+                out.write_all(hash.finish().as_bytes())?;
             }
             ContentKind::Pax => {
                 let ext = std::mem::take(&mut self.ext);
@@ -563,8 +583,8 @@ enum Current {
         file: File,
         path: Vec<u8>,
         remaining: u64,
-        hash: Box<Sha256>,
-        want: [u8; 32],
+        hash: ContentHasher,
+        want: ContentSum,
     },
     Done,
 }
@@ -637,8 +657,7 @@ impl Read for TarSplitReader {
                     want,
                 } => {
                     if *remaining == 0 {
-                        let got: [u8; 32] = std::mem::take(hash).finalize().into();
-                        if &got != want {
+                        if hash.finish() != *want {
                             return Err(bad_data(format!(
                                 "{}: content changed since it was loaded",
                                 self.diff_path
@@ -666,14 +685,14 @@ impl Read for TarSplitReader {
                 _ => match self.segments.next_segment()? {
                     None => self.current = Current::Done,
                     Some(Segment::Raw(bytes)) => self.current = Current::Raw(bytes, 0),
-                    Some(Segment::File { path, size, sha256 }) => {
+                    Some(Segment::File { path, size, sum }) => {
                         let file = self.open_file(&path, size)?;
                         self.current = Current::File {
                             file,
                             path,
                             remaining: size,
-                            hash: Box::new(Sha256::new()),
-                            want: sha256,
+                            hash: ContentHasher::new(sum.kind()),
+                            want: sum,
                         };
                     }
                 },
