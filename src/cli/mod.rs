@@ -72,11 +72,15 @@ fn init_logging(debug: bool) {
         tracing_subscriber::EnvFilter::try_from_env("LAMINA_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
     };
-    let _ = tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+        .with_writer(std::io::stderr);
+    // --debug is for finding out where the time goes: seconds since the start on every line.
+    let _ = if debug {
+        log.with_timer(tracing_subscriber::fmt::time::uptime()).try_init()
+    } else {
+        log.without_time().try_init()
+    };
 }
 
 /// An error at the CLI edge: a context (what was being done) and the cause, printed as one line.

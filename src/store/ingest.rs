@@ -288,7 +288,9 @@ fn fetch_layer(
         size: Some(desc.size),
         diff_id,
     };
+    let started = std::time::Instant::now();
     let report = super::recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
+    tracing::debug!(layer = %diff_id, elapsed = ?started.elapsed(), "unpacked and verified");
     let record = LayerRecord {
         diff_id: diff_id.clone(),
         chain_id: chain_id.clone(),
@@ -318,11 +320,15 @@ fn commit_layer(layout: &Layout, staging: Staging, record: &LayerRecord) -> Resu
         image: record.diff_id.to_string(),
         reason: format!("cannot encode layer record: {e}"),
     })?;
+    let started = std::time::Instant::now();
     super::recorded::finish_records(staging.path())?;
+    tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "file list written");
     let rec_path = staging.path().join("layer.json");
     fs::write(&rec_path, json).at(&rec_path)?;
     let dest = layout.layer(&record.key());
+    let started = std::time::Instant::now();
     staging.commit_to(&dest).at(&dest)?;
+    tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "flushed and stored");
     Ok(())
 }
 

@@ -207,7 +207,8 @@ impl<R: Read> Recorder<R> {
     pub fn new(inner: R, path: &Path) -> io::Result<Self> {
         let mut f = BufWriter::with_capacity(256 * 1024, File::create(path)?);
         f.write_all(&[0u8; HEADER_LEN])?;
-        let out = zstd::stream::write::Encoder::new(f, 3)?;
+        // Level 1: the record is written on the load's critical path, and tar headers compress well anyway.
+        let out = zstd::stream::write::Encoder::new(f, 1)?;
         Ok(Recorder {
             inner,
             framer: Framer::default(),
