@@ -77,7 +77,8 @@ fn init_logging(debug: bool) {
         .with_writer(std::io::stderr);
     // --debug is for finding out where the time goes: seconds since the start on every line.
     let _ = if debug {
-        log.with_timer(tracing_subscriber::fmt::time::uptime()).try_init()
+        log.with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
     } else {
         log.without_time().try_init()
     };

@@ -22,14 +22,7 @@ pub enum SumKind {
 }
 
 impl SumKind {
-    pub fn len(self) -> usize {
-        match self {
-            SumKind::Xxh3 => 16,
-            SumKind::Sha256 => 32,
-        }
-    }
-
-    /// Reads a sum of this kind (its `len()` bytes) from `r`.
+    /// Reads a sum of this kind (16 or 32 bytes) from `r`.
     pub fn read_sum(self, r: &mut impl Read) -> io::Result<ContentSum> {
         Ok(match self {
             SumKind::Xxh3 => {
@@ -127,7 +120,7 @@ mod tests {
             hex::encode(abc.as_bytes()),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        let mut r = &abc.as_bytes()[..];
+        let mut r = abc.as_bytes();
         assert_eq!(SumKind::Sha256.read_sum(&mut r).unwrap(), abc);
     }
 

@@ -216,9 +216,7 @@ fn split_names(list: &[u8]) -> Vec<Vec<u8>> {
 
 /// A name list, read in one call when it fits a small buffer (almost always: most files have
 /// no xattrs) and sized first only when it does not.
-fn name_list(
-    list: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
-) -> rustix::io::Result<Vec<u8>> {
+fn name_list(list: impl Fn(&mut [u8]) -> rustix::io::Result<usize>) -> rustix::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; 1024];
     loop {
         match list(&mut buf[..]) {

@@ -64,7 +64,11 @@ fn a_listing_survives_encoding_and_matches_itself() {
     let list = out.path().join("files");
     write_list(&list, &entries).unwrap();
     assert_eq!(read_list(&list).unwrap(), (SumKind::Xxh3, entries.clone()));
-    assert!(compare(&entries, &walk(t.path(), &KnownHashes::new(), SumKind::Xxh3).unwrap()).is_empty());
+    assert!(compare(
+        &entries,
+        &walk(t.path(), &KnownHashes::new(), SumKind::Xxh3).unwrap()
+    )
+    .is_empty());
 }
 
 #[test]
@@ -84,7 +88,10 @@ fn known_hashes_are_used_only_when_the_size_agrees() {
     let known = KnownHashes::from([(b"etc/sub/big".to_vec(), (300_000, sha))]);
     let entries = walk(t.path(), &known, SumKind::Xxh3).unwrap();
     let big = entries.iter().find(|e| e.path == b"etc/sub/big").unwrap();
-    assert_eq!(big.sum, Some(SumKind::Xxh3.sum_reader(&[9u8; 300_000][..]).unwrap()));
+    assert_eq!(
+        big.sum,
+        Some(SumKind::Xxh3.sum_reader(&[9u8; 300_000][..]).unwrap())
+    );
 }
 
 /// A list written by an older lamina (`LFL1`, SHA-256 sums) is still read, and verifies with SHA-256.
@@ -127,7 +134,10 @@ fn a_version_1_list_is_read_and_checked_with_sha256() {
     fs::write(t.path().join("etc/sub/big"), vec![8u8; 300_000]).unwrap();
     let changes = compare(&want, &walk(t.path(), &KnownHashes::new(), sums).unwrap());
     assert_eq!(changes.len(), 1, "{changes:?}");
-    assert!(changes[0].what.starts_with("content changed"), "{changes:?}");
+    assert!(
+        changes[0].what.starts_with("content changed"),
+        "{changes:?}"
+    );
     // and an XXH3 list is never written with SHA-256 sums in it
     assert!(write_list(&out.path().join("again"), &entries).is_err());
 }
@@ -144,7 +154,10 @@ fn every_kind_of_change_is_named() {
     fs::write(p.join("new"), b"").unwrap();
     fs::remove_file(p.join("etc/link")).unwrap();
     std::os::unix::fs::symlink("/elsewhere", p.join("etc/link")).unwrap();
-    let changes = compare(&before, &walk(p, &KnownHashes::new(), SumKind::Xxh3).unwrap());
+    let changes = compare(
+        &before,
+        &walk(p, &KnownHashes::new(), SumKind::Xxh3).unwrap(),
+    );
     let shown: Vec<String> = changes
         .iter()
         .map(|c| format!("{}: {}", c.shown_path(), c.what))
