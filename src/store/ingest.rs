@@ -321,8 +321,16 @@ fn commit_layer(layout: &Layout, staging: Staging, record: &LayerRecord) -> Resu
         reason: format!("cannot encode layer record: {e}"),
     })?;
     let started = std::time::Instant::now();
-    super::recorded::finish_records(staging.path())?;
-    tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "file list written");
+    // The layer's data goes to disk while the file list is made: the syncfs in `commit_to` then
+    // has little left to wait for. Its errors are the final syncfs's to report; without a thread
+    // (none could be started) the list is just made first.
+    std::thread::scope(|s| {
+        let _ = std::thread::Builder::new()
+            .name("lamina-flush".into())
+            .spawn_scoped(s, || super::staging::sync_filesystem(staging.path()));
+        super::recorded::finish_records(staging.path())
+    })?;
+    tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "file list written, data flushed");
     let rec_path = staging.path().join("layer.json");
     fs::write(&rec_path, json).at(&rec_path)?;
     let dest = layout.layer(&record.key());
