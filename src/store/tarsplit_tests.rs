@@ -172,3 +172,62 @@ fn sizes_and_names_parse() {
     );
     assert!(pax_records(b"99 path=abc\n").is_empty());
 }
+
+/// Rewrites a record in format 1 (magic `LTS1`, SHA-256 file sums), as an older lamina wrote it.
+fn as_version_1(rec: &Path, diff: &Path) {
+    let (mut header, mut segments) = SegmentReader::open(rec).unwrap();
+    header.sums = SumKind::Sha256;
+    let mut body = vec![];
+    let mut z = zstd::stream::write::Encoder::new(&mut body, 3).unwrap();
+    while let Some(seg) = segments.next_segment().unwrap() {
+        match seg {
+            Segment::Raw(bytes) => {
+                z.write_all(&[SEG_RAW]).unwrap();
+                z.write_all(&(bytes.len() as u32).to_le_bytes()).unwrap();
+                z.write_all(&bytes).unwrap();
+            }
+            Segment::File { path, size, .. } => {
+                let content = fs::read(diff.join(std::ffi::OsStr::from_bytes(&path))).unwrap();
+                let sha = SumKind::Sha256.sum_reader(&content[..]).unwrap();
+                z.write_all(&[SEG_FILE]).unwrap();
+                z.write_all(&(path.len() as u32).to_le_bytes()).unwrap();
+                z.write_all(&path).unwrap();
+                z.write_all(&size.to_le_bytes()).unwrap();
+                z.write_all(sha.as_bytes()).unwrap();
+            }
+        }
+    }
+    z.write_all(&[SEG_END]).unwrap();
+    z.finish().unwrap();
+    let mut out = encode_header(&header).unwrap().to_vec();
+    assert_eq!(&out[..4], b"LTS1");
+    out.extend_from_slice(&body);
+    fs::write(rec, out).unwrap();
+}
+
+#[test]
+fn a_version_1_record_is_reassembled_and_checked_with_sha256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = sample();
+    let tar = build_tar(&files, b"");
+    record(&tar, tmp.path());
+    let diff = tmp.path().join("diff");
+    fs::create_dir(&diff).unwrap();
+    materialize(&files, &diff);
+    let rec = tmp.path().join("tar-split");
+    as_version_1(&rec, &diff);
+
+    let (h, mut r) = TarSplitReader::open(&rec, &diff).unwrap();
+    assert_eq!(h.sums, SumKind::Sha256);
+    let mut again = vec![];
+    r.read_to_end(&mut again).unwrap();
+    assert!(again == tar, "a format-1 record gives back another tar");
+
+    fs::write(diff.join("d/a.txt"), b"HELLO").unwrap();
+    let (_, mut r) = TarSplitReader::open(&rec, &diff).unwrap();
+    let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("d/a.txt: content changed"),
+        "{err}"
+    );
+}
