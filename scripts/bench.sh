@@ -8,6 +8,8 @@
 #           against umoci on the gzip copy of the same layers)
 #   tar     for each layer: `pigz -dc | tar -x` (gzip) or `zstd -dc | tar -x`: no verification, no whiteouts;
 #           also reported with one `sync -f` (syncfs) after it, which lamina does before recording a layer
+#   tar+sha the same tar, with the two checks lamina must make: the blob and the tar stream each go
+#           through `openssl dgst -sha256` (SHA-NI, as fast as lamina's sha2) by `tee`; no syncfs
 # Caches: the inputs stay in the page cache (warm; every tool reads the same blobs), outputs are synced
 # and removed between runs outside the timing. Nothing forces a tool to fsync; lamina's own fsyncs count.
 # Prints medians of N rounds (N=5, env N) as a markdown table for BENCHMARKS.md, then (CRITERION=1, the
@@ -23,7 +25,7 @@ IMG=/var/tmp/lamina-bench.img
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (loop device, mounts)" >&2; exit 1; }
 [ -x "$LAMINA" ] || { echo "bench: $LAMINA not built (cargo build --release)" >&2; exit 1; }
 [ -e "$CORPUS/stamps/debian-variants" ] || { echo "bench: corpus not built in $CORPUS (scripts/build-corpus.sh)" >&2; exit 1; }
-for t in umoci pigz zstd tar jq python3 mkfs.ext4 /usr/bin/time; do
+for t in umoci pigz zstd tar jq openssl python3 mkfs.ext4 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench: missing $t (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
@@ -95,11 +97,26 @@ run_tar() { # TAG
   record "$1" tar+syncfs "$(elapsed "$t0" "$t2")"
 }
 
+run_tar_verified() { # TAG
+  local D=$MNT/tar t0 t1 dec=(pigz -dc)
+  [ "$1" = zstd ] && dec=(zstd -dcq)
+  mkdir -p "$D"
+  mapfile -t layers < <(blobs "$CORPUS/oci/debian" "$1")
+  t0=$(now)
+  for l in "${layers[@]}"; do
+    tee >(openssl dgst -sha256 >/dev/null) < "$l" | "${dec[@]}" |
+      tee >(openssl dgst -sha256 >/dev/null) | tar -x --warning=no-timestamp -C "$D"
+  done
+  t1=$(now)
+  settle "$D"
+  record "$1" tar+sha "$(elapsed "$t0" "$t1")"
+}
+
 # warm the page cache with every input once
 cat "$CORPUS"/oci/debian/blobs/sha256/* > /dev/null
 for round in $(seq 1 "$N"); do
   for tag in gzip zstd; do
-    run_lamina "$tag"; run_umoci "$tag"; run_tar "$tag"
+    run_lamina "$tag"; run_umoci "$tag"; run_tar "$tag"; run_tar_verified "$tag"
   done
   echo "bench: round $round done" >&2
 done
@@ -123,12 +140,12 @@ for line in open(path):
 med = {k: statistics.median(v) for k, v in t.items()}
 print(f"Median of {n} rounds, wall seconds; {cpus} cores, kernel {kernel}, umoci {umoci}, fresh ext4 on a loop device.")
 print()
-print("| image | lamina load + mount | umoci unpack | GNU tar | GNU tar + syncfs | lamina / umoci | lamina / tar | lamina / (tar + syncfs) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| image | lamina load + mount | umoci unpack | GNU tar | GNU tar + syncfs | GNU tar + sha256 | lamina / umoci | lamina / tar | lamina / (tar + syncfs) | lamina / (tar + sha256) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for tag in ("gzip", "zstd"):
-    l, u, g, gs = (med[(tag, k)] for k in ("lamina", "umoci", "tar", "tar+syncfs"))
+    l, u, g, gs, gv = (med[(tag, k)] for k in ("lamina", "umoci", "tar", "tar+syncfs", "tar+sha"))
     note = " (gzip)" if tag == "zstd" else ""
-    print(f"| debian:{tag} | {l:.2f} | {u:.2f}{note} | {g:.2f} | {gs:.2f} | {l/u:.2f}x | {l/g:.2f}x | {l/gs:.2f}x |")
+    print(f"| debian:{tag} | {l:.2f} | {u:.2f}{note} | {g:.2f} | {gs:.2f} | {gv:.2f} | {l/u:.2f}x | {l/g:.2f}x | {l/gs:.2f}x | {l/gv:.2f}x |")
 print()
 print(f"Peak RSS of `lamina load` of big:gzip (1 GiB layer): {rss} MiB")
 print()
