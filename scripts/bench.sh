@@ -82,14 +82,26 @@ run_umoci() { # TAG
   record "$1" umoci "$(elapsed "$t0" "$t1")"
 }
 
-run_tar() { # TAG
-  local D=$MNT/tar t0 t1 dec=(pigz -dc)
+run_tar() { # TAG [sha]: plain, then timed again with one syncfs; with "sha", the checked variant
+  local D=$MNT/tar t0 t1 t2 l dec=(pigz -dc)
   [ "$1" = zstd ] && dec=(zstd -dcq)
   mkdir -p "$D"
   mapfile -t layers < <(blobs "$CORPUS/oci/debian" "$1")
   t0=$(now)
-  for l in "${layers[@]}"; do "${dec[@]}" "$l" | tar -x --warning=no-timestamp -C "$D"; done
+  for l in "${layers[@]}"; do
+    if [ "${2:-}" = sha ]; then
+      tee >(openssl dgst -sha256 >/dev/null) < "$l" | "${dec[@]}" |
+        tee >(openssl dgst -sha256 >/dev/null) | tar -x --warning=no-timestamp -C "$D"
+    else
+      "${dec[@]}" "$l" | tar -x --warning=no-timestamp -C "$D"
+    fi
+  done
   t1=$(now)
+  if [ "${2:-}" = sha ]; then
+    settle "$D"
+    record "$1" tar+sha "$(elapsed "$t0" "$t1")"
+    return
+  fi
   sync -f "$D"   # what it takes to make tar's result as durable as lamina's (one syncfs)
   t2=$(now)
   settle "$D"
@@ -97,26 +109,11 @@ run_tar() { # TAG
   record "$1" tar+syncfs "$(elapsed "$t0" "$t2")"
 }
 
-run_tar_verified() { # TAG
-  local D=$MNT/tar t0 t1 dec=(pigz -dc)
-  [ "$1" = zstd ] && dec=(zstd -dcq)
-  mkdir -p "$D"
-  mapfile -t layers < <(blobs "$CORPUS/oci/debian" "$1")
-  t0=$(now)
-  for l in "${layers[@]}"; do
-    tee >(openssl dgst -sha256 >/dev/null) < "$l" | "${dec[@]}" |
-      tee >(openssl dgst -sha256 >/dev/null) | tar -x --warning=no-timestamp -C "$D"
-  done
-  t1=$(now)
-  settle "$D"
-  record "$1" tar+sha "$(elapsed "$t0" "$t1")"
-}
-
 # warm the page cache with every input once
 cat "$CORPUS"/oci/debian/blobs/sha256/* > /dev/null
 for round in $(seq 1 "$N"); do
   for tag in gzip zstd; do
-    run_lamina "$tag"; run_umoci "$tag"; run_tar "$tag"; run_tar_verified "$tag"
+    run_lamina "$tag"; run_umoci "$tag"; run_tar "$tag"; run_tar "$tag" sha
   done
   echo "bench: round $round done" >&2
 done
