@@ -3,10 +3,12 @@ pub mod cli;
 pub mod copier;
 pub mod digest;
 pub mod image;
+pub mod layerfs;
 pub mod mount;
 pub mod runtime;
 pub mod source;
 pub mod store;
+pub mod sys;
 pub mod unpack;
 
 /// What the unit tests share.

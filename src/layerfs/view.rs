@@ -1,0 +1,279 @@
+//! The merged view of a stack of layer dirs, as an overlay mount of them would show it, read
+//! through fds without mounting anything.
+//!
+//! overlayfs's lookup rules: the topmost layer that has a name decides what it is; a whiteout
+//! there hides the name; a non-directory is shown as it is in that layer; a directory merges with
+//! the directories of the same name below it until one of them is opaque (it still takes part),
+//! or a lower layer holds a whiteout or a non-directory there (it does not). The root merges every
+//! layer, whatever xattrs the layer roots carry.
+//!
+//! The view holds one fd per layer root; a [`MergedDir`] is only a path and layer indices, so a
+//! caller may keep many of them (a walk's pending list) without holding descriptors. Every dir is
+//! opened beneath its layer's root with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, and only names
+//! that are real directories in a layer are descended, so no lookup ever follows a symlink.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{Dir, FileType, Stat};
+use rustix::io::Errno;
+
+use super::format::{is_opaque, is_whiteout};
+use super::ViewError;
+use crate::sys::open::{file_type, lstat_at, open_beneath, open_child_dir, open_root, DirAccess};
+
+/// Layer dirs stacked top first, like overlay's `lowerdir=top:...:bottom`.
+pub struct LowerView {
+    roots: Vec<OwnedFd>,
+    paths: Vec<PathBuf>,
+}
+
+/// A directory of the merged view: its path relative to every layer root, and the layers (top
+/// first) whose directory at that path takes part in the merge.
+#[derive(Debug, Clone)]
+pub struct MergedDir {
+    pub rel: PathBuf,
+    pub layers: Vec<usize>,
+}
+
+impl MergedDir {
+    /// The topmost layer, whose directory's metadata the view shows.
+    pub fn top(&self) -> usize {
+        self.layers[0]
+    }
+}
+
+/// What the view shows at one name that some layer has.
+#[derive(Debug)]
+pub enum Shown {
+    /// The topmost layer that has the name holds a whiteout: nothing is shown.
+    WhitedOut,
+    /// A non-directory, as `layer` holds it (`stat` without following it).
+    NonDir { layer: usize, stat: Stat },
+    /// A merged directory; `stat` is its topmost layer's.
+    Dir { dir: MergedDir, stat: Stat },
+}
+
+/// A name's merge so far, while lower layers are read.
+struct Fold {
+    shown: Shown,
+    /// Lower layers may still add to this directory.
+    open: bool,
+}
+
+impl LowerView {
+    /// Opens the layer dirs (top first). Their paths come from the store, not from an image.
+    pub fn open(layers: &[PathBuf]) -> Result<LowerView, ViewError> {
+        let mut roots = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let fd = open_root(layer, DirAccess::Read)
+                .map_err(|e| err("open layer dir", layer.clone(), e.into()))?;
+            roots.push(fd);
+        }
+        Ok(LowerView {
+            roots,
+            paths: layers.to_vec(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// The path of a layer dir, for messages.
+    pub fn path(&self, layer: usize) -> &Path {
+        &self.paths[layer]
+    }
+
+    /// The merged root: every layer.
+    pub fn root(&self) -> MergedDir {
+        MergedDir {
+            rel: PathBuf::new(),
+            layers: (0..self.roots.len()).collect(),
+        }
+    }
+
+    /// The root fd of one layer.
+    pub fn layer_root(&self, layer: usize) -> rustix::fd::BorrowedFd<'_> {
+        self.roots[layer].as_fd()
+    }
+
+    /// Opens the directory `rel` of one layer, beneath its root.
+    pub fn open_dir(
+        &self,
+        layer: usize,
+        rel: &Path,
+        access: DirAccess,
+    ) -> Result<OwnedFd, ViewError> {
+        open_beneath(&self.roots[layer], rel.as_os_str(), access)
+            .map_err(|e| err("open layer dir", self.paths[layer].join(rel), e))
+    }
+
+    /// Everything the merged directory holds, by name, whiteouts included (as `WhitedOut`).
+    pub fn read_dir(&self, dir: &MergedDir) -> Result<BTreeMap<OsString, Shown>, ViewError> {
+        let mut names: BTreeMap<OsString, Fold> = BTreeMap::new();
+        for &layer in &dir.layers {
+            let at = || self.paths[layer].join(&dir.rel);
+            let fd = self.open_dir(layer, &dir.rel, DirAccess::Read)?;
+            let mut reader =
+                Dir::read_from(&fd).map_err(|e| err("read layer dir", at(), e.into()))?;
+            while let Some(entry) = reader.read() {
+                let entry = entry.map_err(|e| err("read layer dir", at(), e.into()))?;
+                let name = OsStr::from_bytes(entry.file_name().to_bytes());
+                if name == "." || name == ".." {
+                    continue;
+                }
+                match names.get_mut(name) {
+                    Some(fold) => self.fold_below(fold, &fd, dir, layer, name)?,
+                    None => {
+                        let fold = self.fold_first(&fd, dir, layer, name)?;
+                        names.insert(name.to_os_string(), fold);
+                    }
+                }
+            }
+        }
+        Ok(names.into_iter().map(|(n, f)| (n, f.shown)).collect())
+    }
+
+    /// What the merged directory shows at `name`; `None` if no layer has it.
+    pub fn lookup(&self, dir: &MergedDir, name: &OsStr) -> Result<Option<Shown>, ViewError> {
+        let mut fold: Option<Fold> = None;
+        for &layer in &dir.layers {
+            let fd = self.open_dir(layer, &dir.rel, DirAccess::Read)?;
+            match fold.as_mut() {
+                Some(f) if !f.open => break,
+                Some(f) => self.fold_below(f, &fd, dir, layer, name)?,
+                None => match self.fold_first(&fd, dir, layer, name) {
+                    Ok(f) => fold = Some(f),
+                    Err(e) if e.source.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Ok(fold.map(|f| f.shown))
+    }
+
+    /// The entry the view shows at `path` (relative), dir or not: its layer, its parent dir in
+    /// that layer (readable) and its stat. `None` if it is absent or hidden.
+    pub fn find(&self, path: &Path) -> Result<Option<(usize, OwnedFd, Stat)>, ViewError> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(None);
+        };
+        let mut dir = self.root();
+        for comp in parent.iter() {
+            match self.lookup(&dir, comp)? {
+                Some(Shown::Dir { dir: sub, .. }) => dir = sub,
+                _ => return Ok(None),
+            }
+        }
+        let (layer, stat) = match self.lookup(&dir, name)? {
+            None | Some(Shown::WhitedOut) => return Ok(None),
+            Some(Shown::NonDir { layer, stat }) => (layer, stat),
+            Some(Shown::Dir { dir, stat }) => (dir.top(), stat),
+        };
+        let fd = self.open_dir(layer, parent, DirAccess::Read)?;
+        Ok(Some((layer, fd, stat)))
+    }
+
+    /// The topmost sighting of `name`, in `layer`'s directory `fd` of the merged `dir`.
+    fn fold_first(
+        &self,
+        fd: &OwnedFd,
+        dir: &MergedDir,
+        layer: usize,
+        name: &OsStr,
+    ) -> Result<Fold, ViewError> {
+        let stat = self.stat(fd, dir, layer, name)?;
+        if is_whiteout(&stat) {
+            return Ok(Fold {
+                shown: Shown::WhitedOut,
+                open: false,
+            });
+        }
+        if file_type(&stat) != FileType::Directory {
+            return Ok(Fold {
+                shown: Shown::NonDir { layer, stat },
+                open: false,
+            });
+        }
+        let open = !self.opaque(fd, dir, layer, name)?;
+        let sub = MergedDir {
+            rel: dir.rel.join(name),
+            layers: vec![layer],
+        };
+        Ok(Fold {
+            shown: Shown::Dir { dir: sub, stat },
+            open,
+        })
+    }
+
+    /// A lower layer's `name`, below a sighting: it joins a directory that is still open if it
+    /// is a directory itself, and ends the merge otherwise.
+    fn fold_below(
+        &self,
+        fold: &mut Fold,
+        fd: &OwnedFd,
+        dir: &MergedDir,
+        layer: usize,
+        name: &OsStr,
+    ) -> Result<(), ViewError> {
+        if !fold.open {
+            return Ok(());
+        }
+        let Shown::Dir { dir: merged, .. } = &mut fold.shown else {
+            return Ok(());
+        };
+        let stat = match self.stat(fd, dir, layer, name) {
+            Ok(stat) => stat,
+            Err(e) if e.source.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if file_type(&stat) == FileType::Directory {
+            merged.layers.push(layer);
+            fold.open = !self.opaque(fd, dir, layer, name)?;
+        } else {
+            fold.open = false;
+        }
+        Ok(())
+    }
+
+    fn stat(
+        &self,
+        fd: &OwnedFd,
+        dir: &MergedDir,
+        layer: usize,
+        name: &OsStr,
+    ) -> Result<Stat, ViewError> {
+        lstat_at(fd, name).map_err(|e| err("stat", self.entry_path(dir, layer, name), e.into()))
+    }
+
+    /// Whether the subdirectory `name` is opaque in this layer.
+    fn opaque(
+        &self,
+        fd: &OwnedFd,
+        dir: &MergedDir,
+        layer: usize,
+        name: &OsStr,
+    ) -> Result<bool, ViewError> {
+        let at = || self.entry_path(dir, layer, name);
+        let sub = open_child_dir(fd, name, DirAccess::Read)
+            .map_err(|e| err("read xattrs of", at(), e.into()))?;
+        is_opaque(&sub).map_err(|e| err("read xattrs of", at(), e.into()))
+    }
+
+    fn entry_path(&self, dir: &MergedDir, layer: usize, name: &OsStr) -> PathBuf {
+        self.paths[layer].join(&dir.rel).join(name)
+    }
+}
+
+fn err(op: &'static str, path: PathBuf, source: io::Error) -> ViewError {
+    ViewError { op, path, source }
+}
