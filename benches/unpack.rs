@@ -83,7 +83,7 @@ fn benches(c: &mut Criterion) {
                         &blob[..],
                         &expected,
                         dir.path(),
-                        &UnpackOptions { userxattr: false },
+                        &UnpackOptions::default(),
                     )
                     .unwrap();
                     dir

@@ -107,7 +107,7 @@ impl Store {
         let chain_ids: Vec<Digest> = (1..=diff_ids.len())
             .filter_map(|n| Digest::chain_id(&diff_ids[..n]))
             .collect();
-        let opts = UnpackOptions { userxattr: false };
+        let opts = UnpackOptions::default();
 
         let slots: Vec<Mutex<Option<Slot>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);

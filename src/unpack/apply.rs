@@ -22,15 +22,15 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::beneath::{self, is_dir_mode, is_overlay_xattr, join, lstat_at, split_parent};
+use super::beneath::{self, join, split_parent};
 use super::layerdir::{lossy, os, DirMeta, LayerDir};
 use super::tarstream::{Kind, Member, TarReader};
 use super::UnpackError;
 use crate::digest::Digest;
-
-const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
+use crate::layerfs::{is_overlay_xattr, AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::sys::open::{chmod_nofollow, file_type, lstat_at};
+use crate::sys::writeback::start_writeback;
+use crate::sys::xattr::set_xattr_nofollow;
 /// What one layer's members did to its directory; becomes the `LayerReport`.
 pub(crate) struct Applied {
     pub entries: u64,
@@ -47,9 +47,9 @@ pub(crate) struct Applier<'a> {
 }
 
 impl<'a> Applier<'a> {
-    pub fn new(dest: &'a Path, blob: &'a Digest, opaque_xattr: &'static str) -> io::Result<Self> {
+    pub fn new(dest: &'a Path, blob: &'a Digest) -> io::Result<Self> {
         Ok(Applier {
-            layer: LayerDir::new(dest, blob, opaque_xattr)?,
+            layer: LayerDir::new(dest, blob)?,
             own_ids: (
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
@@ -178,7 +178,8 @@ impl<'a> Applier<'a> {
         let written = self.write_data(tar, &mut file, path, m)?;
         self.files_size += written;
         if written >= EARLY_WRITEBACK {
-            start_writeback(&file);
+            // Advisory: errors are ignored (the store's `syncfs` reports real ones).
+            let _ = start_writeback(&file);
         }
         self.chown_fd(file.as_fd(), path, m)?;
         fs::fchmod(&file, Mode::from_raw_mode(m.mode))
@@ -312,12 +313,10 @@ impl<'a> Applier<'a> {
         )
         .map_err(|e| self.layer.io(path, e.into()))?;
         if chmod {
-            beneath::chmod_nofollow(dir, name, m.mode).map_err(|e| self.layer.io(path, e))?;
+            chmod_nofollow(dir, name, Mode::from_raw_mode(m.mode))
+                .map_err(|e| self.layer.io(path, e))?;
         }
-        self.set_xattrs(path, m, |n, v| {
-            beneath::set_xattr_nofollow(dir, name, n, v)
-                .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
-        })?;
+        self.set_xattrs(path, m, |n, v| set_xattr_nofollow(dir, name, n, v))?;
         fs::utimensat(
             dir,
             name,
@@ -376,11 +375,9 @@ impl<'a> Applier<'a> {
             return self.lower_link(dir, name, path, target);
         };
         match lstat_at(tdir.as_fd(), tname) {
-            Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => {
-                return self.lower_link(dir, name, path, target)
-            }
-            Err(e) => return Err(self.layer.io(&target, e)),
-            Ok(st) if is_dir_mode(st.st_mode) => {
+            Err(Errno::NOENT) => return self.lower_link(dir, name, path, target),
+            Err(e) => return Err(self.layer.io(&target, e.into())),
+            Ok(st) if file_type(&st) == FileType::Directory => {
                 return Err(self.layer.tar_err(&m.path, "hardlink to a directory"))
             }
             Ok(_) => {}
@@ -409,8 +406,8 @@ impl<'a> Applier<'a> {
             Ok(_) => {
                 self.layer.make_room(dir.as_fd(), name, path, false)?;
             }
-            Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => {}
-            Err(e) => return Err(self.layer.io(path, e)),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(self.layer.io(path, e.into())),
         }
         self.layer.lower_links.insert(path.to_vec(), target);
         Ok(())
@@ -496,21 +493,7 @@ impl<'a> Applier<'a> {
     }
 }
 
-/// Files at least this large have their writeback started as soon as they are written.
+/// Files at least this large have their writeback started as soon as they are written. The store
+/// makes a layer durable with one `syncfs` before the layer is renamed into place; data already on
+/// its way by then keeps that wait short, and the disk works while the next files are unpacked.
 const EARLY_WRITEBACK: u64 = 64 * 1024;
-
-/// Starts writing a file's data to disk without waiting for it. The store makes a layer durable with
-/// one `syncfs` before the layer is renamed into place; data already on its way by then keeps that
-/// wait short, and the disk works while the next files are unpacked. Advisory: errors are ignored
-/// (the `syncfs` reports real ones).
-fn start_writeback(file: &File) {
-    // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the call.
-    unsafe {
-        libc::sync_file_range(
-            std::os::fd::AsRawFd::as_raw_fd(file),
-            0,
-            0,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}

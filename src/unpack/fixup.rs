@@ -12,32 +12,25 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::beneath::{
-    self, is_dir_mode, is_overlay_xattr, is_whiteout, join, list_xattrs, lstat_at, split_parent,
-};
+use super::beneath::{join, split_parent};
 use super::{LayerReport, UnpackError, UnpackOptions};
 use crate::digest::Digest;
-
-/// Where a path stands in one lower layer.
-enum Lookup {
-    /// The layer has it: the open parent directory and the entry's stat.
-    Found(OwnedFd, fs::Stat),
-    /// The layer hides it from the layers below (whiteout, opaque dir, non-directory parent).
-    Hidden,
-    /// The layer says nothing about it; look further down.
-    Absent,
-}
+use crate::layerfs::{is_opaque, is_overlay_xattr, LowerView, ViewError};
+use crate::sys::open::{
+    chmod_nofollow, file_type, lstat_at, open_beneath, open_child_dir, open_root, DirAccess,
+};
+use crate::sys::xattr::list_xattrs;
 
 struct FixUp<'a> {
     dest: &'a Path,
     root: OwnedFd,
-    lowers: Vec<OwnedFd>,
-    opaque: &'static str,
+    lowers: LowerView,
     implied: BTreeSet<Vec<u8>>,
     blob: Digest,
     /// mtimes of directories of this layer that fix-up adds entries to, restored at the end.
@@ -50,24 +43,12 @@ pub fn fix_up_layer(
     dest: &Path,
     report: &LayerReport,
     lowers: &[PathBuf],
-    opts: &UnpackOptions,
+    _opts: &UnpackOptions,
 ) -> Result<(), UnpackError> {
-    let open_root = |p: &Path| {
-        fs::open(
-            p,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| UnpackError::io(p, e.into()))
-    };
     let mut fx = FixUp {
         dest,
-        root: open_root(dest)?,
-        lowers: lowers
-            .iter()
-            .map(|p| open_root(p))
-            .collect::<Result<_, _>>()?,
-        opaque: opts.opaque_xattr(),
+        root: open_root(dest, DirAccess::Read).map_err(|e| UnpackError::io(dest, e.into()))?,
+        lowers: LowerView::open(lowers).map_err(view_err)?,
         implied: report
             .implied_dirs
             .iter()
@@ -86,7 +67,7 @@ pub fn fix_up_layer(
         fx.implied_dir(dir)?;
     }
     for (dir, times) in &fx.touched {
-        let fd = beneath::open_dir(fx.root.as_fd(), dir, true).map_err(|e| fx.io(dir, e))?;
+        let fd = open_beneath(&fx.root, dir, DirAccess::Read).map_err(|e| fx.io(dir, e))?;
         fs::futimens(&fd, times).map_err(|e| fx.io(dir, e.into()))?;
     }
     Ok(())
@@ -116,10 +97,10 @@ impl FixUp<'_> {
         let Some((parent, st)) = self.find_in_lowers(dir)? else {
             return Ok(()); // no lower has it: it stays 0755, owned by root
         };
-        if !is_dir_mode(st.st_mode) {
+        if file_type(&st) != FileType::Directory {
             // The layer writes beneath a path that is a symlink (or file) below it: applied in order
             // onto one tree this would follow the symlink, possibly out of the image. Refused.
-            let what = if st.st_mode & 0o170000 == 0o120000 {
+            let what = if file_type(&st) == FileType::Symlink {
                 "a symlink"
             } else {
                 "not a directory"
@@ -138,7 +119,7 @@ impl FixUp<'_> {
             Mode::empty(),
         )
         .map_err(|e| self.io(dir, e.into()))?;
-        let dst = beneath::open_dir(self.root.as_fd(), dir, true).map_err(|e| self.io(dir, e))?;
+        let dst = open_beneath(&self.root, dir, DirAccess::Read).map_err(|e| self.io(dir, e))?;
         self.copy_meta(src.as_fd(), dst.as_fd(), &st, dir)
     }
 
@@ -158,7 +139,7 @@ impl FixUp<'_> {
         )
         .map_err(|e| err(e.into()))?;
         fs::fchmod(dst, Mode::from_raw_mode(st.st_mode & 0o7777)).map_err(|e| err(e.into()))?;
-        for (name, value) in list_xattrs(src).map_err(err)? {
+        for (name, value) in list_xattrs(src).map_err(|e| err(e.into()))? {
             if is_overlay_xattr(&name) || name == b"security.selinux" {
                 continue;
             }
@@ -180,10 +161,11 @@ impl FixUp<'_> {
         let (lparent, lname) = split_parent(link);
         let (tparent, tname) = split_parent(target);
         let found = self.find_in_lowers(target)?;
-        let Some((src_parent, st)) = found.filter(|(_, st)| !is_dir_mode(st.st_mode)) else {
+        let Some((src_parent, st)) = found.filter(|(_, st)| file_type(st) != FileType::Directory)
+        else {
             return Err(UnpackError::Io {
                 blob: None,
-                path: self.dest.join(std::ffi::OsStr::from_bytes(link)),
+                path: self.dest.join(OsStr::from_bytes(link)),
                 source: io::Error::new(
                     io::ErrorKind::NotFound,
                     format!(
@@ -228,15 +210,15 @@ impl FixUp<'_> {
 
     fn exists_here(&self, path: &[u8]) -> Result<bool, UnpackError> {
         let (parent, name) = split_parent(path);
-        let dir = match beneath::open_dir(self.root.as_fd(), parent, false) {
+        let dir = match open_beneath(&self.root, parent, DirAccess::Path) {
             Ok(d) => d,
             Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(self.io(path, e)),
         };
-        match lstat_at(dir.as_fd(), name) {
+        match lstat_at(&dir, name) {
             Ok(_) => Ok(true),
-            Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => Ok(false),
-            Err(e) => Err(self.io(path, e)),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(self.io(path, e.into())),
         }
     }
 
@@ -245,7 +227,7 @@ impl FixUp<'_> {
         if self.implied.contains(dir) || self.touched.contains_key(dir) {
             return Ok(());
         }
-        let fd = beneath::open_dir(self.root.as_fd(), dir, false).map_err(|e| self.io(dir, e))?;
+        let fd = open_beneath(&self.root, dir, DirAccess::Path).map_err(|e| self.io(dir, e))?;
         let st = fs::fstat(&fd).map_err(|e| self.io(dir, e.into()))?;
         self.touched.insert(dir.to_vec(), stat_times(&st));
         Ok(())
@@ -268,7 +250,7 @@ impl FixUp<'_> {
             let parent = prefix.clone();
             prefix = join(&prefix, comp);
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            cur = match beneath::open_child_dir(cur.as_fd(), comp) {
+            cur = match open_child_dir(&cur, comp, DirAccess::Path) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     self.touch(&parent)?;
@@ -344,7 +326,8 @@ impl FixUp<'_> {
         )
         .map_err(|e| err(e.into()))?;
         if ft != FileType::Symlink {
-            beneath::chmod_nofollow(dst_dir, dst_name, st.st_mode & 0o7777).map_err(err)?;
+            chmod_nofollow(dst_dir, dst_name, Mode::from_raw_mode(st.st_mode & 0o7777))
+                .map_err(err)?;
         }
         fs::utimensat(
             dst_dir,
@@ -355,23 +338,15 @@ impl FixUp<'_> {
         .map_err(|e| err(e.into()))
     }
 
-    /// The topmost lower that shows `path`, unless this layer's own opaque ancestors hide them.
+    /// The topmost lower that shows `path` (its parent dir there and its stat), unless this
+    /// layer's own opaque ancestors hide the lowers.
     fn find_in_lowers(&self, path: &[u8]) -> Result<Option<(OwnedFd, fs::Stat)>, UnpackError> {
         let (parent, _) = split_parent(path);
         if !parent.is_empty() && self.opaque_ancestor_here(parent)? {
             return Ok(None);
         }
-        for lower in &self.lowers {
-            match self
-                .lookup(lower.as_fd(), path)
-                .map_err(|e| self.io(path, e))?
-            {
-                Lookup::Found(dir, st) => return Ok(Some((dir, st))),
-                Lookup::Hidden => return Ok(None),
-                Lookup::Absent => {}
-            }
-        }
-        Ok(None)
+        let found = self.lowers.find(Path::new(OsStr::from_bytes(path)));
+        Ok(found.map_err(view_err)?.map(|(_, dir, st)| (dir, st)))
     }
 
     /// Whether `dir` or one of its ancestors in this layer is opaque.
@@ -379,54 +354,25 @@ impl FixUp<'_> {
         let mut prefix = Vec::new();
         for comp in dir.split(|&b| b == b'/') {
             prefix = join(&prefix, comp);
-            let fd = match beneath::open_dir(self.root.as_fd(), &prefix, true) {
+            let fd = match open_beneath(&self.root, &prefix, DirAccess::Read) {
                 Ok(fd) => fd,
                 Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => return Ok(false),
                 Err(e) => return Err(self.io(&prefix, e)),
             };
-            if beneath::is_opaque(fd.as_fd(), self.opaque).map_err(|e| self.io(&prefix, e))? {
+            if is_opaque(&fd).map_err(|e| self.io(&prefix, e.into()))? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// Looks `path` up in one lower, component by component, as overlayfs would.
-    fn lookup(&self, lower: BorrowedFd<'_>, path: &[u8]) -> io::Result<Lookup> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut cur = fs::openat(lower, ".", flags, Mode::empty())?;
-        let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
-        let mut opaque_above = false;
-        for (i, comp) in comps.iter().enumerate() {
-            let st = match lstat_at(cur.as_fd(), comp) {
-                Ok(st) => st,
-                Err(e) if Errno::from_io_error(&e) == Some(Errno::NOENT) => {
-                    return Ok(if opaque_above {
-                        Lookup::Hidden
-                    } else {
-                        Lookup::Absent
-                    })
-                }
-                Err(e) => return Err(e),
-            };
-            if is_whiteout(&st) {
-                return Ok(Lookup::Hidden);
-            }
-            if i + 1 == comps.len() {
-                return Ok(Lookup::Found(cur, st));
-            }
-            if !is_dir_mode(st.st_mode) {
-                return Ok(Lookup::Hidden);
-            }
-            cur = fs::openat(&cur, *comp, flags, Mode::empty())?;
-            opaque_above |= beneath::is_opaque(cur.as_fd(), self.opaque)?;
-        }
-        Ok(Lookup::Absent)
-    }
-
     fn io(&self, path: &[u8], source: io::Error) -> UnpackError {
-        UnpackError::io(self.dest.join(std::ffi::OsStr::from_bytes(path)), source)
+        UnpackError::io(self.dest.join(OsStr::from_bytes(path)), source)
     }
+}
+
+fn view_err(e: ViewError) -> UnpackError {
+    UnpackError::io(e.path, e.source)
 }
 
 fn stat_times(st: &fs::Stat) -> Timestamps {

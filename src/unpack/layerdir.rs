@@ -9,17 +9,21 @@
 //! layers' metadata; a parent that is this layer's whiteout becomes a fresh opaque directory.
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{self, AtFlags, Mode, OFlags};
+use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::beneath::{self, is_dir_mode, join, lstat_at};
+use super::beneath::{self, join};
 use super::tarstream::{FrameError, Time};
 use super::UnpackError;
 use crate::digest::Digest;
+use crate::layerfs::set_opaque;
+use crate::sys::open::{
+    file_type, has_symlink, lstat_at, open_beneath, open_child_dir, open_root, DirAccess,
+};
 
 /// Parent directory fds kept open; tar members come grouped by directory, so a small cache hits.
 const DIR_CACHE: usize = 128;
@@ -41,7 +45,6 @@ pub(crate) struct LayerDir<'a> {
     pub root: Rc<OwnedFd>,
     pub blob: &'a Digest,
     dest: &'a Path,
-    opaque_xattr: &'static str,
     cache: HashMap<Vec<u8>, Rc<OwnedFd>>,
     /// Mode and times of the directories the layer listed, applied after the last member.
     pub dir_meta: BTreeMap<Vec<u8>, DirMeta>,
@@ -61,19 +64,14 @@ pub(crate) fn lossy(p: &[u8]) -> String {
 }
 
 impl<'a> LayerDir<'a> {
-    pub fn new(dest: &'a Path, blob: &'a Digest, opaque_xattr: &'static str) -> io::Result<Self> {
-        let root = fs::open(
-            dest,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+    pub fn new(dest: &'a Path, blob: &'a Digest) -> io::Result<Self> {
+        let root = open_root(dest, DirAccess::Read)?;
         // The layer root is 0755 unless the layer lists "./" (the staging dir may be 0700).
         fs::fchmod(&root, Mode::from_raw_mode(0o755))?;
         Ok(LayerDir {
             root: Rc::new(root),
             blob,
             dest,
-            opaque_xattr,
             cache: HashMap::new(),
             dir_meta: BTreeMap::new(),
             implied: BTreeSet::new(),
@@ -95,8 +93,7 @@ impl<'a> LayerDir<'a> {
     }
 
     pub fn set_opaque(&self, fd: BorrowedFd<'_>, path: &[u8]) -> Result<(), UnpackError> {
-        fs::fsetxattr(fd, self.opaque_xattr, b"y", fs::XattrFlags::empty())
-            .map_err(|e| self.io(path, e.into()))
+        set_opaque(fd).map_err(|e| self.io(path, e.into()))
     }
 
     /// Runs `op` to create `name`; if the name is taken, replaces what is there (or reports a
@@ -128,8 +125,8 @@ impl<'a> LayerDir<'a> {
         path: &[u8],
         new_is_dir: bool,
     ) -> Result<Room, UnpackError> {
-        let st = lstat_at(dir, name).map_err(|e| self.io(path, e))?;
-        if is_dir_mode(st.st_mode) {
+        let st = lstat_at(dir, name).map_err(|e| self.io(path, e.into()))?;
+        if file_type(&st) == FileType::Directory {
             if new_is_dir {
                 return Ok(Room::Merge);
             }
@@ -184,7 +181,7 @@ impl<'a> LayerDir<'a> {
         if let Some(fd) = self.cache.get(path) {
             return Ok(fd.clone());
         }
-        match beneath::open_dir(self.root.as_fd(), path, false) {
+        match open_beneath(&*self.root, path, DirAccess::Path) {
             Ok(fd) => {
                 let fd = Rc::new(fd);
                 self.cache_dir(path.to_vec(), fd.clone());
@@ -205,12 +202,12 @@ impl<'a> LayerDir<'a> {
         let mut prefix: Vec<u8> = Vec::with_capacity(path.len());
         for comp in path.split(|&b| b == b'/') {
             prefix = join(&prefix, comp);
-            let next = match beneath::open_child_dir(cur.as_fd(), comp) {
+            let next = match open_child_dir(&*cur, comp, DirAccess::Path) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => self.new_dir(cur.as_fd(), comp, &prefix, false)?,
                 Err(Errno::NOTDIR | Errno::LOOP) => {
-                    let st = lstat_at(cur.as_fd(), comp).map_err(|e| self.io(&prefix, e))?;
-                    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    let st = lstat_at(&*cur, comp).map_err(|e| self.io(&prefix, e.into()))?;
+                    if file_type(&st) == FileType::Symlink {
                         return Err(self
                             .unsafe_path(&prefix, "is a symlink; nothing is created through it"));
                     }
@@ -270,14 +267,14 @@ impl<'a> LayerDir<'a> {
         if let Some(fd) = self.cache.get(path) {
             return Ok(Some(fd.clone()));
         }
-        match beneath::open_dir(self.root.as_fd(), path, false) {
+        match open_beneath(&*self.root, path, DirAccess::Path) {
             Ok(fd) => Ok(Some(Rc::new(fd))),
             Err(e) => match Errno::from_io_error(&e) {
                 Some(Errno::NOENT) => Ok(None),
                 Some(Errno::LOOP | Errno::XDEV) => {
                     Err(self.unsafe_path(raw, "hardlink target goes through a symlink"))
                 }
-                Some(Errno::NOTDIR) if beneath::has_symlink(self.root.as_fd(), path) => {
+                Some(Errno::NOTDIR) if has_symlink(&*self.root, path) => {
                     Err(self.unsafe_path(raw, "hardlink target goes through a symlink"))
                 }
                 Some(Errno::NOTDIR) => {
@@ -298,7 +295,7 @@ impl<'a> LayerDir<'a> {
     pub fn finish_dirs(&self) -> Result<(), UnpackError> {
         for (path, meta) in &self.dir_meta {
             let fd =
-                beneath::open_dir(self.root.as_fd(), path, true).map_err(|e| self.io(path, e))?;
+                open_beneath(&*self.root, path, DirAccess::Read).map_err(|e| self.io(path, e))?;
             fs::fchmod(&fd, Mode::from_raw_mode(meta.mode)).map_err(|e| self.io(path, e.into()))?;
             fs::futimens(&fd, &beneath::timestamps(meta.mtime, meta.atime))
                 .map_err(|e| self.io(path, e.into()))?;

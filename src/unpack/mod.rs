@@ -57,22 +57,12 @@ pub(crate) const STREAM_BUF: usize = 256 * 1024;
 /// Blobs below this size are unpacked on the caller's thread alone.
 const SMALL_BLOB: u64 = 1 << 20;
 
+/// How to unpack. Empty today: opaque dirs are always marked with
+/// [`OPAQUE_XATTR`](crate::layerfs::OPAQUE_XATTR), as the store mounts without `userxattr`. Kept so
+/// that callers need not change when an option is added.
 #[derive(Debug, Clone, Default)]
-pub struct UnpackOptions {
-    /// Mark opaque directories with `user.overlay.opaque` (overlay's `userxattr` mode, used
-    /// without privileges) instead of `trusted.overlay.opaque`.
-    pub userxattr: bool,
-}
-
-impl UnpackOptions {
-    pub(crate) fn opaque_xattr(&self) -> &'static str {
-        if self.userxattr {
-            "user.overlay.opaque"
-        } else {
-            "trusted.overlay.opaque"
-        }
-    }
-}
+#[non_exhaustive]
+pub struct UnpackOptions {}
 
 /// What the blob must be: its digest and size (from the manifest descriptor) and the digest of
 /// its uncompressed tar (from the image config's `rootfs.diff_ids`).

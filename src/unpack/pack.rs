@@ -18,10 +18,13 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::beneath::{is_overlay_xattr, join, list_xattrs, lstat_at};
+use super::beneath::{join, split_parent};
 use super::pax::pax_record;
 use super::tarstream::BLOCK;
 use super::UnpackError;
+use crate::layerfs::is_overlay_xattr;
+use crate::sys::open::lstat_at;
+use crate::sys::xattr::list_xattrs;
 
 const BUF: usize = 256 * 1024;
 const USTAR_MAX_ID: u64 = 0o7777777;
@@ -107,7 +110,7 @@ impl<W: Write> Packer<'_, W> {
         names.sort();
         for name in names {
             let path = join(prefix, &name);
-            let st = lstat_at(dir, &name).map_err(|e| self.io(&path, e))?;
+            let st = lstat_at(dir, &name).map_err(|e| self.io(&path, e.into()))?;
             self.member(dir, &name, &path, &st)?;
         }
         Ok(())
@@ -125,7 +128,7 @@ impl<W: Write> Packer<'_, W> {
         let upper = self.kind == TreeKind::OverlayUpper;
         // Overlay shares one whiteout inode among many names, so this comes before hardlinks.
         if upper && ft == FileType::CharacterDevice && st.st_rdev == 0 {
-            let (parent, base) = super::beneath::split_parent(path);
+            let (parent, base) = split_parent(path);
             let wh = join(parent, &[b".wh.", base].concat());
             return self.head(&Head::plain(&wh, b'0', st, 0));
         }
@@ -137,7 +140,7 @@ impl<W: Write> Packer<'_, W> {
                 Mode::empty(),
             )
             .map_err(|e| self.io(path, e.into()))?;
-            let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e))?;
+            let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e.into()))?;
             let opaque = upper && self.check_upper_xattrs(path, &all)?;
             let xattrs = keep(all);
             let dirname = [path, b"/"].concat();
@@ -206,7 +209,7 @@ impl<W: Write> Packer<'_, W> {
             Mode::empty(),
         )
         .map_err(|e| self.io(path, e.into()))?;
-        let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e))?;
+        let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e.into()))?;
         if self.kind == TreeKind::OverlayUpper {
             self.check_upper_xattrs(path, &all)?;
         }

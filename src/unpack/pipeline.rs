@@ -93,10 +93,10 @@ fn apply_all<R: BufRead>(
     input: R,
     dest: &Path,
     id: &Digest,
-    opts: &UnpackOptions,
+    _opts: &UnpackOptions,
 ) -> Result<Applied, UnpackError> {
     let mut tar = TarReader::new(input);
-    Applier::new(dest, id, opts.opaque_xattr())
+    Applier::new(dest, id)
         .map_err(|e| UnpackError::io(dest, e))?
         .apply_all(&mut tar)
 }

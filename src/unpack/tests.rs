@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::testutil::*;
 use super::*;
+use crate::layerfs::OPAQUE_XATTR;
 
 fn meta(mode: u32, uid: u64, gid: u64) -> Meta {
     Meta {
@@ -262,46 +263,39 @@ fn xattrs_kept_and_dropped() {
 
 #[test]
 fn whiteouts_and_opaque_dirs() {
-    for userxattr in [false, true] {
-        let opts = UnpackOptions { userxattr };
-        let (name, other) = if userxattr {
-            ("user.overlay.opaque", "trusted.overlay.opaque")
-        } else {
-            ("trusted.overlay.opaque", "user.overlay.opaque")
-        };
-        let mut t = TarBuild::new();
-        t.dir("etc", &Meta::default())
-            .empty("etc/.wh.motd")
-            .dir("opq-first", &Meta::default())
-            .empty("opq-first/.wh..wh..opq")
-            .empty("opq-first/new")
-            .dir("opq-last", &Meta::default())
-            .empty("opq-last/new")
-            .empty("opq-unlisted/.wh..wh..opq")
-            .empty(".wh..wh.plnk/123.456")
-            .empty("etc/.wh..wh.aufs")
-            .empty("same/file")
-            .empty("same/.wh.file")
-            .empty("opq-last/.wh..wh..opq");
-        let tar = t.finish();
-        let dir = tempfile::tempdir().unwrap();
-        let r = unpack_opts(&tar, &tar, dir.path(), &opts).unwrap();
-        let p = dir.path();
-        let motd = lmeta(&p.join("etc/motd"));
-        assert!(motd.file_type().is_char_device() && motd.rdev() == 0);
-        assert!(!p.join("etc/.wh.motd").exists());
-        for d in ["opq-first", "opq-last", "opq-unlisted"] {
-            assert_eq!(xattr(&p.join(d), name).as_deref(), Some(&b"y"[..]), "{d}");
-            assert_eq!(xattr(&p.join(d), other), None, "{d}");
-        }
-        assert!(p.join("opq-first/new").exists() && p.join("opq-last/new").exists());
-        assert!(!p.join(".wh..wh.plnk").exists() && !p.join("etc/.wh..wh.aufs").exists());
-        // A whiteout after a member of the same layer deletes it, as applying in order does.
-        assert!(lmeta(&p.join("same/file")).file_type().is_char_device());
-        assert_eq!(r.entries, 13);
-        let implied: Vec<_> = r.implied_dirs.iter().map(|p| p.to_str().unwrap()).collect();
-        assert_eq!(implied, ["opq-unlisted", "same"]);
+    let (name, other) = (OPAQUE_XATTR, "user.overlay.opaque");
+    let mut t = TarBuild::new();
+    t.dir("etc", &Meta::default())
+        .empty("etc/.wh.motd")
+        .dir("opq-first", &Meta::default())
+        .empty("opq-first/.wh..wh..opq")
+        .empty("opq-first/new")
+        .dir("opq-last", &Meta::default())
+        .empty("opq-last/new")
+        .empty("opq-unlisted/.wh..wh..opq")
+        .empty(".wh..wh.plnk/123.456")
+        .empty("etc/.wh..wh.aufs")
+        .empty("same/file")
+        .empty("same/.wh.file")
+        .empty("opq-last/.wh..wh..opq");
+    let tar = t.finish();
+    let dir = tempfile::tempdir().unwrap();
+    let r = unpack_opts(&tar, &tar, dir.path(), &UnpackOptions::default()).unwrap();
+    let p = dir.path();
+    let motd = lmeta(&p.join("etc/motd"));
+    assert!(motd.file_type().is_char_device() && motd.rdev() == 0);
+    assert!(!p.join("etc/.wh.motd").exists());
+    for d in ["opq-first", "opq-last", "opq-unlisted"] {
+        assert_eq!(xattr(&p.join(d), name).as_deref(), Some(&b"y"[..]), "{d}");
+        assert_eq!(xattr(&p.join(d), other), None, "{d}");
     }
+    assert!(p.join("opq-first/new").exists() && p.join("opq-last/new").exists());
+    assert!(!p.join(".wh..wh.plnk").exists() && !p.join("etc/.wh..wh.aufs").exists());
+    // A whiteout after a member of the same layer deletes it, as applying in order does.
+    assert!(lmeta(&p.join("same/file")).file_type().is_char_device());
+    assert_eq!(r.entries, 13);
+    let implied: Vec<_> = r.implied_dirs.iter().map(|p| p.to_str().unwrap()).collect();
+    assert_eq!(implied, ["opq-unlisted", "same"]);
 }
 
 #[test]
