@@ -1,14 +1,12 @@
 //! Planning the merged tree: which layer supplies each name, following overlayfs's lookup rules.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
-use rustix::fs::{statat, AtFlags, Dir, FileType, Mode, OFlags, Stat};
+use rustix::fs::{FileType, Stat};
 
-use super::{node::open_beneath, xattr, CopyError, Tree};
+use super::{CopyError, Tree};
+use crate::layerfs::{MergedDir, Shown};
 
 /// One entry of the merged tree and the layer it is copied from.
 #[derive(Debug)]
@@ -37,20 +35,6 @@ pub(super) struct Plan {
     pub whiteouts: u64,
 }
 
-/// What the topmost layers say about one name in a merged dir.
-enum Resolved {
-    /// A whiteout: nothing of this name is shown.
-    Hidden,
-    Leaf {
-        layer: usize,
-        kind: Kind,
-        inode: Option<(u64, u64)>,
-    },
-    /// A dir from `layers` (top first); `open` while lower layers may still add to it, i.e. until an
-    /// opaque dir, a whiteout or a non-dir of the same name is met.
-    Dir { layers: Vec<usize>, open: bool },
-}
-
 pub(super) fn plan(tree: &Tree<'_>) -> Result<Plan, CopyError> {
     let mut plan = Plan::default();
     plan.dirs.push(Entry {
@@ -58,67 +42,26 @@ pub(super) fn plan(tree: &Tree<'_>) -> Result<Plan, CopyError> {
         layer: 0,
         kind: Kind::Dir,
     });
-    // The root of an overlay always merges every lower, whatever xattrs the layer roots carry.
-    let all: Vec<usize> = (0..tree.roots.len()).collect();
     let mut inodes = HashMap::new();
-    visit(tree, Path::new(""), &all, &mut plan, &mut inodes)?;
+    visit(tree, &tree.view.root(), &mut plan, &mut inodes)?;
     Ok(plan)
 }
 
-/// Merge the dir `rel` of `layers` (top first) into the plan, then its merged subdirs.
+/// Add the merged dir's entries to the plan, then its merged subdirs.
 fn visit(
     tree: &Tree<'_>,
-    rel: &Path,
-    layers: &[usize],
+    dir: &MergedDir,
     plan: &mut Plan,
     inodes: &mut HashMap<(u64, u64), PathBuf>,
 ) -> Result<(), CopyError> {
-    let mut names: BTreeMap<OsString, Resolved> = BTreeMap::new();
-    for &layer in layers {
-        let where_ = || tree.lowers[layer].join(rel);
-        let dir = open_beneath(&tree.roots[layer], rel, OFlags::RDONLY | OFlags::DIRECTORY)
-            .map_err(|e| CopyError::io("open layer dir", where_(), e))?;
-        let mut reader =
-            Dir::read_from(&dir).map_err(|e| CopyError::io("read layer dir", where_(), e))?;
-        while let Some(entry) = reader.read() {
-            let entry = entry.map_err(|e| CopyError::io("read layer dir", where_(), e))?;
-            let name = OsStr::from_bytes(entry.file_name().to_bytes());
-            if name == "." || name == ".." {
-                continue;
-            }
-            let lstat = || {
-                statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| CopyError::io("stat", where_().join(name), e))
-            };
-            match names.get_mut(name) {
-                Some(Resolved::Dir {
-                    layers: below,
-                    open,
-                }) if *open => {
-                    if FileType::from_raw_mode(lstat()?.st_mode as _) == FileType::Directory {
-                        below.push(layer);
-                        *open = !is_opaque(tree, &dir, name)
-                            .map_err(|e| CopyError::io("read xattrs of", where_().join(name), e))?;
-                    } else {
-                        *open = false;
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    let resolved = resolve(tree, &dir, name, layer, &lstat()?)
-                        .map_err(|e| CopyError::io("read xattrs of", where_().join(name), e))?;
-                    names.insert(name.to_os_string(), resolved);
-                }
-            }
-        }
-    }
-    for (name, resolved) in names {
-        let child = rel.join(&name);
-        match resolved {
-            Resolved::Hidden => plan.whiteouts += 1,
-            Resolved::Leaf { layer, kind, inode } => {
-                match inode.and_then(|key| inodes.get(&key).map(|first| (key, first))) {
-                    Some((_, first)) => plan.links.push((child, first.clone())),
+    for (name, shown) in tree.view.read_dir(dir)? {
+        let child = dir.rel.join(&name);
+        match shown {
+            Shown::WhitedOut => plan.whiteouts += 1,
+            Shown::NonDir { layer, stat } => {
+                let (kind, inode) = leaf(&stat);
+                match inode.and_then(|key| inodes.get(&key)) {
+                    Some(first) => plan.links.push((child, first.clone())),
                     None => {
                         if let Some(key) = inode {
                             inodes.insert(key, child.clone());
@@ -131,35 +74,22 @@ fn visit(
                     }
                 }
             }
-            Resolved::Dir { layers, .. } => {
+            Shown::Dir { dir: sub, .. } => {
                 plan.dirs.push(Entry {
-                    rel: child.clone(),
-                    layer: layers[0],
+                    rel: child,
+                    layer: sub.top(),
                     kind: Kind::Dir,
                 });
-                visit(tree, &child, &layers, plan, inodes)?;
+                visit(tree, &sub, plan, inodes)?;
             }
         }
     }
     Ok(())
 }
 
-/// The first (topmost) sighting of a name.
-fn resolve(
-    tree: &Tree<'_>,
-    dir: &OwnedFd,
-    name: &OsStr,
-    layer: usize,
-    st: &Stat,
-) -> rustix::io::Result<Resolved> {
+/// What a non-directory is, and the inode it shares with other names, if any.
+fn leaf(st: &Stat) -> (Kind, Option<(u64, u64)>) {
     let kind = match FileType::from_raw_mode(st.st_mode as _) {
-        FileType::Directory => {
-            return Ok(Resolved::Dir {
-                layers: vec![layer],
-                open: !is_opaque(tree, dir, name)?,
-            })
-        }
-        FileType::CharacterDevice if st.st_rdev == 0 => return Ok(Resolved::Hidden),
         FileType::RegularFile => Kind::File,
         FileType::Symlink => Kind::Symlink,
         _ => Kind::Special,
@@ -168,24 +98,6 @@ fn resolve(
     // file in the overlay view too; copy it once and link the other names to it.
     // `Stat` field widths differ between architectures.
     #[allow(clippy::unnecessary_cast)]
-    let inode = (st.st_nlink > 1).then_some((st.st_dev, st.st_ino));
-    Ok(Resolved::Leaf { layer, kind, inode })
-}
-
-/// Whether the subdir `name` of `dir` carries the overlay opaque marker (value `y`).
-fn is_opaque(tree: &Tree<'_>, dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<bool> {
-    let sub = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut value = [0u8; 4];
-    match rustix::fs::fgetxattr(&sub, xattr::opaque_name(tree.opts.userxattr), &mut value) {
-        Ok(len) => Ok(&value[..len] == b"y"),
-        Err(rustix::io::Errno::NODATA)
-        | Err(rustix::io::Errno::RANGE)
-        | Err(rustix::io::Errno::NOTSUP) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let inode = (st.st_nlink > 1).then_some((st.st_dev as u64, st.st_ino as u64));
+    (kind, inode)
 }

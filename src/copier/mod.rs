@@ -35,15 +35,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
+
+use crate::layerfs::{LowerView, ViewError};
+use crate::sys::open::{open_root, DirAccess};
 
 /// How to copy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CopyOptions {
-    /// The layers mark opaque dirs with `user.overlay.*` xattrs (the store mounts with `userxattr`),
-    /// so those are the overlay-private names; otherwise `trusted.overlay.*` are.
-    pub userxattr: bool,
     /// false: materialise a rootfs, exactly what the mount shows (whiteouts and overlay-private xattrs
     /// gone, escaped `*.overlay.overlay.*` xattrs shown unescaped).
     /// true: produce a layer dir that stands for the *bottom* layers of a stack: nothing lies below it,
@@ -87,6 +86,17 @@ pub enum CopyError {
     },
 }
 
+/// The view's errors read as the copier's own did: "{op} {path}: {cause}".
+impl From<ViewError> for CopyError {
+    fn from(e: ViewError) -> CopyError {
+        CopyError::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl CopyError {
     fn io(op: &'static str, path: impl Into<PathBuf>, err: impl Into<io::Error>) -> CopyError {
         CopyError::Io {
@@ -110,18 +120,14 @@ pub fn materialize(
     if lowers.is_empty() {
         return Err(CopyError::NoLowers);
     }
-    let mut roots = Vec::with_capacity(lowers.len());
-    for lower in lowers {
-        roots.push(open_root(lower)?);
-    }
-    let target_root = open_root(target)?;
+    let view = LowerView::open(lowers)?;
+    let target_root = open_dir(target)?;
     let mut entries = std::fs::read_dir(target).map_err(|e| CopyError::io("read", target, e))?;
     if entries.next().is_some() {
         return Err(CopyError::TargetNotEmpty(target.to_path_buf()));
     }
     let tree = Tree {
-        lowers,
-        roots: &roots,
+        view: &view,
         target,
         target_root: &target_root,
         opts: *opts,
@@ -147,27 +153,16 @@ pub fn materialize(
     Ok(report)
 }
 
-/// Whether `dir`'s filesystem shares file data with `FICLONE` (btrfs, xfs with reflink, bcachefs).
-pub fn supports_reflink(dir: &Path) -> bool {
-    node::probe_reflink(dir)
-}
-
 /// The layers being merged and the target, as fds; shared by all copy workers.
 pub(crate) struct Tree<'a> {
-    lowers: &'a [PathBuf],
-    roots: &'a [OwnedFd],
+    view: &'a LowerView,
     target: &'a Path,
     target_root: &'a OwnedFd,
     opts: CopyOptions,
 }
 
-fn open_root(dir: &Path) -> Result<OwnedFd, CopyError> {
-    rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| CopyError::io("open layer or target dir", dir, e))
+fn open_dir(dir: &Path) -> Result<OwnedFd, CopyError> {
+    open_root(dir, DirAccess::Read).map_err(|e| CopyError::io("open layer or target dir", dir, e))
 }
 
 /// Copy files, symlinks and special files with a few workers pulling from a shared index: the work

@@ -5,41 +5,23 @@
 //! but a write would touch mtime).
 
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{
     chmodat, chownat, copy_file_range, fchmod, fchown, fstat, futimens, ioctl_ficlone, linkat,
-    mkdirat, mknodat, openat, openat2, readlinkat, statat, symlinkat, utimensat, AtFlags, FileType,
-    Gid, Mode, OFlags, ResolveFlags, Stat, Timestamps, Uid,
+    mkdirat, mknodat, openat, readlinkat, statat, symlinkat, utimensat, AtFlags, FileType, Gid,
+    Mode, OFlags, Stat, Timestamps, Uid,
 };
 use rustix::io::Errno;
 
 use super::merge::{Entry, Kind};
 use super::xattr::{self, Handle};
 use super::{CopyError, CopyReport, Tree};
-
-/// Open `rel` beneath `root` without following any symlink or leaving the tree.
-pub(super) fn open_beneath(
-    root: &OwnedFd,
-    rel: &Path,
-    flags: OFlags,
-) -> rustix::io::Result<OwnedFd> {
-    let rel: &Path = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    openat2(
-        root,
-        rel,
-        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-        resolve,
-    )
-}
+use crate::sys::open::{open_beneath, proc_fd_child, DirAccess};
+use crate::sys::xattr::{list_xattrs, list_xattrs_at, Xattr};
 
 fn split(rel: &Path) -> (&Path, &OsStr) {
     (
@@ -48,8 +30,8 @@ fn split(rel: &Path) -> (&Path, &OsStr) {
     )
 }
 
-fn parent_fd(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
-    open_beneath(root, rel, OFlags::PATH | OFlags::DIRECTORY)
+fn parent_fd<Fd: AsFd>(root: Fd, rel: &Path) -> std::io::Result<OwnedFd> {
+    open_beneath(root, rel.as_os_str(), DirAccess::Path)
 }
 
 /// Create the (still private, `0700`) dir; [`finish_dir`] gives it its metadata once it is filled.
@@ -66,16 +48,15 @@ pub(super) fn create_dir(tree: &Tree<'_>, entry: &Entry) -> Result<(), CopyError
 
 /// Owner, mode, xattrs and times of a dir, from its topmost layer.
 pub(super) fn finish_dir(tree: &Tree<'_>, entry: &Entry) -> Result<(), CopyError> {
-    let src_at = || tree.lowers[entry.layer].join(&entry.rel);
+    let src_at = || tree.view.path(entry.layer).join(&entry.rel);
     let dst_at = || tree.target.join(&entry.rel);
-    let dir = OFlags::RDONLY | OFlags::DIRECTORY;
-    let src = open_beneath(&tree.roots[entry.layer], &entry.rel, dir)
-        .map_err(|e| CopyError::io("open layer dir", src_at(), e))?;
-    let dst = open_beneath(tree.target_root, &entry.rel, dir)
+    let src = tree
+        .view
+        .open_dir(entry.layer, &entry.rel, DirAccess::Read)?;
+    let dst = open_beneath(tree.target_root, entry.rel.as_os_str(), DirAccess::Read)
         .map_err(|e| CopyError::io("open target dir", dst_at(), e))?;
     let st = fstat(&src).map_err(|e| CopyError::io("stat", src_at(), e))?;
-    let xattrs = xattr::read_all(Handle::Fd(src.as_fd()))
-        .map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
+    let xattrs = list_xattrs(&src).map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
     apply_fd_metadata(tree, &dst, &st, &xattrs)
         .map_err(|e| CopyError::io("set metadata of", dst_at(), e))
 }
@@ -88,9 +69,9 @@ pub(super) fn create_leaf(
     report: &mut CopyReport,
 ) -> Result<(), CopyError> {
     let (parent, name) = split(&entry.rel);
-    let src_at = || tree.lowers[entry.layer].join(&entry.rel);
+    let src_at = || tree.view.path(entry.layer).join(&entry.rel);
     let dst_at = || tree.target.join(&entry.rel);
-    let src_dir = parent_fd(&tree.roots[entry.layer], parent)
+    let src_dir = parent_fd(tree.view.layer_root(entry.layer), parent)
         .map_err(|e| CopyError::io("open layer dir of", src_at(), e))?;
     let dst_dir = parent_fd(tree.target_root, parent)
         .map_err(|e| CopyError::io("open target dir of", dst_at(), e))?;
@@ -113,8 +94,7 @@ pub(super) fn create_leaf(
             report.reflinked_files += u64::from(cloned);
             report.bytes += st.st_size as u64;
         }
-        let xattrs = xattr::read_all(Handle::Fd(src.as_fd()))
-            .map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
+        let xattrs = list_xattrs(&src).map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
         apply_fd_metadata(tree, &dst, &st, &xattrs)
             .map_err(|e| CopyError::io("set metadata of", dst_at(), e))?;
         report.files += 1;
@@ -153,9 +133,8 @@ pub(super) fn create_leaf(
             ))
         }
     }
-    let src_path = proc_path(&src_dir, name);
-    let dst_path = proc_path(&dst_dir, name);
-    let xattrs = xattr::read_all(Handle::NoFollow(&src_path))
+    let dst_path = proc_fd_child(&dst_dir, name.as_bytes());
+    let xattrs = list_xattrs_at(&src_dir, name.as_bytes())
         .map_err(|e| CopyError::io("read xattrs of", src_at(), e))?;
     apply_path_metadata(tree, &dst_dir, name, &dst_path, file_type, &st, &xattrs)
         .map_err(|e| CopyError::io("set metadata of", dst_at(), e))
@@ -174,13 +153,6 @@ pub(super) fn link(tree: &Tree<'_>, name: &Path, first: &Path) -> Result<(), Cop
         .map_err(|e| CopyError::io("hardlink", at(), e))
 }
 
-/// `/proc/self/fd/N/name`: the path-based xattr calls reach the entry through its parent's fd.
-fn proc_path(dir: &OwnedFd, name: &OsStr) -> PathBuf {
-    Path::new("/proc/self/fd")
-        .join(dir.as_raw_fd().to_string())
-        .join(name)
-}
-
 fn times(st: &Stat) -> Timestamps {
     Timestamps {
         last_access: rustix::fs::Timespec {
@@ -194,7 +166,7 @@ fn times(st: &Stat) -> Timestamps {
     }
 }
 
-fn shown(tree: &Tree<'_>, xattrs: &[xattr::Xattr]) -> Vec<xattr::Xattr> {
+fn shown(tree: &Tree<'_>, xattrs: &[Xattr]) -> Vec<Xattr> {
     xattrs
         .iter()
         .filter_map(|(name, value)| Some((xattr::shown_name(name, &tree.opts)?, value.clone())))
@@ -205,7 +177,7 @@ fn apply_fd_metadata(
     tree: &Tree<'_>,
     fd: &OwnedFd,
     st: &Stat,
-    xattrs: &[xattr::Xattr],
+    xattrs: &[Xattr],
 ) -> rustix::io::Result<()> {
     fchown(
         fd,
@@ -224,7 +196,7 @@ fn apply_path_metadata(
     proc: &Path,
     file_type: FileType,
     st: &Stat,
-    xattrs: &[xattr::Xattr],
+    xattrs: &[Xattr],
 ) -> rustix::io::Result<()> {
     chownat(
         dir,
@@ -288,19 +260,4 @@ fn read_write_copy(src: &OwnedFd, dst: &OwnedFd) -> rustix::io::Result<()> {
             done += rustix::io::write(dst, &buf[done..n])?;
         }
     }
-}
-
-/// Try one `FICLONE` between two scratch files in `dir`.
-pub(super) fn probe_reflink(dir: &Path) -> bool {
-    let a = dir.join(format!(".lamina-reflink-a-{}", std::process::id()));
-    let b = dir.join(format!(".lamina-reflink-b-{}", std::process::id()));
-    let result = (|| -> std::io::Result<bool> {
-        std::fs::write(&a, [0x6cu8; 4096])?;
-        let src = std::fs::File::open(&a)?;
-        let dst = std::fs::File::create(&b)?;
-        Ok(ioctl_ficlone(&dst, &src).is_ok())
-    })();
-    let _ = std::fs::remove_file(&a);
-    let _ = std::fs::remove_file(&b);
-    result.unwrap_or(false)
 }

@@ -7,30 +7,29 @@ use super::*;
 use crate::mount::testutil::{build_layers, describe, diff, Layer, MountGuard};
 use crate::mount::{self, OverlaySpec};
 
-fn mount_view(lowers: &[PathBuf], target: &Path, userxattr: bool, guard: &mut MountGuard) {
+fn mount_view(lowers: &[PathBuf], target: &Path, guard: &mut MountGuard) {
     fs::create_dir_all(target).expect("mkdir target");
     let spec = OverlaySpec {
         lowers: lowers.to_vec(),
         upper: None,
-        userxattr,
     };
     let scratch = target.parent().expect("parent");
     mount::mount_overlay(&spec, target, &mount::probe(scratch)).expect("overlay mount");
     guard.push(target);
 }
 
-fn copy_equals_overlay(userxattr: bool) {
+#[test]
+fn copy_equals_overlay_view() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lowers = build_layers(tmp.path(), userxattr);
+    let lowers = build_layers(tmp.path());
     let mut guard = MountGuard::default();
-    mount_view(&lowers, &tmp.path().join("m"), userxattr, &mut guard);
+    mount_view(&lowers, &tmp.path().join("m"), &mut guard);
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
     let report = materialize(
         &lowers,
         &copy,
         &CopyOptions {
-            userxattr,
             keep_whiteouts: false,
         },
     )
@@ -73,36 +72,24 @@ fn treemanifest(dir: &Path) -> String {
 }
 
 #[test]
-fn copy_equals_overlay_view() {
-    copy_equals_overlay(false);
-}
-
-#[test]
-fn copy_equals_overlay_view_userxattr() {
-    copy_equals_overlay(true);
-}
-
-#[test]
 fn flattened_bottom_layers_stack_to_the_same_view() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lowers = build_layers(tmp.path(), false);
+    let lowers = build_layers(tmp.path());
     let flat = tmp.path().join("flat");
     fs::create_dir(&flat).expect("mkdir");
     materialize(
         &lowers[1..],
         &flat,
         &CopyOptions {
-            userxattr: false,
             keep_whiteouts: true,
         },
     )
     .expect("flatten");
     let mut guard = MountGuard::default();
-    mount_view(&lowers, &tmp.path().join("all"), false, &mut guard);
+    mount_view(&lowers, &tmp.path().join("all"), &mut guard);
     mount_view(
         &[lowers[0].clone(), flat.clone()],
         &tmp.path().join("two"),
-        false,
         &mut guard,
     );
     let (all, two) = (
@@ -213,9 +200,9 @@ fn reflinks_where_the_filesystem_can() {
         "loop mount of xfs image"
     );
     guard.push(&xfs);
-    assert!(supports_reflink(&xfs));
-    let lowers = build_layers(&xfs.join("layers"), false);
-    mount_view(&lowers, &xfs.join("m"), false, &mut guard);
+    assert!(crate::sys::reflink::supports_reflink(&xfs));
+    let lowers = build_layers(&xfs.join("layers"));
+    mount_view(&lowers, &xfs.join("m"), &mut guard);
     let copy = xfs.join("c");
     fs::create_dir(&copy).expect("mkdir");
     let report = materialize(&lowers, &copy, &CopyOptions::default()).expect("materialize");
@@ -285,14 +272,13 @@ fn flattening_makes_600_layers_mountable() {
     let flat = tmp.path().join("flat");
     fs::create_dir(&flat).expect("mkdir");
     let opts = CopyOptions {
-        userxattr: false,
         keep_whiteouts: true,
     };
     materialize(bottom, &flat, &opts).expect("flatten bottom layers");
     let mut stack = kept.to_vec();
     stack.push(flat);
     let mut guard = MountGuard::default();
-    mount_view(&stack, &tmp.path().join("m"), false, &mut guard);
+    mount_view(&stack, &tmp.path().join("m"), &mut guard);
     let whole = tmp.path().join("whole");
     fs::create_dir(&whole).expect("mkdir");
     let report = materialize(&lowers, &whole, &CopyOptions::default()).expect("copy all 600");

@@ -21,11 +21,15 @@ pub fn is_whiteout(st: &Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
 }
 
+/// The xattr namespace an overlay mount (without `userxattr`, as the store mounts) keeps for itself:
+/// it hides these names, and shows an escaped `trusted.overlay.overlay.X` as `trusted.overlay.X`.
+pub const PRIVATE_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
+
 /// Whether an xattr belongs to overlayfs itself (its whiteout, opaque, redirect and metacopy
 /// markers, in either namespace): a layer must never carry one, or it could change what the
 /// mount shows.
 pub fn is_overlay_xattr(name: &[u8]) -> bool {
-    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+    name.starts_with(PRIVATE_XATTR_PREFIX) || name.starts_with(b"user.overlay.")
 }
 
 /// Whether the open directory carries the opaque marker.

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 pub use format::{
     is_opaque, is_overlay_xattr, is_whiteout, set_opaque, AUFS_META_PREFIX, OPAQUE_MARKER,
-    OPAQUE_XATTR, WHITEOUT_PREFIX,
+    OPAQUE_XATTR, PRIVATE_XATTR_PREFIX, WHITEOUT_PREFIX,
 };
 pub use view::{LowerView, MergedDir, Shown};
 

@@ -9,8 +9,8 @@ use rustix::mount::{
     OpenTreeFlags, UnmountFlags,
 };
 
-use super::sys::set_tree_readonly;
 use super::MountError;
+use crate::sys::mount_api::set_tree_readonly;
 
 /// Bind `source` (recursively) at `target`, read-only.
 ///

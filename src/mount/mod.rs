@@ -19,7 +19,6 @@ mod bind;
 mod overlay;
 mod probe;
 mod runtime;
-mod sys;
 
 #[cfg(test)]
 mod tests;
@@ -81,7 +80,7 @@ impl Features {
             lowerdir_fd: false,
             legacy_mount: true,
             max_lowers: DEFAULT_MAX_LOWERS,
-            legacy_options_max: sys::page_size().saturating_sub(1),
+            legacy_options_max: crate::sys::mount_api::page_size().saturating_sub(1),
             reflink: false,
         }
     }
@@ -110,8 +109,6 @@ pub struct OverlaySpec {
     pub lowers: Vec<PathBuf>,
     /// `(upperdir, workdir)` for a writable mount; both on the same filesystem.
     pub upper: Option<(PathBuf, PathBuf)>,
-    /// The store marks opaque dirs with `user.overlay.opaque` and mounts with `userxattr`.
-    pub userxattr: bool,
 }
 
 /// A mount a runtime (runc, crun, containerd) can perform itself, as in an OCI `config.json`.

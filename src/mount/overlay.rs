@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use rustix::fs::CWD;
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen,
-    move_mount, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
+    fsconfig_create, fsconfig_set_fd, fsconfig_set_string, fsmount, fsopen, move_mount,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
 };
 
-use super::sys::{open_dir, proc_fd_path, read_fs_log};
 use super::{bind_readonly, max_lowers, Features, MountError, OverlaySpec, MAX_LOWERDIR_PLUS_LEN};
+use crate::sys::mount_api::read_fs_log;
+use crate::sys::open::{open_root, proc_fd_path, DirAccess};
 
 /// Mount `spec` at `target`.
 ///
@@ -30,7 +31,7 @@ pub fn mount_overlay(
     if features.new_mount_api && features.lowerdir_plus {
         match mount_new_api(spec, target, features.lowerdir_fd) {
             // A cached probe from another kernel: fall back rather than fail.
-            Err(err) if err.errno() == Some(libc::ENOSYS) => {}
+            Err(err) if err.errno() == Some(Errno::NOSYS.raw_os_error()) => {}
             other => return other,
         }
     }
@@ -76,10 +77,6 @@ pub(super) fn mount_new_api(
     }
     fsconfig_set_string(&fs, "index", "off")
         .map_err(|e| fail("fsconfig index=off for", target, e))?;
-    if spec.userxattr {
-        fsconfig_set_flag(&fs, "userxattr")
-            .map_err(|e| fail("fsconfig userxattr for", target, e))?;
-    }
     fsconfig_create(&fs).map_err(|e| fail("create overlay superblock for", target, e))?;
     let attrs = if spec.upper.is_none() {
         MountAttrFlags::MOUNT_ATTR_RDONLY
@@ -109,13 +106,13 @@ fn add_layer(
     held: &mut Vec<OwnedFd>,
 ) -> Result<(), Errno> {
     if as_fd {
-        let fd = open_dir(dir, false)?;
+        let fd = open_root(dir, DirAccess::Read)?;
         return fsconfig_set_fd(fs, key, &fd);
     }
     if dir.as_os_str().len() <= MAX_LOWERDIR_PLUS_LEN {
         return fsconfig_set_string(fs, key, dir);
     }
-    let fd = open_dir(dir, true)?;
+    let fd = open_root(dir, DirAccess::Path)?;
     let name = proc_fd_path(&fd);
     held.push(fd);
     fsconfig_set_string(fs, key, name.as_str())
@@ -140,7 +137,9 @@ pub fn mount_overlay_legacy(
     }
     let mut held = Vec::with_capacity(dirs.len());
     for dir in &dirs {
-        held.push(open_dir(dir, true).map_err(|e| MountError::syscall("open layer dir", *dir, e))?);
+        let fd = open_root(*dir, DirAccess::Path)
+            .map_err(|e| MountError::syscall("open layer dir", *dir, e))?;
+        held.push(fd);
     }
     let names: Vec<String> = held.iter().map(proc_fd_path).collect();
     let options = legacy_options(&names, spec);
@@ -151,7 +150,7 @@ pub fn mount_overlay_legacy(
     mount_relative(spec, &dirs, target, limit)
 }
 
-/// `lowerdir=..,upperdir=..,workdir=..,index=off[,userxattr]` from names already safe to embed.
+/// `lowerdir=..,upperdir=..,workdir=..,index=off` from names already safe to embed.
 fn legacy_options(names: &[String], spec: &OverlaySpec) -> String {
     let lowers = spec.lowers.len();
     let mut options = format!("lowerdir={}", names[..lowers].join(":"));
@@ -163,9 +162,6 @@ fn legacy_options(names: &[String], spec: &OverlaySpec) -> String {
         ));
     }
     options.push_str(",index=off");
-    if spec.userxattr {
-        options.push_str(",userxattr");
-    }
     options
 }
 
@@ -275,16 +271,14 @@ mod unit {
         let spec = OverlaySpec {
             lowers: vec!["a".into(), "b".into()],
             upper: Some(("u".into(), "w".into())),
-            userxattr: true,
         };
         let names: Vec<String> = ["a", "b", "u", "w"].iter().map(|s| s.to_string()).collect();
         assert_eq!(
             legacy_options(&names, &spec),
-            "lowerdir=a:b,upperdir=u,workdir=w,index=off,userxattr"
+            "lowerdir=a:b,upperdir=u,workdir=w,index=off"
         );
         let ro = OverlaySpec {
             upper: None,
-            userxattr: false,
             ..spec
         };
         assert_eq!(legacy_options(&names[..2], &ro), "lowerdir=a:b,index=off");

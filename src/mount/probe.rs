@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use rustix::mount::{fsconfig_set_string, fsopen, FsOpenFlags};
 
 use super::overlay::mount_new_api;
-use super::{mount_overlay_legacy, sys, unmount, Features, OverlaySpec, DEFAULT_MAX_LOWERS};
+use super::{mount_overlay_legacy, unmount, Features, OverlaySpec, DEFAULT_MAX_LOWERS};
+use crate::sys::mount_api::page_size;
+use crate::sys::reflink::supports_reflink;
 
 /// Stop counting accepted `lowerdir+` values here; no kernel is near it (500 since 2014).
 const PROBE_LOWERS_CAP: usize = 4096;
@@ -26,7 +28,7 @@ pub fn probe(scratch: &Path) -> Features {
         lowerdir_fd: false,
         legacy_mount: false,
         max_lowers: DEFAULT_MAX_LOWERS,
-        legacy_options_max: sys::page_size().saturating_sub(1),
+        legacy_options_max: page_size().saturating_sub(1),
         reflink: false,
     };
     let Ok(dir) = ProbeDir::create(scratch) else {
@@ -35,7 +37,6 @@ pub fn probe(scratch: &Path) -> Features {
     let spec = OverlaySpec {
         lowers: vec![dir.path("l1"), dir.path("l2")],
         upper: None,
-        userxattr: false,
     };
     let target = dir.path("m");
 
@@ -53,7 +54,7 @@ pub fn probe(scratch: &Path) -> Features {
         mount_overlay_legacy(&spec, &target, &features).is_ok()
     });
     features.overlay = features.lowerdir_plus || features.legacy_mount;
-    features.reflink = crate::copier::supports_reflink(&dir.root);
+    features.reflink = supports_reflink(&dir.root);
     features
 }
 

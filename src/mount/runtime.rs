@@ -20,9 +20,6 @@ pub fn runtime_mounts(spec: &OverlaySpec) -> Vec<RuntimeMount> {
         options.push(format!("workdir={}", escape(&absolute(work))));
     }
     options.push("index=off".into());
-    if spec.userxattr {
-        options.push("userxattr".into());
-    }
     vec![RuntimeMount {
         kind: "overlay".into(),
         source: "overlay".into(),
@@ -61,7 +58,6 @@ mod unit {
         OverlaySpec {
             lowers: lowers.iter().map(Into::into).collect(),
             upper: upper.map(|(u, w)| (u.into(), w.into())),
-            userxattr: false,
         }
     }
 

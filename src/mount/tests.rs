@@ -36,13 +36,12 @@ fn probe_finds_new_api_and_cleans_up() {
 #[test]
 fn readonly_overlay_shows_merged_tree_and_refuses_writes() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lowers = build_layers(tmp.path(), false);
+    let lowers = build_layers(tmp.path());
     let target = &mkdirs(tmp.path(), &["m"])[0];
     let mut guard = MountGuard::default();
     let spec = OverlaySpec {
         lowers,
         upper: None,
-        userxattr: false,
     };
     mount_overlay(&spec, target, features()).expect("mount");
     guard.push(target);
@@ -77,14 +76,13 @@ fn readonly_overlay_shows_merged_tree_and_refuses_writes() {
 #[test]
 fn writable_overlay_writes_go_to_upper_only() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lowers = build_layers(tmp.path(), false);
+    let lowers = build_layers(tmp.path());
     let before: Vec<_> = lowers.iter().map(|l| describe(l)).collect();
     let dirs = mkdirs(tmp.path(), &["upper", "work", "m"]);
     let mut guard = MountGuard::default();
     let spec = OverlaySpec {
         lowers: lowers.clone(),
         upper: Some((dirs[0].clone(), dirs[1].clone())),
-        userxattr: false,
     };
     mount_overlay(&spec, &dirs[2], features()).expect("mount");
     guard.push(&dirs[2]);
@@ -113,13 +111,12 @@ fn writable_overlay_writes_go_to_upper_only() {
 #[test]
 fn legacy_route_mounts_the_same_view() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lowers = build_layers(tmp.path(), false);
+    let lowers = build_layers(tmp.path());
     let targets = mkdirs(tmp.path(), &["new", "legacy"]);
     let mut guard = MountGuard::default();
     let spec = OverlaySpec {
         lowers,
         upper: None,
-        userxattr: false,
     };
     mount_overlay(&spec, &targets[0], features()).expect("new api mount");
     guard.push(&targets[0]);
@@ -147,7 +144,6 @@ fn single_lower_is_a_readonly_bind() {
     let spec = OverlaySpec {
         lowers: vec![layer.0.clone()],
         upper: None,
-        userxattr: false,
     };
     mount_overlay(&spec, &targets[0], features()).expect("one-layer mount");
     guard.push(&targets[0]);
@@ -177,7 +173,6 @@ fn unmount_errors_are_typed() {
     let spec = OverlaySpec {
         lowers: dirs[..2].to_vec(),
         upper: None,
-        userxattr: false,
     };
     mount_overlay(&spec, &dirs[2], features()).expect("mount");
     guard.push(&dirs[2]);
@@ -196,7 +191,6 @@ fn errors_before_any_syscall() {
     let spec = OverlaySpec {
         lowers: vec![],
         upper: None,
-        userxattr: false,
     };
     assert!(matches!(
         mount_overlay(&spec, Path::new("/nonexistent"), features()),
@@ -206,7 +200,6 @@ fn errors_before_any_syscall() {
     let spec = OverlaySpec {
         lowers: vec!["/nonexistent-a".into(), "/nonexistent-b".into()],
         upper: None,
-        userxattr: false,
     };
     let err = mount_overlay(&spec, target, features()).expect_err("missing lowers");
     assert!(err.to_string().contains("nonexistent-a"), "{err}");
@@ -233,31 +226,25 @@ fn writable_mounts_by_every_route() {
             ..f.clone()
         }),
     ];
-    for userxattr in [false, true] {
-        for (route, features_for) in routes {
-            let tmp = tempfile::tempdir().expect("tempdir");
-            let lowers = build_layers(tmp.path(), userxattr);
-            let dirs = mkdirs(tmp.path(), &["upper", "work", "m"]);
-            let mut guard = MountGuard::default();
-            let spec = OverlaySpec {
-                lowers,
-                upper: Some((dirs[0].clone(), dirs[1].clone())),
-                userxattr,
-            };
-            mount_overlay(&spec, &dirs[2], &features_for(features()))
-                .unwrap_or_else(|e| panic!("{route}: {e}"));
-            guard.push(&dirs[2]);
-            // The opaque dir still hides its lower contents, whichever xattr namespace marks it.
-            assert!(
-                !dirs[2].join("opt/old/file1").exists(),
-                "{route} userxattr={userxattr}"
-            );
-            fs::write(dirs[2].join("opt/old/added"), b"x")
-                .unwrap_or_else(|e| panic!("{route}: write: {e}"));
-            assert_eq!(
-                fs::read(dirs[0].join("opt/old/added")).expect("in upper"),
-                b"x"
-            );
-        }
+    for (route, features_for) in routes {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let lowers = build_layers(tmp.path());
+        let dirs = mkdirs(tmp.path(), &["upper", "work", "m"]);
+        let mut guard = MountGuard::default();
+        let spec = OverlaySpec {
+            lowers,
+            upper: Some((dirs[0].clone(), dirs[1].clone())),
+        };
+        mount_overlay(&spec, &dirs[2], &features_for(features()))
+            .unwrap_or_else(|e| panic!("{route}: {e}"));
+        guard.push(&dirs[2]);
+        // The opaque dir still hides its lower contents, whichever xattr namespace marks it.
+        assert!(!dirs[2].join("opt/old/file1").exists(), "{route}");
+        fs::write(dirs[2].join("opt/old/added"), b"x")
+            .unwrap_or_else(|e| panic!("{route}: write: {e}"));
+        assert_eq!(
+            fs::read(dirs[0].join("opt/old/added")).expect("in upper"),
+            b"x"
+        );
     }
 }

@@ -29,7 +29,6 @@ fn many_lowers_new_api_and_kernel_limit() {
     let spec = |n: usize| OverlaySpec {
         lowers: lowers[..n].to_vec(),
         upper: None,
-        userxattr: false,
     };
     mount_overlay(&spec(130), &targets[0], features()).expect("130 lowers");
     guard.push(&targets[0]);
@@ -76,7 +75,6 @@ fn many_lowers_legacy_uses_proc_fds_then_relative_names() {
     let spec = OverlaySpec {
         lowers: lowers[..130].to_vec(),
         upper: None,
-        userxattr: false,
     };
     mount_overlay_legacy(&spec, &targets[0], &old).expect("130 legacy");
     guard.push(&targets[0]);
@@ -85,7 +83,6 @@ fn many_lowers_legacy_uses_proc_fds_then_relative_names() {
     let spec = OverlaySpec {
         lowers: lowers.clone(),
         upper: None,
-        userxattr: false,
     };
     mount_overlay_legacy(&spec, &targets[1], &old).expect("500 legacy");
     guard.push(&targets[1]);
@@ -115,7 +112,6 @@ fn many_lowers_legacy_uses_proc_fds_then_relative_names() {
     let spec = OverlaySpec {
         lowers: far,
         upper: None,
-        userxattr: false,
     };
     let err = mount_overlay_legacy(&spec, &targets[1], &old).expect_err("must not fit");
     assert!(matches!(err, MountError::OptionsTooLong { .. }), "{err}");
@@ -144,7 +140,6 @@ fn string_route_passes_long_paths_as_proc_fds() {
     let spec = OverlaySpec {
         lowers: vec![a.0.clone(), b.0.clone()],
         upper: None,
-        userxattr: false,
     };
     mount_overlay(&spec, target, &strings_only).expect("mount with long paths");
     guard.push(target);
@@ -161,7 +156,6 @@ fn layer_paths_with_option_separators_mount_by_every_route() {
     let spec = OverlaySpec {
         lowers: vec![a.0.clone(), b.0.clone()],
         upper: None,
-        userxattr: false,
     };
     let routes = [
         features().clone(),

@@ -88,13 +88,8 @@ impl Layer {
         self.node(rel, FileType::CharacterDevice, 0, 0, 0o000)
     }
 
-    pub fn opaque(&self, rel: &str, userxattr: bool) -> &Self {
-        let name = if userxattr {
-            "user.overlay.opaque"
-        } else {
-            "trusted.overlay.opaque"
-        };
-        self.xattr(rel, name, b"y")
+    pub fn opaque(&self, rel: &str) -> &Self {
+        self.xattr(rel, crate::layerfs::OPAQUE_XATTR, b"y")
     }
 
     pub fn xattr(&self, rel: &str, name: &str, value: &[u8]) -> &Self {
@@ -252,7 +247,7 @@ pub(crate) fn cap_net_raw() -> Vec<u8> {
 }
 
 /// The layer set the mount and copier tests share, top first; see the comments for what each shows.
-pub(crate) fn build_layers(base: &Path, userxattr: bool) -> Vec<PathBuf> {
+pub(crate) fn build_layers(base: &Path) -> Vec<PathBuf> {
     let l3 = Layer::new(base.join("l3"));
     l3.dir("etc", 0o755)
         .file("etc/passwd", b"root:x:0:0\n", 0o644)
@@ -289,7 +284,7 @@ pub(crate) fn build_layers(base: &Path, userxattr: bool) -> Vec<PathBuf> {
     l2.dir("etc", 0o750)
         .file("etc/passwd", b"root:x:0:0\nu:x:1000:1000\n", 0o644)
         .dir("opt/old", 0o755)
-        .opaque("opt/old", userxattr)
+        .opaque("opt/old")
         .file("opt/old/newfile", b"new", 0o644)
         .file("file_then_dir/inside", b"dir now", 0o644)
         .file("dir_then_file", b"file now", 0o600)

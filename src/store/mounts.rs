@@ -139,7 +139,6 @@ impl Store {
                 let copy = self.layout.mount_copy(id);
                 fs::create_dir(&copy).at(&copy)?;
                 let copy_opts = CopyOptions {
-                    userxattr: false,
                     keep_whiteouts: false,
                 };
                 copier::materialize(&lowers, &copy, &copy_opts)?;
@@ -172,11 +171,7 @@ impl Store {
                     fs::create_dir(&w).at(&w)?;
                     Some((u, w))
                 };
-                let spec = OverlaySpec {
-                    lowers,
-                    upper,
-                    userxattr: false,
-                };
+                let spec = OverlaySpec { lowers, upper };
                 if !opts.no_mount {
                     mount::mount_overlay(&spec, target, &features)?;
                 }
@@ -208,7 +203,6 @@ impl Store {
                 bottom,
                 &staged,
                 &CopyOptions {
-                    userxattr: false,
                     keep_whiteouts: true,
                 },
             )?;
