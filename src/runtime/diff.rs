@@ -16,14 +16,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Dir, FileType};
 
-use super::lower::{Lookup, LowerView, MergedDir};
 use super::RuntimeError;
+use crate::layerfs::{is_opaque, is_whiteout, LowerView, MergedDir, Shown, ViewError};
+use crate::sys::open::{self, DirAccess};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
@@ -62,32 +64,28 @@ struct Pending {
 
 /// The changes recorded in `upper` over the image whose layer dirs are `lowers` (top first), sorted by
 /// path component by component, which is the order of a depth-first walk: "/etc", "/etc/x", "/etc-old".
-pub fn upper_changes(
-    upper: &Path,
-    lowers: &[PathBuf],
-    userxattr: bool,
-) -> Result<Vec<Change>, RuntimeError> {
-    let view = LowerView::new(lowers, userxattr);
+pub fn upper_changes(upper: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>, RuntimeError> {
+    let view = LowerView::open(lowers)?;
     let upper_root = open_root(upper)?;
 
     let mut changes: BTreeMap<PathBuf, ChangeKind> = BTreeMap::new();
     let mut pending = vec![Pending {
         rel: PathBuf::new(),
-        below: Some(view.root()?),
+        below: Some(view.root()),
         hides_below: false,
     }];
     while let Some(dir) = pending.pop() {
         let shown = upper.join(&dir.rel);
         let fd = open_beneath(&upper_root, &dir.rel).map_err(|e| diff_err(&shown, e))?;
         // The upper root can carry no opaque marker of its own that overlayfs would honour.
-        let opaque = !dir.rel.as_os_str().is_empty()
-            && is_opaque(&fd, view.opaque_xattr()).map_err(|e| diff_err(&shown, e))?;
+        let opaque =
+            !dir.rel.as_os_str().is_empty() && is_opaque(&fd).map_err(|e| diff_err(&shown, e))?;
         let hides_below = dir.hides_below || opaque;
         let names = list_dir(&fd).map_err(|e| diff_err(&shown, e))?;
 
         if hides_below {
             if let Some(below) = &dir.below {
-                for name in view.children(below)? {
+                for name in visible_names(&view, below)? {
                     if !names.contains(&name) {
                         changes.insert(container_path(&dir.rel, &name), ChangeKind::Deleted);
                     }
@@ -100,28 +98,28 @@ pub fn upper_changes(
                 .map_err(|e| diff_err(&shown.join(name), e))?;
             let below = match &dir.below {
                 Some(merged) => view.lookup(merged, name)?,
-                None => Lookup::Absent,
+                None => None,
             };
+            let exists = matches!(below, Some(Shown::NonDir { .. } | Shown::Dir { .. }));
             let path = container_path(&dir.rel, name);
-            let file_type = FileType::from_raw_mode(stat.st_mode);
-            if file_type == FileType::CharacterDevice && stat.st_rdev == 0 {
+            if is_whiteout(&stat) {
                 // A whiteout of something the image never had deletes nothing.
-                if below.exists() {
+                if exists {
                     changes.insert(path, ChangeKind::Deleted);
                 }
                 continue;
             }
-            let kind = if below.exists() {
+            let kind = if exists {
                 ChangeKind::Changed
             } else {
                 ChangeKind::Added
             };
             changes.insert(path, kind);
-            if file_type == FileType::Directory {
+            if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
                 pending.push(Pending {
                     rel: dir.rel.join(name),
                     below: match below {
-                        Lookup::Dir(merged) => Some(merged),
+                        Some(Shown::Dir { dir, .. }) => Some(dir),
                         _ => None,
                     },
                     hides_below,
@@ -153,27 +151,12 @@ pub(super) fn container_path(rel: &Path, name: &OsStr) -> PathBuf {
 
 /// The root of a tree that is walked beneath it.
 pub(super) fn open_root(path: &Path) -> Result<OwnedFd, RuntimeError> {
-    rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| diff_err(path, e))
+    open::open_root(path, DirAccess::Read).map_err(|e| diff_err(path, e))
 }
 
-pub(super) fn open_beneath(root: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    rustix::fs::openat2(
-        root,
-        rel,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )
+/// A directory of a tree walked from `root`, never following a symlink or leaving the tree.
+pub(super) fn open_beneath(root: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
+    open::open_beneath(root, rel.as_os_str(), DirAccess::Read)
 }
 
 /// The names in a directory, without "." and "..".
@@ -190,21 +173,32 @@ pub(super) fn list_dir(fd: &OwnedFd) -> rustix::io::Result<BTreeSet<OsString>> {
     Ok(names)
 }
 
-fn is_opaque(fd: &OwnedFd, xattr: &str) -> rustix::io::Result<bool> {
-    let mut value = [0u8; 8];
-    match rustix::fs::fgetxattr(fd, xattr, &mut value[..]) {
-        Ok(len) => Ok(&value[..len] == b"y"),
-        Err(
-            rustix::io::Errno::NODATA | rustix::io::Errno::RANGE | rustix::io::Errno::OPNOTSUPP,
-        ) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// The names a merged directory of the image shows (whiteouts left out), sorted.
+pub(super) fn visible_names(
+    view: &LowerView,
+    dir: &MergedDir,
+) -> Result<BTreeSet<OsString>, RuntimeError> {
+    Ok(view
+        .read_dir(dir)?
+        .into_iter()
+        .filter(|(_, shown)| !matches!(shown, Shown::WhitedOut))
+        .map(|(name, _)| name)
+        .collect())
 }
 
-pub(super) fn diff_err(path: &Path, e: rustix::io::Errno) -> RuntimeError {
+pub(super) fn diff_err(path: &Path, e: impl Into<io::Error>) -> RuntimeError {
     RuntimeError::Diff {
         path: path.to_path_buf(),
         source: e.into(),
+    }
+}
+
+impl From<ViewError> for RuntimeError {
+    fn from(e: ViewError) -> RuntimeError {
+        RuntimeError::Diff {
+            path: e.path,
+            source: e.source,
+        }
     }
 }
 

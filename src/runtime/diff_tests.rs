@@ -1,5 +1,6 @@
 use super::*;
 use crate::runtime::{stage_changes, tree_changes};
+use rustix::fs::Mode;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -10,20 +11,14 @@ struct OverlayMount {
 }
 
 impl OverlayMount {
-    fn mount(lowers: &[&Path], upper: &Path, work: &Path, target: &Path, userxattr: bool) -> Self {
+    fn mount(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> Self {
         let lowerdir: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
-        let mut options = format!(
-            "lowerdir={},upperdir={},workdir={},index=off,metacopy=off",
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={},index=off,metacopy=off,redirect_dir=off",
             lowerdir.join(":"),
             upper.display(),
             work.display()
         );
-        // userxattr implies redirect_dir=nofollow (the kernel refuses an explicit redirect_dir=off with it).
-        options.push_str(if userxattr {
-            ",userxattr"
-        } else {
-            ",redirect_dir=off"
-        });
         let status = Command::new("mount")
             .args(["-t", "overlay", "overlay", "-o", &options])
             .arg(target)
@@ -62,17 +57,13 @@ fn whiteout(path: &Path) {
     .expect("mknod whiteout");
 }
 
-fn set_opaque(path: &Path, userxattr: bool) {
-    let name = if userxattr {
-        "user.overlay.opaque"
-    } else {
-        "trusted.overlay.opaque"
-    };
-    rustix::fs::lsetxattr(path, name, b"y", rustix::fs::XattrFlags::empty()).expect("setxattr");
+fn set_opaque(path: &Path) {
+    let flags = rustix::fs::XattrFlags::empty();
+    rustix::fs::lsetxattr(path, crate::layerfs::OPAQUE_XATTR, b"y", flags).expect("setxattr");
 }
 
 /// Two layers; the top one hides /var/log/gone with a whiteout and /srv/{keep,old} with an opaque dir.
-fn make_layers(base: &Path, userxattr: bool) -> (PathBuf, PathBuf) {
+fn make_layers(base: &Path) -> (PathBuf, PathBuf) {
     let l1 = base.join("l1");
     let l2 = base.join("l2");
     for file in [
@@ -96,7 +87,7 @@ fn make_layers(base: &Path, userxattr: bool) -> (PathBuf, PathBuf) {
     fs::create_dir_all(l1.join("tmp")).expect("mkdir");
     write(&l2.join("etc/motd"), "motd");
     write(&l2.join("srv/new"), "new");
-    set_opaque(&l2.join("srv"), userxattr);
+    set_opaque(&l2.join("srv"));
     fs::create_dir_all(l2.join("var/log")).expect("mkdir");
     whiteout(&l2.join("var/log/gone"));
     (l1, l2)
@@ -163,9 +154,10 @@ C /var/log
 A /var/log/gone
 ";
 
-fn diff_through_overlay(userxattr: bool) {
+#[test]
+fn docker_diff_of_an_overlay_upper() {
     let base = tempfile::tempdir().expect("tempdir");
-    let (l1, l2) = make_layers(base.path(), userxattr);
+    let (l1, l2) = make_layers(base.path());
     let (upper, work, merged) = (
         base.path().join("upper"),
         base.path().join("work"),
@@ -175,27 +167,17 @@ fn diff_through_overlay(userxattr: bool) {
         fs::create_dir(dir).expect("mkdir");
     }
     {
-        let _mount = OverlayMount::mount(&[&l2, &l1], &upper, &work, &merged, userxattr);
+        let _mount = OverlayMount::mount(&[&l2, &l1], &upper, &work, &merged);
         make_changes(&merged);
     }
-    let changes = upper_changes(&upper, &[l2, l1], userxattr).expect("upper_changes");
+    let changes = upper_changes(&upper, &[l2, l1]).expect("upper_changes");
     assert_eq!(format_changes(&changes), EXPECTED);
-}
-
-#[test]
-fn docker_diff_of_an_overlay_upper_trusted_xattrs() {
-    diff_through_overlay(false);
-}
-
-#[test]
-fn docker_diff_of_an_overlay_upper_user_xattrs() {
-    diff_through_overlay(true);
 }
 
 #[test]
 fn whiteouts_and_opaque_dirs_of_the_lowers_decide_what_existed() {
     let base = tempfile::tempdir().expect("tempdir");
-    let (l1, l2) = make_layers(base.path(), false);
+    let (l1, l2) = make_layers(base.path());
     let upper = base.path().join("upper");
     // Hand-made upper: recreate a name the top layer whited out, delete one the opaque dir hid, and
     // delete one that the opaque dir shows.
@@ -212,7 +194,7 @@ fn whiteouts_and_opaque_dirs_of_the_lowers_decide_what_existed() {
         rustix::fs::XattrFlags::empty(),
     )
     .expect("setxattr");
-    let changes = upper_changes(&upper, &[l2, l1], false).expect("changes");
+    let changes = upper_changes(&upper, &[l2, l1]).expect("changes");
     assert_eq!(
         format_changes(&changes),
         "C /srv\nD /srv/new\nC /var\nC /var/log\nA /var/log/gone\n"
@@ -228,7 +210,7 @@ fn the_walk_never_leaves_the_upper_dir() {
     fs::create_dir_all(&upper).expect("mkdir");
     // A symlinked directory is one change; its target (the host's /etc) is never listed.
     std::os::unix::fs::symlink("/etc", upper.join("etc")).expect("symlink");
-    let changes = upper_changes(&upper, &[lower], false).expect("changes");
+    let changes = upper_changes(&upper, &[lower]).expect("changes");
     assert_eq!(format_changes(&changes), "C /etc\n");
 }
 
@@ -293,7 +275,7 @@ fn describe_tree(root: &Path) -> Vec<String> {
 #[test]
 fn copy_tree_changes_match_the_overlay_rules_and_stage_back_to_the_same_tree() {
     let base = tempfile::tempdir().expect("tempdir");
-    let (l1, l2) = make_layers(base.path(), false);
+    let (l1, l2) = make_layers(base.path());
     let lowers = [l2, l1];
     let tree = base.path().join("tree");
     fs::create_dir(&tree).expect("mkdir");

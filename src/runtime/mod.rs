@@ -14,7 +14,6 @@
 
 mod bundle;
 mod diff;
-mod lower;
 mod spec;
 mod tree_diff;
 mod tree_stage;

@@ -20,29 +20,29 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::fs::{AtFlags, FileType};
+use rustix::fs::{AtFlags, FileType, Stat};
 
-use super::diff::{container_path, diff_err, list_dir, open_beneath, open_root};
-use super::lower::{Lookup, LowerView, MergedDir};
+use super::diff::{container_path, diff_err, list_dir, open_beneath, open_root, visible_names};
 use super::{Change, ChangeKind, RuntimeError};
-
-pub(super) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+use crate::layerfs::{is_overlay_xattr, LowerView, MergedDir, Shown};
+use crate::sys::open::DirAccess;
+use crate::sys::xattr::{list_xattrs_at, Xattr};
 
 /// The changes of the tree at `tree` over the image whose layer dirs are `lowers` (top first), sorted
 /// as [`upper_changes`](super::upper_changes) sorts them.
 pub fn tree_changes(tree: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>, RuntimeError> {
-    let view = LowerView::new(lowers, false);
+    let view = LowerView::open(lowers)?;
     let root = open_root(tree)?;
 
     let mut changes: BTreeMap<PathBuf, ChangeKind> = BTreeMap::new();
     // (dir relative to the tree root, the image's dir there, or None when the image has none)
-    let mut pending: Vec<(PathBuf, Option<MergedDir>)> = vec![(PathBuf::new(), Some(view.root()?))];
+    let mut pending: Vec<(PathBuf, Option<MergedDir>)> = vec![(PathBuf::new(), Some(view.root()))];
     while let Some((rel, below)) = pending.pop() {
         let shown = tree.join(&rel);
         let fd = open_beneath(&root, &rel).map_err(|e| diff_err(&shown, e))?;
         let names = list_dir(&fd).map_err(|e| diff_err(&shown, e))?;
         if let Some(below) = &below {
-            for name in view.children(below)? {
+            for name in visible_names(&view, below)? {
                 if !names.contains(&name) {
                     changes.insert(container_path(&rel, &name), ChangeKind::Deleted);
                 }
@@ -55,33 +55,21 @@ pub fn tree_changes(tree: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>, Runt
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
             let lookup = match &below {
                 Some(merged) => view.lookup(merged, name)?,
-                None => Lookup::Absent,
+                None => None,
             };
-            let (kind, below_dir) = match lookup {
-                Lookup::Absent => (Some(ChangeKind::Added), None),
-                Lookup::NonDir(image_path) => {
-                    let same = same_node(fd.as_fd(), name, &st, &image_path)
+            // The image's entry: its layer, its stat, and the merged dir if it is one.
+            let (image, below_dir) = match lookup {
+                None | Some(Shown::WhitedOut) => (None, None),
+                Some(Shown::NonDir { layer, stat }) => (Some((layer, stat)), None),
+                Some(Shown::Dir { dir, stat }) => (Some((dir.top(), stat)), Some(dir)),
+            };
+            let kind = match image {
+                None => Some(ChangeKind::Added),
+                Some((layer, img)) => {
+                    let img_dir = view.open_dir(layer, &rel, DirAccess::Read)?;
+                    let same = same_node(fd.as_fd(), &st, img_dir.as_fd(), &img, name)
                         .map_err(|e| diff_err(&here, e))?;
-                    (
-                        if same {
-                            None
-                        } else {
-                            Some(ChangeKind::Changed)
-                        },
-                        None,
-                    )
-                }
-                Lookup::Dir(merged) => {
-                    let same = same_node(fd.as_fd(), name, &st, &view.top_path(&merged))
-                        .map_err(|e| diff_err(&here, e))?;
-                    (
-                        if same {
-                            None
-                        } else {
-                            Some(ChangeKind::Changed)
-                        },
-                        Some(merged),
-                    )
+                    (!same).then_some(ChangeKind::Changed)
                 }
             };
             if let Some(kind) = kind {
@@ -118,14 +106,15 @@ fn list_parents(changes: &mut BTreeMap<PathBuf, ChangeKind>) {
     }
 }
 
-/// Whether the tree's entry `name` in `dir` (stat `st`) still is the image's entry at `image_path`.
+/// Whether the tree's entry `name` in `dir` (stat `st`) still is the image's entry of the same name
+/// in `img_dir` (stat `img`).
 fn same_node(
     dir: BorrowedFd<'_>,
+    st: &Stat,
+    img_dir: BorrowedFd<'_>,
+    img: &Stat,
     name: &OsStr,
-    st: &rustix::fs::Stat,
-    image_path: &Path,
 ) -> rustix::io::Result<bool> {
-    let img = rustix::fs::lstat(image_path)?;
     let ft = FileType::from_raw_mode(st.st_mode);
     if st.st_mode != img.st_mode
         || st.st_uid != img.st_uid
@@ -143,53 +132,22 @@ fn same_node(
     }
     if ft == FileType::Symlink {
         let ours = rustix::fs::readlinkat(dir, name, Vec::new())?;
-        let theirs = rustix::fs::readlink(image_path, Vec::new())?;
+        let theirs = rustix::fs::readlinkat(img_dir, name, Vec::new())?;
         if ours != theirs {
             return Ok(false);
         }
     }
-    Ok(visible_xattrs(&node_path(dir, name))? == visible_xattrs(image_path.as_os_str())?)
+    Ok(visible_xattrs(dir, name)? == visible_xattrs(img_dir, name)?)
 }
 
-/// A name under an open directory as a path that reaches it without resolving the directory's path
-/// again: the fd's magic link. The last component is never followed (`l*xattr` calls).
-pub(super) fn node_path(dir: BorrowedFd<'_>, name: &OsStr) -> std::ffi::OsString {
-    use std::os::fd::AsRawFd;
-    let mut p = std::ffi::OsString::from(format!("/proc/self/fd/{}/", dir.as_raw_fd()));
-    p.push(name);
-    p
-}
-
-/// A node's xattrs, sorted, without overlay's private ones (the layers keep opaque markers that the
-/// copy never shows) and without `security.selinux` (a label the host gives, not image content).
-pub(super) fn visible_xattrs(path: &OsStr) -> rustix::io::Result<Xattrs> {
-    let mut names = vec![0u8; 4096];
-    let n = loop {
-        match rustix::fs::llistxattr(path, &mut names[..]) {
-            Ok(n) => break n,
-            Err(rustix::io::Errno::RANGE) => names.resize(names.len() * 4, 0),
-            Err(rustix::io::Errno::OPNOTSUPP) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        }
-    };
-    let mut out = Vec::new();
-    for x in names[..n].split(|&b| b == 0).filter(|x| !x.is_empty()) {
-        if x.starts_with(b"trusted.overlay.")
-            || x.starts_with(b"user.overlay.")
-            || x == b"security.selinux"
-        {
-            continue;
-        }
-        let mut value = vec![0u8; 65536];
-        match rustix::fs::lgetxattr(path, OsStr::from_bytes(x), &mut value[..]) {
-            Ok(len) => {
-                value.truncate(len);
-                out.push((x.to_vec(), value));
-            }
-            Err(rustix::io::Errno::NODATA) => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// The xattrs of the entry `name` in `dir` (not followed), sorted, without overlay's private ones
+/// (the layers keep opaque markers that the copy never shows) and without `security.selinux` (a
+/// label the host gives, not image content).
+pub(super) fn visible_xattrs(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<Vec<Xattr>> {
+    let mut out: Vec<Xattr> = list_xattrs_at(dir, name.as_bytes())?
+        .into_iter()
+        .filter(|(x, _)| !is_overlay_xattr(x) && x.as_slice() != b"security.selinux")
+        .collect();
     out.sort();
     Ok(out)
 }

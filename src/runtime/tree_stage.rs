@@ -15,8 +15,9 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
 
 use super::diff::{diff_err, open_beneath, open_root};
-use super::tree_diff::{node_path, visible_xattrs};
+use super::tree_diff::visible_xattrs;
 use super::{Change, ChangeKind, RuntimeError};
+use crate::sys::open::proc_fd_child;
 
 /// Lays out `changes` (from [`tree_changes`](super::tree_changes) over `tree`, in its order) in
 /// `staged`, an existing empty directory on the same filesystem as `tree`.
@@ -65,8 +66,8 @@ pub fn stage_changes(tree: &Path, changes: &[Change], staged: &Path) -> Result<(
 }
 
 fn copy_xattrs(from: &OwnedFd, to: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
-    let target = node_path(to.as_fd(), name);
-    for (key, value) in visible_xattrs(&node_path(from.as_fd(), name))? {
+    let target = proc_fd_child(to.as_fd(), name.as_bytes());
+    for (key, value) in visible_xattrs(from.as_fd(), name)? {
         rustix::fs::lsetxattr(
             &target,
             OsStr::from_bytes(&key),

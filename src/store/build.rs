@@ -217,7 +217,7 @@ impl Store {
         let m = self.find_mount(id_or_dir)?;
         let lowers = self.lower_dirs(&m.image_id)?;
         Ok(match self.writable_tree(&m)? {
-            WritableTree::Upper(upper) => runtime::upper_changes(&upper, &lowers, false)?,
+            WritableTree::Upper(upper) => runtime::upper_changes(&upper, &lowers)?,
             WritableTree::Copy(tree) => runtime::tree_changes(&tree, &lowers)?,
         })
     }

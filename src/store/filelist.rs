@@ -204,70 +204,17 @@ fn entry_from_stat(path: Vec<u8>, st: &rustix::fs::Stat) -> FileEntry {
     }
 }
 
-fn split_names(list: &[u8]) -> Vec<Vec<u8>> {
-    let mut names: Vec<Vec<u8>> = list
-        .split(|&b| b == 0)
-        .filter(|n| !n.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
-    names.sort();
-    names
-}
-
-/// A name list, read in one call when it fits a small buffer (almost always: most files have
-/// no xattrs) and sized first only when it does not.
-fn name_list(list: impl Fn(&mut [u8]) -> rustix::io::Result<usize>) -> rustix::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 1024];
-    loop {
-        match list(&mut buf[..]) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
-            Err(rustix::io::Errno::RANGE) => {
-                let want = list(&mut [])?;
-                buf.resize(want.max(buf.len() * 2), 0);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
+/// An entry's xattrs sorted by name, read through its open fd.
 fn xattrs_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let list = name_list(|buf| rustix::fs::flistxattr(fd, buf))?;
-    let mut out = vec![];
-    for name in split_names(&list) {
-        let os = OsStr::from_bytes(&name);
-        let vlen = rustix::fs::fgetxattr_query(fd, os)?;
-        let mut value = vec![0u8; vlen];
-        let vlen = rustix::fs::fgetxattr(fd, os, &mut value[..])?;
-        value.truncate(vlen);
-        out.push((name, value));
-    }
+    let mut out = crate::sys::xattr::list_xattrs(fd)?;
+    out.sort();
     Ok(out)
 }
 
-/// Xattrs of an entry that cannot be opened (symlink, device, fifo): through the dir fd's
-/// /proc/self/fd link, with the `l*` calls so the entry itself is never followed.
+/// Xattrs of an entry that cannot be opened (symlink, device, fifo), never following it.
 fn xattrs_at(dirfd: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    use std::os::fd::AsRawFd;
-    let mut p = format!("/proc/self/fd/{}/", dirfd.as_raw_fd()).into_bytes();
-    p.extend_from_slice(name);
-    let path = Path::new(OsStr::from_bytes(&p));
-    let list = match name_list(|buf| rustix::fs::llistxattr(path, buf)) {
-        Ok(l) => l,
-        Err(rustix::io::Errno::NOTSUP) => return Ok(vec![]),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = vec![];
-    for xname in split_names(&list) {
-        let os = OsStr::from_bytes(&xname);
-        let vlen = rustix::fs::lgetxattr_query(path, os)?;
-        let mut value = vec![0u8; vlen];
-        let vlen = rustix::fs::lgetxattr(path, os, &mut value[..])?;
-        value.truncate(vlen);
-        out.push((xname, value));
-    }
+    let mut out = crate::sys::xattr::list_xattrs_at(dirfd, name)?;
+    out.sort();
     Ok(out)
 }
 
