@@ -120,7 +120,10 @@ fn readonly_copy_refuses_writes() {
     mount::bind_readonly(&copy, &copy).expect("bind over itself");
     guard.push(&copy);
     let err = fs::write(copy.join("etc/conf"), b"w").expect_err("writable");
-    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    assert_eq!(
+        err.raw_os_error(),
+        Some(rustix::io::Errno::ROFS.raw_os_error())
+    );
     assert_eq!(fs::read(copy.join("etc/conf")).expect("read"), b"v");
 }
 

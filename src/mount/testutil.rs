@@ -338,7 +338,7 @@ pub(crate) fn mkdirs(base: &Path, names: &[&str]) -> Vec<PathBuf> {
 }
 
 pub(crate) fn write_refused(path: &Path) -> bool {
-    matches!(fs::write(path, b"x"), Err(e) if e.raw_os_error() == Some(libc::EROFS))
+    matches!(fs::write(path, b"x"), Err(e) if e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()))
 }
 
 /// `n` tiny layers in one parent dir with short names; layer i has `f<i>` and `common` = i.

@@ -28,7 +28,7 @@ use super::tarstream::{Kind, Member, TarReader};
 use super::UnpackError;
 use crate::digest::Digest;
 use crate::layerfs::{is_overlay_xattr, AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX};
-use crate::sys::open::{chmod_nofollow, file_type, lstat_at};
+use crate::sys::open::{chmod_nofollow, file_type, lstat_at, open_child_dir, DirAccess};
 use crate::sys::writeback::start_writeback;
 use crate::sys::xattr::set_xattr_nofollow;
 /// What one layer's members did to its directory; becomes the `LayerReport`.
@@ -238,13 +238,8 @@ impl<'a> Applier<'a> {
         let (_, was_whiteout) = self.layer.create(dir, name, path, true, |d, n| {
             fs::mkdirat(d, n, Mode::from_raw_mode(0o700))
         })?;
-        let fd = fs::openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.layer.io(path, e.into()))?;
+        let fd = open_child_dir(dir, name, DirAccess::Read)
+            .map_err(|e| self.layer.io(path, e.into()))?;
         if was_whiteout {
             self.layer.set_opaque(fd.as_fd(), path)?;
         }

@@ -112,13 +112,8 @@ impl FixUp<'_> {
             });
         }
         let (_, name) = split_parent(dir);
-        let src = fs::openat(
-            &parent,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io(dir, e.into()))?;
+        let src =
+            open_child_dir(&parent, name, DirAccess::Read).map_err(|e| self.io(dir, e.into()))?;
         let dst = open_beneath(&self.root, dir, DirAccess::Read).map_err(|e| self.io(dir, e))?;
         self.copy_meta(src.as_fd(), dst.as_fd(), &st, dir)
     }
@@ -249,14 +244,13 @@ impl FixUp<'_> {
         for comp in path.split(|&b| b == b'/') {
             let parent = prefix.clone();
             prefix = join(&prefix, comp);
-            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             cur = match open_child_dir(&cur, comp, DirAccess::Path) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     self.touch(&parent)?;
                     fs::mkdirat(&cur, comp, Mode::from_raw_mode(0o755))
                         .map_err(|e| self.io(&prefix, e.into()))?;
-                    let fd = fs::openat(&cur, comp, flags, Mode::empty())
+                    let fd = open_child_dir(&cur, comp, DirAccess::Path)
                         .map_err(|e| self.io(&prefix, e.into()))?;
                     fs::chmodat(&fd, ".", Mode::from_raw_mode(0o755), AtFlags::empty())
                         .map_err(|e| self.io(&prefix, e.into()))?;

@@ -9,7 +9,7 @@
 //! layers' metadata; a parent that is this layer's whiteout becomes a fresh opaque directory.
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{self, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self, AtFlags, FileType, Mode};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -82,13 +82,7 @@ impl<'a> LayerDir<'a> {
 
     pub fn make_opaque(&mut self, dir_path: &[u8]) -> Result<(), UnpackError> {
         let dir = self.parent_dir(dir_path)?;
-        let fd = fs::openat(
-            &*dir,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io(dir_path, e.into()))?;
+        let fd = open_beneath(&*dir, "", DirAccess::Read).map_err(|e| self.io(dir_path, e))?;
         self.set_opaque(fd.as_fd(), dir_path)
     }
 
@@ -239,13 +233,8 @@ impl<'a> LayerDir<'a> {
     ) -> Result<OwnedFd, UnpackError> {
         fs::mkdirat(parent, name, Mode::from_raw_mode(0o755))
             .map_err(|e| self.io(path, e.into()))?;
-        let fd = fs::openat(
-            parent,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io(path, e.into()))?;
+        let fd =
+            open_child_dir(parent, name, DirAccess::Read).map_err(|e| self.io(path, e.into()))?;
         fs::fchmod(&fd, Mode::from_raw_mode(0o755)).map_err(|e| self.io(path, e.into()))?;
         if over_whiteout {
             self.set_opaque(fd.as_fd(), path)?;

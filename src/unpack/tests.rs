@@ -312,14 +312,8 @@ fn member_after_its_whiteout_is_new() {
     let r = r.unwrap();
     let p = dir.path();
     // The lower `dir` was deleted, so the new one must not show its children.
-    assert_eq!(
-        xattr(&p.join("dir"), "trusted.overlay.opaque").unwrap(),
-        b"y"
-    );
-    assert_eq!(
-        xattr(&p.join("parent"), "trusted.overlay.opaque").unwrap(),
-        b"y"
-    );
+    assert_eq!(xattr(&p.join("dir"), OPAQUE_XATTR).unwrap(), b"y");
+    assert_eq!(xattr(&p.join("parent"), OPAQUE_XATTR).unwrap(), b"y");
     assert_eq!(fs::read(p.join("file")).unwrap(), b"new");
     assert!(r.implied_dirs.is_empty(), "{:?}", r.implied_dirs);
 }
@@ -452,7 +446,7 @@ fn replaced_directories_leave_no_stale_parent_fd() {
     let p = dir.path();
     assert!(p.join("a/y").exists() && !p.join("a/x").exists());
     assert!(p.join("b/y").exists() && !p.join("b/x").exists());
-    assert_eq!(xattr(&p.join("b"), "trusted.overlay.opaque").unwrap(), b"y");
+    assert_eq!(xattr(&p.join("b"), OPAQUE_XATTR).unwrap(), b"y");
 }
 
 #[test]

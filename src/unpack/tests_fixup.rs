@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::testutil::*;
 use super::*;
+use crate::layerfs::OPAQUE_XATTR;
 
 fn layer(root: &Path, name: &str, t: &TarBuild) -> (PathBuf, LayerReport) {
     let dest = root.join(name);
@@ -85,7 +86,7 @@ fn implied_dirs_take_lower_metadata() {
     assert_eq!(mode_of(&l2.join("usr/lib/x")), 0o755, "no lower has it");
     assert_eq!(mode_of(&l2.join("gone")), 0o755, "whited out in l1");
     assert_eq!(mode_of(&l2.join("opq")), 0o1777, "l1 has it (fixed up)");
-    assert_eq!(xattr(&l2.join("opq"), "trusted.overlay.opaque"), None);
+    assert_eq!(xattr(&l2.join("opq"), OPAQUE_XATTR), None);
     assert_eq!(xattr(&l2.join("opq"), "user.note").unwrap(), b"tmp");
     assert_eq!(
         mode_of(&l2.join("opq/sub")),
@@ -115,10 +116,7 @@ fn this_layers_opaque_dir_hides_lower_children() {
         0o755,
         "its lower children are hidden"
     );
-    assert_eq!(
-        xattr(&l1.join("a"), "trusted.overlay.opaque").unwrap(),
-        b"y"
-    );
+    assert_eq!(xattr(&l1.join("a"), OPAQUE_XATTR).unwrap(), b"y");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::testutil::*;
 use super::*;
 use crate::digest::Digest;
+use crate::layerfs::OPAQUE_XATTR;
 
 fn expect_err(tar: &[u8]) -> UnpackError {
     let (_dir, r) = unpack_tar(tar);
@@ -200,7 +201,7 @@ fn bad_whiteouts_are_refused() {
 #[test]
 fn overlay_xattrs_in_a_layer_are_refused() {
     for key in [
-        "trusted.overlay.opaque",
+        OPAQUE_XATTR,
         "user.overlay.redirect",
         "trusted.overlay.metacopy",
     ] {
