@@ -1,20 +1,26 @@
 //! Mounting stored images: overlay over the layer dirs (with the mount's own upper dir when writable),
-//! a read-only bind for one-layer read-only views, or the copy driver's materialised tree.
+//! a read-only bind for one-layer read-only views, or the copy driver's materialised tree; and an OCI
+//! runtime bundle over the mount when asked.
+//!
+//! Planning a mount is separate from making it (containerd's `mounts()` only describes): [`plan`]
+//! is pure and says which dirs are stacked where, so it is tested without root; [`Engine::mount`]
+//! then makes the dirs and mounts.
 //!
 //! A mount's row is written before anything is mounted, so an image with a mount can never be deleted
 //! underneath it (the pin); a row whose mount failed is removed again.
 
-use super::db::{self, MountRow};
-use super::layout::valid_mount_id;
-use super::staging::{self, Staging};
-use super::{IoContext, Result, Store, StoreError};
+use super::{Engine, EngineError, Result};
 use crate::copier::{self, CopyOptions};
 use crate::digest::Digest;
 use crate::mount::{self, Features, OverlaySpec, RuntimeMount};
+use crate::runtime::{self, Change};
+use crate::store::staging::{self, Staging};
+use crate::store::{self, IoContext, LayerKey, Layout, MountId, MountRow, StoreError};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Driver {
     Overlay,
     Copy,
@@ -45,11 +51,15 @@ pub struct MountOptions {
     pub driver: Driver,
     /// Prepare the dirs and record the mount, but leave the mounting to the caller (a runtime).
     pub no_mount: bool,
+    /// Also write an OCI runtime bundle here; the image is mounted at `bundle/rootfs`.
+    pub bundle: Option<PathBuf>,
+    /// The bundle's process args (replacing the image's Cmd); empty keeps the image's.
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct MountedImage {
-    pub id: String,
+    pub id: MountId,
     pub image_id: Digest,
     pub mountpoint: PathBuf,
     pub driver: Driver,
@@ -57,16 +67,81 @@ pub struct MountedImage {
     pub mounts: Vec<RuntimeMount>,
 }
 
-impl Store {
+/// What a mount stacks, described before anything is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedMount {
+    /// The copy driver: the layers materialised into `tree`, bound at the target.
+    Copy {
+        lowers: Vec<PathBuf>,
+        tree: PathBuf,
+        readonly: bool,
+    },
+    /// A read-only view of a one-layer image: its layer dir, bound read-only.
+    BindLayer(PathBuf),
+    /// An overlay (with the mount's own upper and work dirs when writable).
+    Overlay(OverlaySpec),
+}
+
+/// A planned mount: what it stacks, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    pub id: MountId,
+    pub target: PathBuf,
+    pub mount: PlannedMount,
+}
+
+impl MountPlan {
+    /// The mounts a runtime performs to get the same view (`mount --format json`).
+    pub fn runtime_mounts(&self) -> Vec<RuntimeMount> {
+        match &self.mount {
+            PlannedMount::Copy { tree, readonly, .. } => vec![RuntimeMount::bind(tree, *readonly)],
+            PlannedMount::BindLayer(dir) => vec![RuntimeMount::bind(dir, true)],
+            PlannedMount::Overlay(spec) => mount::runtime_mounts(spec),
+        }
+    }
+}
+
+/// Describes mount `id` of the layer dirs `lowers` (top first, already within the kernel's limit).
+pub fn plan(
+    layout: &Layout,
+    id: &MountId,
+    lowers: Vec<PathBuf>,
+    target: PathBuf,
+    driver: Driver,
+    readonly: bool,
+) -> MountPlan {
+    let mount = match driver {
+        Driver::Copy => PlannedMount::Copy {
+            lowers,
+            tree: layout.mount_copy(id),
+            readonly,
+        },
+        Driver::Overlay if readonly && lowers.len() == 1 => {
+            PlannedMount::BindLayer(lowers[0].clone())
+        }
+        Driver::Overlay => PlannedMount::Overlay(OverlaySpec {
+            lowers,
+            upper: (!readonly).then(|| (layout.mount_upper(id), layout.mount_work(id))),
+            userxattr: false,
+        }),
+    };
+    MountPlan {
+        id: id.clone(),
+        target,
+        mount,
+    }
+}
+
+impl Engine {
     /// The kernel's overlay features, probed once per store and cached in features.json.
     pub fn features(&self) -> Result<Features> {
-        let path = self.layout.features();
+        let path = self.store.layout().features();
         if let Ok(bytes) = fs::read(&path) {
             if let Ok(f) = serde_json::from_slice::<Features>(&bytes) {
                 return Ok(f);
             }
         }
-        let scratch = Staging::new(&self.layout.tmp_dir(), "probe").at(&self.layout.tmp_dir())?;
+        let scratch = self.store.stage("probe")?;
         let features = mount::probe(scratch.path());
         drop(scratch);
         if let Ok(json) = serde_json::to_vec_pretty(&features) {
@@ -75,41 +150,66 @@ impl Store {
         Ok(features)
     }
 
-    pub fn mount_image(&mut self, image: &str, opts: &MountOptions) -> Result<MountedImage> {
-        let image_id = self.resolve_image(image)?;
-        let id = match &opts.name {
-            Some(n) if !valid_mount_id(n) => return Err(StoreError::BadMountId(n.clone())),
-            Some(n) => n.clone(),
-            None => format!(
-                "{:016x}{:016x}",
-                rand::random::<u64>(),
-                rand::random::<u64>()
-            ),
-        };
-        if self.db.mount(&id)?.is_some() || self.layout.mount(&id).exists() {
-            return Err(StoreError::MountExists(id));
-        }
-        let lowers = self.lower_dirs(&image_id)?;
-        let target = match &opts.target {
-            Some(t) => {
-                fs::create_dir_all(t).at(t)?;
-                t.canonicalize().at(t)?
+    /// `lamina mount`: mounts an image (and writes its bundle, if asked).
+    pub fn mount(&mut self, image: &str, opts: &MountOptions) -> Result<MountedImage> {
+        let target = match (&opts.bundle, &opts.target) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::Invalid(
+                    "--bundle mounts at BUNDLE/rootfs; do not give --target too".into(),
+                ))
             }
-            None => self.layout.mount_merged(&id),
+            (Some(b), None) => Some(b.join(runtime::ROOTFS_DIR)),
+            (None, t) => t.clone(),
         };
-        let dir = self.layout.mount(&id);
-        fs::create_dir_all(self.layout.mount_merged(&id)).at(&dir)?;
+        let mounted = self.mount_image(image, target, opts)?;
+        if let Some(bundle) = &opts.bundle {
+            if let Err(e) = self.write_bundle(&mounted, bundle, &opts.command) {
+                let _ = self.unmount(mounted.id.as_str());
+                return Err(EngineError::Bundle {
+                    dir: bundle.clone(),
+                    source: Box::new(e),
+                });
+            }
+        }
+        Ok(mounted)
+    }
+
+    fn mount_image(
+        &mut self,
+        image: &str,
+        target: Option<PathBuf>,
+        opts: &MountOptions,
+    ) -> Result<MountedImage> {
+        let image_id = self.store.resolve_image(image)?;
+        let id = match &opts.name {
+            Some(n) => MountId::parse(n).ok_or_else(|| StoreError::BadMountId(n.clone()))?,
+            None => MountId::random(),
+        };
+        if self.store.mount_exists(&id)? {
+            return Err(StoreError::MountExists(id.to_string()).into());
+        }
+        let lowers = self.store.lower_dirs(&image_id)?;
+        let layout = self.store.layout().clone();
+        let target = match target {
+            Some(t) => {
+                fs::create_dir_all(&t).at(&t)?;
+                t.canonicalize().at(&t)?
+            }
+            None => layout.mount_merged(&id),
+        };
+        let dir = layout.mount(&id);
+        fs::create_dir_all(layout.mount_merged(&id)).at(&dir)?;
         let row = MountRow {
             id: id.clone(),
             image_id: image_id.clone(),
             target: target.to_string_lossy().into_owned(),
             driver: opts.driver.name().to_string(),
             readonly: opts.readonly,
-            created: db::now(),
+            created: store::now(),
             prepared: opts.no_mount,
         };
-        self.db.write(|tx| db::insert_mount(tx, &row))?;
-        match self.attach(&id, lowers, &target, opts) {
+        self.store.add_mount(&row)?;
+        match self.attach(&id, lowers, target.clone(), opts) {
             Ok(mounts) => Ok(MountedImage {
                 id,
                 image_id,
@@ -119,70 +219,41 @@ impl Store {
                 mounts,
             }),
             Err(e) => {
-                let _ = self.db.write(|tx| db::delete_mount(tx, &id));
-                let _ = staging::remove_tree(&dir);
+                let _ = self.store.forget_mount(&id);
                 Err(e)
             }
         }
     }
 
-    /// Builds the mount's tree (or mount list) and, unless `no_mount`, mounts it at `target`.
+    /// Plans the mount and makes its dirs (and tree) and, unless `no_mount`, mounts it at `target`.
     fn attach(
         &self,
-        id: &str,
+        id: &MountId,
         mut lowers: Vec<PathBuf>,
-        target: &Path,
+        target: PathBuf,
         opts: &MountOptions,
     ) -> Result<Vec<RuntimeMount>> {
-        match opts.driver {
-            Driver::Copy => {
-                let copy = self.layout.mount_copy(id);
-                fs::create_dir(&copy).at(&copy)?;
-                let copy_opts = CopyOptions {
-                    userxattr: false,
-                    keep_whiteouts: false,
-                };
-                copier::materialize(&lowers, &copy, &copy_opts)?;
-                let bind = RuntimeMount::bind(&copy, opts.readonly);
-                if !opts.no_mount {
-                    if opts.readonly {
-                        mount::bind_readonly(&copy, target)?;
-                    } else {
-                        mount::bind(&copy, target)?;
-                    }
-                }
-                Ok(vec![bind])
-            }
+        let features = match opts.driver {
             Driver::Overlay => {
                 let features = self.features()?;
                 if lowers.len() > features.max_lowers {
                     lowers = self.flatten_bottom(lowers, features.max_lowers)?;
                 }
-                if opts.readonly && lowers.len() == 1 {
-                    if !opts.no_mount {
-                        mount::bind_readonly(&lowers[0], target)?;
-                    }
-                    return Ok(vec![RuntimeMount::bind(&lowers[0], true)]);
-                }
-                let upper = if opts.readonly {
-                    None
-                } else {
-                    let (u, w) = (self.layout.mount_upper(id), self.layout.mount_work(id));
-                    fs::create_dir(&u).at(&u)?;
-                    fs::create_dir(&w).at(&w)?;
-                    Some((u, w))
-                };
-                let spec = OverlaySpec {
-                    lowers,
-                    upper,
-                    userxattr: false,
-                };
-                if !opts.no_mount {
-                    mount::mount_overlay(&spec, target, &features)?;
-                }
-                Ok(mount::runtime_mounts(&spec))
+                Some(features)
             }
-        }
+            Driver::Copy => None,
+        };
+        let planned = plan(
+            self.store.layout(),
+            id,
+            lowers,
+            target,
+            opts.driver,
+            opts.readonly,
+        );
+        let mounts = planned.runtime_mounts();
+        make(&planned, features.as_ref(), opts.no_mount)?;
+        Ok(mounts)
     }
 
     /// Replaces the bottom layers of a too-deep stack by one flattened layer, cached in the store under
@@ -194,14 +265,10 @@ impl Store {
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
-        let key = format!(
-            "flat-{}",
-            Digest::of_bytes(names.join("\n").as_bytes()).hex()
-        );
-        let diff = self.layout.layer_diff(&key);
-        if !diff.is_dir() {
-            let staging =
-                Staging::new(&self.layout.tmp_dir(), "flatten").at(&self.layout.tmp_dir())?;
+        let key = LayerKey::flat(&Digest::of_bytes(names.join("\n").as_bytes()));
+        let paths = self.store.layout().layer(&key);
+        if !paths.diff().is_dir() {
+            let staging: Staging = self.store.stage("flatten")?;
             let staged = staging.path().join("diff");
             fs::create_dir(&staged).at(&staged)?;
             copier::materialize(
@@ -212,44 +279,192 @@ impl Store {
                     keep_whiteouts: true,
                 },
             )?;
-            let dest = self.layout.layer(&key);
-            staging.commit_to(&dest).at(&dest)?;
+            staging.commit_to(paths.dir()).at(paths.dir())?;
         }
         let mut out = top.to_vec();
-        out.push(diff);
+        out.push(paths.diff());
         Ok(out)
-    }
-
-    /// Finds a mount by id, unique id prefix, or mount target.
-    pub fn find_mount(&self, id_or_dir: &str) -> Result<MountRow> {
-        if let Some(m) = self.db.mount(id_or_dir)? {
-            return Ok(m);
-        }
-        let all = self.db.mounts()?;
-        let as_path = Path::new(id_or_dir).canonicalize().ok();
-        if let Some(p) = as_path {
-            if let Some(m) = all.iter().find(|m| Path::new(&m.target) == p) {
-                return Ok(m.clone());
-            }
-        }
-        let by_prefix: Vec<&MountRow> =
-            all.iter().filter(|m| m.id.starts_with(id_or_dir)).collect();
-        match by_prefix.as_slice() {
-            [one] if !id_or_dir.is_empty() => Ok((*one).clone()),
-            _ => Err(StoreError::NoSuchMount(id_or_dir.to_string())),
-        }
     }
 
     /// Unmounts and forgets a mount; its writable layer is discarded.
     pub fn unmount(&mut self, id_or_dir: &str) -> Result<MountRow> {
-        let m = self.find_mount(id_or_dir)?;
+        let m = self.store.find_mount(id_or_dir)?;
         let target = PathBuf::from(&m.target);
         if mount::is_mountpoint(&target) {
             mount::unmount(&target)?;
         }
-        let dir = self.layout.mount(&m.id);
-        staging::remove_tree(&dir).at(&dir)?;
-        self.db.write(|tx| db::delete_mount(tx, &m.id))?;
+        self.store.forget_mount(&m.id)?;
         Ok(m)
+    }
+
+    /// Every mount, oldest first.
+    pub fn mounts(&self) -> Result<Vec<MountRow>> {
+        Ok(self.store.mounts()?)
+    }
+
+    /// `lamina diff`: what a writable mount changed, as docker diff lists it.
+    pub fn mount_changes(&self, id_or_dir: &str) -> Result<Vec<Change>> {
+        let m = self.store.find_mount(id_or_dir)?;
+        let lowers = self.store.lower_dirs(&m.image_id)?;
+        Ok(match self.writable_tree(&m)? {
+            WritableTree::Upper(upper) => runtime::upper_changes(&upper, &lowers, false)?,
+            WritableTree::Copy(tree) => runtime::tree_changes(&tree, &lowers)?,
+        })
+    }
+
+    /// Where a writable mount keeps what its container wrote.
+    pub(super) fn writable_tree(&self, m: &MountRow) -> Result<WritableTree> {
+        let refuse = |why: &str| {
+            Err(EngineError::NoChanges {
+                mount: m.id.to_string(),
+                reason: why.to_string(),
+            })
+        };
+        if m.readonly {
+            return refuse("a read-only mount has no changes");
+        }
+        let layout = self.store.layout();
+        match Driver::parse(&m.driver) {
+            Some(Driver::Overlay) => {
+                let upper = layout.mount_upper(&m.id);
+                if !upper.is_dir() {
+                    return refuse("the mount's upper dir is gone (fsck reports it)");
+                }
+                Ok(WritableTree::Upper(upper))
+            }
+            Some(Driver::Copy) => {
+                let tree = layout.mount_copy(&m.id);
+                if !tree.is_dir() {
+                    return refuse("the mount's copied tree is gone (fsck reports it)");
+                }
+                Ok(WritableTree::Copy(tree))
+            }
+            None => refuse("the mount's driver is unknown to this lamina"),
+        }
+    }
+
+    /// Writes an OCI runtime bundle (config.json from the image's config) whose rootfs is the mount.
+    fn write_bundle(&self, mounted: &MountedImage, bundle: &Path, command: &[String]) -> Result<()> {
+        let config = self.store.config(&mounted.image_id)?;
+        let c = config.container_config();
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let cfg = runtime::ImageRuntimeConfig {
+            user: non_empty(&c.user),
+            env: c.env.clone(),
+            entrypoint: c.entrypoint.clone().unwrap_or_default(),
+            cmd: c.cmd.clone().unwrap_or_default(),
+            working_dir: non_empty(&c.working_dir),
+            hostname: None,
+            stop_signal: non_empty(&c.stop_signal),
+        };
+        let opts = runtime::BundleOptions {
+            args_override: (!command.is_empty()).then(|| command.to_vec()),
+            readonly_rootfs: mounted.readonly,
+            terminal: false,
+            hostname: mounted.id.as_str().chars().take(12).collect(),
+        };
+        let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &opts)?;
+        runtime::write_bundle(bundle, &spec)?;
+        Ok(())
+    }
+}
+
+/// Makes the dirs a plan needs and, unless `no_mount`, mounts it.
+fn make(plan: &MountPlan, features: Option<&Features>, no_mount: bool) -> Result<()> {
+    let target = &plan.target;
+    match &plan.mount {
+        PlannedMount::Copy {
+            lowers,
+            tree,
+            readonly,
+        } => {
+            fs::create_dir(tree).at(tree)?;
+            let copy_opts = CopyOptions {
+                userxattr: false,
+                keep_whiteouts: false,
+            };
+            copier::materialize(lowers, tree, &copy_opts)?;
+            if !no_mount {
+                if *readonly {
+                    mount::bind_readonly(tree, target)?;
+                } else {
+                    mount::bind(tree, target)?;
+                }
+            }
+        }
+        PlannedMount::BindLayer(dir) => {
+            if !no_mount {
+                mount::bind_readonly(dir, target)?;
+            }
+        }
+        PlannedMount::Overlay(spec) => {
+            if let Some((u, w)) = &spec.upper {
+                fs::create_dir(u).at(u)?;
+                fs::create_dir(w).at(w)?;
+            }
+            if !no_mount {
+                let features = features.cloned().unwrap_or_else(Features::conservative);
+                mount::mount_overlay(spec, target, &features)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A writable mount's record of its container's writes.
+pub(super) enum WritableTree {
+    /// An overlay upper dir: exactly the changes.
+    Upper(PathBuf),
+    /// A copy driver's whole tree: the changes are found by comparing it with the image.
+    Copy(PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> (Layout, MountId, Vec<PathBuf>) {
+        let layout = Layout::new("/store");
+        let id = MountId::parse("web-1").unwrap();
+        let lowers = vec![PathBuf::from("/store/layers/b/diff"), PathBuf::from("/store/layers/a/diff")];
+        (layout, id, lowers)
+    }
+
+    #[test]
+    fn a_read_only_one_layer_view_is_a_bind_of_the_layer() {
+        let (layout, id, lowers) = layout();
+        let one = vec![lowers[1].clone()];
+        let p = plan(&layout, &id, one.clone(), "/t".into(), Driver::Overlay, true);
+        assert_eq!(p.mount, PlannedMount::BindLayer(one[0].clone()));
+        assert_eq!(p.runtime_mounts(), vec![RuntimeMount::bind(&one[0], true)]);
+    }
+
+    #[test]
+    fn a_writable_overlay_gets_its_own_upper_and_work_dirs() {
+        let (layout, id, lowers) = layout();
+        let p = plan(&layout, &id, lowers.clone(), "/t".into(), Driver::Overlay, false);
+        let PlannedMount::Overlay(spec) = &p.mount else {
+            panic!("{p:?}")
+        };
+        assert_eq!(spec.lowers, lowers, "top first, as given");
+        assert_eq!(
+            spec.upper,
+            Some((
+                PathBuf::from("/store/mounts/web-1/upper"),
+                PathBuf::from("/store/mounts/web-1/work")
+            ))
+        );
+        let ro = plan(&layout, &id, lowers, "/t".into(), Driver::Overlay, true);
+        assert!(matches!(&ro.mount, PlannedMount::Overlay(s) if s.upper.is_none()));
+    }
+
+    #[test]
+    fn the_copy_driver_binds_its_tree_under_the_mount_dir() {
+        let (layout, id, lowers) = layout();
+        for readonly in [true, false] {
+            let p = plan(&layout, &id, lowers.clone(), "/t".into(), Driver::Copy, readonly);
+            let tree = PathBuf::from("/store/mounts/web-1/copy");
+            assert_eq!(p.runtime_mounts(), vec![RuntimeMount::bind(&tree, readonly)]);
+        }
     }
 }
