@@ -6,12 +6,12 @@
 use super::load::LoadedImage;
 use super::mount::WritableTree;
 use super::{Engine, EngineError, Observer, Result};
-use crate::store::{self, IoContext};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::change::ConfigChange;
 use crate::image::{media_types as mt, Descriptor, History, ImageConfig, Manifest, Platform};
 use crate::runtime;
 use crate::source::{ImageSource, ResolvedImage, SourceError, SourceRef};
+use crate::store::{self, IoContext};
 use crate::unpack::{self, TreeKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;

@@ -85,9 +85,9 @@ impl EngineError {
             EngineError::MultipleRepositories { .. } | EngineError::ImageInUse { .. } => {
                 ErrorKind::InUse
             }
-            EngineError::Build { .. }
-            | EngineError::NoChanges { .. }
-            | EngineError::Invalid(_) => ErrorKind::Invalid,
+            EngineError::Build { .. } | EngineError::NoChanges { .. } | EngineError::Invalid(_) => {
+                ErrorKind::Invalid
+            }
             EngineError::Bundle { source, .. } => source.kind(),
             _ => ErrorKind::Other,
         }

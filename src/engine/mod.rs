@@ -17,9 +17,9 @@ mod remove;
 mod save;
 
 pub use error::EngineError;
+pub use load::Loader;
 pub use load::{LayerEvent, LayerStatus, LoadedImage};
 pub use mount::{Driver, MountOptions, MountPlan, MountedImage, PlannedMount};
-pub use load::Loader;
 pub use pull::{full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller};
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
 pub use save::{ArchiveFormat, SavedImage};
@@ -33,8 +33,9 @@ pub use crate::mount::{Features, RuntimeMount};
 pub use crate::runtime::{format_changes, Change};
 pub use crate::source::registry::{Credentials, RegistryOptions};
 pub use crate::store::{
-    familiar, familiar_repository, normalize_tag, repository_of, DiskUsage, ErrorKind, FsckOptions,
-    FsckReport, ImageRow, LayerRow, MountId, MountRow, Problem, ProblemKind, RemoveReport,
+    familiar, familiar_repository, normalize_tag, now, repository_of, DiskUsage, ErrorKind,
+    FsckOptions, FsckReport, ImageRow, LayerRow, MountId, MountRow, Problem, ProblemKind,
+    RemoveReport,
 };
 
 use crate::store::Store;

@@ -344,7 +344,12 @@ impl Engine {
     }
 
     /// Writes an OCI runtime bundle (config.json from the image's config) whose rootfs is the mount.
-    fn write_bundle(&self, mounted: &MountedImage, bundle: &Path, command: &[String]) -> Result<()> {
+    fn write_bundle(
+        &self,
+        mounted: &MountedImage,
+        bundle: &Path,
+        command: &[String],
+    ) -> Result<()> {
         let config = self.store.config(&mounted.image_id)?;
         let c = config.container_config();
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -426,7 +431,10 @@ mod tests {
     fn layout() -> (Layout, MountId, Vec<PathBuf>) {
         let layout = Layout::new("/store");
         let id = MountId::parse("web-1").unwrap();
-        let lowers = vec![PathBuf::from("/store/layers/b/diff"), PathBuf::from("/store/layers/a/diff")];
+        let lowers = vec![
+            PathBuf::from("/store/layers/b/diff"),
+            PathBuf::from("/store/layers/a/diff"),
+        ];
         (layout, id, lowers)
     }
 
@@ -434,7 +442,14 @@ mod tests {
     fn a_read_only_one_layer_view_is_a_bind_of_the_layer() {
         let (layout, id, lowers) = layout();
         let one = vec![lowers[1].clone()];
-        let p = plan(&layout, &id, one.clone(), "/t".into(), Driver::Overlay, true);
+        let p = plan(
+            &layout,
+            &id,
+            one.clone(),
+            "/t".into(),
+            Driver::Overlay,
+            true,
+        );
         assert_eq!(p.mount, PlannedMount::BindLayer(one[0].clone()));
         assert_eq!(p.runtime_mounts(), vec![RuntimeMount::bind(&one[0], true)]);
     }
@@ -442,7 +457,14 @@ mod tests {
     #[test]
     fn a_writable_overlay_gets_its_own_upper_and_work_dirs() {
         let (layout, id, lowers) = layout();
-        let p = plan(&layout, &id, lowers.clone(), "/t".into(), Driver::Overlay, false);
+        let p = plan(
+            &layout,
+            &id,
+            lowers.clone(),
+            "/t".into(),
+            Driver::Overlay,
+            false,
+        );
         let PlannedMount::Overlay(spec) = &p.mount else {
             panic!("{p:?}")
         };
@@ -462,9 +484,19 @@ mod tests {
     fn the_copy_driver_binds_its_tree_under_the_mount_dir() {
         let (layout, id, lowers) = layout();
         for readonly in [true, false] {
-            let p = plan(&layout, &id, lowers.clone(), "/t".into(), Driver::Copy, readonly);
+            let p = plan(
+                &layout,
+                &id,
+                lowers.clone(),
+                "/t".into(),
+                Driver::Copy,
+                readonly,
+            );
             let tree = PathBuf::from("/store/mounts/web-1/copy");
-            assert_eq!(p.runtime_mounts(), vec![RuntimeMount::bind(&tree, readonly)]);
+            assert_eq!(
+                p.runtime_mounts(),
+                vec![RuntimeMount::bind(&tree, readonly)]
+            );
         }
     }
 }

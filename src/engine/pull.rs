@@ -115,9 +115,12 @@ impl Engine {
         } else {
             vec![full_name(&puller.reference, tag_or_digest)]
         };
-        let up_to_date =
-            self.store
-                .is_current(&id, &repository, &top_digest, tags.first().map(String::as_str))?;
+        let up_to_date = self.store.is_current(
+            &id,
+            &repository,
+            &top_digest,
+            tags.first().map(String::as_str),
+        )?;
         observer.image_started(&image.layers);
         let result = self.ingest(
             &puller.source,

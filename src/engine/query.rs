@@ -5,9 +5,7 @@ use super::{Engine, Result};
 use crate::digest::Digest;
 use crate::image::{History, ImageConfig};
 use crate::mount::Features;
-use crate::store::{
-    familiar_repository, DiskUsage, FsckOptions, FsckReport, ImageRow, MountId,
-};
+use crate::store::{familiar_repository, DiskUsage, FsckOptions, FsckReport, ImageRow, MountId};
 
 /// One image as `images` lists it.
 #[derive(Debug, Clone)]
@@ -101,8 +99,8 @@ impl Engine {
             .image(&id)?
             .ok_or_else(|| crate::store::StoreError::NoSuchImage(name.to_string()))?;
         let bytes = self.store.config_bytes(&id)?;
-        let config =
-            serde_json::from_slice(&bytes).map_err(|e| super::EngineError::Invalid(e.to_string()))?;
+        let config = serde_json::from_slice(&bytes)
+            .map_err(|e| super::EngineError::Invalid(e.to_string()))?;
         let repo_digests = self
             .store
             .repo_digests_of(&id)?
@@ -213,6 +211,8 @@ mod tests {
         let rows = history_rows(&[], &[5, 6]);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].size, 6);
-        assert!(rows.iter().all(|r| r.created.is_none() && r.created_by.is_empty()));
+        assert!(rows
+            .iter()
+            .all(|r| r.created.is_none() && r.created_by.is_empty()));
     }
 }

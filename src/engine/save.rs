@@ -11,11 +11,11 @@
 //! save leaves no partial file.
 
 use super::{Engine, EngineError, Result};
-use crate::store::tarsplit::TarSplitReader;
-use crate::store::{self as names, recorded, IoContext};
 use crate::digest::{Digest, HashingReader};
 use crate::image::media_types as mt;
 use crate::image::Descriptor;
+use crate::store::tarsplit::TarSplitReader;
+use crate::store::{self as names, recorded, IoContext};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::{self, File};

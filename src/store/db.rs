@@ -262,7 +262,11 @@ impl Db {
 
     /// A stored layer usable at this position: the self-contained one keyed by diffID, or the
     /// parent-dependent one keyed by this chainID.
-    pub(super) fn find_layer(&self, diff_id: &Digest, chain_id: &Digest) -> Result<Option<LayerRow>> {
+    pub(super) fn find_layer(
+        &self,
+        diff_id: &Digest,
+        chain_id: &Digest,
+    ) -> Result<Option<LayerRow>> {
         self.conn
             .query_row(
                 &format!(
@@ -459,7 +463,11 @@ impl Db {
         })
     }
 
-    pub(super) fn digest_target(&self, repository: &str, digest: &Digest) -> Result<Option<Digest>> {
+    pub(super) fn digest_target(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Digest>> {
         self.conn
             .query_row(
                 "SELECT image_id FROM repo_digests WHERE repository = ?1 AND digest = ?2",
@@ -492,7 +500,8 @@ impl Db {
             .conn
             .prepare("SELECT DISTINCT digest FROM repo_digests ORDER BY digest")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| digest_col("repo_digests.digest", r?)).collect()
+        rows.map(|r| digest_col("repo_digests.digest", r?))
+            .collect()
     }
 
     // ---- mounts

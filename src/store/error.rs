@@ -58,9 +58,9 @@ pub enum StoreError {
 impl StoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::NoSuchImage(_) | StoreError::NoSuchMount(_) | StoreError::NoRecord { .. } => {
-                ErrorKind::NotFound
-            }
+            StoreError::NoSuchImage(_)
+            | StoreError::NoSuchMount(_)
+            | StoreError::NoRecord { .. } => ErrorKind::NotFound,
             StoreError::MountExists(_) => ErrorKind::AlreadyExists,
             StoreError::Db(DbError::GainedMount(_)) => ErrorKind::InUse,
             StoreError::BadName { .. }

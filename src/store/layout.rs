@@ -251,7 +251,15 @@ mod tests {
         for k in [LayerKey::of(&d), LayerKey::flat(&d)] {
             assert_eq!(LayerKey::parse(k.as_str()), Some(k.clone()));
         }
-        for bad in ["", "..", "flat-", "flat-../x", &d.hex()[1..], &d.to_string(), "ABCD"] {
+        for bad in [
+            "",
+            "..",
+            "flat-",
+            "flat-../x",
+            &d.hex()[1..],
+            &d.to_string(),
+            "ABCD",
+        ] {
             assert_eq!(LayerKey::parse(bad), None, "{bad}");
         }
         let upper = d.hex().to_uppercase();
@@ -264,11 +272,11 @@ mod tests {
         let d = Digest::of_bytes(b"x");
         let fin = layout.layer(&LayerKey::of(&d));
         let staged = LayerPaths::staged(Path::new("/r/tmp/layer-1"));
-        assert_eq!(fin.diff(), Path::new("/r/layers").join(d.hex()).join("diff"));
-        assert_eq!(staged.record(), Path::new("/r/tmp/layer-1/layer.json"));
         assert_eq!(
-            fin.tar_split().file_name(),
-            staged.tar_split().file_name()
+            fin.diff(),
+            Path::new("/r/layers").join(d.hex()).join("diff")
         );
+        assert_eq!(staged.record(), Path::new("/r/tmp/layer-1/layer.json"));
+        assert_eq!(fin.tar_split().file_name(), staged.tar_split().file_name());
     }
 }
