@@ -1,6 +1,7 @@
 # lamina: build, test, demo, bench. Everything needs root (mounts, device nodes, trusted.* xattrs).
 #
 #   make build   install missing apt packages, cargo build
+#   make fast    format check, clippy (warnings are errors), unit tests: no root fixtures needed
 #   make test    + build the test images and (with ../shared) the corpus, unit tests, driver tests
 #   make demo    run a command in a busybox container whose rootfs lamina mounted
 #   make bench   scripts/bench.sh: lamina vs umoci vs GNU tar, then the criterion benches, on a fresh ext4
@@ -19,7 +20,7 @@ export LAMINA_TEST_IMAGES := $(IMAGES)
 export LAMINA_CORPUS := $(CORPUS)
 export LAMINA_SHARED
 
-.PHONY: all build deps images corpus test unit driver demo bench clean
+.PHONY: all build deps images corpus fast test unit driver demo bench clean
 
 all: build
 
@@ -34,6 +35,11 @@ images: deps
 
 corpus: deps
 	scripts/build-corpus.sh $(CORPUS)
+
+fast: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --lib
 
 unit: deps
 	@mkdir -p $(LOGS)

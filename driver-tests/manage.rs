@@ -63,10 +63,15 @@ impl Lamina {
 
     /// Runs a command that must fail with exit code 1; returns its stdout + stderr.
     fn fails(&self, args: &[&str]) -> String {
+        self.exits(1, args)
+    }
+
+    /// Runs a command that must exit with `code` (1 error, 2 usage); returns its stdout + stderr.
+    fn exits(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(
             out.status.code(),
-            Some(1),
+            Some(code),
             "lamina {} should fail: {out:?}",
             args.join(" ")
         );
@@ -824,15 +829,19 @@ fn save_then_load_gives_back_the_same_images() {
     let err = l.fails(&["save", "app:1", "-o", bad.to_str().unwrap()]);
     assert!(err.contains("srv/web") && err.contains("changed"), "{err}");
     assert!(!bad.exists());
+    // A format lamina does not know is a usage error (exit 2), as every bad value of a flag is.
     assert!(l
-        .fails(&[
-            "save",
-            "app:2",
-            "-o",
-            bad.to_str().unwrap(),
-            "--format",
-            "zip"
-        ])
+        .exits(
+            2,
+            &[
+                "save",
+                "app:2",
+                "-o",
+                bad.to_str().unwrap(),
+                "--format",
+                "zip"
+            ]
+        )
         .contains("zip"));
 }
 

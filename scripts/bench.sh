@@ -12,6 +12,8 @@
 #           through `openssl dgst -sha256` (SHA-NI, as fast as lamina's sha2) by `tee`; no syncfs
 # Caches: the inputs stay in the page cache (warm; every tool reads the same blobs), outputs are synced
 # and removed between runs outside the timing. Nothing forces a tool to fsync; lamina's own fsyncs count.
+# BASELINE=/path/to/another/lamina adds that binary to every round (alternating with LAMINA) and prints
+# the ratio of the two: how a change compares with the code before it, measured in one run.
 # Prints medians of N rounds (N=5, env N) as a markdown table for BENCHMARKS.md, then (CRITERION=1, the
 # default) the criterion micro-benchmarks of benches/unpack.rs with their unpack dir on the same ext4.
 set -euo pipefail
@@ -19,11 +21,13 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 LAMINA=${1:-$REPO/target/release/lamina}
 CORPUS=${2:-/var/cache/lamina/corpus}
 N=${N:-5}
+BASELINE=${BASELINE:-}
 MNT=/var/tmp/lamina-bench
 IMG=/var/tmp/lamina-bench.img
 
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (loop device, mounts)" >&2; exit 1; }
 [ -x "$LAMINA" ] || { echo "bench: $LAMINA not built (cargo build --release)" >&2; exit 1; }
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || { echo "bench: BASELINE=$BASELINE is not a program" >&2; exit 1; }
 [ -e "$CORPUS/stamps/debian-variants" ] || { echo "bench: corpus not built in $CORPUS (scripts/build-corpus.sh)" >&2; exit 1; }
 for t in umoci pigz zstd tar jq openssl python3 mkfs.ext4 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench: missing $t (scripts/install-deps.sh)" >&2; exit 1; }
@@ -60,16 +64,16 @@ RESULTS=$MNT/../lamina-bench-results.$$
 : > "$RESULTS"
 record() { echo "$1 $2 $3" >> "$RESULTS"; } # tag tool seconds
 
-run_lamina() { # TAG
-  local R=$MNT/store t0 t1 m
+run_lamina() { # TAG [BINARY NAME]
+  local R=$MNT/store t0 t1 m bin=${2:-$LAMINA} name=${3:-lamina}
   t0=$(now)
-  "$LAMINA" --root "$R" load "$CORPUS/oci/debian:$1" >/dev/null 2>&1
-  m=$("$LAMINA" --root "$R" mount "debian:$1" --read-only)
+  "$bin" --root "$R" load "$CORPUS/oci/debian:$1" >/dev/null 2>&1
+  m=$("$bin" --root "$R" mount "debian:$1" --read-only)
   t1=$(now)
-  [ -f "$m/etc/debian_version" ] || { echo "bench: lamina mount of debian:$1 is wrong" >&2; exit 1; }
-  "$LAMINA" --root "$R" umount "$m" >/dev/null
+  [ -f "$m/etc/debian_version" ] || { echo "bench: $name mount of debian:$1 is wrong" >&2; exit 1; }
+  "$bin" --root "$R" umount "$m" >/dev/null
   settle "$R"
-  record "$1" lamina "$(elapsed "$t0" "$t1")"
+  record "$1" "$name" "$(elapsed "$t0" "$t1")"
 }
 
 run_umoci() { # TAG
@@ -113,7 +117,8 @@ run_tar() { # TAG [sha]: plain, then timed again with one syncfs; with "sha", th
 cat "$CORPUS"/oci/debian/blobs/sha256/* > /dev/null
 for round in $(seq 1 "$N"); do
   for tag in gzip zstd; do
-    run_lamina "$tag"; run_umoci "$tag"; run_tar "$tag"; run_tar "$tag" sha
+    run_lamina "$tag"; [ -z "$BASELINE" ] || run_lamina "$tag" "$BASELINE" baseline
+    run_umoci "$tag"; run_tar "$tag"; run_tar "$tag" sha
   done
   echo "bench: round $round done" >&2
 done
@@ -143,6 +148,13 @@ for tag in ("gzip", "zstd"):
     l, u, g, gs, gv = (med[(tag, k)] for k in ("lamina", "umoci", "tar", "tar+syncfs", "tar+sha"))
     note = " (gzip)" if tag == "zstd" else ""
     print(f"| debian:{tag} | {l:.2f} | {u:.2f}{note} | {g:.2f} | {gs:.2f} | {gv:.2f} | {l/u:.2f}x | {l/g:.2f}x | {l/gs:.2f}x | {l/gv:.2f}x |")
+if ("gzip", "baseline") in med:
+    print()
+    print("| image | lamina | baseline lamina | lamina / baseline |")
+    print("|---|---:|---:|---:|")
+    for tag in ("gzip", "zstd"):
+        l, b = med[(tag, "lamina")], med[(tag, "baseline")]
+        print(f"| debian:{tag} | {l:.2f} | {b:.2f} | {l/b:.2f}x |")
 print()
 print(f"Peak RSS of `lamina load` of big:gzip (1 GiB layer): {rss} MiB")
 print()

@@ -1,7 +1,9 @@
 //! lamina: a container storage engine.
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod copier;
 pub mod digest;
+pub mod engine;
 pub mod image;
 pub mod layerfs;
 pub mod mount;

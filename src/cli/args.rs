@@ -1,6 +1,7 @@
 //! The argument grammar (DESIGN.md "CLI contract").
 
-use clap::{Args, Parser, Subcommand};
+use crate::engine::{ArchiveFormat, Driver};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -167,8 +168,8 @@ pub struct MountArgs {
     #[arg(long)]
     pub read_only: bool,
     /// overlay (default) or copy
-    #[arg(long, default_value = "overlay")]
-    pub driver: String,
+    #[arg(long, value_enum, default_value = "overlay")]
+    pub driver: Driver,
     /// Also write an OCI runtime bundle here (config.json; the image is mounted at DIR/rootfs)
     #[arg(long)]
     pub bundle: Option<PathBuf>,
@@ -176,8 +177,8 @@ pub struct MountArgs {
     #[arg(long)]
     pub no_mount: bool,
     /// Output format: text (the mountpoint) or json
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: MountFormat,
     /// Command for the bundle's process.args (replaces the image's Cmd)
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -193,8 +194,8 @@ pub struct UmountArgs {
 #[derive(Args, Debug)]
 pub struct MountsArgs {
     /// Output format: table or json
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
     /// Print only mount ids
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -287,8 +288,8 @@ pub struct SaveArgs {
     #[arg(long, short = 'o', required = true)]
     pub output: PathBuf,
     /// oci-archive or docker-archive
-    #[arg(long, default_value = "oci-archive")]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "oci-archive")]
+    pub format: ArchiveFormat,
 }
 
 #[derive(Args, Debug)]
@@ -306,4 +307,19 @@ pub struct FsckArgs {
     /// Re-hash every layer's files against the list recorded when it was stored
     #[arg(long)]
     pub verify: bool,
+}
+
+/// `mount --format`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountFormat {
+    /// The mountpoint
+    Text,
+    Json,
+}
+
+/// `mounts --format`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
 }

@@ -11,8 +11,7 @@ use super::filter::ImageFilter;
 use super::format::{utc_time, Record, Template};
 use super::output::{human_size, parse_rfc3339, time_ago};
 use super::{CliError, CliResult, Context};
-use crate::digest::Digest;
-use crate::store::{self, Store};
+use crate::engine::{Digest, Engine};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -68,13 +67,12 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
         }
         _ => None,
     };
-    let store = Store::open(root).context(|| "images".to_string())?;
+    let engine = Engine::open(root).context(|| "images".to_string())?;
     let created_of = |name: &str| -> Result<i64, CliError> {
-        let id = store
-            .resolve_image(name)
+        let id = engine
+            .resolve(name)
             .context(|| format!("images --filter {name}"))?;
-        let row = store
-            .db()
+        let row = engine
             .image(&id)?
             .ok_or_else(|| CliError(format!("no such image: {name}")))?;
         Ok(row
@@ -94,21 +92,16 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
         .map(|n| created_of(n))
         .collect::<Result<_, _>>()?;
 
-    let mounts = store.db().mounts()?;
     let mut listed: Vec<Listed> = vec![];
-    for img in store.db().images()? {
+    for summary in engine.images()? {
+        let img = summary.row;
         let created = img.created.as_deref().and_then(parse_rfc3339);
         let when = created.unwrap_or(img.loaded);
         if before.iter().any(|t| when >= *t) || since.iter().any(|t| when <= *t) {
             continue;
         }
-        let mut tags = store.familiar_tags(&img.id)?;
-        let digests: Vec<(String, Digest)> = store
-            .db()
-            .repo_digests_of(&img.id)?
-            .into_iter()
-            .map(|(repo, d)| (familiar_repo(&repo), d))
-            .collect();
+        let mut tags = summary.tags;
+        let digests = summary.digests;
         match filter.dangling {
             Some(true) if !tags.is_empty() => continue,
             Some(false) if tags.is_empty() => continue,
@@ -121,7 +114,7 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
             }
         }
         if !filter.labels.is_empty() {
-            let config = store
+            let config = engine
                 .config(&img.id)
                 .context(|| format!("image {}", img.id))?;
             if !filter.labels_match(&config.container_config().labels) {
@@ -129,7 +122,7 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
             }
         }
         listed.push(Listed {
-            mounts: mounts.iter().filter(|m| m.image_id == img.id).count(),
+            mounts: summary.mounts,
             id: img.id,
             created,
             size: img.size,
@@ -176,12 +169,6 @@ fn show_id(id: &Digest, no_trunc: bool) -> String {
     } else {
         id.short().to_string()
     }
-}
-
-/// `docker.io/library/debian` -> `debian`.
-fn familiar_repo(full_repo: &str) -> String {
-    let f = store::familiar(&format!("{full_repo}:x"));
-    f.strip_suffix(":x").map(str::to_string).unwrap_or(f)
 }
 
 /// Splits a familiar `name:tag` (the tag follows the last `:` after the last `/`).

@@ -4,11 +4,11 @@
 
 use super::args::LoginArgs;
 use super::{CliError, CliResult, Context};
-use crate::source::registry::{self, Credentials};
+use crate::engine::{self, Credentials};
 use std::io::{BufRead, IsTerminal, Read, Write};
 
 pub fn login(a: LoginArgs) -> CliResult {
-    let registry_name = registry::login_registry(a.registry.as_deref().unwrap_or("docker.io"));
+    let registry_name = engine::login_registry(a.registry.as_deref().unwrap_or("docker.io"));
     let what = || format!("login {registry_name}");
     if a.password_stdin && a.password.is_some() {
         return Err(CliError(format!(
@@ -44,7 +44,7 @@ pub fn login(a: LoginArgs) -> CliResult {
     }
     let creds = Credentials { username, password };
     let opts = super::pull::registry_options(&a.registry_args);
-    let path = registry::login(&registry_name, creds, &opts).context(what)?;
+    let path = engine::login(&registry_name, creds, &opts).context(what)?;
     eprintln!(
         "WARNING! Your password will be stored unencrypted in {}.",
         path.display()

@@ -5,7 +5,7 @@ use super::format::{utc_time, Record, Template};
 use super::image_list::split_tag;
 use super::output::{human_size, parse_rfc3339, time_ago};
 use super::{CliError, CliResult, Context};
-use crate::store::{ArchiveFormat, FsckOptions, RemoveReport, Store};
+use crate::engine::{Engine, FsckOptions, RemoveReport};
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -25,39 +25,16 @@ pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
         Some(f) if !a.quiet => Some(Template::parse(f, HISTORY_FIELDS).context(what)?),
         _ => None,
     };
-    let store = Store::open(root).context(what)?;
-    let id = store.resolve_image(&a.image).context(what)?;
-    let config = store.config(&id).context(what)?;
-    let layers = store.db().image_layers(&id)?;
-    let history = &config.file().history;
-
-    // Oldest first: each non-empty history entry takes the next layer's size.
-    let mut rows: Vec<(Option<i64>, String, u64, String)> = vec![];
-    let mut next_layer = layers.iter();
-    if history.is_empty() {
-        for l in &layers {
-            rows.push((None, String::new(), l.size, String::new()));
-        }
-    }
-    for h in history {
-        let size = if h.empty_layer {
-            0
-        } else {
-            next_layer.next().map_or(0, |l| l.size)
-        };
-        rows.push((
-            h.created.as_deref().and_then(parse_rfc3339),
-            h.created_by.clone().unwrap_or_default(),
-            size,
-            h.comment.clone().unwrap_or_default(),
-        ));
-    }
+    let engine = Engine::open(root).context(what)?;
+    let (id, rows) = engine.history(&a.image).context(what)?;
     let n = rows.len();
     let records: Vec<Record> = rows
         .into_iter()
         .rev()
         .enumerate()
-        .map(|(i, (created, by, size, comment))| {
+        .map(|(i, row)| {
+            let created = row.created.as_deref().and_then(parse_rfc3339);
+            let (by, size, comment) = (row.created_by, row.size, row.comment);
             let shown_id = if i == 0 {
                 if a.no_trunc {
                     id.to_string()
@@ -136,8 +113,8 @@ pub fn prune(root: &Path, a: PruneArgs) -> CliResult {
             return Ok(());
         }
     }
-    let mut store = Store::open(root).context(|| "prune".to_string())?;
-    let report = store.prune(a.all).context(|| "prune".to_string())?;
+    let mut engine = Engine::open(root).context(|| "prune".to_string())?;
+    let report = engine.prune(a.all).context(|| "prune".to_string())?;
     print_removed(&report, true);
     println!("Total reclaimed space: {}", human_size(report.reclaimed()));
     Ok(())
@@ -184,21 +161,14 @@ pub(crate) fn print_removed(report: &RemoveReport, prune_style: bool) {
 
 pub fn save(root: &Path, a: SaveArgs) -> CliResult {
     let what = || format!("save {}", a.images.join(" "));
-    let format = ArchiveFormat::parse(&a.format).ok_or_else(|| {
-        CliError(format!(
-            "{}: unknown --format {:?} (oci-archive or docker-archive)",
-            what(),
-            a.format
-        ))
-    })?;
     if a.output.as_os_str() == "-" || (a.output.as_os_str().is_empty()) {
         return Err(CliError(format!(
             "{}: give the archive file with -o FILE",
             what()
         )));
     }
-    let store = Store::open(root).context(what)?;
-    let saved = store.save(&a.images, &a.output, format).context(what)?;
+    let engine = Engine::open(root).context(what)?;
+    let saved = engine.save(&a.images, &a.output, a.format).context(what)?;
     for s in saved {
         let names = if s.names.is_empty() {
             String::new()
@@ -211,8 +181,8 @@ pub fn save(root: &Path, a: SaveArgs) -> CliResult {
 }
 
 pub fn df(root: &Path, a: DfArgs) -> CliResult {
-    let store = Store::open(root).context(|| "df".to_string())?;
-    let u = store.disk_usage().context(|| "df".to_string())?;
+    let engine = Engine::open(root).context(|| "df".to_string())?;
+    let u = engine.disk_usage().context(|| "df".to_string())?;
     let active_images = u.images.iter().filter(|i| i.mounts > 0).count();
     let active_layers = u.layers.iter().filter(|l| l.active).count();
     let mounted = u.mounts.iter().filter(|m| m.mounted).count();
@@ -260,7 +230,7 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
             .and_then(parse_rfc3339)
             .map(time_ago)
             .unwrap_or_else(|| "N/A".into());
-        let tags = store.familiar_tags(&i.id)?;
+        let tags = engine.familiar_tags(&i.id)?;
         let names: Vec<(String, String)> = if tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -317,8 +287,8 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
 }
 
 pub fn fsck(root: &Path, a: FsckArgs) -> CliResult {
-    let mut store = Store::open_for_fsck(root).context(|| "fsck".to_string())?;
-    let report = store
+    let mut engine = Engine::open_for_fsck(root).context(|| "fsck".to_string())?;
+    let report = engine
         .fsck(FsckOptions {
             repair: a.repair,
             verify: a.verify,

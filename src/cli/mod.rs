@@ -1,5 +1,5 @@
 //! The command line: argument parsing, output, exit codes. Everything here is presentation; the work is
-//! done by the library (`store`, `source`, `runtime`).
+//! done by the library, through `engine` only.
 //!
 //! Exit codes: 0 ok, 1 error, 2 usage. What a person reads goes to stderr, what a script reads to stdout.
 
@@ -32,7 +32,7 @@ pub fn main() -> i32 {
     let root = cli
         .root
         .clone()
-        .unwrap_or_else(crate::store::Store::default_root);
+        .unwrap_or_else(crate::engine::Engine::default_root);
     let result = match cli.command {
         Command::Load(a) => load::load(&root, a),
         Command::Import(a) => load::import(&root, a),

@@ -1,6 +1,6 @@
 //! Output helpers: docker-style tables, sizes and relative times.
 
-use crate::digest::Digest;
+use crate::engine::Digest;
 
 /// Prints rows as columns separated by at least three spaces, as docker does.
 pub fn print_table(rows: &[Vec<String>]) {
@@ -62,7 +62,7 @@ pub fn human_size(bytes: u64) -> String {
 
 /// "2 weeks ago", as docker's units.HumanDuration words it.
 pub fn time_ago(unix: i64) -> String {
-    let now = crate::store::db::now();
+    let now = crate::engine::now();
     format!("{} ago", human_duration((now - unix).max(0)))
 }
 

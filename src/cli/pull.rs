@@ -15,11 +15,10 @@
 use super::args::{ManifestInspectArgs, PullArgs, RegistryArgs};
 use super::output::human_size;
 use super::{CliError, CliResult, Context};
-use crate::digest::Digest;
-use crate::image::{Platform, Reference};
-use crate::source::registry::{RegistryOptions, RegistrySource};
-use crate::source::{self, SourceRef};
-use crate::store::{LayerEvent, LayerStatus, Store};
+use crate::engine::{
+    self, Descriptor, Digest, Engine, LayerEvent, LayerStatus, Observer, Puller, Reference,
+    RegistryOptions,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -43,40 +42,38 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
             what()
         )));
     }
-    let platform = match &a.platform {
-        Some(p) => Platform::parse(p).context(|| format!("--platform {p}"))?,
-        None => Platform::host(),
-    };
-    let mut store = Store::open(root).context(what)?;
-    let mut source =
-        RegistrySource::open(&reference, &registry_options(&a.registry)).context(what)?;
+    let platform = super::load::platform(&a.platform)?;
+    let mut engine = Engine::open(root).context(what)?;
     let ui = Arc::new(PullUi::new(a.quiet));
     let progress_ui = ui.clone();
-    source.set_progress(Arc::new(move |blob: &Digest, done, total| {
-        progress_ui.progress(blob, done, total)
-    }));
+    let puller = Puller::open(
+        &reference,
+        &registry_options(&a.registry),
+        Some(Arc::new(move |blob: &Digest, done, total| {
+            progress_ui.progress(blob, done, total)
+        })),
+    )
+    .context(what)?;
 
     let wanted: Vec<String> = if a.all_tags {
-        let tags = source.tags().context(what)?;
+        let tags = puller.tags().context(what)?;
         if tags.is_empty() {
             return Err(CliError(format!("{}: the repository has no tags", what())));
         }
         tags
     } else {
-        match (&reference.digest, &reference.tag) {
-            (Some(d), _) => vec![d.to_string()],
-            (None, Some(t)) => vec![t.clone()],
-            (None, None) => vec![crate::image::reference::DEFAULT_TAG.to_string()],
-        }
+        vec![engine::wanted(&reference)]
     };
     let mut any_new = false;
     for w in &wanted {
-        let one_what = || format!("pull {}", named(&reference, w));
-        let new = pull_one(&mut store, &source, &reference, w, &platform, &ui).context(one_what)?;
-        any_new |= new;
+        let shown = engine::full_name(&reference, w);
+        let one_what = || format!("pull {shown}");
+        ui.line(&format!("{w}: Pulling from {}", reference.path));
+        let pulled = engine.pull(&puller, w, &platform, &*ui).context(one_what)?;
+        ui.line(&format!("Digest: {}", pulled.digest));
+        any_new |= pulled.new;
         if !a.all_tags {
-            let shown = named(&reference, w);
-            ui.line(&status_line(new, &familiar(&shown)));
+            ui.line(&status_line(pulled.new, &engine::familiar(&shown)));
             if a.quiet {
                 println!("{shown}");
             } else {
@@ -102,67 +99,6 @@ fn status_line(new: bool, name: &str) -> String {
     } else {
         format!("Status: Image is up to date for {name}")
     }
-}
-
-/// `docker.io/library/debian:latest`, or `…/debian@sha256:…` for a digest.
-fn named(reference: &Reference, tag_or_digest: &str) -> String {
-    let sep = if tag_or_digest.starts_with("sha256:") {
-        '@'
-    } else {
-        ':'
-    };
-    format!("{}{sep}{tag_or_digest}", reference.repository())
-}
-
-fn familiar(full: &str) -> String {
-    Reference::parse(full)
-        .map(|r| r.familiar())
-        .unwrap_or_else(|_| full.to_string())
-}
-
-/// Pulls one tag or digest; true when the store changed (a new image, or a tag that moved).
-fn pull_one(
-    store: &mut Store,
-    source: &RegistrySource,
-    reference: &Reference,
-    tag_or_digest: &str,
-    platform: &Platform,
-    ui: &PullUi,
-) -> Result<bool, CliError> {
-    ui.line(&format!("{tag_or_digest}: Pulling from {}", reference.path));
-    let sref: SourceRef = source.source_ref(tag_or_digest)?;
-    let image = source::resolve(source, &sref, platform)?;
-    for w in &image.warnings {
-        ui.warn(&format!("WARNING: {w}"));
-    }
-    let id = image.id();
-    let repository = reference.repository();
-    let top_digest = sref.descriptor.digest.clone();
-    let is_digest = tag_or_digest.parse::<Digest>().is_ok();
-    let tags = if is_digest {
-        vec![]
-    } else {
-        vec![named(reference, tag_or_digest)]
-    };
-    let db = store.db();
-    let up_to_date = db.image(&id)?.is_some()
-        && db.digest_target(&repository, &top_digest)? == Some(id.clone())
-        && match tags.first() {
-            Some(t) => db.tag_target(t)? == Some(id.clone()),
-            None => true,
-        };
-    ui.start_image(&image.layers);
-    let result = store.ingest(
-        source,
-        &image,
-        &tags,
-        Some((repository.as_str(), &top_digest)),
-        &|e| ui.event(e),
-    );
-    ui.finish_image();
-    result?;
-    ui.line(&format!("Digest: {top_digest}"));
-    Ok(!up_to_date)
 }
 
 /// The output of a pull: docker's lines, and progress bars on a terminal.
@@ -205,15 +141,18 @@ impl PullUi {
             }
         }
     }
+}
 
-    fn warn(&self, s: &str) {
+impl Observer for PullUi {
+    fn warning(&self, message: &str) {
+        let s = format!("WARNING: {message}");
         match &self.multi {
             Some(m) => m.suspend(|| eprintln!("{s}")),
             None => eprintln!("{s}"),
         }
     }
 
-    fn start_image(&self, layers: &[(crate::image::Descriptor, Digest)]) {
+    fn image_started(&self, layers: &[(Descriptor, Digest)]) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
@@ -235,7 +174,7 @@ impl PullUi {
         }
     }
 
-    fn finish_image(&self) {
+    fn image_finished(&self) {
         if let Ok(mut st) = self.state.lock() {
             for (_, bar) in st.bars.drain() {
                 bar.finish_and_clear();
@@ -243,7 +182,7 @@ impl PullUi {
         }
     }
 
-    fn event(&self, e: &LayerEvent) {
+    fn layer(&self, e: &LayerEvent) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
@@ -275,7 +214,9 @@ impl PullUi {
         drop(st);
         self.line(&line);
     }
+}
 
+impl PullUi {
     /// Bytes of a layer blob arrived (other blobs, such as configs, have no bar).
     fn progress(&self, blob: &Digest, done: u64, total: u64) {
         let Ok(st) = self.state.lock() else { return };
@@ -303,16 +244,11 @@ fn bar_style() -> ProgressStyle {
 pub fn manifest_inspect(a: ManifestInspectArgs) -> CliResult {
     let what = || format!("manifest inspect {}", a.reference);
     let reference = Reference::parse(&a.reference).context(what)?;
-    let source = RegistrySource::open(&reference, &registry_options(&a.registry)).context(what)?;
-    let wanted = match (&reference.digest, &reference.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => crate::image::reference::DEFAULT_TAG.to_string(),
-    };
-    let m = source.fetch_manifest(&wanted).context(what)?;
+    let puller = Puller::open(&reference, &registry_options(&a.registry), None).context(what)?;
+    let bytes = puller.manifest(&engine::wanted(&reference)).context(what)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(&m.bytes).context(what)?;
-    if !m.bytes.ends_with(b"\n") {
+    out.write_all(&bytes).context(what)?;
+    if !bytes.ends_with(b"\n") {
         out.write_all(b"\n").context(what)?;
     }
     Ok(())

@@ -7,7 +7,11 @@
 //!
 //! Refcounts are not stored: a layer's users are the `image_layers` rows that name it, so they can never
 //! drift from the truth.
+//!
+//! This module is private to `store` and holds the only SQL in the crate: each change is one named
+//! operation (as containerd's metastore hides bolt), and nothing outside sees the connection.
 
+use super::layout::{LayerKey, MountId};
 use crate::digest::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
@@ -24,6 +28,8 @@ pub enum DbError {
     Sql(#[from] rusqlite::Error),
     #[error("metadata database holds a malformed value {value:?} in {column}")]
     Corrupt { column: &'static str, value: String },
+    #[error("image {0} gained a mount while being deleted")]
+    GainedMount(Digest),
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -122,13 +128,13 @@ CREATE TABLE IF NOT EXISTS mounts (
 );
 ";
 
-pub struct Db {
+pub(super) struct Db {
     conn: Connection,
 }
 
 #[derive(Debug, Clone)]
 pub struct LayerRow {
-    pub key: String,
+    pub key: LayerKey,
     pub diff_id: Digest,
     pub chain_id: Digest,
     pub parent_dependent: bool,
@@ -146,7 +152,7 @@ pub struct ImageRow {
 
 #[derive(Debug, Clone)]
 pub struct MountRow {
-    pub id: String,
+    pub id: MountId,
     pub image_id: Digest,
     pub target: String,
     pub driver: String,
@@ -157,8 +163,33 @@ pub struct MountRow {
     pub prepared: bool,
 }
 
+/// What one load records about an image, in one transaction.
+pub struct NewImage<'a> {
+    pub row: &'a ImageRow,
+    /// Its layers, bottom first.
+    pub layers: &'a [LayerRow],
+    /// Full names to point at it.
+    pub tags: &'a [String],
+    /// (repository, manifest digest) it came with.
+    pub repo_digest: Option<(&'a str, &'a Digest)>,
+}
+
 fn digest_col(column: &'static str, s: String) -> Result<Digest> {
     s.parse().map_err(|_| DbError::Corrupt { column, value: s })
+}
+
+fn key_col(s: String) -> Result<LayerKey> {
+    LayerKey::parse(&s).ok_or(DbError::Corrupt {
+        column: "layers.key",
+        value: s,
+    })
+}
+
+fn mount_id_col(s: String) -> Result<MountId> {
+    MountId::parse(&s).ok_or(DbError::Corrupt {
+        column: "mounts.id",
+        value: s,
+    })
 }
 
 pub fn now() -> i64 {
@@ -168,8 +199,11 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+const LAYER_COLS: &str = "key, diff_id, chain_id, parent_dependent, size, entries";
+const MOUNT_COLS: &str = "id, image_id, target, driver, readonly, created, prepared";
+
 impl Db {
-    pub fn open(path: &Path) -> Result<Db> {
+    pub(super) fn open(path: &Path) -> Result<Db> {
         let open_err = |source| DbError::Open {
             path: path.display().to_string(),
             source,
@@ -193,7 +227,7 @@ impl Db {
 
     /// Runs `f` in one IMMEDIATE transaction (taking the write lock up front, so two writers queue
     /// instead of failing with SQLITE_BUSY halfway).
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -202,20 +236,44 @@ impl Db {
         Ok(out)
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    // ---- checks
+
+    /// What SQLite's own checks find wrong (integrity, then rows naming missing rows); empty when sound.
+    pub(super) fn integrity_problems(&self) -> Result<Vec<String>> {
+        let integrity: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+        let mut out = vec![];
+        if integrity != "ok" {
+            out.push(integrity);
+        }
+        let mut st = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let bad: Vec<String> = st
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        out.extend(
+            bad.into_iter()
+                .map(|table| format!("a row of {table} names a missing row")),
+        );
+        Ok(out)
     }
 
     // ---- layers
 
     /// A stored layer usable at this position: the self-contained one keyed by diffID, or the
     /// parent-dependent one keyed by this chainID.
-    pub fn find_layer(&self, diff_id: &Digest, chain_id: &Digest) -> Result<Option<LayerRow>> {
+    pub(super) fn find_layer(
+        &self,
+        diff_id: &Digest,
+        chain_id: &Digest,
+    ) -> Result<Option<LayerRow>> {
         self.conn
             .query_row(
-                "SELECT key, diff_id, chain_id, parent_dependent, size, entries FROM layers
-                 WHERE diff_id = ?1 AND (parent_dependent = 0 OR chain_id = ?2)
-                 ORDER BY parent_dependent LIMIT 1",
+                &format!(
+                    "SELECT {LAYER_COLS} FROM layers
+                     WHERE diff_id = ?1 AND (parent_dependent = 0 OR chain_id = ?2)
+                     ORDER BY parent_dependent LIMIT 1"
+                ),
                 params![diff_id.to_string(), chain_id.to_string()],
                 raw_layer,
             )
@@ -224,38 +282,38 @@ impl Db {
             .transpose()
     }
 
-    pub fn layer(&self, key: &str) -> Result<Option<LayerRow>> {
-        self.conn
-            .query_row(
-                "SELECT key, diff_id, chain_id, parent_dependent, size, entries FROM layers WHERE key = ?1",
-                params![key],
-                raw_layer,
-            )
-            .optional()?
-            .map(layer_row)
-            .transpose()
-    }
-
-    pub fn layers(&self) -> Result<Vec<LayerRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT key, diff_id, chain_id, parent_dependent, size, entries FROM layers ORDER BY key",
-        )?;
+    pub(super) fn layers(&self) -> Result<Vec<LayerRow>> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {LAYER_COLS} FROM layers ORDER BY key"))?;
         let rows = st.query_map([], raw_layer)?;
         rows.map(|r| layer_row(r?)).collect()
     }
 
-    /// How many images use each layer.
-    pub fn layer_users(&self, key: &str) -> Result<u64> {
+    /// How many images use a layer.
+    pub(super) fn layer_users(&self, key: &LayerKey) -> Result<u64> {
         Ok(self.conn.query_row(
             "SELECT COUNT(DISTINCT image_id) FROM image_layers WHERE layer_key = ?1",
-            params![key],
+            params![key.as_str()],
             |r| r.get::<_, i64>(0),
         )? as u64)
     }
 
+    /// Forgets a layer no image uses.
+    pub(super) fn delete_unused_layer(&mut self, key: &LayerKey) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM layers WHERE key = ?1
+                 AND NOT EXISTS (SELECT 1 FROM image_layers WHERE layer_key = ?1)",
+                params![key.as_str()],
+            )?;
+            Ok(())
+        })
+    }
+
     // ---- images
 
-    pub fn image(&self, id: &Digest) -> Result<Option<ImageRow>> {
+    pub(super) fn image(&self, id: &Digest) -> Result<Option<ImageRow>> {
         self.conn
             .query_row(
                 "SELECT id, created, loaded, size FROM images WHERE id = ?1",
@@ -267,7 +325,7 @@ impl Db {
             .transpose()
     }
 
-    pub fn images(&self) -> Result<Vec<ImageRow>> {
+    pub(super) fn images(&self) -> Result<Vec<ImageRow>> {
         let mut st = self
             .conn
             .prepare("SELECT id, created, loaded, size FROM images ORDER BY loaded DESC, id")?;
@@ -276,7 +334,7 @@ impl Db {
     }
 
     /// Image ids whose hex starts with `prefix` (already validated as lowercase hex).
-    pub fn images_by_prefix(&self, prefix: &str) -> Result<Vec<Digest>> {
+    pub(super) fn images_by_prefix(&self, prefix: &str) -> Result<Vec<Digest>> {
         let mut st = self
             .conn
             .prepare("SELECT id FROM images WHERE id LIKE ?1 ORDER BY id")?;
@@ -286,8 +344,8 @@ impl Db {
         rows.map(|r| digest_col("images.id", r?)).collect()
     }
 
-    /// Layer keys of an image, bottom first.
-    pub fn image_layers(&self, id: &Digest) -> Result<Vec<LayerRow>> {
+    /// Layers of an image, bottom first.
+    pub(super) fn image_layers(&self, id: &Digest) -> Result<Vec<LayerRow>> {
         let mut st = self.conn.prepare(
             "SELECT l.key, l.diff_id, l.chain_id, l.parent_dependent, l.size, l.entries
              FROM image_layers il JOIN layers l ON l.key = il.layer_key
@@ -297,7 +355,83 @@ impl Db {
         rows.map(|r| layer_row(r?)).collect()
     }
 
-    pub fn tag_target(&self, name: &str) -> Result<Option<Digest>> {
+    /// Records an image, its layers (bottom first), its tags and repository digest in one
+    /// transaction. Loading an image again keeps its row. Returns the images that lost a tag to it.
+    pub(super) fn record_image(&mut self, new: &NewImage) -> Result<Vec<Digest>> {
+        self.write(|tx| {
+            for l in new.layers {
+                insert_layer(tx, l)?;
+            }
+            let img = new.row;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO images (id, created, loaded, size) VALUES (?1, ?2, ?3, ?4)",
+                params![img.id.to_string(), img.created, img.loaded, img.size as i64],
+            )?;
+            if inserted == 1 {
+                for (i, l) in new.layers.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO image_layers (image_id, position, layer_key) VALUES (?1, ?2, ?3)",
+                        params![img.id.to_string(), i as i64, l.key.as_str()],
+                    )?;
+                }
+            }
+            let mut untagged = Vec::new();
+            for t in new.tags {
+                if let Some(old) = set_tag(tx, t, &img.id)? {
+                    untagged.push(old);
+                }
+            }
+            if let Some((repository, digest)) = new.repo_digest {
+                tx.execute(
+                    "INSERT INTO repo_digests (repository, digest, image_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(repository, digest) DO UPDATE SET image_id = excluded.image_id",
+                    params![repository, digest.to_string(), img.id.to_string()],
+                )?;
+            }
+            Ok(untagged)
+        })
+    }
+
+    /// Deletes an image's rows (it must have no mount) and the rows of the layers only it used,
+    /// which are returned.
+    pub(super) fn delete_image(&mut self, id: &Digest) -> Result<Vec<LayerRow>> {
+        let layers = self.image_layers(id)?;
+        let idstr = id.to_string();
+        self.write(|tx| {
+            let busy: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM mounts WHERE image_id = ?1",
+                params![idstr],
+                |r| r.get(0),
+            )?;
+            if busy > 0 {
+                return Err(DbError::GainedMount(id.clone()));
+            }
+            for table in ["tags", "repo_digests", "image_layers"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE image_id = ?1"),
+                    params![idstr],
+                )?;
+            }
+            tx.execute("DELETE FROM images WHERE id = ?1", params![idstr])?;
+            let mut gone: Vec<LayerRow> = Vec::new();
+            for l in &layers {
+                let users: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM image_layers WHERE layer_key = ?1",
+                    params![l.key.as_str()],
+                    |r| r.get(0),
+                )?;
+                if users == 0 && !gone.iter().any(|g| g.key == l.key) {
+                    tx.execute("DELETE FROM layers WHERE key = ?1", params![l.key.as_str()])?;
+                    gone.push(l.clone());
+                }
+            }
+            Ok(gone)
+        })
+    }
+
+    // ---- names
+
+    pub(super) fn tag_target(&self, name: &str) -> Result<Option<Digest>> {
         self.conn
             .query_row(
                 "SELECT image_id FROM tags WHERE name = ?1",
@@ -309,7 +443,7 @@ impl Db {
             .transpose()
     }
 
-    pub fn tags_of(&self, id: &Digest) -> Result<Vec<String>> {
+    pub(super) fn tags_of(&self, id: &Digest) -> Result<Vec<String>> {
         let mut st = self
             .conn
             .prepare("SELECT name FROM tags WHERE image_id = ?1 ORDER BY name")?;
@@ -317,7 +451,23 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn digest_target(&self, repository: &str, digest: &Digest) -> Result<Option<Digest>> {
+    /// Points a tag at an image.
+    pub(super) fn tag(&mut self, name: &str, id: &Digest) -> Result<()> {
+        self.write(|tx| set_tag(tx, name, id).map(|_| ()))
+    }
+
+    pub(super) fn untag(&mut self, name: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM tags WHERE name = ?1", params![name])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn digest_target(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Digest>> {
         self.conn
             .query_row(
                 "SELECT image_id FROM repo_digests WHERE repository = ?1 AND digest = ?2",
@@ -330,7 +480,7 @@ impl Db {
     }
 
     /// (repository, manifest digest) pairs an image was loaded or pulled with.
-    pub fn repo_digests_of(&self, id: &Digest) -> Result<Vec<(String, Digest)>> {
+    pub(super) fn repo_digests_of(&self, id: &Digest) -> Result<Vec<(String, Digest)>> {
         let mut st = self.conn.prepare(
             "SELECT repository, digest FROM repo_digests WHERE image_id = ?1 ORDER BY repository, digest",
         )?;
@@ -344,20 +494,30 @@ impl Db {
         .collect()
     }
 
+    /// Every manifest digest some repository digest names (their blobs are kept).
+    pub(super) fn manifest_digests(&self) -> Result<Vec<Digest>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT digest FROM repo_digests ORDER BY digest")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest_col("repo_digests.digest", r?))
+            .collect()
+    }
+
     // ---- mounts
 
-    pub fn mounts(&self) -> Result<Vec<MountRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, image_id, target, driver, readonly, created, prepared FROM mounts ORDER BY created, id",
-        )?;
+    pub(super) fn mounts(&self) -> Result<Vec<MountRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {MOUNT_COLS} FROM mounts ORDER BY created, id"
+        ))?;
         let rows = st.query_map([], raw_mount)?;
         rows.map(|r| mount_row(r?)).collect()
     }
 
-    pub fn mount(&self, id: &str) -> Result<Option<MountRow>> {
+    pub(super) fn mount(&self, id: &str) -> Result<Option<MountRow>> {
         self.conn
             .query_row(
-                "SELECT id, image_id, target, driver, readonly, created, prepared FROM mounts WHERE id = ?1",
+                &format!("SELECT {MOUNT_COLS} FROM mounts WHERE id = ?1"),
                 params![id],
                 raw_mount,
             )
@@ -366,23 +526,37 @@ impl Db {
             .transpose()
     }
 
-    pub fn mounts_of_image(&self, id: &Digest) -> Result<Vec<MountRow>> {
-        Ok(self
-            .mounts()?
-            .into_iter()
-            .filter(|m| &m.image_id == id)
-            .collect())
+    pub(super) fn insert_mount(&mut self, m: &MountRow) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                &format!("INSERT INTO mounts ({MOUNT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    m.id.as_str(),
+                    m.image_id.to_string(),
+                    m.target,
+                    m.driver,
+                    m.readonly,
+                    m.created,
+                    m.prepared
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn delete_mount(&mut self, id: &MountId) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM mounts WHERE id = ?1", params![id.as_str()])?;
+            Ok(())
+        })
     }
 }
 
-// ---- writes, used inside `Db::write`
-
-pub fn insert_layer(tx: &Transaction, l: &LayerRow) -> Result<()> {
+fn insert_layer(tx: &Transaction, l: &LayerRow) -> Result<()> {
     tx.execute(
-        "INSERT OR IGNORE INTO layers (key, diff_id, chain_id, parent_dependent, size, entries, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &format!("INSERT OR IGNORE INTO layers ({LAYER_COLS}, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
         params![
-            l.key,
+            l.key.as_str(),
             l.diff_id.to_string(),
             l.chain_id.to_string(),
             l.parent_dependent,
@@ -394,25 +568,8 @@ pub fn insert_layer(tx: &Transaction, l: &LayerRow) -> Result<()> {
     Ok(())
 }
 
-/// Records an image and its layers (bottom first). Loading an image again keeps its row.
-pub fn insert_image(tx: &Transaction, img: &ImageRow, layer_keys: &[String]) -> Result<()> {
-    let inserted = tx.execute(
-        "INSERT OR IGNORE INTO images (id, created, loaded, size) VALUES (?1, ?2, ?3, ?4)",
-        params![img.id.to_string(), img.created, img.loaded, img.size as i64],
-    )?;
-    if inserted == 1 {
-        for (i, key) in layer_keys.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO image_layers (image_id, position, layer_key) VALUES (?1, ?2, ?3)",
-                params![img.id.to_string(), i as i64, key],
-            )?;
-        }
-    }
-    Ok(())
-}
-
 /// Points a tag at an image; returns the image it pointed at before, if another.
-pub fn set_tag(tx: &Transaction, name: &str, id: &Digest) -> Result<Option<Digest>> {
+fn set_tag(tx: &Transaction, name: &str, id: &Digest) -> Result<Option<Digest>> {
     let old: Option<String> = tx
         .query_row(
             "SELECT image_id FROM tags WHERE name = ?1",
@@ -431,42 +588,6 @@ pub fn set_tag(tx: &Transaction, name: &str, id: &Digest) -> Result<Option<Diges
     }
 }
 
-pub fn add_repo_digest(
-    tx: &Transaction,
-    repository: &str,
-    digest: &Digest,
-    id: &Digest,
-) -> Result<()> {
-    tx.execute(
-        "INSERT INTO repo_digests (repository, digest, image_id) VALUES (?1, ?2, ?3)
-         ON CONFLICT(repository, digest) DO UPDATE SET image_id = excluded.image_id",
-        params![repository, digest.to_string(), id.to_string()],
-    )?;
-    Ok(())
-}
-
-pub fn insert_mount(tx: &Transaction, m: &MountRow) -> Result<()> {
-    tx.execute(
-        "INSERT INTO mounts (id, image_id, target, driver, readonly, created, prepared)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            m.id,
-            m.image_id.to_string(),
-            m.target,
-            m.driver,
-            m.readonly,
-            m.created,
-            m.prepared
-        ],
-    )?;
-    Ok(())
-}
-
-pub fn delete_mount(tx: &Transaction, id: &str) -> Result<()> {
-    tx.execute("DELETE FROM mounts WHERE id = ?1", params![id])?;
-    Ok(())
-}
-
 type RawLayer = (String, String, String, bool, i64, i64);
 fn raw_layer(r: &rusqlite::Row) -> rusqlite::Result<RawLayer> {
     Ok((
@@ -480,7 +601,7 @@ fn raw_layer(r: &rusqlite::Row) -> rusqlite::Result<RawLayer> {
 }
 fn layer_row(r: RawLayer) -> Result<LayerRow> {
     Ok(LayerRow {
-        key: r.0,
+        key: key_col(r.0)?,
         diff_id: digest_col("layers.diff_id", r.1)?,
         chain_id: digest_col("layers.chain_id", r.2)?,
         parent_dependent: r.3,
@@ -516,7 +637,7 @@ fn raw_mount(r: &rusqlite::Row) -> rusqlite::Result<RawMount> {
 }
 fn mount_row(r: RawMount) -> Result<MountRow> {
     Ok(MountRow {
-        id: r.0,
+        id: mount_id_col(r.0)?,
         image_id: digest_col("mounts.image_id", r.1)?,
         target: r.2,
         driver: r.3,
@@ -562,11 +683,11 @@ mod tests {
             "rows from before default to mounted by lamina"
         );
         let new = MountRow {
-            id: "new".into(),
+            id: MountId::parse("new").unwrap(),
             prepared: true,
             ..old
         };
-        db.write(|tx| insert_mount(tx, &new)).unwrap();
+        db.insert_mount(&new).unwrap();
         assert!(db.mount("new").unwrap().unwrap().prepared);
         drop(db);
         Db::open(&path).expect("opening again adds nothing twice");

@@ -5,6 +5,7 @@
 //! images use it: that is the sharing this store is built for. An image's *shared* size is the part
 //! of its layers that other images use too; its *unique* size is what deleting it alone would free.
 
+use super::layout::{LayerKey, MountId};
 use super::{IoContext, Result, Store};
 use crate::digest::Digest;
 use std::collections::HashMap;
@@ -22,7 +23,7 @@ pub struct ImageUsage {
 
 #[derive(Debug, Clone)]
 pub struct LayerUsage {
-    pub key: String,
+    pub key: LayerKey,
     pub diff_id: Digest,
     pub size: u64,
     /// Images that use the layer.
@@ -33,7 +34,7 @@ pub struct LayerUsage {
 
 #[derive(Debug, Clone)]
 pub struct MountUsage {
-    pub id: String,
+    pub id: MountId,
     pub image_id: Digest,
     pub driver: String,
     pub target: String,
@@ -70,8 +71,8 @@ impl Store {
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         let mounts = self.db.mounts()?;
         let images = self.db.images()?;
-        let mut users: HashMap<String, usize> = HashMap::new();
-        let mut active: HashMap<String, bool> = HashMap::new();
+        let mut users: HashMap<LayerKey, usize> = HashMap::new();
+        let mut active: HashMap<LayerKey, bool> = HashMap::new();
         let mut per_image = Vec::with_capacity(images.len());
         for img in &images {
             let layers = self.db.image_layers(&img.id)?;
@@ -81,7 +82,7 @@ impl Store {
                 if seen.contains(&l.key.as_str()) {
                     continue;
                 }
-                seen.push(&l.key);
+                seen.push(l.key.as_str());
                 *users.entry(l.key.clone()).or_default() += 1;
                 *active.entry(l.key.clone()).or_default() |= is_mounted;
             }
@@ -95,7 +96,7 @@ impl Store {
                 if seen.contains(&l.key.as_str()) {
                     continue;
                 }
-                seen.push(&l.key);
+                seen.push(l.key.as_str());
                 size += l.size;
                 if users.get(&l.key).copied().unwrap_or(0) > 1 {
                     shared += l.size;

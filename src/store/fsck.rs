@@ -14,6 +14,7 @@
 //! Nothing that a live mount uses is ever touched.
 
 use super::filelist::{self, KnownHashes};
+use super::layout::{LayerKey, MountId};
 use super::{staging, IoContext, RemoveReport, Result, Store};
 use crate::digest::Digest;
 use rustix::fs::{flock, FlockOperation};
@@ -103,27 +104,8 @@ impl Store {
     }
 
     fn check_database(&self, r: &mut FsckReport) -> Result<()> {
-        let conn = self.db.conn();
-        let integrity: String = conn
-            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-            .map_err(super::DbError::from)?;
-        if integrity != "ok" {
-            r.add(ProblemKind::Database, "meta.db", integrity);
-        }
-        let mut st = conn
-            .prepare("PRAGMA foreign_key_check")
-            .map_err(super::DbError::from)?;
-        let bad: Vec<String> = st
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(super::DbError::from)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(super::DbError::from)?;
-        for table in bad {
-            r.add(
-                ProblemKind::Database,
-                "meta.db",
-                format!("a row of {table} names a missing row"),
-            );
+        for problem in self.db.integrity_problems()? {
+            r.add(ProblemKind::Database, "meta.db", problem);
         }
         Ok(())
     }
@@ -173,7 +155,7 @@ impl Store {
                 format!("nothing is mounted at {} any more", m.target),
             );
             if opts.repair {
-                self.unmount(&m.id)?;
+                self.forget_mount(&m.id)?;
                 r.repaired(i, "forgotten, its dirs removed");
             }
         }
@@ -181,11 +163,11 @@ impl Store {
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if rows.iter().any(|m| m.id == name) {
+            if rows.iter().any(|m| m.id.as_str() == name) {
                 continue;
             }
-            let merged = self.layout.mount_merged(&name);
-            let busy = crate::mount::is_mountpoint(&merged);
+            let busy = MountId::parse(&name)
+                .is_some_and(|id| crate::mount::is_mountpoint(&self.layout.mount_merged(&id)));
             let i = r.add(
                 ProblemKind::OrphanMountDir,
                 format!("mounts/{name}"),
@@ -204,12 +186,13 @@ impl Store {
     }
 
     /// Layer rows against their dirs (and, with `verify`, their trees). Returns the damaged keys.
-    fn check_layers(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<HashSet<String>> {
+    fn check_layers(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<HashSet<LayerKey>> {
         let mut damaged = HashSet::new();
         for l in self.db.layers()? {
             r.layers_checked += 1;
             let subject = format!("layer {}", l.diff_id);
-            let diff = self.layout.layer_diff(&l.key);
+            let paths = self.layout.layer(&l.key);
+            let diff = paths.diff();
             if !diff.is_dir() {
                 r.add(
                     ProblemKind::MissingLayer,
@@ -219,7 +202,7 @@ impl Store {
                 damaged.insert(l.key.clone());
                 continue;
             }
-            match super::ingest::read_record(&self.layout, &l.key)? {
+            match self.layer_record(&l.key)? {
                 Some(rec) if rec.diff_id == l.diff_id => {}
                 Some(rec) => {
                     r.add(
@@ -239,17 +222,13 @@ impl Store {
             if self.db.layer_users(&l.key)? == 0 {
                 let i = r.add(ProblemKind::UnusedLayer, &subject, "no image uses it");
                 if opts.repair {
-                    self.db.write(|tx| {
-                        tx.execute("DELETE FROM layers WHERE key = ?1", [&l.key])?;
-                        Ok(())
-                    })?;
-                    self.remove_layer_dir(&l.key)?;
+                    self.delete_unused_layer(&l.key)?;
                     r.repaired(i, "removed");
                     continue;
                 }
             }
             if opts.verify {
-                let list = self.layout.layer_files(&l.key);
+                let list = paths.files();
                 if !list.exists() {
                     r.add(
                         ProblemKind::LayerRecord,
@@ -279,7 +258,7 @@ impl Store {
         &mut self,
         r: &mut FsckReport,
         opts: FsckOptions,
-        damaged: &HashSet<String>,
+        damaged: &HashSet<LayerKey>,
     ) -> Result<()> {
         for img in self.db.images()? {
             let layers = self.db.image_layers(&img.id)?;
@@ -314,7 +293,7 @@ impl Store {
             if !opts.repair {
                 continue;
             }
-            if !self.db.mounts_of_image(&img.id)?.is_empty() {
+            if !self.mounts_of_image(&img.id)?.is_empty() {
                 continue;
             }
             let mut report = RemoveReport::default();
@@ -346,16 +325,17 @@ impl Store {
 
     /// Dirs under `layers/` that no row names.
     fn check_layer_dirs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
-        let keys: HashSet<String> = self.db.layers()?.into_iter().map(|l| l.key).collect();
+        let keys: HashSet<LayerKey> = self.db.layers()?.into_iter().map(|l| l.key).collect();
         let any_mount = !self.db.mounts()?.is_empty();
         let dir = self.layout.layers_dir();
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if keys.contains(&name) {
+            let key = LayerKey::parse(&name);
+            if key.as_ref().is_some_and(|k| keys.contains(k)) {
                 continue;
             }
-            if name.starts_with("flat-") {
+            if let Some(key) = key.as_ref().filter(|k| k.is_flat()) {
                 // A cache of flattened bottom layers for deep images; a live mount may stack it.
                 if !any_mount && opts.repair {
                     let i = r.add(
@@ -363,23 +343,22 @@ impl Store {
                         format!("layers/{name}"),
                         "flattened-layer cache no mount uses",
                     );
-                    self.remove_layer_dir(&name)?;
+                    self.remove_layer_dir(key)?;
                     r.repaired(i, "removed");
                 }
                 continue;
             }
-            let is_key = name.len() == 64 && Digest::from_hex(&name).is_ok();
             let i = r.add(
                 ProblemKind::OrphanLayer,
                 format!("layers/{name}"),
-                if is_key {
+                if key.is_some() {
                     "a layer dir no row names"
                 } else {
                     "not a layer dir"
                 },
             );
-            if opts.repair && is_key {
-                self.remove_layer_dir(&name)?;
+            if let Some(key) = key.filter(|_| opts.repair) {
+                self.remove_layer_dir(&key)?;
                 r.repaired(i, "removed");
             }
         }
@@ -393,20 +372,11 @@ impl Store {
             .into_iter()
             .map(|i| i.id.hex().to_string())
             .collect();
-        let mut st = self
-            .db
-            .conn()
-            .prepare("SELECT DISTINCT digest FROM repo_digests")
-            .map_err(super::DbError::from)?;
-        let digests: Vec<String> = st
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(super::DbError::from)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(super::DbError::from)?;
         wanted.extend(
-            digests
+            self.db
+                .manifest_digests()?
                 .iter()
-                .map(|d| d.trim_start_matches("sha256:").to_string()),
+                .map(|d| d.hex().to_string()),
         );
         let dir = self.layout.blobs_dir();
         for entry in fs::read_dir(&dir).at(&dir)? {

@@ -1,4 +1,4 @@
-//! Every path of the on-disk store, built in one place.
+//! Every path of the on-disk store, built in one place, from typed keys.
 //!
 //! ```text
 //! root/
@@ -6,16 +6,132 @@
 //!   features.json         cached kernel feature probe
 //!   blobs/sha256/<hex>    manifests and configs
 //!   layers/<key>/         diff/ (the unpacked layer) and layer.json; key = diffID hex, or chainID hex
-//!                         for layers whose tree depends on their parents
+//!                         for layers whose tree depends on their parents, or flat-<hex> for a cache
+//!                         of flattened bottom layers
 //!   locks/<hex>           per-layer lock files, so two processes never unpack one layer twice
 //!   mounts/<id>/          upper/, work/, merged/ (the default mount target)
 //!   tmp/                  staging; anything here is incomplete by definition
 //! ```
-//! Only validated digests and mount ids become path components, so nothing here can name a path outside
-//! the root.
+//! Only a [`LayerKey`], a [`MountId`] or a [`Digest`] becomes a path component, and each is validated
+//! when it is made, so nothing here can name a path outside the root.
 
 use crate::digest::Digest;
+use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The name of a layer dir under `layers/`: the hex of a diffID or chainID, or `flat-<hex>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LayerKey(String);
+
+const FLAT_PREFIX: &str = "flat-";
+
+impl LayerKey {
+    /// A layer stored under a digest: its diffID (self-contained) or its chainID (parent-dependent).
+    pub fn of(digest: &Digest) -> LayerKey {
+        LayerKey(digest.hex().to_string())
+    }
+
+    /// The cache of flattened bottom layers named by `digest` (of the dirs it merges).
+    pub fn flat(digest: &Digest) -> LayerKey {
+        LayerKey(format!("{FLAT_PREFIX}{}", digest.hex()))
+    }
+
+    /// A key read back from the database or a directory listing; `None` unless it is one of the
+    /// forms above.
+    pub fn parse(s: &str) -> Option<LayerKey> {
+        let hex = s.strip_prefix(FLAT_PREFIX).unwrap_or(s);
+        (hex.len() == 64 && Digest::from_hex(hex).is_ok()).then(|| LayerKey(s.to_string()))
+    }
+
+    pub fn is_flat(&self) -> bool {
+        self.0.starts_with(FLAT_PREFIX)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LayerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A mount id: what `--name` accepts and what becomes `mounts/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MountId(String);
+
+impl MountId {
+    /// `None` unless `id` is letters, digits, `.`, `_` and `-`, not starting with `.`.
+    pub fn parse(id: &str) -> Option<MountId> {
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !id.starts_with('.');
+        ok.then(|| MountId(id.to_string()))
+    }
+
+    /// A fresh random id (32 hex digits).
+    pub fn random() -> MountId {
+        MountId(format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The files of one layer dir, staged under `tmp/` or final under `layers/<key>/`: both have the
+/// same shape, so the paths are named once.
+#[derive(Debug, Clone)]
+pub struct LayerPaths {
+    dir: PathBuf,
+}
+
+impl LayerPaths {
+    /// The layer dir being built at `dir` (a staging dir).
+    pub fn staged(dir: &Path) -> LayerPaths {
+        LayerPaths {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The unpacked tree of a layer, in overlay whiteout format.
+    pub fn diff(&self) -> PathBuf {
+        self.dir.join("diff")
+    }
+
+    pub fn record(&self) -> PathBuf {
+        self.dir.join("layer.json")
+    }
+
+    /// What it takes to give back the layer's exact tar (see `tarsplit`).
+    pub fn tar_split(&self) -> PathBuf {
+        self.dir.join(super::recorded::TAR_SPLIT)
+    }
+
+    /// The layer's file list, for `fsck --verify` (see `filelist`).
+    pub fn files(&self) -> PathBuf {
+        self.dir.join(super::recorded::FILE_LIST)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -51,27 +167,10 @@ impl Layout {
         self.root.join("layers")
     }
 
-    pub fn layer(&self, key: &str) -> PathBuf {
-        self.layers_dir().join(key)
-    }
-
-    /// The unpacked tree of a layer, in overlay whiteout format.
-    pub fn layer_diff(&self, key: &str) -> PathBuf {
-        self.layer(key).join("diff")
-    }
-
-    pub fn layer_record(&self, key: &str) -> PathBuf {
-        self.layer(key).join("layer.json")
-    }
-
-    /// What it takes to give back the layer's exact tar (see `tarsplit`).
-    pub fn layer_tar_split(&self, key: &str) -> PathBuf {
-        self.layer(key).join(super::recorded::TAR_SPLIT)
-    }
-
-    /// The layer's file list, for `fsck --verify` (see `filelist`).
-    pub fn layer_files(&self, key: &str) -> PathBuf {
-        self.layer(key).join(super::recorded::FILE_LIST)
+    pub fn layer(&self, key: &LayerKey) -> LayerPaths {
+        LayerPaths {
+            dir: self.layers_dir().join(key.as_str()),
+        }
     }
 
     pub fn locks_dir(&self) -> PathBuf {
@@ -86,24 +185,24 @@ impl Layout {
         self.root.join("mounts")
     }
 
-    pub fn mount(&self, id: &str) -> PathBuf {
-        self.mounts_dir().join(id)
+    pub fn mount(&self, id: &MountId) -> PathBuf {
+        self.mounts_dir().join(id.as_str())
     }
 
-    pub fn mount_upper(&self, id: &str) -> PathBuf {
+    pub fn mount_upper(&self, id: &MountId) -> PathBuf {
         self.mount(id).join("upper")
     }
 
-    pub fn mount_work(&self, id: &str) -> PathBuf {
+    pub fn mount_work(&self, id: &MountId) -> PathBuf {
         self.mount(id).join("work")
     }
 
-    pub fn mount_merged(&self, id: &str) -> PathBuf {
+    pub fn mount_merged(&self, id: &MountId) -> PathBuf {
         self.mount(id).join("merged")
     }
 
     /// The copy driver's materialised tree (bind-mounted onto the target).
-    pub fn mount_copy(&self, id: &str) -> PathBuf {
+    pub fn mount_copy(&self, id: &MountId) -> PathBuf {
         self.mount(id).join("copy")
     }
 
@@ -124,16 +223,6 @@ impl Layout {
     }
 }
 
-/// A mount id: what `--name` accepts and what becomes `mounts/<id>`.
-pub fn valid_mount_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        && !id.starts_with('.')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +238,45 @@ mod tests {
             ("", false),
             ("x y", false),
         ] {
-            assert_eq!(valid_mount_id(id), ok, "{id}");
+            assert_eq!(MountId::parse(id).is_some(), ok, "{id}");
         }
+        assert!(MountId::parse(MountId::random().as_str()).is_some());
+    }
+
+    #[test]
+    fn layer_keys_are_hex_digests_or_flat_caches() {
+        let d = Digest::of_bytes(b"layer");
+        assert_eq!(LayerKey::of(&d).as_str(), d.hex());
+        assert!(LayerKey::flat(&d).is_flat());
+        for k in [LayerKey::of(&d), LayerKey::flat(&d)] {
+            assert_eq!(LayerKey::parse(k.as_str()), Some(k.clone()));
+        }
+        for bad in [
+            "",
+            "..",
+            "flat-",
+            "flat-../x",
+            &d.hex()[1..],
+            &d.to_string(),
+            "ABCD",
+        ] {
+            assert_eq!(LayerKey::parse(bad), None, "{bad}");
+        }
+        let upper = d.hex().to_uppercase();
+        assert_eq!(LayerKey::parse(&upper), None);
+    }
+
+    #[test]
+    fn staged_and_final_layer_dirs_have_one_shape() {
+        let layout = Layout::new("/r");
+        let d = Digest::of_bytes(b"x");
+        let fin = layout.layer(&LayerKey::of(&d));
+        let staged = LayerPaths::staged(Path::new("/r/tmp/layer-1"));
+        assert_eq!(
+            fin.diff(),
+            Path::new("/r/layers").join(d.hex()).join("diff")
+        );
+        assert_eq!(staged.record(), Path::new("/r/tmp/layer-1/layer.json"));
+        assert_eq!(fin.tar_split().file_name(), staged.tar_split().file_name());
     }
 }

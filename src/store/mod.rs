@@ -1,4 +1,5 @@
 //! The on-disk store: layer directories, blobs, and the metadata database that ties them together.
+//! Storage only: the operations that bring images in or out, or mount them, are the engine's.
 //!
 //! Invariants:
 //! - A directory under `layers/` is complete: it was staged under `tmp/`, verified (blob digest and
@@ -7,75 +8,37 @@
 //! - A stored layer is never written to again. Mounts stack them read-only under their own upper dir.
 //! - Nothing outside `tmp/` is ever half-written; `tmp/` is cleared of dead processes' work by every
 //!   command that opens the store.
+//! - The database is reached only through the named operations here (its module is private), and
+//!   only typed keys ([`LayerKey`], [`MountId`], digests) become paths.
 
-mod build;
 pub mod content_sum;
-pub mod db;
+mod db;
 mod df;
+mod error;
 pub mod filelist;
 mod fsck;
-mod ingest;
+mod gc;
+mod layers;
 pub mod layout;
-mod mounts;
 mod names;
-mod prune;
-mod recorded;
-mod remove;
-mod save;
+pub(crate) mod recorded;
 pub mod staging;
 pub mod tarsplit;
 
 pub use db::{DbError, ImageRow, LayerRow, MountRow};
 pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};
+pub use error::{ErrorKind, StoreError};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
-pub use ingest::{LayerEvent, LayerStatus, LoadedImage};
-pub use layout::Layout;
-pub use mounts::{Driver, MountOptions, MountedImage};
-pub use names::{familiar, normalize_tag};
-pub use remove::RemoveReport;
-pub use save::{ArchiveFormat, SavedImage};
+pub use gc::RemoveReport;
+pub use layers::{LayerLock, LayerRecord};
+pub use layout::{LayerKey, LayerPaths, Layout, MountId};
+pub use names::{familiar, familiar_repository, names_id_of, normalize_tag, repository_of};
 
 use crate::digest::Digest;
-use db::Db;
+use db::{Db, NewImage};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("{0}")]
-    Source(#[from] crate::source::SourceError),
-    #[error("{0}")]
-    Unpack(#[from] crate::unpack::UnpackError),
-    #[error("{0}")]
-    Mount(#[from] crate::mount::MountError),
-    #[error("{0}")]
-    Copy(#[from] crate::copier::CopyError),
-    #[error("{0}")]
-    Runtime(#[from] crate::runtime::RuntimeError),
-    #[error("invalid reference {name:?}: {reason}")]
-    BadName { name: String, reason: String },
-    #[error("no such image: {0}")]
-    NoSuchImage(String),
-    #[error("image reference {name} is ambiguous: it matches {count} images")]
-    Ambiguous { name: String, count: usize },
-    #[error("no such mount: {0}")]
-    NoSuchMount(String),
-    #[error("mount {0} already exists")]
-    MountExists(String),
-    #[error("invalid mount id {0:?}: use letters, digits, '.', '_' and '-'")]
-    BadMountId(String),
-    #[error("layer {key} of image {image} is missing from the store (run `lamina fsck`)")]
-    MissingLayer { image: String, key: String },
-    #[error("image {image}: {reason}")]
-    Image { image: String, reason: String },
-    #[error("mount target {path}: {reason}")]
-    Target { path: PathBuf, reason: String },
-}
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -92,7 +55,8 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
-/// An open store.
+/// An open store: its layout and one connection to its database. A thread that needs the database
+/// opens its own with [`Store::connect`] (SQLite connections are not shared between threads).
 pub struct Store {
     layout: Layout,
     db: Db,
@@ -121,8 +85,16 @@ impl Store {
         if clear_tmp {
             staging::clear_abandoned(&layout.tmp_dir()).at(&layout.tmp_dir())?;
         }
+        Self::connect(&layout)
+    }
+
+    /// Another connection to an opened store (for a worker thread).
+    pub fn connect(layout: &Layout) -> Result<Store> {
         let db = Db::open(&layout.meta_db())?;
-        Ok(Store { layout, db })
+        Ok(Store {
+            layout: layout.clone(),
+            db,
+        })
     }
 
     /// The default root: /var/lib/lamina for root, $XDG_DATA_HOME/lamina otherwise.
@@ -141,10 +113,6 @@ impl Store {
         &self.layout
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     /// The stored config of an image.
     pub fn config_bytes(&self, id: &Digest) -> Result<Vec<u8>> {
         let path = self.layout.blob(id);
@@ -153,14 +121,14 @@ impl Store {
 
     pub fn config(&self, id: &Digest) -> Result<crate::image::ImageConfig> {
         let bytes = self.config_bytes(id)?;
-        crate::image::ImageConfig::parse(bytes).map_err(|e| StoreError::Image {
+        crate::image::ImageConfig::parse(bytes).map_err(|e| StoreError::BadConfig {
             image: id.to_string(),
             reason: e.to_string(),
         })
     }
 
     /// Stores a small blob (manifest or config) under its digest, atomically.
-    fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
+    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
         let path = self.layout.blob(digest);
         if path.exists() {
             return Ok(());
@@ -173,15 +141,125 @@ impl Store {
         let layers = self.db.image_layers(id)?;
         let mut dirs = Vec::with_capacity(layers.len());
         for l in layers.iter().rev() {
-            let dir = self.layout.layer_diff(&l.key);
+            let dir = self.layout.layer(&l.key).diff();
             if !dir.is_dir() {
                 return Err(StoreError::MissingLayer {
                     image: id.to_string(),
-                    key: l.key.clone(),
+                    key: l.key.to_string(),
                 });
             }
             dirs.push(dir);
         }
         Ok(dirs)
     }
+
+    /// A new staging dir under `tmp/` (see `staging`).
+    pub fn stage(&self, purpose: &str) -> Result<staging::Staging> {
+        let tmp = self.layout.tmp_dir();
+        staging::Staging::new(&tmp, purpose).at(&tmp)
+    }
+
+    // ---- images
+
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRow>> {
+        Ok(self.db.image(id)?)
+    }
+
+    /// Every image, most recently loaded first.
+    pub fn images(&self) -> Result<Vec<ImageRow>> {
+        Ok(self.db.images()?)
+    }
+
+    /// An image's layers, bottom first.
+    pub fn image_layers(&self, id: &Digest) -> Result<Vec<LayerRow>> {
+        Ok(self.db.image_layers(id)?)
+    }
+
+    pub fn layers(&self) -> Result<Vec<LayerRow>> {
+        Ok(self.db.layers()?)
+    }
+
+    /// (full repository, manifest digest) pairs an image came with.
+    pub fn repo_digests_of(&self, id: &Digest) -> Result<Vec<(String, Digest)>> {
+        Ok(self.db.repo_digests_of(id)?)
+    }
+
+    /// The image a full tag name points at.
+    pub fn tag_target(&self, full_name: &str) -> Result<Option<Digest>> {
+        Ok(self.db.tag_target(full_name)?)
+    }
+
+    /// True when image `id` is stored, `repository@digest` names it, and `tag` (if any) points at
+    /// it: pulling it again would change nothing.
+    pub fn is_current(
+        &self,
+        id: &Digest,
+        repository: &str,
+        digest: &Digest,
+        tag: Option<&str>,
+    ) -> Result<bool> {
+        Ok(self.db.image(id)?.is_some()
+            && self.db.digest_target(repository, digest)?.as_ref() == Some(id)
+            && match tag {
+                Some(t) => self.db.tag_target(t)?.as_ref() == Some(id),
+                None => true,
+            })
+    }
+
+    /// Records a loaded image: its layers' rows (bottom first), the image, its tags and the
+    /// repository digest, in one transaction. Returns the images that lost a tag to it.
+    pub fn record_image(
+        &mut self,
+        row: &ImageRow,
+        layers: &[LayerRow],
+        tags: &[String],
+        repo_digest: Option<(&str, &Digest)>,
+    ) -> Result<Vec<Digest>> {
+        Ok(self.db.record_image(&NewImage {
+            row,
+            layers,
+            tags,
+            repo_digest,
+        })?)
+    }
+
+    // ---- mounts
+
+    pub fn mounts(&self) -> Result<Vec<MountRow>> {
+        Ok(self.db.mounts()?)
+    }
+
+    pub fn mounts_of_image(&self, id: &Digest) -> Result<Vec<MountRow>> {
+        Ok(self
+            .db
+            .mounts()?
+            .into_iter()
+            .filter(|m| &m.image_id == id)
+            .collect())
+    }
+
+    /// Whether a mount id is taken (by a row, or by a dir a failed command left).
+    pub fn mount_exists(&self, id: &MountId) -> Result<bool> {
+        Ok(self.db.mount(id.as_str())?.is_some() || self.layout.mount(id).exists())
+    }
+
+    /// Records a mount (before anything is mounted: the row pins its image).
+    pub fn add_mount(&mut self, row: &MountRow) -> Result<()> {
+        Ok(self.db.insert_mount(row)?)
+    }
+
+    /// Forgets a mount that is no longer mounted: its dirs (and writable layer) go, then its row.
+    pub fn forget_mount(&mut self, id: &MountId) -> Result<()> {
+        let dir = self.layout.mount(id);
+        staging::remove_tree(&dir).at(&dir)?;
+        Ok(self.db.delete_mount(id)?)
+    }
 }
+
+/// The current time in unix seconds (what rows record).
+pub fn now() -> i64 {
+    db::now()
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@
 use super::content_sum::SumKind;
 use super::filelist::{self, KnownHashes};
 use super::tarsplit::{self, Recorder, Segment, SegmentReader};
-use super::{IoContext, Result, StoreError};
+use super::{IoContext, StoreError};
 use crate::digest::{Digest, HashingReader};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackError, UnpackOptions};
 use std::io::{BufReader, Read};
@@ -18,6 +18,17 @@ use std::path::Path;
 pub const TAR_SPLIT: &str = "tar-split";
 pub const FILE_LIST: &str = "files";
 const STREAM_BUF: usize = 256 * 1024;
+
+/// What unpacking with records fails with: the unpacker's error, or the store's (writing records).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T, E = RecordError> = std::result::Result<T, E>;
 
 /// Unpacks `blob` into `staged/diff` and writes `staged/tar-split`.
 pub(crate) fn unpack_recorded(
@@ -140,7 +151,7 @@ fn renamed(e: UnpackError, blob_id: &Digest) -> UnpackError {
 
 /// At commit (after any fix-up): writes `staged/files`, and checks the tar-split against the tree,
 /// marking it unusable when a file it names is not there as it was streamed.
-pub(crate) fn finish_records(staged: &Path) -> Result<()> {
+pub(crate) fn finish_records(staged: &Path) -> Result<(), StoreError> {
     let record_path = staged.join(TAR_SPLIT);
     let mut known = KnownHashes::new();
     let mut header = None;
@@ -178,8 +189,8 @@ pub(crate) fn finish_records(staged: &Path) -> Result<()> {
 
 /// The error a missing or unreadable record gives.
 pub(crate) fn no_record(key: &str, what: &str) -> StoreError {
-    StoreError::Image {
-        image: format!("layer {key}"),
-        reason: format!("has no {what} (it was stored by an older lamina)"),
+    StoreError::NoRecord {
+        key: key.to_string(),
+        what: what.to_string(),
     }
 }

@@ -1,24 +1,25 @@
-//! Making new images inside the store: `import` (a root filesystem becomes a one-layer image) and
+//! `import` and `commit`: making new images inside the store: `import` (a root filesystem becomes a one-layer image) and
 //! `commit` (what a writable mount's container changed becomes a layer on top of its image). Both produce an
 //! uncompressed layer tar in staging, hashing it as it is written (its digest is the diffID), and then
 //! go through the same ingest path as `load`, so the new layer is verified and unpacked like any other.
 
-use super::db::MountRow;
-use super::ingest::LoadedImage;
-use super::mounts::Driver;
-use super::staging::Staging;
-use super::{IoContext, LayerEvent, Result, Store, StoreError};
+use super::load::LoadedImage;
+use super::mount::WritableTree;
+use super::{Engine, EngineError, Observer, Result};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::change::ConfigChange;
 use crate::image::{media_types as mt, Descriptor, History, ImageConfig, Manifest, Platform};
-use crate::runtime::{self, Change};
+use crate::runtime;
 use crate::source::{ImageSource, ResolvedImage, SourceError, SourceRef};
+use crate::store::{self, IoContext};
 use crate::unpack::{self, TreeKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+
+type SourceResult<T> = std::result::Result<T, SourceError>;
 
 /// Blobs that exist as files in staging (new layers): the source `ingest` reads them from.
 struct StagedBlobs {
@@ -32,10 +33,10 @@ impl ImageSource for StagedBlobs {
     fn default_repository(&self) -> String {
         String::new()
     }
-    fn refs(&self) -> Result<Vec<SourceRef>, SourceError> {
+    fn refs(&self) -> SourceResult<Vec<SourceRef>> {
         Ok(vec![])
     }
-    fn open_blob(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send + '_>, SourceError> {
+    fn open_blob(&self, desc: &Descriptor) -> SourceResult<Box<dyn Read + Send + '_>> {
         let path = self
             .files
             .get(&desc.digest)
@@ -54,7 +55,7 @@ impl ImageSource for StagedBlobs {
 }
 
 fn now_rfc3339() -> String {
-    let secs = super::db::now();
+    let secs = store::now();
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     // civil from days (Howard Hinnant's algorithm)
@@ -75,14 +76,14 @@ fn now_rfc3339() -> String {
     )
 }
 
-fn image_err(image: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Image {
+fn image_err(image: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Build {
         image: image.to_string(),
         reason: e.to_string(),
     }
 }
 
-impl Store {
+impl Engine {
     /// `lamina import`: a directory or a tar (plain, gzip or zstd) becomes a one-layer image.
     pub fn import_rootfs(
         &mut self,
@@ -90,9 +91,9 @@ impl Store {
         tag: &str,
         changes: &[ConfigChange],
         message: Option<&str>,
-        on_layer: &(dyn Fn(&LayerEvent) + Sync),
+        observer: &dyn Observer,
     ) -> Result<LoadedImage> {
-        let staging = Staging::new(&self.layout.tmp_dir(), "import").at(&self.layout.tmp_dir())?;
+        let staging = self.store.stage("import")?;
         let tar_path = staging.path().join("layer.tar");
         let out = BufWriter::with_capacity(1 << 20, File::create(&tar_path).at(&tar_path)?);
         let mut hashing = HashingWriter::new(out);
@@ -133,7 +134,7 @@ impl Store {
         let source = StagedBlobs {
             files: HashMap::from([(diff_id, tar_path)]),
         };
-        let loaded = self.ingest(&source, &image, &[tag.to_string()], None, on_layer)?;
+        let loaded = self.ingest(&source, &image, &[tag.to_string()], None, observer)?;
         drop(staging);
         Ok(loaded)
     }
@@ -146,16 +147,16 @@ impl Store {
         changes: &[ConfigChange],
         message: Option<&str>,
         author: Option<&str>,
-        on_layer: &(dyn Fn(&LayerEvent) + Sync),
+        observer: &dyn Observer,
     ) -> Result<LoadedImage> {
-        let m = self.find_mount(id_or_dir)?;
-        let base = self.config(&m.image_id)?;
-        let staging = Staging::new(&self.layout.tmp_dir(), "commit").at(&self.layout.tmp_dir())?;
+        let m = self.store.find_mount(id_or_dir)?;
+        let base = self.store.config(&m.image_id)?;
+        let staging = self.store.stage("commit")?;
         let upper = match self.writable_tree(&m)? {
             WritableTree::Upper(upper) => upper,
             WritableTree::Copy(tree) => {
                 // Laid out as an upper dir, so both drivers' layers are written the same way.
-                let changes = runtime::tree_changes(&tree, &self.lower_dirs(&m.image_id)?)?;
+                let changes = runtime::tree_changes(&tree, &self.store.lower_dirs(&m.image_id)?)?;
                 let staged = staging.path().join("upper");
                 fs::create_dir(&staged).at(&staged)?;
                 runtime::stage_changes(&tree, &changes, &staged)?;
@@ -189,7 +190,7 @@ impl Store {
 
         // The base layers are in the store already: ingest finds them and never opens their blobs.
         let mut layers: Vec<(Descriptor, Digest)> = self
-            .db
+            .store
             .image_layers(&m.image_id)?
             .into_iter()
             .map(|l| {
@@ -207,53 +208,10 @@ impl Store {
         let source = StagedBlobs {
             files: HashMap::from([(diff_id, tar_path)]),
         };
-        let loaded = self.ingest(&source, &image, &[tag.to_string()], None, on_layer)?;
+        let loaded = self.ingest(&source, &image, &[tag.to_string()], None, observer)?;
         drop(staging);
         Ok(loaded)
     }
-
-    /// `lamina diff`: what a writable mount changed, as docker diff lists it.
-    pub fn mount_changes(&self, id_or_dir: &str) -> Result<Vec<Change>> {
-        let m = self.find_mount(id_or_dir)?;
-        let lowers = self.lower_dirs(&m.image_id)?;
-        Ok(match self.writable_tree(&m)? {
-            WritableTree::Upper(upper) => runtime::upper_changes(&upper, &lowers)?,
-            WritableTree::Copy(tree) => runtime::tree_changes(&tree, &lowers)?,
-        })
-    }
-
-    /// Where a writable mount keeps what its container wrote.
-    fn writable_tree(&self, m: &MountRow) -> Result<WritableTree> {
-        let refuse = |why| Err(image_err(&m.id, why));
-        if m.readonly {
-            return refuse("a read-only mount has no changes");
-        }
-        match Driver::parse(&m.driver) {
-            Some(Driver::Overlay) => {
-                let upper = self.layout.mount_upper(&m.id);
-                if !upper.is_dir() {
-                    return refuse("the mount's upper dir is gone (fsck reports it)");
-                }
-                Ok(WritableTree::Upper(upper))
-            }
-            Some(Driver::Copy) => {
-                let tree = self.layout.mount_copy(&m.id);
-                if !tree.is_dir() {
-                    return refuse("the mount's copied tree is gone (fsck reports it)");
-                }
-                Ok(WritableTree::Copy(tree))
-            }
-            None => refuse("the mount's driver is unknown to this lamina"),
-        }
-    }
-}
-
-/// A writable mount's record of its container's writes.
-enum WritableTree {
-    /// An overlay upper dir: exactly the changes.
-    Upper(PathBuf),
-    /// A copy driver's whole tree: the changes are found by comparing it with the image.
-    Copy(PathBuf),
 }
 
 fn apply_changes(config: &mut Value, changes: &[ConfigChange]) {

@@ -1,22 +1,20 @@
-//! Bringing an image into the store: layers unpacked concurrently, each verified, staged and renamed
-//! into place; then one transaction records the image.
+//! `load`: bringing an image into the store. Layers are unpacked concurrently, each verified, staged
+//! and renamed into place; then one transaction records the image. `pull`, `import` and `commit`
+//! end here too.
 //!
 //! Two processes loading images that share a layer never unpack it twice: a worker takes the layer's
 //! `flock` (locks/<diffID>) before looking for it, and holds it until the layer is in place. Layers whose
 //! tree depends on their parents (implied directories, hardlinks into lower layers) are fixed up once
 //! the layers below are known, and stored under their chainID.
 
-use super::db::{self, Db, ImageRow, LayerRow};
-use super::layout::Layout;
-use super::staging::Staging;
-use super::{IoContext, Result, Store, StoreError};
+use super::{Engine, EngineError, Observer, Result};
 use crate::digest::Digest;
-use crate::source::{ImageSource, ResolvedImage};
+use crate::image::Platform;
+use crate::source::{self, ImageSource, ResolvedImage, SourceRef};
+use crate::store::staging::{self, Staging};
+use crate::store::{self, recorded, ImageRow, LayerPaths, LayerRecord, Layout, Store};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackOptions};
-use rustix::fs::{flock, FlockOperation};
-use serde::{Deserialize, Serialize};
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsFd;
+use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -51,37 +49,52 @@ pub struct LoadedImage {
     pub untagged_from: Vec<Digest>,
 }
 
-/// The record kept beside each layer's `diff/`, written before the layer is renamed into place.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct LayerRecord {
-    pub diff_id: Digest,
-    pub chain_id: Digest,
-    pub parent_dependent: bool,
-    pub blob_digest: Digest,
-    pub compressed_size: u64,
-    pub size: u64,
-    pub entries: u64,
+/// An opened source (OCI layout, oci-archive, docker-archive) and the images picked from it.
+pub struct Loader {
+    source: Box<dyn ImageSource>,
+    refs: Vec<SourceRef>,
 }
 
-impl LayerRecord {
-    fn key(&self) -> String {
-        if self.parent_dependent {
-            self.chain_id.hex().to_string()
-        } else {
-            self.diff_id.hex().to_string()
+impl Loader {
+    /// `PATH[:REF]`: every image of the source, or the one REF names. With a `tag`, the source must
+    /// hold exactly one.
+    pub fn open(spec: &str, tag: Option<&str>) -> Result<Loader> {
+        let (source, want) = source::open_source(spec)?;
+        let refs = match &want {
+            None => source.refs()?,
+            Some(w) => vec![source::find_ref(&*source, w)?],
+        };
+        if refs.is_empty() {
+            return Err(EngineError::Invalid(format!(
+                "{} holds no image",
+                source.describe()
+            )));
         }
+        if tag.is_some() && refs.len() > 1 {
+            return Err(EngineError::Invalid(format!(
+                "--tag names one image, but {} holds {}; pick one with PATH:REF",
+                source.describe(),
+                refs.len()
+            )));
+        }
+        Ok(Loader { source, refs })
     }
 
-    fn row(&self) -> LayerRow {
-        LayerRow {
-            key: self.key(),
-            diff_id: self.diff_id.clone(),
-            chain_id: self.chain_id.clone(),
-            parent_dependent: self.parent_dependent,
-            size: self.size,
-            entries: self.entries,
-        }
+    /// The names of the picked images, as the source writes them.
+    pub fn ref_names(&self) -> Vec<Option<String>> {
+        self.refs.iter().map(|r| r.name.clone()).collect()
     }
+}
+
+/// The name a loaded ref gets: a full reference names the image itself; a bare one is a tag of the
+/// repository named after the source (`gzip` in `oci/debian` is `debian:gzip`).
+pub(crate) fn tag_for_ref(ref_name: &str, default_repository: &str) -> Result<String> {
+    let name = if ref_name.contains(':') || ref_name.contains('/') {
+        ref_name.to_string()
+    } else {
+        format!("{default_repository}:{ref_name}")
+    };
+    store::normalize_tag(&name).map_err(|e| EngineError::Invalid(format!("ref {ref_name:?}: {e}")))
 }
 
 /// One layer's progress through the pipeline.
@@ -92,15 +105,42 @@ enum Slot {
     Staged(Staging, LayerReport, LayerRecord),
 }
 
-impl Store {
+impl Engine {
+    /// Loads the `index`th image of `loader`, named `tag` if given (else by its ref name).
+    pub fn load(
+        &mut self,
+        loader: &Loader,
+        index: usize,
+        tag: Option<&str>,
+        platform: &Platform,
+        observer: &dyn Observer,
+    ) -> Result<LoadedImage> {
+        let r = &loader.refs[index];
+        let image = source::resolve(&*loader.source, r, platform)?;
+        for w in &image.warnings {
+            observer.warning(w);
+        }
+        let tags = match (tag, &r.name) {
+            (Some(t), _) => vec![store::normalize_tag(t)?],
+            (None, Some(n)) => vec![tag_for_ref(n, &loader.source.default_repository())?],
+            (None, None) => vec![],
+        };
+        let repo = tags.first().map(|t| store::repository_of(t));
+        let repo_digest = match (&repo, &image.manifest_digest) {
+            (Some(repo), Some(d)) => Some((repo.as_str(), d)),
+            _ => None,
+        };
+        self.ingest(&*loader.source, &image, &tags, repo_digest, observer)
+    }
+
     /// Loads one resolved image from `source` and tags it with `tags` (full reference names).
-    pub fn ingest(
+    pub(crate) fn ingest(
         &mut self,
         source: &dyn ImageSource,
         image: &ResolvedImage,
         tags: &[String],
         repo_digest: Option<(&str, &Digest)>,
-        on_layer: &(dyn Fn(&LayerEvent) + Sync),
+        observer: &dyn Observer,
     ) -> Result<LoadedImage> {
         let id = image.manifest.config.digest.clone();
         let diff_ids: Vec<Digest> = image.layers.iter().map(|(_, d)| d.clone()).collect();
@@ -111,16 +151,16 @@ impl Store {
 
         let slots: Vec<Mutex<Option<Slot>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        let first_error: Mutex<Option<StoreError>> = Mutex::new(None);
+        let first_error: Mutex<Option<EngineError>> = Mutex::new(None);
         let order = &largest_first(image);
         let workers = layer_workers().min(diff_ids.len().max(1));
-        let layout = &self.layout;
+        let layout: &Layout = self.store.layout();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
                     // SQLite connections are not shared between threads: each worker has its own.
-                    let db = match Db::open(&layout.meta_db()) {
-                        Ok(db) => db,
+                    let store = match Store::connect(layout) {
+                        Ok(s) => s,
                         Err(e) => {
                             if let Ok(mut first) = first_error.lock() {
                                 first.get_or_insert(e.into());
@@ -137,17 +177,13 @@ impl Store {
                             break;
                         }
                         let (desc, diff_id) = &image.layers[i];
-                        match fetch_layer(
-                            layout,
-                            &db,
-                            source,
+                        let layer = LayerJob {
                             desc,
                             diff_id,
-                            &chain_ids[i],
-                            i,
-                            &opts,
-                            on_layer,
-                        ) {
+                            chain_id: &chain_ids[i],
+                            index: i,
+                        };
+                        match fetch_layer(&store, source, &layer, &opts, observer) {
                             Ok(slot) => {
                                 if let Ok(mut s) = slots[i].lock() {
                                     *s = Some(slot);
@@ -176,17 +212,16 @@ impl Store {
                 .into_inner()
                 .ok()
                 .flatten()
-                .ok_or_else(|| StoreError::Image {
+                .ok_or_else(|| EngineError::WorkerLost {
                     image: id.to_string(),
-                    reason: "a layer worker stopped without a result".into(),
                 })?;
             let record = match slot {
                 Slot::Stored(record) => record,
                 Slot::Staged(staging, report, record) => {
-                    let diff = staging.path().join("diff");
+                    let diff = LayerPaths::staged(staging.path()).diff();
                     unpack::fix_up_layer(&diff, &report, &lower_dirs, &opts)?;
-                    commit_layer(&self.layout, staging, &record)?;
-                    on_layer(&LayerEvent {
+                    commit_layer(&self.store, staging, &record)?;
+                    observer.layer(&LayerEvent {
                         index,
                         diff_id: record.diff_id.clone(),
                         status: LayerStatus::Loaded,
@@ -195,37 +230,22 @@ impl Store {
                     record
                 }
             };
-            lower_dirs.insert(0, self.layout.layer_diff(&record.key()));
+            lower_dirs.insert(0, self.store.layout().layer(&record.key()).diff());
             records.push(record);
         }
 
-        self.put_blob(&id, &image.config_bytes)?;
+        self.store.put_blob(&id, &image.config_bytes)?;
         if let Some(d) = &image.manifest_digest {
-            self.put_blob(d, &image.manifest_bytes)?;
+            self.store.put_blob(d, &image.manifest_bytes)?;
         }
         let row = ImageRow {
             id: id.clone(),
             created: image.config.file().created.clone(),
-            loaded: db::now(),
+            loaded: store::now(),
             size: records.iter().map(|r| r.size).sum(),
         };
-        let keys: Vec<String> = records.iter().map(LayerRecord::key).collect();
-        let untagged_from = self.db.write(|tx| {
-            for r in &records {
-                db::insert_layer(tx, &r.row())?;
-            }
-            db::insert_image(tx, &row, &keys)?;
-            let mut untagged = Vec::new();
-            for t in tags {
-                if let Some(old) = db::set_tag(tx, t, &id)? {
-                    untagged.push(old);
-                }
-            }
-            if let Some((repo, digest)) = repo_digest {
-                db::add_repo_digest(tx, repo, digest, &id)?;
-            }
-            Ok(untagged)
-        })?;
+        let layers: Vec<_> = records.iter().map(LayerRecord::row).collect();
+        let untagged_from = self.store.record_image(&row, &layers, tags, repo_digest)?;
         Ok(LoadedImage {
             id,
             tags: tags.to_vec(),
@@ -249,39 +269,47 @@ fn layer_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 2
 }
 
-/// Finds layer `diff_id` in the store, or unpacks it into staging (committing it at once when it
-/// does not depend on its parents).
-#[allow(clippy::too_many_arguments)]
-fn fetch_layer(
-    layout: &Layout,
-    db: &Db,
-    source: &dyn ImageSource,
-    desc: &crate::image::Descriptor,
-    diff_id: &Digest,
-    chain_id: &Digest,
+/// One layer of the image being loaded, and where it sits.
+struct LayerJob<'a> {
+    desc: &'a crate::image::Descriptor,
+    diff_id: &'a Digest,
+    chain_id: &'a Digest,
     index: usize,
+}
+
+/// Finds the layer in the store, or unpacks it into staging (committing it at once when it does
+/// not depend on its parents).
+fn fetch_layer(
+    store: &Store,
+    source: &dyn ImageSource,
+    layer: &LayerJob,
     opts: &UnpackOptions,
-    on_layer: &(dyn Fn(&LayerEvent) + Sync),
+    observer: &dyn Observer,
 ) -> Result<Slot> {
-    let _lock = lock_layer(layout, diff_id)?;
-    if let Some(record) = find_stored(layout, db, diff_id, chain_id)? {
-        on_layer(&LayerEvent {
-            index,
-            diff_id: diff_id.clone(),
-            status: LayerStatus::Exists,
-            size: Some(desc.size),
-        });
-        return Ok(Slot::Stored(record));
-    }
-    on_layer(&LayerEvent {
+    let LayerJob {
+        desc,
+        diff_id,
+        chain_id,
+        index,
+    } = *layer;
+    let event = |status| LayerEvent {
         index,
         diff_id: diff_id.clone(),
-        status: LayerStatus::Loading,
+        status,
         size: Some(desc.size),
-    });
-    let staging = Staging::new(&layout.tmp_dir(), "layer").at(&layout.tmp_dir())?;
-    let diff = staging.path().join("diff");
-    fs::create_dir(&diff).at(&diff)?;
+    };
+    let _lock = store.lock_layer(diff_id)?;
+    if let Some(record) = store.find_layer(diff_id, chain_id)? {
+        observer.layer(&event(LayerStatus::Exists));
+        return Ok(Slot::Stored(record));
+    }
+    observer.layer(&event(LayerStatus::Loading));
+    let staging = store.stage("layer")?;
+    let diff = LayerPaths::staged(staging.path()).diff();
+    fs::create_dir(&diff).map_err(|source| store::StoreError::Io {
+        path: diff.clone(),
+        source,
+    })?;
     let blob = source.open_blob(desc)?;
     let expected = ExpectedBlob {
         digest: &desc.digest,
@@ -289,7 +317,7 @@ fn fetch_layer(
         diff_id,
     };
     let started = std::time::Instant::now();
-    let report = super::recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
+    let report = recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
     tracing::debug!(layer = %diff_id, elapsed = ?started.elapsed(), "unpacked and verified");
     let record = LayerRecord {
         diff_id: diff_id.clone(),
@@ -303,23 +331,13 @@ fn fetch_layer(
     if record.parent_dependent {
         return Ok(Slot::Staged(staging, report, record));
     }
-    commit_layer(layout, staging, &record)?;
-    on_layer(&LayerEvent {
-        index,
-        diff_id: diff_id.clone(),
-        status: LayerStatus::Loaded,
-        size: Some(desc.size),
-    });
+    commit_layer(store, staging, &record)?;
+    observer.layer(&event(LayerStatus::Loaded));
     Ok(Slot::Stored(record))
 }
 
-/// Writes the layer record into the staged dir and renames it into `layers/`. If another process
-/// stored the same layer meanwhile, ours is discarded and theirs is used.
-fn commit_layer(layout: &Layout, staging: Staging, record: &LayerRecord) -> Result<()> {
-    let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Image {
-        image: record.diff_id.to_string(),
-        reason: format!("cannot encode layer record: {e}"),
-    })?;
+/// Finishes the staged layer's records and moves it into `layers/`.
+fn commit_layer(store: &Store, staging: Staging, record: &LayerRecord) -> Result<()> {
     let started = std::time::Instant::now();
     // The layer's data goes to disk while the file list is made: the syncfs in `commit_to` then
     // has little left to wait for. Its errors are the final syncfs's to report; without a thread
@@ -327,76 +345,47 @@ fn commit_layer(layout: &Layout, staging: Staging, record: &LayerRecord) -> Resu
     std::thread::scope(|s| {
         let _ = std::thread::Builder::new()
             .name("lamina-flush".into())
-            .spawn_scoped(s, || super::staging::sync_filesystem(staging.path()));
-        super::recorded::finish_records(staging.path())
+            .spawn_scoped(s, || staging::sync_filesystem(staging.path()));
+        recorded::finish_records(staging.path())
     })?;
     tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "file list written, data flushed");
-    let rec_path = staging.path().join("layer.json");
-    fs::write(&rec_path, json).at(&rec_path)?;
-    let dest = layout.layer(&record.key());
     let started = std::time::Instant::now();
-    staging.commit_to(&dest).at(&dest)?;
+    store.commit_layer(staging, record)?;
     tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "flushed and stored");
     Ok(())
 }
 
-/// A stored layer for this position: from the database, or a complete layer dir whose row was
-/// never written (the process that stored it was killed before recording it).
-fn find_stored(
-    layout: &Layout,
-    db: &Db,
-    diff_id: &Digest,
-    chain_id: &Digest,
-) -> Result<Option<LayerRecord>> {
-    if let Some(row) = db.find_layer(diff_id, chain_id)? {
-        if layout.layer_diff(&row.key).is_dir() {
-            return read_record(layout, &row.key);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_names_become_tags_as_the_design_says() {
+        let cases = [
+            ("gzip", "debian", "docker.io/library/debian:gzip"),
+            ("debian:gzip", "whatever", "docker.io/library/debian:gzip"),
+            ("example.com/x/y:1", "d", "example.com/x/y:1"),
+            (
+                "busybox:latest",
+                "busybox-oci",
+                "docker.io/library/busybox:latest",
+            ),
+        ];
+        for (r, repo, want) in cases {
+            assert_eq!(tag_for_ref(r, repo).unwrap(), want, "{r}");
         }
+        assert!(tag_for_ref("Bad Tag", "debian").is_err());
     }
-    for key in [diff_id.hex(), chain_id.hex()] {
-        if let Some(rec) = read_record(layout, key)? {
-            if &rec.diff_id == diff_id && (!rec.parent_dependent || &rec.chain_id == chain_id) {
-                return Ok(Some(rec));
-            }
-        }
+
+    #[test]
+    fn repository_is_the_name_without_tag() {
+        assert_eq!(
+            store::repository_of("docker.io/library/debian:gzip"),
+            "docker.io/library/debian"
+        );
+        assert_eq!(
+            store::repository_of("localhost:5000/a/b:1"),
+            "localhost:5000/a/b"
+        );
     }
-    Ok(None)
-}
-
-pub(crate) fn read_record(layout: &Layout, key: &str) -> Result<Option<LayerRecord>> {
-    let path = layout.layer_record(key);
-    match fs::read(&path) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Io { path, source: e }),
-    }
-}
-
-/// Holds `locks/<diffID>` while a layer is looked for and unpacked. The file is unlinked when the
-/// holder is done, so a failed or finished load leaves no trace. (A process that opened the file just
-/// before the unlink may lock the orphaned inode and unpack the layer a second time; the rename into
-/// `layers/` then keeps exactly one copy. The lock saves work; it is not what keeps the store right.)
-struct LayerLock {
-    path: PathBuf,
-    _file: File,
-}
-
-impl Drop for LayerLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-fn lock_layer(layout: &Layout, diff_id: &Digest) -> Result<LayerLock> {
-    let path = layout.layer_lock(diff_id);
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .at(&path)?;
-    flock(f.as_fd(), FlockOperation::LockExclusive)
-        .map_err(std::io::Error::from)
-        .at(&path)?;
-    Ok(LayerLock { path, _file: f })
 }

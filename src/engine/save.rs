@@ -10,11 +10,12 @@
 //! The archive is written beside its destination and renamed into place when complete, so a failed
 //! save leaves no partial file.
 
-use super::tarsplit::TarSplitReader;
-use super::{names, recorded, IoContext, Result, Store, StoreError};
+use super::{Engine, EngineError, Result};
 use crate::digest::{Digest, HashingReader};
 use crate::image::media_types as mt;
 use crate::image::Descriptor;
+use crate::store::tarsplit::TarSplitReader;
+use crate::store::{self as names, recorded, IoContext};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -22,8 +23,11 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ArchiveFormat {
+    #[cfg_attr(feature = "cli", value(alias = "oci"))]
     OciArchive,
+    #[cfg_attr(feature = "cli", value(alias = "docker"))]
     DockerArchive,
 }
 
@@ -50,14 +54,14 @@ struct Entry {
     names: Vec<String>,
 }
 
-fn save_err(what: &str, reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Image {
+fn save_err(what: &str, reason: impl std::fmt::Display) -> EngineError {
+    EngineError::Archive {
         image: what.to_string(),
         reason: reason.to_string(),
     }
 }
 
-impl Store {
+impl Engine {
     /// Writes `images` (names or IDs) to `out`.
     pub fn save(
         &self,
@@ -67,10 +71,10 @@ impl Store {
     ) -> Result<Vec<SavedImage>> {
         let mut entries: Vec<Entry> = vec![];
         for name in images {
-            let id = self.resolve_image(name)?;
+            let id = self.store.resolve_image(name)?;
             let full = names::normalize_tag(name)
                 .ok()
-                .filter(|t| self.db.tag_target(t).ok().flatten().as_ref() == Some(&id));
+                .filter(|t| self.store.tag_target(t).ok().flatten().as_ref() == Some(&id));
             match entries.iter_mut().find(|e| e.id == id) {
                 Some(e) => e.names.extend(full.filter(|f| !e.names.contains(f))),
                 None => entries.push(Entry {
@@ -88,7 +92,7 @@ impl Store {
             out.file_name().and_then(|n| n.to_str()).unwrap_or("save"),
             std::process::id()
         ));
-        let result = (|| {
+        let result = (|| -> Result<()> {
             let file = File::create(&tmp).at(&tmp)?;
             let mut ar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
             ar.mode(tar::HeaderMode::Deterministic);
@@ -99,7 +103,8 @@ impl Store {
             let mut w = ar.into_inner().at(&tmp)?;
             w.flush().at(&tmp)?;
             w.get_ref().sync_all().at(&tmp)?;
-            fs::rename(&tmp, out).at(out)
+            fs::rename(&tmp, out).at(out)?;
+            Ok(())
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -119,7 +124,7 @@ impl Store {
         let mut written: Vec<Digest> = vec![];
         let mut index = vec![];
         for e in entries {
-            let config = self.config_bytes(&e.id)?;
+            let config = self.store.config_bytes(&e.id)?;
             add_blob(ar, &mut written, &e.id, &config)?;
             let mut layers = vec![];
             for (diff_id, size) in self.write_layers(ar, &mut written, &e.id, blob_path)? {
@@ -162,7 +167,7 @@ impl Store {
         let mut manifest = vec![];
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for e in entries {
-            let config = self.config_bytes(&e.id)?;
+            let config = self.store.config_bytes(&e.id)?;
             let config_name = format!("{}.json", e.id.hex());
             if !written.contains(&e.id) {
                 add_bytes(ar, &config_name, &config)?;
@@ -209,16 +214,18 @@ impl Store {
         member: impl Fn(&Digest) -> String,
     ) -> Result<Vec<(Digest, u64)>> {
         let mut out = vec![];
-        for l in self.db.image_layers(id)? {
+        for l in self.store.image_layers(id)? {
             let what = format!("layer {} of image {}", l.diff_id, id.short());
-            let record = self.layout.layer_tar_split(&l.key);
+            let paths = self.store.layout().layer(&l.key);
+            let record = paths.tar_split();
             if !record.exists() {
                 return Err(recorded::no_record(
-                    &l.key,
+                    l.key.as_str(),
                     "tar-split record, so its tar cannot be reproduced",
-                ));
+                )
+                .into());
             }
-            let diff = self.layout.layer_diff(&l.key);
+            let diff = paths.diff();
             let (header, reader) =
                 TarSplitReader::open(&record, &diff).map_err(|e| save_err(&what, e))?;
             if header.diff_id != l.diff_id {

@@ -1,0 +1,95 @@
+//! The engine's errors: the lower modules' errors, passed through unchanged, and the engine's own
+//! refusals. [`EngineError::kind`] sorts them into the store's [`ErrorKind`]s.
+
+use crate::copier::CopyError;
+use crate::mount::MountError;
+use crate::runtime::RuntimeError;
+use crate::source::SourceError;
+use crate::store::recorded::RecordError;
+use crate::store::{ErrorKind, StoreError};
+use crate::unpack::UnpackError;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// `import` or `commit` could not make the new image's config or manifest.
+    #[error("image {image}: {reason}")]
+    Build { image: String, reason: String },
+    /// `save` could not write an image, or a layer's tar did not come back as it was loaded.
+    #[error("image {image}: {reason}")]
+    Archive { image: String, reason: String },
+    /// `diff` or `commit` on a mount that has no changes to give.
+    #[error("image {mount}: {reason}")]
+    NoChanges { mount: String, reason: String },
+    #[error("image {image}: unable to delete (must be forced): image is referenced in multiple repositories")]
+    MultipleRepositories { image: String },
+    #[error("image {image}: unable to remove (must force): image is being used by mount {mount} at {target}")]
+    ImageInUse {
+        image: String,
+        mount: String,
+        target: String,
+    },
+    #[error("image {image}: a layer worker stopped without a result")]
+    WorkerLost { image: String },
+    /// The mount was made, but its runtime bundle could not be written (the mount is undone).
+    #[error("bundle {dir}: {source}")]
+    Bundle {
+        dir: PathBuf,
+        source: Box<EngineError>,
+    },
+    /// A request the engine refuses as given (the message says why).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<RecordError> for EngineError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Unpack(e) => EngineError::Unpack(e),
+            RecordError::Store(e) => EngineError::Store(e),
+        }
+    }
+}
+
+impl EngineError {
+    /// What kind of failure this is, for callers that act on it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Store(e) => e.kind(),
+            EngineError::Source(SourceError::NotFound { .. } | SourceError::MissingBlob { .. }) => {
+                ErrorKind::NotFound
+            }
+            EngineError::Source(
+                SourceError::DigestMismatch { .. } | SourceError::SizeMismatch { .. },
+            )
+            | EngineError::Unpack(
+                UnpackError::DigestMismatch { .. }
+                | UnpackError::DiffIdMismatch { .. }
+                | UnpackError::SizeMismatch { .. },
+            )
+            | EngineError::Archive { .. } => ErrorKind::Corrupt,
+            EngineError::Mount(MountError::Busy { .. }) => ErrorKind::InUse,
+            EngineError::Mount(MountError::NotMounted { .. }) => ErrorKind::NotFound,
+            EngineError::MultipleRepositories { .. } | EngineError::ImageInUse { .. } => {
+                ErrorKind::InUse
+            }
+            EngineError::Build { .. } | EngineError::NoChanges { .. } | EngineError::Invalid(_) => {
+                ErrorKind::Invalid
+            }
+            EngineError::Bundle { source, .. } => source.kind(),
+            _ => ErrorKind::Other,
+        }
+    }
+}

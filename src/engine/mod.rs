@@ -1,0 +1,92 @@
+//! The operations: load, pull, save, import, commit, mount (with a runtime bundle), diff, history,
+//! inspect, rmi, prune, df, fsck. This is the only module that drives source, unpack, store, mount,
+//! copier and runtime together; the CLI (and the coming snapshotter server) call it and nothing below
+//! it, so each operation is written once.
+//!
+//! An [`Engine`] is opened on a store root and has one method per operation, returning typed results
+//! for the caller to print. Progress goes to an [`Observer`] the caller passes, never to the terminal.
+//! Errors are [`EngineError`]s, whose [`kind`](EngineError::kind) a caller can branch on.
+
+mod build;
+mod error;
+mod load;
+mod mount;
+mod pull;
+mod query;
+mod remove;
+mod save;
+
+pub use error::EngineError;
+pub use load::Loader;
+pub use load::{LayerEvent, LayerStatus, LoadedImage};
+pub use mount::{Driver, MountOptions, MountPlan, MountedImage, PlannedMount};
+pub use pull::{full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller};
+pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
+pub use save::{ArchiveFormat, SavedImage};
+
+/// Data types of the layers below that callers see in results; re-exported so that a caller needs
+/// nothing but `engine`.
+pub use crate::digest::Digest;
+pub use crate::image::change::ConfigChange;
+pub use crate::image::{Descriptor, ImageConfig, Platform, Reference};
+pub use crate::mount::{Features, RuntimeMount};
+pub use crate::runtime::{format_changes, Change};
+pub use crate::source::registry::{Credentials, RegistryOptions};
+pub use crate::store::{
+    familiar, familiar_repository, normalize_tag, now, repository_of, DiskUsage, ErrorKind,
+    FsckOptions, FsckReport, ImageRow, LayerRow, MountId, MountRow, Problem, ProblemKind,
+    RemoveReport,
+};
+
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// What an operation reports while it works. Every method has a default that ignores the event, so
+/// an observer implements only what it shows. Methods may be called from several threads at once.
+pub trait Observer: Sync {
+    /// A layer of the image being loaded changed state (see [`LayerStatus`]).
+    fn layer(&self, _event: &LayerEvent) {}
+    /// A pull resolved the image it is about to fetch: its layers (blob descriptor, diffID).
+    fn image_started(&self, _layers: &[(Descriptor, Digest)]) {}
+    /// The image's layers are all done (or failed).
+    fn image_finished(&self) {}
+    /// Something a person should know but that does not stop the operation.
+    fn warning(&self, _message: &str) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The store, opened for operations.
+pub struct Engine {
+    store: Store,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the store at `root`, clearing what dead processes left in `tmp/`.
+    pub fn open(root: &Path) -> Result<Engine> {
+        Ok(Engine {
+            store: Store::open(root)?,
+        })
+    }
+
+    /// Opens the store leaving `tmp/` as it is, so that `fsck` can report what dead processes left.
+    pub fn open_for_fsck(root: &Path) -> Result<Engine> {
+        Ok(Engine {
+            store: Store::open_for_fsck(root)?,
+        })
+    }
+
+    /// The default root: /var/lib/lamina for root, $XDG_DATA_HOME/lamina otherwise.
+    pub fn default_root() -> PathBuf {
+        Store::default_root()
+    }
+
+    /// The (canonical) root the store was opened at.
+    pub fn root(&self) -> &Path {
+        self.store.layout().root()
+    }
+}

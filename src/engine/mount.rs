@@ -1,0 +1,499 @@
+//! Mounting stored images: overlay over the layer dirs (with the mount's own upper dir when writable),
+//! a read-only bind for one-layer read-only views, or the copy driver's materialised tree; and an OCI
+//! runtime bundle over the mount when asked.
+//!
+//! Planning a mount is separate from making it (containerd's `mounts()` only describes): [`plan`]
+//! is pure and says which dirs are stacked where, so it is tested without root; [`Engine::mount`]
+//! then makes the dirs and mounts.
+//!
+//! A mount's row is written before anything is mounted, so an image with a mount can never be deleted
+//! underneath it (the pin); a row whose mount failed is removed again.
+
+use super::{Engine, EngineError, Result};
+use crate::copier::{self, CopyOptions};
+use crate::digest::Digest;
+use crate::mount::{self, Features, OverlaySpec, RuntimeMount};
+use crate::runtime::{self, Change};
+use crate::store::staging::{self, Staging};
+use crate::store::{self, IoContext, LayerKey, Layout, MountId, MountRow, StoreError};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Driver {
+    Overlay,
+    Copy,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Overlay => "overlay",
+            Driver::Copy => "copy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Driver> {
+        match s {
+            "overlay" => Some(Driver::Overlay),
+            "copy" => Some(Driver::Copy),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    pub name: Option<String>,
+    pub target: Option<PathBuf>,
+    pub readonly: bool,
+    pub driver: Driver,
+    /// Prepare the dirs and record the mount, but leave the mounting to the caller (a runtime).
+    pub no_mount: bool,
+    /// Also write an OCI runtime bundle here; the image is mounted at `bundle/rootfs`.
+    pub bundle: Option<PathBuf>,
+    /// The bundle's process args (replacing the image's Cmd); empty keeps the image's.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MountedImage {
+    pub id: MountId,
+    pub image_id: Digest,
+    pub mountpoint: PathBuf,
+    pub driver: Driver,
+    pub readonly: bool,
+    pub mounts: Vec<RuntimeMount>,
+}
+
+/// What a mount stacks, described before anything is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedMount {
+    /// The copy driver: the layers materialised into `tree`, bound at the target.
+    Copy {
+        lowers: Vec<PathBuf>,
+        tree: PathBuf,
+        readonly: bool,
+    },
+    /// A read-only view of a one-layer image: its layer dir, bound read-only.
+    BindLayer(PathBuf),
+    /// An overlay (with the mount's own upper and work dirs when writable).
+    Overlay(OverlaySpec),
+}
+
+/// A planned mount: what it stacks, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    pub id: MountId,
+    pub target: PathBuf,
+    pub mount: PlannedMount,
+}
+
+impl MountPlan {
+    /// The mounts a runtime performs to get the same view (`mount --format json`).
+    pub fn runtime_mounts(&self) -> Vec<RuntimeMount> {
+        match &self.mount {
+            PlannedMount::Copy { tree, readonly, .. } => vec![RuntimeMount::bind(tree, *readonly)],
+            PlannedMount::BindLayer(dir) => vec![RuntimeMount::bind(dir, true)],
+            PlannedMount::Overlay(spec) => mount::runtime_mounts(spec),
+        }
+    }
+}
+
+/// Describes mount `id` of the layer dirs `lowers` (top first, already within the kernel's limit).
+pub fn plan(
+    layout: &Layout,
+    id: &MountId,
+    lowers: Vec<PathBuf>,
+    target: PathBuf,
+    driver: Driver,
+    readonly: bool,
+) -> MountPlan {
+    let mount = match driver {
+        Driver::Copy => PlannedMount::Copy {
+            lowers,
+            tree: layout.mount_copy(id),
+            readonly,
+        },
+        Driver::Overlay if readonly && lowers.len() == 1 => {
+            PlannedMount::BindLayer(lowers[0].clone())
+        }
+        Driver::Overlay => PlannedMount::Overlay(OverlaySpec {
+            lowers,
+            upper: (!readonly).then(|| (layout.mount_upper(id), layout.mount_work(id))),
+        }),
+    };
+    MountPlan {
+        id: id.clone(),
+        target,
+        mount,
+    }
+}
+
+impl Engine {
+    /// The kernel's overlay features, probed once per store and cached in features.json.
+    pub fn features(&self) -> Result<Features> {
+        let path = self.store.layout().features();
+        if let Ok(bytes) = fs::read(&path) {
+            if let Ok(f) = serde_json::from_slice::<Features>(&bytes) {
+                return Ok(f);
+            }
+        }
+        let scratch = self.store.stage("probe")?;
+        let features = mount::probe(scratch.path());
+        drop(scratch);
+        if let Ok(json) = serde_json::to_vec_pretty(&features) {
+            staging::write_atomic(&path, &json).at(&path)?;
+        }
+        Ok(features)
+    }
+
+    /// `lamina mount`: mounts an image (and writes its bundle, if asked).
+    pub fn mount(&mut self, image: &str, opts: &MountOptions) -> Result<MountedImage> {
+        let target = match (&opts.bundle, &opts.target) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::Invalid(
+                    "--bundle mounts at BUNDLE/rootfs; do not give --target too".into(),
+                ))
+            }
+            (Some(b), None) => Some(b.join(runtime::ROOTFS_DIR)),
+            (None, t) => t.clone(),
+        };
+        let mounted = self.mount_image(image, target, opts)?;
+        if let Some(bundle) = &opts.bundle {
+            if let Err(e) = self.write_bundle(&mounted, bundle, &opts.command) {
+                let _ = self.unmount(mounted.id.as_str());
+                return Err(EngineError::Bundle {
+                    dir: bundle.clone(),
+                    source: Box::new(e),
+                });
+            }
+        }
+        Ok(mounted)
+    }
+
+    fn mount_image(
+        &mut self,
+        image: &str,
+        target: Option<PathBuf>,
+        opts: &MountOptions,
+    ) -> Result<MountedImage> {
+        let image_id = self.store.resolve_image(image)?;
+        let id = match &opts.name {
+            Some(n) => MountId::parse(n).ok_or_else(|| StoreError::BadMountId(n.clone()))?,
+            None => MountId::random(),
+        };
+        if self.store.mount_exists(&id)? {
+            return Err(StoreError::MountExists(id.to_string()).into());
+        }
+        let lowers = self.store.lower_dirs(&image_id)?;
+        let layout = self.store.layout().clone();
+        let target = match target {
+            Some(t) => {
+                fs::create_dir_all(&t).at(&t)?;
+                t.canonicalize().at(&t)?
+            }
+            None => layout.mount_merged(&id),
+        };
+        let dir = layout.mount(&id);
+        fs::create_dir_all(layout.mount_merged(&id)).at(&dir)?;
+        let row = MountRow {
+            id: id.clone(),
+            image_id: image_id.clone(),
+            target: target.to_string_lossy().into_owned(),
+            driver: opts.driver.name().to_string(),
+            readonly: opts.readonly,
+            created: store::now(),
+            prepared: opts.no_mount,
+        };
+        self.store.add_mount(&row)?;
+        match self.attach(&id, lowers, target.clone(), opts) {
+            Ok(mounts) => Ok(MountedImage {
+                id,
+                image_id,
+                mountpoint: target,
+                driver: opts.driver,
+                readonly: opts.readonly,
+                mounts,
+            }),
+            Err(e) => {
+                let _ = self.store.forget_mount(&id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Plans the mount and makes its dirs (and tree) and, unless `no_mount`, mounts it at `target`.
+    fn attach(
+        &self,
+        id: &MountId,
+        mut lowers: Vec<PathBuf>,
+        target: PathBuf,
+        opts: &MountOptions,
+    ) -> Result<Vec<RuntimeMount>> {
+        let features = match opts.driver {
+            Driver::Overlay => {
+                let features = self.features()?;
+                if lowers.len() > features.max_lowers {
+                    lowers = self.flatten_bottom(lowers, features.max_lowers)?;
+                }
+                Some(features)
+            }
+            Driver::Copy => None,
+        };
+        let planned = plan(
+            self.store.layout(),
+            id,
+            lowers,
+            target,
+            opts.driver,
+            opts.readonly,
+        );
+        let mounts = planned.runtime_mounts();
+        make(&planned, features.as_ref(), opts.no_mount)?;
+        Ok(mounts)
+    }
+
+    /// Replaces the bottom layers of a too-deep stack by one flattened layer, cached in the store under
+    /// the chainID-like digest of the dirs it merges, so the next mount reuses it.
+    fn flatten_bottom(&self, lowers: Vec<PathBuf>, max: usize) -> Result<Vec<PathBuf>> {
+        let keep = max.saturating_sub(1).max(1);
+        let (top, bottom) = lowers.split_at(keep);
+        let names: Vec<String> = bottom
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let key = LayerKey::flat(&Digest::of_bytes(names.join("\n").as_bytes()));
+        let paths = self.store.layout().layer(&key);
+        if !paths.diff().is_dir() {
+            let staging: Staging = self.store.stage("flatten")?;
+            let staged = staging.path().join("diff");
+            fs::create_dir(&staged).at(&staged)?;
+            copier::materialize(
+                bottom,
+                &staged,
+                &CopyOptions {
+                    keep_whiteouts: true,
+                },
+            )?;
+            staging.commit_to(paths.dir()).at(paths.dir())?;
+        }
+        let mut out = top.to_vec();
+        out.push(paths.diff());
+        Ok(out)
+    }
+
+    /// Unmounts and forgets a mount; its writable layer is discarded.
+    pub fn unmount(&mut self, id_or_dir: &str) -> Result<MountRow> {
+        let m = self.store.find_mount(id_or_dir)?;
+        let target = PathBuf::from(&m.target);
+        if mount::is_mountpoint(&target) {
+            mount::unmount(&target)?;
+        }
+        self.store.forget_mount(&m.id)?;
+        Ok(m)
+    }
+
+    /// Every mount, oldest first.
+    pub fn mounts(&self) -> Result<Vec<MountRow>> {
+        Ok(self.store.mounts()?)
+    }
+
+    /// `lamina diff`: what a writable mount changed, as docker diff lists it.
+    pub fn mount_changes(&self, id_or_dir: &str) -> Result<Vec<Change>> {
+        let m = self.store.find_mount(id_or_dir)?;
+        let lowers = self.store.lower_dirs(&m.image_id)?;
+        Ok(match self.writable_tree(&m)? {
+            WritableTree::Upper(upper) => runtime::upper_changes(&upper, &lowers)?,
+            WritableTree::Copy(tree) => runtime::tree_changes(&tree, &lowers)?,
+        })
+    }
+
+    /// Where a writable mount keeps what its container wrote.
+    pub(super) fn writable_tree(&self, m: &MountRow) -> Result<WritableTree> {
+        let refuse = |why: &str| {
+            Err(EngineError::NoChanges {
+                mount: m.id.to_string(),
+                reason: why.to_string(),
+            })
+        };
+        if m.readonly {
+            return refuse("a read-only mount has no changes");
+        }
+        let layout = self.store.layout();
+        match Driver::parse(&m.driver) {
+            Some(Driver::Overlay) => {
+                let upper = layout.mount_upper(&m.id);
+                if !upper.is_dir() {
+                    return refuse("the mount's upper dir is gone (fsck reports it)");
+                }
+                Ok(WritableTree::Upper(upper))
+            }
+            Some(Driver::Copy) => {
+                let tree = layout.mount_copy(&m.id);
+                if !tree.is_dir() {
+                    return refuse("the mount's copied tree is gone (fsck reports it)");
+                }
+                Ok(WritableTree::Copy(tree))
+            }
+            None => refuse("the mount's driver is unknown to this lamina"),
+        }
+    }
+
+    /// Writes an OCI runtime bundle (config.json from the image's config) whose rootfs is the mount.
+    fn write_bundle(
+        &self,
+        mounted: &MountedImage,
+        bundle: &Path,
+        command: &[String],
+    ) -> Result<()> {
+        let config = self.store.config(&mounted.image_id)?;
+        let c = config.container_config();
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let cfg = runtime::ImageRuntimeConfig {
+            user: non_empty(&c.user),
+            env: c.env.clone(),
+            entrypoint: c.entrypoint.clone().unwrap_or_default(),
+            cmd: c.cmd.clone().unwrap_or_default(),
+            working_dir: non_empty(&c.working_dir),
+            hostname: None,
+            stop_signal: non_empty(&c.stop_signal),
+        };
+        let opts = runtime::BundleOptions {
+            args_override: (!command.is_empty()).then(|| command.to_vec()),
+            readonly_rootfs: mounted.readonly,
+            terminal: false,
+            hostname: mounted.id.as_str().chars().take(12).collect(),
+        };
+        let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &opts)?;
+        runtime::write_bundle(bundle, &spec)?;
+        Ok(())
+    }
+}
+
+/// Makes the dirs a plan needs and, unless `no_mount`, mounts it.
+fn make(plan: &MountPlan, features: Option<&Features>, no_mount: bool) -> Result<()> {
+    let target = &plan.target;
+    match &plan.mount {
+        PlannedMount::Copy {
+            lowers,
+            tree,
+            readonly,
+        } => {
+            fs::create_dir(tree).at(tree)?;
+            let copy_opts = CopyOptions {
+                keep_whiteouts: false,
+            };
+            copier::materialize(lowers, tree, &copy_opts)?;
+            if !no_mount {
+                if *readonly {
+                    mount::bind_readonly(tree, target)?;
+                } else {
+                    mount::bind(tree, target)?;
+                }
+            }
+        }
+        PlannedMount::BindLayer(dir) => {
+            if !no_mount {
+                mount::bind_readonly(dir, target)?;
+            }
+        }
+        PlannedMount::Overlay(spec) => {
+            if let Some((u, w)) = &spec.upper {
+                fs::create_dir(u).at(u)?;
+                fs::create_dir(w).at(w)?;
+            }
+            if !no_mount {
+                let features = features.cloned().unwrap_or_else(Features::conservative);
+                mount::mount_overlay(spec, target, &features)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A writable mount's record of its container's writes.
+pub(super) enum WritableTree {
+    /// An overlay upper dir: exactly the changes.
+    Upper(PathBuf),
+    /// A copy driver's whole tree: the changes are found by comparing it with the image.
+    Copy(PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> (Layout, MountId, Vec<PathBuf>) {
+        let layout = Layout::new("/store");
+        let id = MountId::parse("web-1").unwrap();
+        let lowers = vec![
+            PathBuf::from("/store/layers/b/diff"),
+            PathBuf::from("/store/layers/a/diff"),
+        ];
+        (layout, id, lowers)
+    }
+
+    #[test]
+    fn a_read_only_one_layer_view_is_a_bind_of_the_layer() {
+        let (layout, id, lowers) = layout();
+        let one = vec![lowers[1].clone()];
+        let p = plan(
+            &layout,
+            &id,
+            one.clone(),
+            "/t".into(),
+            Driver::Overlay,
+            true,
+        );
+        assert_eq!(p.mount, PlannedMount::BindLayer(one[0].clone()));
+        assert_eq!(p.runtime_mounts(), vec![RuntimeMount::bind(&one[0], true)]);
+    }
+
+    #[test]
+    fn a_writable_overlay_gets_its_own_upper_and_work_dirs() {
+        let (layout, id, lowers) = layout();
+        let p = plan(
+            &layout,
+            &id,
+            lowers.clone(),
+            "/t".into(),
+            Driver::Overlay,
+            false,
+        );
+        let PlannedMount::Overlay(spec) = &p.mount else {
+            panic!("{p:?}")
+        };
+        assert_eq!(spec.lowers, lowers, "top first, as given");
+        assert_eq!(
+            spec.upper,
+            Some((
+                PathBuf::from("/store/mounts/web-1/upper"),
+                PathBuf::from("/store/mounts/web-1/work")
+            ))
+        );
+        let ro = plan(&layout, &id, lowers, "/t".into(), Driver::Overlay, true);
+        assert!(matches!(&ro.mount, PlannedMount::Overlay(s) if s.upper.is_none()));
+    }
+
+    #[test]
+    fn the_copy_driver_binds_its_tree_under_the_mount_dir() {
+        let (layout, id, lowers) = layout();
+        for readonly in [true, false] {
+            let p = plan(
+                &layout,
+                &id,
+                lowers.clone(),
+                "/t".into(),
+                Driver::Copy,
+                readonly,
+            );
+            let tree = PathBuf::from("/store/mounts/web-1/copy");
+            assert_eq!(
+                p.runtime_mounts(),
+                vec![RuntimeMount::bind(&tree, readonly)]
+            );
+        }
+    }
+}
