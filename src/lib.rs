@@ -7,6 +7,7 @@ pub mod mount;
 pub mod runtime;
 pub mod source;
 pub mod store;
+pub mod tar;
 pub mod unpack;
 
 /// What the unit tests share.

@@ -11,7 +11,7 @@
 //! Format (`layers/<key>/files`): a magic, then a zstd stream of entries sorted by path. The magic
 //! gives the content sums: `LFL2` XXH3-128 (16 bytes), `LFL1` (older lists) SHA-256 (32 bytes).
 
-use super::content_sum::{ContentSum, SumKind};
+use crate::tar::content_sum::{ContentSum, SumKind};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -9,7 +9,6 @@
 //!   command that opens the store.
 
 mod build;
-pub mod content_sum;
 pub mod db;
 mod df;
 pub mod filelist;
@@ -23,7 +22,6 @@ mod recorded;
 mod remove;
 mod save;
 pub mod staging;
-pub mod tarsplit;
 
 pub use db::{DbError, ImageRow, LayerRow, MountRow};
 pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};

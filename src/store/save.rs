@@ -10,7 +10,7 @@
 //! The archive is written beside its destination and renamed into place when complete, so a failed
 //! save leaves no partial file.
 
-use super::tarsplit::TarSplitReader;
+use crate::tar::split::TarSplitReader;
 use super::{names, recorded, IoContext, Result, Store, StoreError};
 use crate::digest::{Digest, HashingReader};
 use crate::image::media_types as mt;

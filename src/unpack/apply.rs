@@ -24,7 +24,7 @@ use std::rc::Rc;
 
 use super::beneath::{self, is_dir_mode, is_overlay_xattr, join, lstat_at, split_parent};
 use super::layerdir::{lossy, os, DirMeta, LayerDir};
-use super::tarstream::{Kind, Member, TarReader};
+use crate::tar::reader::{Kind, Member, TarReader};
 use super::UnpackError;
 use crate::digest::Digest;
 

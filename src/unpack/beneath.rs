@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::tarstream::Time;
+use crate::tar::reader::Time;
 
 pub(crate) const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)

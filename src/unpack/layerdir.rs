@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::beneath::{self, is_dir_mode, join, lstat_at};
-use super::tarstream::{FrameError, Time};
+use crate::tar::reader::{FrameError, Time};
 use super::UnpackError;
 use crate::digest::Digest;
 

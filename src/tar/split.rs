@@ -10,16 +10,17 @@
 //! `content_sum`). Reassembly reads the content back from `diff/`, checks each file's sum, and the
 //! caller checks the diffID.
 //!
-//! The record is written while the layer is unpacked: the plain tar stream passes through a
-//! `Recorder` (a read-through observer with its own, lenient tar framing) on its way to the unpacker,
-//! so the stream is read once. Where the record cannot describe the layer (a path stored twice, a file
-//! the unpacker turned into something else), its header says so and `save` refuses that layer by name.
+//! The record is written while the layer is unpacked: the `Recorder` is a [`Tap`] on the unpacker's
+//! tar reader, so the stream is decoded and framed once, and file content is hashed, never copied.
+//! Where the record cannot describe the layer (a path stored twice, a file the unpacker turned into
+//! something else), its header says so and `save` refuses that layer by name.
 //!
 //! File format (`layers/<key>/tar-split`): a 128-byte header (magic, tar size, diffID, status and a
 //! reason), then a zstd stream of segments `RAW len bytes | FILE path size sum | END`. The magic
 //! gives the sum: `LTS2` XXH3-128 (16 bytes), `LTS1` (older records) SHA-256 (32 bytes).
 
 use super::content_sum::{ContentHasher, ContentSum, SumKind};
+use super::reader::Tap;
 use crate::digest::Digest;
 use std::collections::HashSet;
 use std::fs::File;
@@ -36,8 +37,6 @@ const SEG_RAW: u8 = 1;
 const SEG_FILE: u8 = 2;
 /// Raw bytes are flushed as one segment once this many are pending.
 const RAW_CHUNK: usize = 64 * 1024;
-/// PAX and GNU long-name members are parsed (for the next member's path and size) up to this size.
-const EXT_MAX: usize = 1 << 20;
 
 /// The header of a tar-split record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,25 +193,33 @@ impl SegmentReader {
     }
 }
 
-/// A read-through observer of a plain tar stream that writes its tar-split record.
-pub struct Recorder<R> {
-    inner: R,
-    framer: Framer,
+/// The tar-split writer: a [`Tap`] on the unpacker's one pass over the plain tar stream.
+pub struct Recorder {
     out: Option<zstd::stream::write::Encoder<'static, BufWriter<File>>>,
+    /// Raw bytes not yet written as a segment.
+    raw: Vec<u8>,
+    /// The file whose content is passing: path, size, bytes still to come, running sum.
+    file: Option<(Vec<u8>, u64, u64, ContentHasher)>,
+    seen: HashSet<Vec<u8>>,
+    unusable: Option<String>,
+    total: u64,
     error: Option<io::Error>,
 }
 
-impl<R: Read> Recorder<R> {
+impl Recorder {
     /// Starts a record at `path` (created; the header is written by `finish`).
-    pub fn new(inner: R, path: &Path) -> io::Result<Self> {
+    pub fn new(path: &Path) -> io::Result<Self> {
         let mut f = BufWriter::with_capacity(256 * 1024, File::create(path)?);
         f.write_all(&[0u8; HEADER_LEN])?;
         // Level 1: the record is written on the load's critical path, and tar headers compress well anyway.
         let out = zstd::stream::write::Encoder::new(f, 1)?;
         Ok(Recorder {
-            inner,
-            framer: Framer::default(),
             out: Some(out),
+            raw: Vec::with_capacity(RAW_CHUNK),
+            file: None,
+            seen: HashSet::new(),
+            unusable: None,
+            total: 0,
             error: None,
         })
     }
@@ -222,16 +229,21 @@ impl<R: Read> Recorder<R> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        if let Some((path, ..)) = &self.file {
+            let path = String::from_utf8_lossy(path);
+            return Err(bad_data(format!("tar-split: the stream ends inside {path}")));
+        }
+        self.flush_raw()?;
         let mut out = self
             .out
             .take()
             .ok_or_else(|| bad_data("tar-split: finished twice".into()))?;
-        self.framer.end(&mut out)?;
+        out.write_all(&[SEG_END])?;
         let mut f = out.finish()?;
         let header = TarSplitHeader {
-            tar_size: self.framer.total,
+            tar_size: self.total,
             diff_id: diff_id.clone(),
-            unusable: self.framer.unusable.clone(),
+            unusable: self.unusable.take(),
             sums: SumKind::Xxh3,
         };
         f.seek(SeekFrom::Start(0))?;
@@ -239,334 +251,78 @@ impl<R: Read> Recorder<R> {
         f.flush()?;
         Ok(header)
     }
-}
 
-impl<R: Read> Read for Recorder<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if self.error.is_none() {
-            if let Some(out) = self.out.as_mut() {
-                if let Err(e) = self.framer.feed(&buf[..n], out) {
-                    self.error = Some(e);
-                }
-            }
-        }
-        Ok(n)
-    }
-}
-
-#[derive(Default)]
-enum State {
-    #[default]
-    Header,
-    Content {
-        remaining: u64,
-        kind: ContentKind,
-        padding: u64,
-    },
-    Padding(u64),
-    /// After the end-of-archive blocks: everything is kept verbatim.
-    Trailer,
-}
-
-enum ContentKind {
-    File {
-        path: Vec<u8>,
-        size: u64,
-        hash: ContentHasher,
-    },
-    Raw,
-    Pax,
-    LongName,
-}
-
-/// Tar framing, lenient: the unpacker judges the archive; this only has to follow it.
-#[derive(Default)]
-struct Framer {
-    state: State,
-    block: Vec<u8>,
-    raw: Vec<u8>,
-    ext: Vec<u8>,
-    zero_blocks: u32,
-    pax_path: Option<Vec<u8>>,
-    pax_size: Option<u64>,
-    long_name: Option<Vec<u8>>,
-    seen: HashSet<Vec<u8>>,
-    unusable: Option<String>,
-    total: u64,
-}
-
-impl Framer {
-    fn feed(&mut self, mut input: &[u8], out: &mut impl Write) -> io::Result<()> {
-        self.total += input.len() as u64;
-        while !input.is_empty() {
-            match &mut self.state {
-                State::Header => {
-                    let n = (512 - self.block.len()).min(input.len());
-                    self.block.extend_from_slice(&input[..n]);
-                    input = &input[n..];
-                    if self.block.len() == 512 {
-                        self.header(out)?;
-                    }
-                }
-                State::Content {
-                    remaining,
-                    kind,
-                    padding,
-                } => {
-                    let n = (*remaining).min(input.len() as u64) as usize;
-                    match kind {
-                        ContentKind::File { hash, .. } => hash.update(&input[..n]),
-                        ContentKind::Raw => self.raw.extend_from_slice(&input[..n]),
-                        ContentKind::Pax | ContentKind::LongName => {
-                            self.raw.extend_from_slice(&input[..n]);
-                            if self.ext.len() + n <= EXT_MAX {
-                                self.ext.extend_from_slice(&input[..n]);
-                            }
-                        }
-                    }
-                    input = &input[n..];
-                    *remaining -= n as u64;
-                    if *remaining == 0 {
-                        let padding = *padding;
-                        let kind = std::mem::replace(kind, ContentKind::Raw);
-                        self.state = if padding > 0 {
-                            State::Padding(padding)
-                        } else {
-                            State::Header
-                        };
-                        self.content_done(kind, out)?;
-                    }
-                }
-                State::Padding(remaining) => {
-                    let n = (*remaining).min(input.len() as u64) as usize;
-                    self.raw.extend_from_slice(&input[..n]);
-                    input = &input[n..];
-                    *remaining -= n as u64;
-                    if *remaining == 0 {
-                        self.state = State::Header;
-                    }
-                }
-                State::Trailer => {
-                    self.raw.extend_from_slice(input);
-                    input = &[];
-                }
-            }
-            if self.raw.len() >= RAW_CHUNK {
-                self.flush_raw(out)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn header(&mut self, out: &mut impl Write) -> io::Result<()> {
-        let block = std::mem::take(&mut self.block);
-        self.raw.extend_from_slice(&block);
-        if block.iter().all(|&b| b == 0) {
-            self.zero_blocks += 1;
-            if self.zero_blocks >= 2 {
-                self.state = State::Trailer;
-            }
+    fn flush_raw(&mut self) -> io::Result<()> {
+        if self.raw.is_empty() {
             return Ok(());
         }
-        self.zero_blocks = 0;
-        let typeflag = block[156];
-        let size = match typeflag {
-            b'x' | b'g' | b'L' | b'K' => parse_size(&block[124..136]),
-            _ => self
-                .pax_size
-                .take()
-                .or_else(|| parse_size(&block[124..136])),
-        };
-        let Some(size) = size else {
-            self.mark_unusable("a member header has an unreadable size".into());
-            self.state = State::Trailer;
-            return Ok(());
-        };
-        let kind = match typeflag {
-            b'x' => ContentKind::Pax,
-            b'L' => ContentKind::LongName,
-            b'g' | b'K' => ContentKind::Raw,
-            b'0' | 0 | b'7' if size > 0 => {
-                let name = self
-                    .pax_path
-                    .take()
-                    .or_else(|| self.long_name.take())
-                    .unwrap_or_else(|| ustar_name(&block));
-                let path = normalize(&name);
-                if !self.seen.insert(path.clone()) {
-                    self.mark_unusable(format!(
-                        "{} is stored twice in the layer",
-                        String::from_utf8_lossy(&path)
-                    ));
-                }
-                ContentKind::File {
-                    path,
-                    size,
-                    hash: ContentHasher::new(SumKind::Xxh3),
-                }
-            }
-            _ => {
-                self.pax_path = None;
-                self.long_name = None;
-                ContentKind::Raw
-            }
-        };
-        if matches!(kind, ContentKind::File { .. }) {
-            self.flush_raw(out)?;
-        }
-        let padding = (512 - size % 512) % 512;
-        self.state = if size == 0 {
-            self.content_done(kind, out)?;
-            State::Header
-        } else {
-            State::Content {
-                remaining: size,
-                kind,
-                padding,
-            }
-        };
+        let out = self.out.as_mut().ok_or_else(|| bad_data("tar-split: finished".into()))?;
+        out.write_all(&[SEG_RAW])?;
+        out.write_all(&(self.raw.len() as u32).to_le_bytes())?;
+        out.write_all(&self.raw)?;
+        self.raw.clear();
         Ok(())
     }
 
-    fn content_done(&mut self, kind: ContentKind, out: &mut impl Write) -> io::Result<()> {
-        match kind {
-            ContentKind::File { path, size, hash } => {
-                out.write_all(&[SEG_FILE])?;
-                out.write_all(&(path.len() as u32).to_le_bytes())?;
-                out.write_all(&path)?;
-                out.write_all(&size.to_le_bytes())?;
-                out.write_all(hash.finish().as_bytes())?;
-            }
-            ContentKind::Pax => {
-                let ext = std::mem::take(&mut self.ext);
-                for (key, value) in pax_records(&ext) {
-                    match key {
-                        b"path" => self.pax_path = Some(value.to_vec()),
-                        b"size" => {
-                            self.pax_size =
-                                std::str::from_utf8(value).ok().and_then(|s| s.parse().ok())
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            ContentKind::LongName => {
-                let mut name = std::mem::take(&mut self.ext);
-                if let Some(end) = name.iter().position(|&b| b == 0) {
-                    name.truncate(end);
-                }
-                self.long_name = Some(name);
-            }
-            ContentKind::Raw => {}
-        }
-        Ok(())
+    fn write_file(&mut self, path: &[u8], size: u64, sum: ContentSum) -> io::Result<()> {
+        let out = self.out.as_mut().ok_or_else(|| bad_data("tar-split: finished".into()))?;
+        out.write_all(&[SEG_FILE])?;
+        out.write_all(&(path.len() as u32).to_le_bytes())?;
+        out.write_all(path)?;
+        out.write_all(&size.to_le_bytes())?;
+        out.write_all(sum.as_bytes())
     }
 
-    fn flush_raw(&mut self, out: &mut impl Write) -> io::Result<()> {
-        if !self.raw.is_empty() {
-            out.write_all(&[SEG_RAW])?;
-            out.write_all(&(self.raw.len() as u32).to_le_bytes())?;
-            out.write_all(&self.raw)?;
-            self.raw.clear();
+    /// Keeps the first error; the tap has no way to report it until `finish`.
+    fn keep(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
         }
-        Ok(())
-    }
-
-    fn end(&mut self, out: &mut impl Write) -> io::Result<()> {
-        match self.state {
-            State::Header | State::Trailer if self.block.is_empty() => {}
-            _ => {
-                // The stream stopped inside a member; keep what there is and say so.
-                let partial = std::mem::take(&mut self.block);
-                self.raw.extend_from_slice(&partial);
-                self.mark_unusable("the tar stream ends inside a member".into());
-            }
-        }
-        self.flush_raw(out)?;
-        out.write_all(&[SEG_END])
-    }
-
-    fn mark_unusable(&mut self, reason: String) {
-        self.unusable.get_or_insert(reason);
     }
 }
 
-/// A member's size field: octal, or base-256 when the high bit of the first byte is set.
-fn parse_size(field: &[u8]) -> Option<u64> {
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        let mut v: u64 = (field[0] & 0x7f) as u64;
-        for &b in &field[1..] {
-            v = v.checked_mul(256)?.checked_add(b as u64)?;
-        }
-        return Some(v);
-    }
-    let s: Vec<u8> = field
-        .iter()
-        .copied()
-        .skip_while(|&b| b == b' ' || b == 0)
-        .take_while(|&b| b != b' ' && b != 0)
-        .collect();
-    if s.is_empty() {
-        return Some(0);
-    }
-    u64::from_str_radix(std::str::from_utf8(&s).ok()?, 8).ok()
-}
-
-fn cstr(field: &[u8]) -> &[u8] {
-    match field.iter().position(|&b| b == 0) {
-        Some(i) => &field[..i],
-        None => field,
-    }
-}
-
-/// The name in a ustar header (prefix/name), or the v7 name.
-fn ustar_name(block: &[u8]) -> Vec<u8> {
-    let name = cstr(&block[0..100]);
-    if &block[257..262] == b"ustar" {
-        let prefix = cstr(&block[345..500]);
-        if !prefix.is_empty() {
-            let mut full = prefix.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(name);
-            return full;
+impl Tap for Recorder {
+    fn raw(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        self.raw.extend_from_slice(bytes);
+        if self.raw.len() >= RAW_CHUNK {
+            let r = self.flush_raw();
+            self.keep(r);
         }
     }
-    name.to_vec()
-}
 
-/// `LEN key=value\n` records; malformed ones end the list.
-fn pax_records(mut data: &[u8]) -> Vec<(&[u8], &[u8])> {
-    let mut out = vec![];
-    while !data.is_empty() {
-        let Some(sp) = data.iter().position(|&b| b == b' ') else {
-            break;
+    fn file(&mut self, path: &[u8], size: u64) {
+        // An empty file has no content to fetch back: its header alone gives it back.
+        if size == 0 {
+            return;
+        }
+        if !self.seen.insert(path.to_vec()) {
+            self.unusable.get_or_insert_with(|| {
+                format!(
+                    "{} is stored twice in the layer",
+                    String::from_utf8_lossy(path)
+                )
+            });
+        }
+        let r = self.flush_raw();
+        self.keep(r);
+        self.file = Some((path.to_vec(), size, size, ContentHasher::new(SumKind::Xxh3)));
+    }
+
+    fn content(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let Some((_, _, left, hash)) = self.file.as_mut() else {
+            return self.keep(Err(bad_data("tar-split: content outside a file".into())));
         };
-        let Some(len) = std::str::from_utf8(&data[..sp])
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-        else {
-            break;
-        };
-        if len <= sp + 1 || len > data.len() {
-            break;
+        hash.update(bytes);
+        *left = left.saturating_sub(bytes.len() as u64);
+        if *left == 0 {
+            if let Some((path, size, _, hash)) = self.file.take() {
+                let r = self.write_file(&path, size, hash.finish());
+                self.keep(r);
+            }
         }
-        let record = &data[sp + 1..len - 1];
-        if let Some(eq) = record.iter().position(|&b| b == b'=') {
-            out.push((&record[..eq], &record[eq + 1..]));
-        }
-        data = &data[len..];
     }
-    out
-}
-
-/// A member name as a path relative to the layer dir: no leading `/`, no `.` or empty components.
-pub fn normalize(name: &[u8]) -> Vec<u8> {
-    let parts: Vec<&[u8]> = name
-        .split(|&b| b == b'/')
-        .filter(|p| !p.is_empty() && *p != b".")
-        .collect();
-    parts.join(&b'/')
 }
 
 /// Reassembles the layer's tar stream from its record and its `diff/` dir.
@@ -703,5 +459,5 @@ impl Read for TarSplitReader {
 }
 
 #[cfg(test)]
-#[path = "tarsplit_tests.rs"]
+#[path = "split_tests.rs"]
 mod tests;
