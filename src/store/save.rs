@@ -10,11 +10,11 @@
 //! The archive is written beside its destination and renamed into place when complete, so a failed
 //! save leaves no partial file.
 
-use crate::tar::split::TarSplitReader;
 use super::{names, recorded, IoContext, Result, Store, StoreError};
 use crate::digest::{Digest, HashingReader};
 use crate::image::media_types as mt;
 use crate::image::Descriptor;
+use crate::tar::split::TarSplitReader;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -14,7 +14,7 @@ use super::header::{self, Block, BLOCK};
 use super::pax::{parse_pax, Pax};
 
 /// Largest PAX / GNU long-name member we read into memory (Go's archive/tar uses the same).
-const MAX_EXTENSION: u64 = 1 << 20;
+pub(crate) const MAX_EXTENSION: u64 = 1 << 20;
 /// Largest number of chunks in a GNU sparse map.
 const MAX_SPARSE_CHUNKS: usize = 1 << 16;
 
@@ -362,8 +362,8 @@ impl<'t, R: BufRead> TarReader<'t, R> {
         block: &Block,
         m: &Member,
     ) -> Result<(u64, Vec<(u64, u64)>), FrameError> {
-        let real_size =
-            header::numeric(&block[483..495]).map_err(|e| bad(&m.path, format!("realsize: {e}")))?;
+        let real_size = header::numeric(&block[483..495])
+            .map_err(|e| bad(&m.path, format!("realsize: {e}")))?;
         let mut chunks = Vec::new();
         let mut slots = block[386..482].to_vec();
         let mut extended = block[482] != 0;

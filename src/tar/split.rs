@@ -231,7 +231,9 @@ impl Recorder {
         }
         if let Some((path, ..)) = &self.file {
             let path = String::from_utf8_lossy(path);
-            return Err(bad_data(format!("tar-split: the stream ends inside {path}")));
+            return Err(bad_data(format!(
+                "tar-split: the stream ends inside {path}"
+            )));
         }
         self.flush_raw()?;
         let mut out = self
@@ -256,7 +258,10 @@ impl Recorder {
         if self.raw.is_empty() {
             return Ok(());
         }
-        let out = self.out.as_mut().ok_or_else(|| bad_data("tar-split: finished".into()))?;
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| bad_data("tar-split: finished".into()))?;
         out.write_all(&[SEG_RAW])?;
         out.write_all(&(self.raw.len() as u32).to_le_bytes())?;
         out.write_all(&self.raw)?;
@@ -265,7 +270,10 @@ impl Recorder {
     }
 
     fn write_file(&mut self, path: &[u8], size: u64, sum: ContentSum) -> io::Result<()> {
-        let out = self.out.as_mut().ok_or_else(|| bad_data("tar-split: finished".into()))?;
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| bad_data("tar-split: finished".into()))?;
         out.write_all(&[SEG_FILE])?;
         out.write_all(&(path.len() as u32).to_le_bytes())?;
         out.write_all(path)?;

@@ -24,9 +24,9 @@ use std::rc::Rc;
 
 use super::beneath::{self, is_dir_mode, is_overlay_xattr, join, lstat_at, split_parent};
 use super::layerdir::{lossy, os, DirMeta, LayerDir};
-use crate::tar::reader::{Kind, Member, TarReader};
 use super::UnpackError;
 use crate::digest::Digest;
+use crate::tar::reader::{Kind, Member, TarReader};
 
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";

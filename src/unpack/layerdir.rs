@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::beneath::{self, is_dir_mode, join, lstat_at};
-use crate::tar::reader::{FrameError, Time};
 use super::UnpackError;
 use crate::digest::Digest;
+use crate::tar::reader::{FrameError, Time};
 
 /// Parent directory fds kept open; tar members come grouped by directory, so a small cache hits.
 const DIR_CACHE: usize = 128;

@@ -21,7 +21,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use super::apply::{Applied, Applier};
 use super::{UnpackError, UnpackOptions, STREAM_BUF};
 use crate::digest::Digest;
-use crate::tar::reader::{FrameError, TarReader, Tap};
+use crate::tar::reader::{FrameError, Tap, TarReader};
 use std::sync::Mutex;
 
 /// Chunks in flight between the threads.

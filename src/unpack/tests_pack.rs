@@ -5,9 +5,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::tar::reader::TarReader;
 use super::testutil::*;
 use super::*;
+use crate::tar::reader::TarReader;
 
 fn pack(dir: &Path, kind: TreeKind) -> (Vec<u8>, PackReport) {
     let mut out = Vec::new();
