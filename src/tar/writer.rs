@@ -33,7 +33,7 @@ pub(crate) struct Head<'a> {
 /// Writes a member's header, preceded by a PAX header when ustar cannot hold it all. The
 /// member's data and its padding (see [`write_padding`]) follow.
 pub(crate) fn write_header(out: &mut impl Write, h: &Head) -> io::Result<()> {
-    let pax = pax_records(h);
+    let pax = pax_extension(h);
     if !pax.is_empty() {
         let mut x = ::tar::Header::new_ustar();
         x.as_old_mut().name[..14].copy_from_slice(b"././@PaxHeader");
@@ -65,7 +65,7 @@ pub(crate) fn write_header(out: &mut impl Write, h: &Head) -> io::Result<()> {
 }
 
 /// The PAX records a header needs (empty when ustar holds it all).
-fn pax_records(h: &Head) -> Vec<u8> {
+fn pax_extension(h: &Head) -> Vec<u8> {
     let mut pax = Vec::new();
     if h.name.len() > 100 {
         pax.extend(pax_record(b"path", h.name));
