@@ -81,7 +81,7 @@ pub(crate) fn no_record(key: &str, what: &str) -> StoreError {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::tar::split::TarSplitReader;
+    use crate::tar::reassemble::TarSplitReader;
     use std::io::Write;
 
     /// A layer tar with long names, PAX xattrs, a hardlink, an empty file, a file big enough

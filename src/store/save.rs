@@ -14,7 +14,7 @@ use super::{names, recorded, IoContext, Result, Store, StoreError};
 use crate::digest::{Digest, HashingReader};
 use crate::image::media_types as mt;
 use crate::image::Descriptor;
-use crate::tar::split::TarSplitReader;
+use crate::tar::reassemble::TarSplitReader;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -9,7 +9,8 @@
 //!
 //! Invariants this module keeps:
 //! - One parser: every numeric field, checksum, ustar name and PAX record in the crate is read by
-//!   `header` and `pax`; nothing else frames tar headers.
+//!   `header` and `pax`; nothing else frames tar headers. The tar crate is only the field layout
+//!   `writer` fills in.
 //! - The tap sees each byte of the archive exactly once and in order, so a recorder built on it
 //!   gives back the stream byte for byte; observing costs no second decode and no copy.
 //! - Memory stays flat: only extension members (capped at 1 MiB) are held.
@@ -20,5 +21,8 @@ pub mod content_sum;
 pub(crate) mod header;
 pub(crate) mod pax;
 pub(crate) mod reader;
+pub mod reassemble;
 pub mod split;
 pub(crate) mod writer;
+
+pub use reader::Tap;

@@ -7,8 +7,8 @@
 //! much disk again as the compressed image. Like containers/storage, we keep instead every byte of the
 //! stream that is not regular-file content (headers, PAX records, padding, the end-of-archive blocks
 //! and whatever follows them) and, for each file's content, its path, size and checksum (see
-//! `content_sum`). Reassembly reads the content back from `diff/`, checks each file's sum, and the
-//! caller checks the diffID.
+//! `content_sum`). Reassembly (`reassemble`) reads the content back from `diff/`, checks each
+//! file's sum, and the caller checks the diffID.
 //!
 //! The record is written while the layer is unpacked: the `Recorder` is a [`Tap`] on the unpacker's
 //! tar reader, so the stream is decoded and framed once, and file content is hashed, never copied.
@@ -25,7 +25,6 @@ use crate::digest::Digest;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const MAGIC: &[u8; 4] = b"LTS2";
@@ -115,7 +114,7 @@ pub fn rewrite_header(path: &Path, h: &TarSplitHeader) -> io::Result<()> {
     f.sync_all()
 }
 
-fn bad_data(msg: String) -> io::Error {
+pub(crate) fn bad_data(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
@@ -328,139 +327,6 @@ impl Tap for Recorder {
             if let Some((path, size, _, hash)) = self.file.take() {
                 let r = self.write_file(&path, size, hash.finish());
                 self.keep(r);
-            }
-        }
-    }
-}
-
-/// Reassembles the layer's tar stream from its record and its `diff/` dir.
-pub struct TarSplitReader {
-    diff: File,
-    diff_path: std::path::PathBuf,
-    segments: SegmentReader,
-    current: Current,
-}
-
-enum Current {
-    Idle,
-    Raw(Vec<u8>, usize),
-    File {
-        file: File,
-        path: Vec<u8>,
-        remaining: u64,
-        hash: ContentHasher,
-        want: ContentSum,
-    },
-    Done,
-}
-
-impl TarSplitReader {
-    /// Opens the record; refuses a record marked unusable.
-    pub fn open(record: &Path, diff: &Path) -> io::Result<(TarSplitHeader, TarSplitReader)> {
-        let (header, segments) = SegmentReader::open(record)?;
-        if let Some(why) = &header.unusable {
-            return Err(io::Error::other(format!(
-                "the layer's tar cannot be reproduced: {why}"
-            )));
-        }
-        let dir = File::open(diff)?;
-        Ok((
-            header,
-            TarSplitReader {
-                diff: dir,
-                diff_path: diff.to_path_buf(),
-                segments,
-                current: Current::Idle,
-            },
-        ))
-    }
-
-    fn open_file(&self, path: &[u8], size: u64) -> io::Result<File> {
-        use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
-        let rel = std::ffi::OsStr::from_bytes(path);
-        let shown = || self.diff_path.join(rel).display().to_string();
-        let fd = openat2(
-            &self.diff,
-            rel,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", shown())))?;
-        let file = File::from(fd);
-        let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() != size {
-            return Err(bad_data(format!(
-                "{}: changed since it was loaded (expected a {size}-byte file, found {} bytes)",
-                shown(),
-                meta.len()
-            )));
-        }
-        Ok(file)
-    }
-}
-
-impl Read for TarSplitReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            match &mut self.current {
-                Current::Done => return Ok(0),
-                Current::Raw(bytes, pos) if *pos < bytes.len() => {
-                    let n = (bytes.len() - *pos).min(buf.len());
-                    buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
-                    *pos += n;
-                    return Ok(n);
-                }
-                Current::File {
-                    file,
-                    path,
-                    remaining,
-                    hash,
-                    want,
-                } => {
-                    if *remaining == 0 {
-                        if hash.finish() != *want {
-                            return Err(bad_data(format!(
-                                "{}: content changed since it was loaded",
-                                self.diff_path
-                                    .join(std::ffi::OsStr::from_bytes(path))
-                                    .display()
-                            )));
-                        }
-                        self.current = Current::Idle;
-                        continue;
-                    }
-                    let n = (*remaining).min(buf.len() as u64) as usize;
-                    let got = file.read(&mut buf[..n])?;
-                    if got == 0 {
-                        return Err(bad_data(format!(
-                            "{}: shorter than when it was loaded",
-                            self.diff_path
-                                .join(std::ffi::OsStr::from_bytes(path))
-                                .display()
-                        )));
-                    }
-                    hash.update(&buf[..got]);
-                    *remaining -= got as u64;
-                    return Ok(got);
-                }
-                _ => match self.segments.next_segment()? {
-                    None => self.current = Current::Done,
-                    Some(Segment::Raw(bytes)) => self.current = Current::Raw(bytes, 0),
-                    Some(Segment::File { path, size, sum }) => {
-                        let file = self.open_file(&path, size)?;
-                        self.current = Current::File {
-                            file,
-                            path,
-                            remaining: size,
-                            hash: ContentHasher::new(sum.kind()),
-                            want: sum,
-                        };
-                    }
-                },
             }
         }
     }

@@ -1,8 +1,10 @@
 use super::*;
 use crate::tar::header::normalize;
 use crate::tar::reader::TarReader;
+use crate::tar::reassemble::TarSplitReader;
 use std::fs;
 use std::io::BufReader;
+use std::os::unix::ffi::OsStrExt;
 
 /// A tar of `files` (path, content) as the tar crate writes it, with PAX and GNU long names where
 /// needed, a hardlink, a directory and an empty file; then `trailer` after the end blocks.

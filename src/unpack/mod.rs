@@ -46,7 +46,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingReader};
-use crate::tar::reader::Tap;
+use crate::tar::Tap;
 
 pub use fixup::fix_up_layer;
 pub use pack::{write_layer_tar, PackReport, TreeKind};
@@ -179,7 +179,7 @@ pub fn unpack_layer<R: Read>(
 }
 
 /// [`unpack_layer`], showing the plain tar stream to `tap` as it is framed (see
-/// [`crate::tar::reader::Tap`]): the same single pass, one decompression, one parse. The tap sees
+/// [`crate::tar::Tap`]): the same single pass, one decompression, one parse. The tap sees
 /// the whole stream only when this returns `Ok`.
 pub fn unpack_layer_observed<R: Read>(
     blob: R,
