@@ -1,9 +1,11 @@
 //! Micro-benchmarks of the unpack pipeline's stages on synthetic layers built in memory:
-//! hashing, gzip and zstd decoding, and a whole `unpack_layer` (decode + verify + extract).
+//! hashing, gzip and zstd decoding, and a whole `unpack_layer` (decode + verify + extract), also
+//! with the tar-split recorder tapping the same pass (what `load` runs).
 //! Whole-process comparisons against umoci and GNU tar live in scripts/bench.sh.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use lamina::digest::{Digest, HashingReader};
+use lamina::tar::split::Recorder;
 use lamina::unpack::{self, ExpectedBlob, UnpackOptions};
 use std::io::{Read, Write};
 
@@ -92,6 +94,35 @@ fn benches(c: &mut Criterion) {
             )
         });
     }
+    let digest = Digest::of_bytes(&gz);
+    g.bench_function("gzip_recorded", |b| {
+        b.iter_batched(
+            || tempfile::tempdir_in(&out_dir).unwrap(),
+            |dir| {
+                let expected = ExpectedBlob {
+                    digest: &digest,
+                    size: Some(gz.len() as u64),
+                    diff_id: &diff_id,
+                };
+                let diff = dir.path().join("diff");
+                std::fs::create_dir(&diff).unwrap();
+                let record = dir.path().join("tar-split");
+                let mut recorder = Recorder::new(&record).unwrap();
+                let opts = UnpackOptions::default();
+                unpack::unpack_layer_observed(
+                    &gz[..],
+                    &expected,
+                    &diff,
+                    &opts,
+                    Some(&mut recorder),
+                )
+                .unwrap();
+                recorder.finish(&diff_id).unwrap();
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 

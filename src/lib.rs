@@ -11,6 +11,7 @@ pub mod runtime;
 pub mod source;
 pub mod store;
 pub mod sys;
+pub mod tar;
 pub mod unpack;
 
 /// What the unit tests share.

@@ -3,7 +3,7 @@
 //!
 //! The image ID is the digest of the config, and the config lists the diffIDs, so every layer must be
 //! written as the very tar it was loaded from. Each layer's tar is reassembled from its tar-split
-//! record and its `diff/` (see `tarsplit`), hashed as it is written, and refused if the hash is not
+//! record and its `diff/` (see `tar::split`), hashed as it is written, and refused if the hash is not
 //! the diffID. Layers go out uncompressed (as `docker save` writes them), so a saved image keeps its
 //! image ID and diffIDs but gets a new manifest digest.
 //!
@@ -14,8 +14,8 @@ use super::{Engine, EngineError, Result};
 use crate::digest::{Digest, HashingReader};
 use crate::image::media_types as mt;
 use crate::image::Descriptor;
-use crate::store::tarsplit::TarSplitReader;
 use crate::store::{self as names, recorded, IoContext};
+use crate::tar::reassemble::TarSplitReader;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -1,12 +1,15 @@
 //! Random access to the members of an uncompressed tar file, without extracting it.
 //!
-//! The tar is walked once (seeking over member data, so a 3 GB archive indexes in a few
-//! milliseconds), recording each regular member's data offset and size. Hard links and symbolic
+//! The tar is walked once with `tar::header` (seeking over member data, so a 3 GB archive
+//! indexes in a few milliseconds), recording each regular member's data offset and size. Hard links and symbolic
 //! links between members (docker-archives link `<id>/layer.tar` to `../<diffID>.tar`) are
 //! resolved to the member they name, within the archive only. Each `open` uses its own file
 //! handle, so several threads can read different members at once.
 
 use super::SourceError;
+use crate::tar::header::{self, Block, BLOCK};
+use crate::tar::pax::{parse_pax, Pax};
+use crate::tar::reader::MAX_EXTENSION;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -36,64 +39,69 @@ pub(crate) struct TarIndex {
 
 impl TarIndex {
     pub fn build(path: &Path) -> Result<TarIndex, SourceError> {
-        let tar_err = |e: io::Error| SourceError::Tar {
+        let tar_err = |reason: String| SourceError::Tar {
             path: path.to_path_buf(),
-            reason: one_line(&e.to_string()),
+            reason: one_line(&reason),
         };
-        let mut file = File::open(path).map_err(|e| SourceError::io(path, e))?;
-        let mut first = [0u8; 512];
-        let n = super::read_up_to(&mut file, &mut first).map_err(|e| SourceError::io(path, e))?;
-        if n < first.len() || !header_checksum_ok(&first) {
-            return Err(SourceError::Tar {
-                path: path.to_path_buf(),
-                reason: "the first 512 bytes are not a tar header".into(),
-            });
-        }
-        file.rewind().map_err(|e| SourceError::io(path, e))?;
-        let mut archive = tar::Archive::new(BufReader::new(file));
+        let io_err = |e: io::Error| SourceError::io(path, e);
+        let file = File::open(path).map_err(io_err)?;
+        let mut r = BufReader::new(file);
         let mut nodes = HashMap::new();
-        for entry in archive.entries_with_seek().map_err(tar_err)? {
-            let entry = entry.map_err(tar_err)?;
-            // Names that are not UTF-8 cannot be any of the files an image archive names.
-            let Ok(name) = std::str::from_utf8(&entry.path_bytes()).map(str::to_string) else {
-                continue;
+        // Where the next header starts; member data is seeked over, never read.
+        let mut pos = 0u64;
+        let mut ext = Extensions::default();
+        loop {
+            let mut block: Block = [0u8; BLOCK as usize];
+            let n = super::read_up_to(&mut r, &mut block).map_err(io_err)?;
+            let checked = if n < block.len() {
+                Err("archive ends inside a header".to_string())
+            } else {
+                header::verify_checksum(&block)
             };
-            let Some(name) = normalize(&name, "") else {
-                continue;
-            };
-            let kind = entry.header().entry_type();
-            let node = match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous => Node::File(Member {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                }),
-                tar::EntryType::Link | tar::EntryType::Symlink => {
-                    let Some(target) = entry.link_name_bytes() else {
-                        continue;
-                    };
-                    let Ok(target) = std::str::from_utf8(&target) else {
-                        continue;
-                    };
-                    // A hard link names an archive path; a symlink is relative to its directory.
-                    let base = if kind == tar::EntryType::Symlink {
-                        name.rsplit_once('/').map_or("", |(dir, _)| dir)
-                    } else {
-                        ""
-                    };
-                    match normalize(target, base) {
-                        Some(t) => Node::Link(t),
-                        None => continue,
-                    }
+            if pos == 0 && (n < block.len() || (checked.is_err() && !header::is_zero(&block))) {
+                return Err(tar_err("the first 512 bytes are not a tar header".into()));
+            }
+            if n == 0 || header::is_zero(&block) {
+                break;
+            }
+            checked.map_err(tar_err)?;
+            let mut size = header::size(&block).map_err(tar_err)?;
+            pos += BLOCK;
+            let typeflag = block[header::TYPEFLAG];
+            if typeflag == b'S' {
+                // An old GNU sparse member: its map may continue in extension blocks.
+                let mut extended = block[482] != 0;
+                while extended {
+                    let mut more: Block = [0u8; BLOCK as usize];
+                    r.read_exact(&mut more).map_err(io_err)?;
+                    pos += BLOCK;
+                    extended = more[504] != 0;
                 }
-                // Directories, devices and GNU sparse files (whose data is not one contiguous
-                // run) are never blobs; a later lookup reports them missing.
-                _ => {
-                    nodes.remove(&name);
-                    continue;
+            }
+            // Where the reader stands, relative to `pos`.
+            let mut read = 0;
+            if matches!(typeflag, b'x' | b'L' | b'K') {
+                if size > MAX_EXTENSION {
+                    return Err(tar_err(format!("extension header of {size} bytes")));
                 }
-            };
-            // A later member of the same name replaces an earlier one, as extraction would.
-            nodes.insert(name, node);
+                let mut data = vec![0u8; size as usize];
+                r.read_exact(&mut data).map_err(io_err)?;
+                read = size;
+                ext.add(typeflag, &data);
+            } else if typeflag != b'g' {
+                let name = ext.path.take().unwrap_or_else(|| header::name(&block));
+                let link = ext.link.take().or_else(|| header::link_name(&block));
+                size = ext.size.take().unwrap_or(size);
+                if !std::mem::take(&mut ext.unreadable) {
+                    index(&mut nodes, &name, typeflag, link, pos, size);
+                }
+            }
+            let skip = size + header::padding(size) - read;
+            // Within the buffer this moves no file offset; a long skip is one lseek.
+            let skip =
+                i64::try_from(skip).map_err(|_| tar_err(format!("member of {size} bytes")))?;
+            r.seek_relative(skip).map_err(io_err)?;
+            pos += size + header::padding(size);
         }
         Ok(TarIndex {
             path: path.to_path_buf(),
@@ -145,36 +153,79 @@ impl Read for MemberReader {
     }
 }
 
-/// A tar header's checksum: the byte sum of the block with the checksum field read as spaces,
-/// stored as octal. An all-zero block (an empty archive) passes.
-fn header_checksum_ok(block: &[u8; 512]) -> bool {
-    if block.iter().all(|&b| b == 0) {
-        return true;
-    }
-    let field = &block[148..156];
-    let digits: String = field
-        .iter()
-        .map(|&b| b as char)
-        .filter(|c| c.is_digit(8))
-        .collect();
-    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
-        return false;
-    };
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                u32::from(b' ')
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    stored == sum
+/// What extension members (PAX `x`, GNU `L`/`K`) say about the next member.
+#[derive(Default)]
+struct Extensions {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+    /// The PAX records could not be read: the member is left out of the index.
+    unreadable: bool,
 }
 
-/// The tar crate quotes header bytes in its messages; keep them to one short line.
+impl Extensions {
+    fn add(&mut self, typeflag: u8, data: &[u8]) {
+        match typeflag {
+            b'L' => self.path = Some(header::cstr(data).to_vec()),
+            b'K' => self.link = Some(header::cstr(data).to_vec()),
+            _ => {
+                let mut pax = Pax::default();
+                if parse_pax(data, &mut pax).is_err() {
+                    self.unreadable = true;
+                }
+                self.path = pax.path.or(self.path.take());
+                self.link = pax.link.or(self.link.take());
+                self.size = pax.size.or(self.size);
+            }
+        }
+    }
+}
+
+/// Records one member whose data starts at `offset`.
+fn index(
+    nodes: &mut HashMap<String, Node>,
+    name: &[u8],
+    typeflag: u8,
+    link: Option<Vec<u8>>,
+    offset: u64,
+    size: u64,
+) {
+    // Names that are not UTF-8 cannot be any of the files an image archive names.
+    let Some(name) = std::str::from_utf8(name)
+        .ok()
+        .and_then(|n| normalize(n, ""))
+    else {
+        return;
+    };
+    let node = match typeflag {
+        b'0' | b'\0' | b'7' => Node::File(Member { offset, size }),
+        b'1' | b'2' => {
+            let Some(target) = link.as_deref().and_then(|t| std::str::from_utf8(t).ok()) else {
+                return;
+            };
+            // A hard link names an archive path; a symlink is relative to its directory.
+            let base = if typeflag == b'2' {
+                name.rsplit_once('/').map_or("", |(dir, _)| dir)
+            } else {
+                ""
+            };
+            match normalize(target, base) {
+                Some(t) => Node::Link(t),
+                None => return,
+            }
+        }
+        // Directories, devices and GNU sparse files (whose data is not one contiguous run) are
+        // never blobs; a later lookup reports them missing.
+        _ => {
+            nodes.remove(&name);
+            return;
+        }
+    };
+    // A later member of the same name replaces an earlier one, as extraction would.
+    nodes.insert(name, node);
+}
+
+/// Reasons may quote header bytes; keep them to one short line.
 fn one_line(s: &str) -> String {
     let line: String = s
         .chars()

@@ -5,13 +5,13 @@
 //!
 //! The walk works on directory fds (`openat`, `statat` without following symlinks), so nothing
 //! outside the layer dir is ever read. At ingest most content hashes come from the tar stream
-//! (`tarsplit` hashes each file as it passes), so a layer is not read back; files the stream did
+//! (`tar::split` hashes each file as it passes), so a layer is not read back; files the stream did
 //! not describe (hardlinks, files fixed up from lower layers) are read once.
 //!
 //! Format (`layers/<key>/files`): a magic, then a zstd stream of entries sorted by path. The magic
 //! gives the content sums: `LFL2` XXH3-128 (16 bytes), `LFL1` (older lists) SHA-256 (32 bytes).
 
-use super::content_sum::{ContentSum, SumKind};
+use crate::tar::content_sum::{ContentSum, SumKind};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::content_sum::SumKind;
+use crate::tar::content_sum::SumKind;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 

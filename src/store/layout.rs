@@ -122,7 +122,7 @@ impl LayerPaths {
         self.dir.join("layer.json")
     }
 
-    /// What it takes to give back the layer's exact tar (see `tarsplit`).
+    /// What it takes to give back the layer's exact tar (see `tar::split`).
     pub fn tar_split(&self) -> PathBuf {
         self.dir.join(super::recorded::TAR_SPLIT)
     }

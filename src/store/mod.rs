@@ -11,7 +11,6 @@
 //! - The database is reached only through the named operations here (its module is private), and
 //!   only typed keys ([`LayerKey`], [`MountId`], digests) become paths.
 
-pub mod content_sum;
 mod db;
 mod df;
 mod error;
@@ -23,7 +22,6 @@ pub mod layout;
 mod names;
 pub(crate) mod recorded;
 pub mod staging;
-pub mod tarsplit;
 
 pub use db::{DbError, ImageRow, LayerRow, MountRow};
 pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};

@@ -2,22 +2,19 @@
 //! back the exact tar) and the file list (to check the tree), both written into the staged layer
 //! before it is renamed into place.
 //!
-//! The blob is decompressed here rather than in the unpacker, so that the plain tar stream can pass
-//! through the tar-split `Recorder` on its way in; the unpacker then checks the stream against the
-//! diffID, and this module checks the compressed blob's digest and size, in one pass over the blob.
+//! The tar-split `Recorder` is a tap on the unpacker's one pass (one decompression, one tar parse,
+//! one blob hash, one diffID hash); the unpacker checks the blob and names it in its errors.
 
-use super::content_sum::SumKind;
 use super::filelist::{self, KnownHashes};
-use super::tarsplit::{self, Recorder, Segment, SegmentReader};
 use super::{IoContext, StoreError};
-use crate::digest::{Digest, HashingReader};
+use crate::tar::content_sum::SumKind;
+use crate::tar::split::{self, Recorder, Segment, SegmentReader};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackError, UnpackOptions};
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 pub const TAR_SPLIT: &str = "tar-split";
 pub const FILE_LIST: &str = "files";
-const STREAM_BUF: usize = 256 * 1024;
 
 /// What unpacking with records fails with: the unpacker's error, or the store's (writing records).
 #[derive(Debug, thiserror::Error)]
@@ -37,116 +34,12 @@ pub(crate) fn unpack_recorded(
     staged: &Path,
     opts: &UnpackOptions,
 ) -> Result<LayerReport> {
-    let blob_id = expected.digest;
-    let diff = staged.join("diff");
     let record_path = staged.join(TAR_SPLIT);
-    let limit = expected.size.map_or(u64::MAX, |s| s.saturating_add(1));
-    let mut raw = HashingReader::new(blob.take(limit));
-    let outcome = (|| -> Result<LayerReport> {
-        let compressed = BufReader::with_capacity(STREAM_BUF, &mut raw);
-        let plain = unpack::decompress(compressed).map_err(|source| UnpackError::Decompress {
-            blob: blob_id.clone(),
-            source,
-        })?;
-        let mut recorder = Recorder::new(plain, &record_path).at(&record_path)?;
-        // The unpacker sees the plain stream: its "blob" is the tar, whose digest is the diffID.
-        let plain_expected = ExpectedBlob {
-            digest: expected.diff_id,
-            size: None,
-            diff_id: expected.diff_id,
-        };
-        let report = unpack::unpack_layer(&mut recorder, &plain_expected, &diff, opts)
-            .map_err(|e| renamed(e, blob_id))?;
-        recorder.finish(expected.diff_id).at(&record_path)?;
-        Ok(report)
-    })();
-    // Whatever happened, hash the rest of the blob: a corrupt blob is reported as a wrong digest,
-    // not as the decompression or tar error it caused.
-    let drained = raw.finish();
-    match (outcome, drained) {
-        (Ok(mut report), Ok((digest, size))) => {
-            check_blob(expected, &digest, size)?;
-            report.blob_digest = blob_id.clone();
-            report.compressed_size = size;
-            Ok(report)
-        }
-        (Err(e), Ok((digest, size))) => {
-            check_blob(expected, &digest, size)?;
-            Err(e)
-        }
-        (Err(e), Err(_)) => Err(e),
-        (Ok(_), Err(source)) => Err(UnpackError::Decompress {
-            blob: blob_id.clone(),
-            source,
-        }
-        .into()),
-    }
-}
-
-fn check_blob(expected: &ExpectedBlob, digest: &Digest, size: u64) -> Result<()> {
-    if let Some(want) = expected.size {
-        if want != size {
-            return Err(UnpackError::SizeMismatch {
-                blob: expected.digest.clone(),
-                expected: want,
-                got: size,
-            }
-            .into());
-        }
-    }
-    if digest != expected.digest {
-        return Err(UnpackError::DigestMismatch {
-            blob: expected.digest.clone(),
-            expected: expected.digest.clone(),
-            got: digest.clone(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// The unpacker named the plain stream by its diffID; errors should name the blob, and a wrong
-/// stream digest is a wrong diffID.
-fn renamed(e: UnpackError, blob_id: &Digest) -> UnpackError {
-    match e {
-        UnpackError::DigestMismatch { expected, got, .. }
-        | UnpackError::DiffIdMismatch { expected, got, .. } => UnpackError::DiffIdMismatch {
-            blob: blob_id.clone(),
-            expected,
-            got,
-        },
-        UnpackError::SizeMismatch { expected, got, .. } => UnpackError::SizeMismatch {
-            blob: blob_id.clone(),
-            expected,
-            got,
-        },
-        UnpackError::Decompress { source, .. } => UnpackError::Decompress {
-            blob: blob_id.clone(),
-            source,
-        },
-        UnpackError::Tar { entry, reason, .. } => UnpackError::Tar {
-            blob: blob_id.clone(),
-            entry,
-            reason,
-        },
-        UnpackError::UnsafePath { path, reason, .. } => UnpackError::UnsafePath {
-            blob: blob_id.clone(),
-            path,
-            reason,
-        },
-        UnpackError::Io { path, source, blob } => UnpackError::Io {
-            blob: blob.map(|_| blob_id.clone()),
-            path,
-            source,
-        },
-        UnpackError::OverlayXattr { path, name, .. } => UnpackError::OverlayXattr {
-            blob: blob_id.clone(),
-            path,
-            name,
-        },
-        #[allow(unreachable_patterns)]
-        other => other,
-    }
+    let mut recorder = Recorder::new(&record_path).at(&record_path)?;
+    let diff = staged.join("diff");
+    let report = unpack::unpack_layer_observed(blob, expected, &diff, opts, Some(&mut recorder))?;
+    recorder.finish(expected.diff_id).at(&record_path)?;
+    Ok(report)
 }
 
 /// At commit (after any fix-up): writes `staged/files`, and checks the tar-split against the tree,
@@ -179,7 +72,7 @@ pub(crate) fn finish_records(staged: &Path) -> Result<(), StoreError> {
                 "{} is not in the layer dir as the tar stored it",
                 String::from_utf8_lossy(path)
             ));
-            tarsplit::rewrite_header(&record_path, &h).at(&record_path)?;
+            split::rewrite_header(&record_path, &h).at(&record_path)?;
         }
     }
     let list = staged.join(FILE_LIST);
@@ -192,5 +85,123 @@ pub(crate) fn no_record(key: &str, what: &str) -> StoreError {
     StoreError::NoRecord {
         key: key.to_string(),
         what: what.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::tar::reassemble::TarSplitReader;
+    use std::io::Write;
+
+    /// A layer tar with long names, PAX xattrs, a hardlink, an empty file, a file big enough
+    /// (and random enough) that its gzip blob takes the threaded path, and data after the end.
+    fn layer_tar() -> Vec<u8> {
+        let add = |b: &mut ::tar::Builder<Vec<u8>>, name: &str, data: &[u8]| {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(1_700_000_000);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let noise: Vec<u8> = (0..3 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut b = ::tar::Builder::new(Vec::new());
+        add(&mut b, "a.txt", b"hello\n");
+        add(&mut b, "empty", b"");
+        add(&mut b, &format!("d/{}/long", "n".repeat(150)), &[7; 700]);
+        add(&mut b, "big.bin", &noise);
+        b.append_pax_extensions([("SCHILY.xattr.user.k", &b"v\n1"[..])])
+            .unwrap();
+        add(&mut b, "xattr", b"with an xattr");
+        let mut link = ::tar::Header::new_gnu();
+        link.set_entry_type(::tar::EntryType::Link);
+        link.set_size(0);
+        b.append_link(&mut link, "hard", "a.txt").unwrap();
+        let mut tar = b.into_inner().unwrap();
+        tar.extend_from_slice(b"bytes after the end-of-archive blocks");
+        tar
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    fn staged() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("diff")).unwrap();
+        t
+    }
+
+    #[test]
+    fn a_recorded_unpack_reassembles_byte_identically() {
+        let tar = layer_tar();
+        let diff_id = Digest::of_bytes(&tar);
+        for blob in [gzip(&tar), tar.clone()] {
+            let digest = Digest::of_bytes(&blob);
+            let expected = ExpectedBlob {
+                digest: &digest,
+                size: Some(blob.len() as u64),
+                diff_id: &diff_id,
+            };
+            let t = staged();
+            let opts = UnpackOptions::default();
+            let report = unpack_recorded(&blob[..], &expected, t.path(), &opts).unwrap();
+            assert_eq!(report.tar_size, tar.len() as u64);
+            finish_records(t.path()).unwrap();
+            let (h, mut r) =
+                TarSplitReader::open(&t.path().join(TAR_SPLIT), &t.path().join("diff")).unwrap();
+            assert_eq!((h.tar_size, h.unusable), (tar.len() as u64, None));
+            let mut again = Vec::new();
+            r.read_to_end(&mut again).unwrap();
+            assert!(again == tar, "the reassembled tar differs");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_blob() {
+        let tar = layer_tar();
+        let blob = gzip(&tar);
+        let (digest, diff_id) = (Digest::of_bytes(&blob), Digest::of_bytes(&tar));
+        let other = Digest::of_bytes(b"other");
+        let run = |digest: &Digest, size: u64, diff_id: &Digest, blob: &[u8]| {
+            let expected = ExpectedBlob {
+                digest,
+                size: Some(size),
+                diff_id,
+            };
+            let t = staged();
+            unpack_recorded(blob, &expected, t.path(), &UnpackOptions::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let n = blob.len() as u64;
+        let cases = [
+            (run(&other, n, &diff_id, &blob), "digest mismatch"),
+            (run(&digest, n + 1, &diff_id, &blob), "size mismatch"),
+            (run(&digest, n, &other, &blob), "diffID mismatch"),
+        ];
+        for (err, what) in cases {
+            assert!(err.contains(what), "{err}");
+        }
+        let plain = b"\x1f\x8b not really gzip".repeat(100);
+        let bad = Digest::of_bytes(&plain);
+        let err = run(&bad, plain.len() as u64, &diff_id, &plain);
+        assert!(
+            err.starts_with(&format!("layer {bad}: cannot read or decompress")),
+            "{err}"
+        );
+        let err = run(&digest, n, &other, &blob);
+        assert!(err.starts_with(&format!("layer {digest}: diffID")), "{err}");
     }
 }

@@ -24,13 +24,13 @@ use std::rc::Rc;
 
 use super::beneath::{self, join, split_parent};
 use super::layerdir::{lossy, os, DirMeta, LayerDir};
-use super::tarstream::{Kind, Member, TarReader};
 use super::UnpackError;
 use crate::digest::Digest;
 use crate::layerfs::{is_overlay_xattr, AUFS_META_PREFIX, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::sys::open::{chmod_nofollow, file_type, lstat_at, open_child_dir, DirAccess};
 use crate::sys::writeback::start_writeback;
 use crate::sys::xattr::set_xattr_nofollow;
+use crate::tar::reader::{Kind, Member, TarReader};
 /// What one layer's members did to its directory; becomes the `LayerReport`.
 pub(crate) struct Applied {
     pub entries: u64,

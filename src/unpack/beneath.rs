@@ -16,7 +16,7 @@ use std::io;
 
 use crate::sys::open::{lstat_at, open_beneath, DirAccess};
 
-use super::tarstream::Time;
+use crate::tar::reader::Time;
 
 pub(crate) fn timestamps(mtime: Time, atime: Option<Time>) -> Timestamps {
     let ts = |t: Time| Timespec {

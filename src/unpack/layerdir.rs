@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::beneath::{self, join};
-use super::tarstream::{FrameError, Time};
 use super::UnpackError;
 use crate::digest::Digest;
 use crate::layerfs::set_opaque;
 use crate::sys::open::{
     file_type, has_symlink, lstat_at, open_beneath, open_child_dir, open_root, DirAccess,
 };
+use crate::tar::reader::{FrameError, Time};
 
 /// Parent directory fds kept open; tar members come grouped by directory, so a small cache hits.
 const DIR_CACHE: usize = 128;

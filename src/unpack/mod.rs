@@ -3,12 +3,12 @@
 //!
 //! ```text
 //! blob ─► HashingReader (blob digest, size) ─► gzip | zstd | plain (by magic bytes)
-//!      ─► HashingReader (diffID) ═╪═► tar framing (tarstream, pax) ─► apply (apply, layerdir)
+//!      ─► HashingReader (diffID) ═╪═► tar::reader framing (+ an observer's tap) ─► apply
 //!                       caller's thread │ worker thread (pipeline)
 //! ```
 //!
-//! Files: `tarstream`/`pax` frame the archive (the tar crate's `Header` is the field layout; it
-//! is never asked to unpack); `apply` turns members into files, `layerdir` keeps the layer
+//! Files: `crate::tar` frames the archive (the tar crate is never asked to unpack); `apply`
+//! turns members into files, `layerdir` keeps the layer
 //! directory's state, `beneath` holds the no-follow primitives; `fixup` completes layers that
 //! depend on their parents; `pack` writes trees back out as layer tars.
 //!
@@ -28,9 +28,7 @@ mod beneath;
 mod fixup;
 mod layerdir;
 mod pack;
-mod pax;
 mod pipeline;
-mod tarstream;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -48,6 +46,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingReader};
+use crate::tar::Tap;
 
 pub use fixup::fix_up_layer;
 pub use pack::{write_layer_tar, PackReport, TreeKind};
@@ -166,6 +165,19 @@ pub fn unpack_layer<R: Read>(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<LayerReport, UnpackError> {
+    unpack_layer_observed(blob, expected, dest, opts, None)
+}
+
+/// [`unpack_layer`], showing the plain tar stream to `tap` as it is framed (see
+/// [`crate::tar::Tap`]): the same single pass, one decompression, one parse. The tap sees
+/// the whole stream only when this returns `Ok`.
+pub fn unpack_layer_observed<R: Read>(
+    blob: R,
+    expected: &ExpectedBlob,
+    dest: &Path,
+    opts: &UnpackOptions,
+    tap: Option<&mut (dyn Tap + Send)>,
+) -> Result<LayerReport, UnpackError> {
     let id = expected.digest;
     // Reading one byte past the declared size is enough to prove a mismatch, and bounds what a
     // lying source can make us read.
@@ -175,7 +187,7 @@ pub fn unpack_layer<R: Read>(
         let mut compressed = BufReader::with_capacity(STREAM_BUF, &mut raw);
         // A thread is not worth starting for a small blob.
         let threaded = expected.size.is_none_or(|s| s >= SMALL_BLOB);
-        decode_and_apply(&mut compressed, id, dest, opts, threaded)
+        decode_and_apply(&mut compressed, id, dest, opts, threaded, tap)
     };
     // Whatever happened, hash the rest of the blob: a corrupt blob should be reported as what it
     // is (wrong digest) rather than as the tar or gzip error it caused.
@@ -290,6 +302,7 @@ fn decode_and_apply<B: io::BufRead>(
     dest: &Path,
     opts: &UnpackOptions,
     threaded: bool,
+    tap: Option<&mut (dyn Tap + Send)>,
 ) -> Result<Decoded, UnpackError> {
     let decompress_err = |source| UnpackError::Decompress {
         blob: id.clone(),
@@ -310,11 +323,11 @@ fn decode_and_apply<B: io::BufRead>(
     let input = Read::chain(&magic[..got], compressed);
     let mut decoder = decoder(kind, input).map_err(decompress_err)?;
     if kind == Compression::Plain {
-        let applied = pipeline::apply_stream(&mut decoder, dest, id, opts, threaded)?;
+        let applied = pipeline::apply_stream(&mut decoder, dest, id, opts, threaded, tap)?;
         return Ok((applied, None));
     }
     let mut tar_stream = HashingReader::new(decoder);
-    let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded)?;
+    let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded, tap)?;
     let tar = tar_stream.finish().map_err(decompress_err)?;
     Ok((applied, Some(tar)))
 }

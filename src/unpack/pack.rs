@@ -2,9 +2,8 @@
 //! overlay upper directory (`lamina commit`), the inverse of `unpack_layer`.
 //!
 //! The archive is what docker writes: names in lexical order, depth first, relative and without
-//! the root; directories end in `/`; ustar headers, with PAX records for what ustar cannot hold
-//! (long names and link targets, ids above 2097151, sizes above 8 GiB, negative mtimes, xattrs);
-//! mtimes in whole seconds; the second and later names of an inode are hardlinks to the first.
+//! the root; directories end in `/`; headers as `tar::writer` emits them (ustar, with PAX records
+//! for what ustar cannot hold); the second and later names of an inode are hardlinks to the first.
 //! Sockets are skipped (tar has no type for them). Overlay's own xattrs and `security.selinux`
 //! are never written. For an upper directory, a char device 0/0 becomes `.wh.NAME` and an opaque
 //! directory is followed by `DIR/.wh..wh..opq` before its children, as the image-spec orders it.
@@ -19,16 +18,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::beneath::{join, split_parent};
-use super::pax::pax_record;
-use super::tarstream::BLOCK;
 use super::UnpackError;
 use crate::layerfs::is_overlay_xattr;
 use crate::sys::open::lstat_at;
 use crate::sys::xattr::list_xattrs;
+use crate::tar::writer::{self, END_OF_ARCHIVE};
 
 const BUF: usize = 256 * 1024;
-const USTAR_MAX_ID: u64 = 0o7777777;
-const USTAR_MAX_SIZE: u64 = 0o77777777777;
 
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -69,7 +65,7 @@ pub fn write_layer_tar<W: Write>(
     };
     p.walk(root.as_fd(), b"")?;
     p.out
-        .write_all(&[0u8; 2 * BLOCK as usize])
+        .write_all(&END_OF_ARCHIVE)
         .and_then(|()| p.out.flush())
         .map_err(|e| UnpackError::io(dir, e))?;
     Ok(PackReport { entries: p.entries })
@@ -307,81 +303,28 @@ impl<W: Write> Packer<'_, W> {
         Ok(opaque)
     }
 
-    /// Writes a member's header, preceded by a PAX header when ustar cannot hold it all.
+    /// Writes a member's header (see `tar::writer`).
     fn head(&mut self, h: &Head) -> Result<(), UnpackError> {
-        let mut pax = Vec::new();
-        let mut header = tar::Header::new_ustar();
-        let uid = u64::from(h.st.st_uid);
-        let gid = u64::from(h.st.st_gid);
-        let mtime = h.st.st_mtime;
-        if h.name.len() > 100 {
-            pax.extend(pax_record(b"path", h.name));
-        }
-        if h.link.len() > 100 {
-            pax.extend(pax_record(b"linkpath", h.link));
-        }
-        // PAX strings are UTF-8 unless the header says otherwise (as GNU tar and Go write it).
-        let binary = |b: &[u8]| b.len() > 100 && std::str::from_utf8(b).is_err();
-        if binary(h.name) || binary(h.link) {
-            pax.extend(pax_record(b"hdrcharset", b"BINARY"));
-        }
-        if uid > USTAR_MAX_ID {
-            pax.extend(pax_record(b"uid", uid.to_string().as_bytes()));
-        }
-        if gid > USTAR_MAX_ID {
-            pax.extend(pax_record(b"gid", gid.to_string().as_bytes()));
-        }
-        if h.size > USTAR_MAX_SIZE {
-            pax.extend(pax_record(b"size", h.size.to_string().as_bytes()));
-        }
-        if !(0..=USTAR_MAX_SIZE as i64).contains(&mtime) {
-            pax.extend(pax_record(b"mtime", mtime.to_string().as_bytes()));
-        }
-        for (k, v) in h.xattrs {
-            let key = [b"SCHILY.xattr.", k.as_slice()].concat();
-            pax.extend(pax_record(&key, v));
-        }
-        if !pax.is_empty() {
-            let mut x = tar::Header::new_ustar();
-            x.as_old_mut().name[..14].copy_from_slice(b"././@PaxHeader");
-            x.set_mode(0o644);
-            x.set_size(pax.len() as u64);
-            x.set_entry_type(tar::EntryType::XHeader);
-            x.set_mtime(0);
-            x.set_cksum();
-            self.write(x.as_bytes())?;
-            self.write(&pax)?;
-            self.pad(pax.len() as u64)?;
-        }
-        let fit = |b: &[u8]| b.len().min(100);
-        header.as_old_mut().name[..fit(h.name)].copy_from_slice(&h.name[..fit(h.name)]);
-        header.as_old_mut().linkname[..fit(h.link)].copy_from_slice(&h.link[..fit(h.link)]);
-        header.set_mode(h.mode);
-        header.set_uid(if uid > USTAR_MAX_ID { 0 } else { uid });
-        header.set_gid(if gid > USTAR_MAX_ID { 0 } else { gid });
-        header.set_size(if h.size > USTAR_MAX_SIZE { 0 } else { h.size });
-        header.set_mtime(u64::try_from(mtime).unwrap_or(0).min(USTAR_MAX_SIZE));
-        header.set_entry_type(tar::EntryType::new(h.typeflag));
-        if matches!(h.typeflag, b'3' | b'4') {
-            let dev = h.st.st_rdev;
-            let _ = header.set_device_major(fs::major(dev));
-            let _ = header.set_device_minor(fs::minor(dev));
-        }
-        header.set_cksum();
-        self.write(header.as_bytes())?;
+        let dev = h.st.st_rdev;
+        let head = writer::Head {
+            name: h.name,
+            typeflag: h.typeflag,
+            mode: h.mode,
+            uid: u64::from(h.st.st_uid),
+            gid: u64::from(h.st.st_gid),
+            mtime: h.st.st_mtime,
+            size: h.size,
+            link: h.link,
+            dev: (fs::major(dev), fs::minor(dev)),
+            xattrs: h.xattrs,
+        };
+        writer::write_header(&mut self.out, &head).map_err(|e| UnpackError::io(self.dir, e))?;
         self.entries += 1;
         Ok(())
     }
 
-    fn write(&mut self, b: &[u8]) -> Result<(), UnpackError> {
-        self.out
-            .write_all(b)
-            .map_err(|e| UnpackError::io(self.dir, e))
-    }
-
     fn pad(&mut self, size: u64) -> Result<(), UnpackError> {
-        let pad = ((BLOCK - size % BLOCK) % BLOCK) as usize;
-        self.write(&[0u8; BLOCK as usize][..pad])
+        writer::write_padding(&mut self.out, size).map_err(|e| UnpackError::io(self.dir, e))
     }
 
     fn io(&self, path: &[u8], e: io::Error) -> UnpackError {

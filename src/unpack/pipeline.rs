@@ -8,15 +8,21 @@
 //! archive: after the end-of-archive marker the worker stops and the caller reads on to EOF, so
 //! both digests always cover the whole stream. Small blobs, or a failure to start a thread,
 //! run the same work inline.
+//!
+//! An observer's [`Tap`] (the tar-split recorder) runs on the worker, inside the framing: it is
+//! shown the bytes the reader already holds, and after the end of the archive the worker reads on
+//! to EOF for it. Its hashing of file content (XXH3, far cheaper than the caller's two SHA-256
+//! passes) keeps the halves balanced.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 
 use super::apply::{Applied, Applier};
-use super::tarstream::TarReader;
 use super::{UnpackError, UnpackOptions, STREAM_BUF};
 use crate::digest::Digest;
+use crate::tar::reader::{FrameError, Tap, TarReader};
+use std::sync::Mutex;
 
 /// Chunks in flight between the threads.
 const DEPTH: usize = 4;
@@ -28,12 +34,17 @@ pub(crate) fn apply_stream<D: Read>(
     id: &Digest,
     opts: &UnpackOptions,
     threaded: bool,
+    tap: Option<&mut (dyn Tap + Send)>,
 ) -> Result<Applied, UnpackError> {
     if !threaded {
-        return apply_all(BufReader::with_capacity(STREAM_BUF, stream), dest, id, opts);
+        let input = BufReader::with_capacity(STREAM_BUF, stream);
+        return apply_all(input, dest, id, opts, tap);
     }
     let (full_tx, full_rx) = sync_channel::<Vec<u8>>(DEPTH);
     let (free_tx, free_rx) = channel::<Vec<u8>>();
+    // The worker takes the tap; if it cannot start, the inline fallback does.
+    let tap = Mutex::new(tap);
+    let take_tap = || tap.lock().map(|mut t| t.take()).unwrap_or(None);
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new()
             .name("lamina-unpack".into())
@@ -44,16 +55,12 @@ pub(crate) fn apply_stream<D: Read>(
                     cur: Vec::new(),
                     pos: 0,
                 };
-                apply_all(chunks, dest, id, opts)
+                apply_all(chunks, dest, id, opts, take_tap())
             });
         let Ok(worker) = worker else {
             tracing::debug!("no unpack worker thread; unpacking inline");
-            return apply_all(
-                BufReader::with_capacity(STREAM_BUF, &mut *stream),
-                dest,
-                id,
-                opts,
-            );
+            let input = BufReader::with_capacity(STREAM_BUF, &mut *stream);
+            return apply_all(input, dest, id, opts, take_tap());
         };
         let mut sending = true;
         let mut read_err = None;
@@ -94,11 +101,25 @@ fn apply_all<R: BufRead>(
     dest: &Path,
     id: &Digest,
     _opts: &UnpackOptions,
+    tap: Option<&mut (dyn Tap + Send)>,
 ) -> Result<Applied, UnpackError> {
-    let mut tar = TarReader::new(input);
-    Applier::new(dest, id)
+    let mut tar = TarReader::tapped(input, tap);
+    let applied = Applier::new(dest, id)
         .map_err(|e| UnpackError::io(dest, e))?
-        .apply_all(&mut tar)
+        .apply_all(&mut tar)?;
+    // The tap is shown the end-of-archive blocks and whatever follows them.
+    tar.finish().map_err(|e| match e {
+        FrameError::Read(source) => UnpackError::Decompress {
+            blob: id.clone(),
+            source,
+        },
+        FrameError::Format { entry, reason } => UnpackError::Tar {
+            blob: id.clone(),
+            entry: String::from_utf8_lossy(&entry).into_owned(),
+            reason,
+        },
+    })?;
+    Ok(applied)
 }
 
 /// Reads until `buf` is full or the stream ends.

@@ -5,9 +5,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::tarstream::TarReader;
 use super::testutil::*;
 use super::*;
+use crate::tar::reader::TarReader;
 
 fn pack(dir: &Path, kind: TreeKind) -> (Vec<u8>, PackReport) {
     let mut out = Vec::new();
@@ -17,7 +17,7 @@ fn pack(dir: &Path, kind: TreeKind) -> (Vec<u8>, PackReport) {
 
 /// Member names of an archive, in order.
 fn names(tar: &[u8]) -> Vec<String> {
-    let mut r = TarReader::new(tar);
+    let mut r = TarReader::tapped(tar, None);
     let mut out = Vec::new();
     while let Some(m) = r.next_member().unwrap() {
         out.push(String::from_utf8_lossy(&m.path).into_owned());

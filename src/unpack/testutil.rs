@@ -37,7 +37,7 @@ impl Default for Meta {
 }
 
 pub(crate) fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    super::pax::pax_record(key.as_bytes(), value)
+    crate::tar::pax::pax_record(key.as_bytes(), value)
 }
 
 impl TarBuild {

@@ -6,7 +6,19 @@
 //! `SCHILY.xattr.NAME` (star, GNU tar, Go) and `LIBARCHIVE.xattr.NAME` (percent-encoded name,
 //! base64 value). GNU's PAX sparse keys are refused rather than unpacked wrongly.
 
-use super::tarstream::Time;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+use super::reader::Time;
+
+/// libarchive writes its xattr values in standard base64 without the `=` padding; accept both.
+const XATTR_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// PAX values that override the next member's header.
 #[derive(Default)]
@@ -101,7 +113,9 @@ fn apply_pax_record(key: &[u8], value: &[u8], pax: &mut Pax) -> Result<(), Strin
                 pax.xattrs.push((name.to_vec(), value.to_vec()));
             } else if let Some(name) = key.strip_prefix(b"LIBARCHIVE.xattr.") {
                 let name = percent_decode(name)?;
-                let value = base64_decode(value).ok_or("bad base64 in LIBARCHIVE.xattr")?;
+                let value = XATTR_BASE64
+                    .decode(value)
+                    .map_err(|_| "bad base64 in LIBARCHIVE.xattr")?;
                 pax.xattrs.push((name, value));
             } else if key.starts_with(b"GNU.sparse.") {
                 return Err("PAX sparse files are not supported".into());
@@ -163,29 +177,6 @@ fn percent_decode(s: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in s {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,8 +206,10 @@ mod tests {
 
     #[test]
     fn base64_and_percent() {
-        assert_eq!(base64_decode(b"aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode(b"AAEC").unwrap(), b"\0\x01\x02");
+        assert_eq!(XATTR_BASE64.decode(b"aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(XATTR_BASE64.decode(b"aGVsbG8").unwrap(), b"hello");
+        assert_eq!(XATTR_BASE64.decode(b"AAEC").unwrap(), b"\0\x01\x02");
+        assert!(XATTR_BASE64.decode(b"a*b").is_err());
         assert_eq!(percent_decode(b"user.a%3Db").unwrap(), b"user.a=b");
     }
 }

@@ -1,23 +1,37 @@
 //! Tar stream framing: which header blocks belong to one member (PAX `x`, GNU `L`/`K` long
-//! names, GNU sparse maps), where its data is, and where the next header starts.
+//! names, GNU sparse maps), where its data is, and where the next header starts; and the tap
+//! that lets an observer see the raw archive as it is read.
 //!
-//! The tar crate's `Header` gives the field layout; the framing lives here because the crate's
-//! `PaxExtensions` splits records at newlines instead of by their length prefix (a value holding
-//! a `\n`, such as a binary `security.capability` or a name with a newline, is silently lost),
-//! and because it reads PAX and long-name members into memory without a cap. Here extension
-//! members are capped at 1 MiB, as Go's archive/tar does, and PAX records are parsed by `pax`.
-//! Numeric fields accept octal (NUL/space padded, empty meaning 0) and base-256, as Go and GNU
-//! tar write them; both the unsigned and the historic signed header checksum are accepted.
+//! The tar crate is not used here: its `PaxExtensions` splits records at newlines instead of by
+//! their length prefix (a value holding a `\n`, such as a binary `security.capability` or a name
+//! with a newline, is silently lost), and it reads PAX and long-name members into memory without
+//! a cap. Here extension members are capped at 1 MiB, as Go's archive/tar does; header fields
+//! are read by `header`, PAX records by `pax`.
 
 use std::io::{self, BufRead};
 
+use super::header::{self, Block, BLOCK};
 use super::pax::{parse_pax, Pax};
 
-pub(crate) const BLOCK: u64 = 512;
 /// Largest PAX / GNU long-name member we read into memory (Go's archive/tar uses the same).
-const MAX_EXTENSION: u64 = 1 << 20;
+pub(crate) const MAX_EXTENSION: u64 = 1 << 20;
 /// Largest number of chunks in a GNU sparse map.
 const MAX_SPARSE_CHUNKS: usize = 1 << 16;
+
+/// An observer of the raw archive (as ripgrep's searcher pushes into a `Sink`): it is shown every
+/// byte the reader consumes, once and in order, split into a regular file's content and all the
+/// rest. It runs inside the one pass over the stream, so it must not block for long; it keeps
+/// its own first error and reports it when its owner finishes it.
+pub trait Tap {
+    /// Bytes that are not a regular file's content: headers, extension members, the data of
+    /// other members, padding, the end-of-archive blocks and whatever follows them.
+    fn raw(&mut self, bytes: &[u8]);
+    /// A regular file's content of `size` bytes follows, for the member at `path` (normalized:
+    /// relative, without `.` or empty components).
+    fn file(&mut self, path: &[u8], size: u64);
+    /// The next piece of the current file's content.
+    fn content(&mut self, bytes: &[u8]);
+}
 
 /// What a tar member is, after extension headers are folded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +99,7 @@ fn bad(entry: &[u8], reason: impl Into<String>) -> FrameError {
 }
 
 /// Reads members from a tar stream. Never buffers more than one extension member.
-pub(crate) struct TarReader<R> {
+pub(crate) struct TarReader<'t, R> {
     inner: R,
     /// Data bytes of the current member not yet consumed.
     remaining: u64,
@@ -93,15 +107,39 @@ pub(crate) struct TarReader<R> {
     padding: u64,
     /// Name of the current member, for error messages.
     current: Vec<u8>,
+    /// Whether the current member's data is a regular file's content (for the tap).
+    content: bool,
+    tap: Option<&'t mut (dyn Tap + Send)>,
 }
 
-impl<R: BufRead> TarReader<R> {
-    pub fn new(inner: R) -> Self {
+impl<'t, R: BufRead> TarReader<'t, R> {
+    /// A reader that shows every byte it consumes to `tap`.
+    pub fn tapped(inner: R, tap: Option<&'t mut (dyn Tap + Send)>) -> Self {
         TarReader {
             inner,
             remaining: 0,
             padding: 0,
             current: Vec::new(),
+            content: false,
+            tap,
+        }
+    }
+
+    /// After the last member: shows the rest of the stream (the end-of-archive blocks and
+    /// anything after them) to the tap, so it sees the whole archive. Without a tap, nothing is
+    /// read.
+    pub fn finish(&mut self) -> Result<(), FrameError> {
+        let Some(tap) = self.tap.as_deref_mut() else {
+            return Ok(());
+        };
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let n = buf.len();
+            tap.raw(buf);
+            self.inner.consume(n);
         }
     }
 
@@ -113,31 +151,30 @@ impl<R: BufRead> TarReader<R> {
         let mut pax = Pax::default();
         let mut pending = false;
         loop {
-            let mut block = [0u8; BLOCK as usize];
+            let mut block: Block = [0u8; BLOCK as usize];
             if !self.read_block(&mut block)? {
                 if pending {
                     return Err(bad(b"", "archive ends after an extension header"));
                 }
                 return Ok(None);
             }
-            if block.iter().all(|&b| b == 0) {
+            if header::is_zero(&block) {
                 if pending {
                     return Err(bad(b"", "archive ends after an extension header"));
                 }
                 return Ok(None);
             }
-            let header = tar::Header::from_byte_slice(&block);
-            let name = header.path_bytes().into_owned();
-            verify_checksum(&block).map_err(|r| bad(&name, r))?;
-            let size = numeric(&block[124..136]).map_err(|r| bad(&name, format!("size: {r}")))?;
-            let typeflag = block[156];
+            let name = header::name(&block);
+            header::verify_checksum(&block).map_err(|r| bad(&name, r))?;
+            let size = header::size(&block).map_err(|r| bad(&name, r))?;
+            let typeflag = block[header::TYPEFLAG];
             match typeflag {
                 b'x' | b'L' | b'K' => {
                     let data = self.read_extension(&name, size)?;
                     match typeflag {
                         b'x' => parse_pax(&data, &mut pax).map_err(|r| bad(&name, r))?,
-                        b'L' => long_name = Some(trim_nul(data)),
-                        _ => long_link = Some(trim_nul(data)),
+                        b'L' => long_name = Some(header::cstr(&data).to_vec()),
+                        _ => long_link = Some(header::cstr(&data).to_vec()),
                     }
                     pending = true;
                     continue;
@@ -154,7 +191,7 @@ impl<R: BufRead> TarReader<R> {
                 path: pax.path.take().or(long_name.take()).unwrap_or(name),
                 ..Member::default()
             };
-            let link_field = header.link_name_bytes().map(|c| c.into_owned());
+            let link_field = header::link_name(&block);
             m.link = pax
                 .link
                 .take()
@@ -164,21 +201,21 @@ impl<R: BufRead> TarReader<R> {
             m.kind = kind_of(typeflag, &m.path);
             m.typeflag = typeflag;
             let field = |r: std::ops::Range<usize>, what: &str| {
-                numeric(&block[r]).map_err(|e| bad(&m.path, format!("{what}: {e}")))
+                header::numeric(&block[r]).map_err(|e| bad(&m.path, format!("{what}: {e}")))
             };
-            m.mode = (field(100..108, "mode")? & 0o7777) as u32;
+            m.mode = (field(header::MODE, "mode")? & 0o7777) as u32;
             m.uid = match pax.uid {
                 Some(u) => u,
-                None => field(108..116, "uid")?,
+                None => field(header::UID, "uid")?,
             };
             m.gid = match pax.gid {
                 Some(g) => g,
-                None => field(116..124, "gid")?,
+                None => field(header::GID, "gid")?,
             };
             m.mtime = match pax.mtime {
                 Some(t) => t,
                 None => Time {
-                    secs: signed_numeric(&block[136..148])
+                    secs: header::signed_numeric(&block[header::MTIME])
                         .map_err(|e| bad(&m.path, format!("mtime: {e}")))?,
                     nanos: 0,
                 },
@@ -186,9 +223,9 @@ impl<R: BufRead> TarReader<R> {
             m.atime = pax.atime;
             m.size = pax.size.unwrap_or(size);
             if matches!(m.kind, Some(Kind::Char | Kind::Block)) {
-                m.dev_major = u32::try_from(field(329..337, "devmajor")?)
+                m.dev_major = u32::try_from(field(header::DEVMAJOR, "devmajor")?)
                     .map_err(|_| bad(&m.path, "device major out of range"))?;
-                m.dev_minor = u32::try_from(field(337..345, "devminor")?)
+                m.dev_minor = u32::try_from(field(header::DEVMINOR, "devminor")?)
                     .map_err(|_| bad(&m.path, "device minor out of range"))?;
             }
             m.xattrs = std::mem::take(&mut pax.xattrs);
@@ -200,6 +237,12 @@ impl<R: BufRead> TarReader<R> {
             self.set_data(&m.path, m.size);
             if !matches!(m.kind, Some(Kind::File)) {
                 self.skip_rest()?;
+            } else if m.sparse.is_none() {
+                // A sparse member's data is its map's chunks, not the file: the tap sees it raw.
+                if let Some(tap) = self.tap.as_deref_mut() {
+                    tap.file(&header::normalize(&m.path), m.size);
+                    self.content = true;
+                }
             }
             return Ok(Some(m));
         }
@@ -222,6 +265,17 @@ impl<R: BufRead> TarReader<R> {
     }
 
     pub fn consume(&mut self, n: usize) {
+        if let Some(tap) = self.tap.as_deref_mut() {
+            // The bytes `data` returned are still in the buffer: this refill reads nothing.
+            if let Ok(buf) = self.inner.fill_buf() {
+                let n = n.min(buf.len());
+                if self.content {
+                    tap.content(&buf[..n]);
+                } else {
+                    tap.raw(&buf[..n]);
+                }
+            }
+        }
         self.inner.consume(n);
         self.remaining -= n as u64;
     }
@@ -229,13 +283,18 @@ impl<R: BufRead> TarReader<R> {
     fn set_data(&mut self, name: &[u8], size: u64) {
         self.current = name.to_vec();
         self.remaining = size;
-        self.padding = (BLOCK - size % BLOCK) % BLOCK;
+        self.padding = header::padding(size);
+        self.content = false;
     }
 
     /// Skips the unread data and padding of the current member.
     fn skip_rest(&mut self) -> Result<(), FrameError> {
-        let mut left = self.remaining + self.padding;
-        self.remaining = 0;
+        while self.remaining > 0 {
+            let n = self.data()?.len();
+            self.consume(n);
+        }
+        self.content = false;
+        let mut left = self.padding;
         self.padding = 0;
         while left > 0 {
             let buf = self.inner.fill_buf()?;
@@ -243,6 +302,9 @@ impl<R: BufRead> TarReader<R> {
                 return Err(bad(&self.current, "archive ends inside this member's data"));
             }
             let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            if let Some(tap) = self.tap.as_deref_mut() {
+                tap.raw(&buf[..n]);
+            }
             self.inner.consume(n);
             left -= n as u64;
         }
@@ -250,7 +312,7 @@ impl<R: BufRead> TarReader<R> {
     }
 
     /// Reads one 512-byte block; false on a clean EOF before its first byte.
-    fn read_block(&mut self, block: &mut [u8; BLOCK as usize]) -> Result<bool, FrameError> {
+    fn read_block(&mut self, block: &mut Block) -> Result<bool, FrameError> {
         let mut got = 0;
         while got < block.len() {
             let buf = self.inner.fill_buf()?;
@@ -262,6 +324,9 @@ impl<R: BufRead> TarReader<R> {
             }
             let n = buf.len().min(block.len() - got);
             block[got..got + n].copy_from_slice(&buf[..n]);
+            if let Some(tap) = self.tap.as_deref_mut() {
+                tap.raw(&buf[..n]);
+            }
             self.inner.consume(n);
             got += n;
         }
@@ -294,18 +359,18 @@ impl<R: BufRead> TarReader<R> {
     /// blocks while `isextended` is set.
     fn read_sparse_map(
         &mut self,
-        block: &[u8; BLOCK as usize],
+        block: &Block,
         m: &Member,
     ) -> Result<(u64, Vec<(u64, u64)>), FrameError> {
-        let real_size =
-            numeric(&block[483..495]).map_err(|e| bad(&m.path, format!("realsize: {e}")))?;
+        let real_size = header::numeric(&block[483..495])
+            .map_err(|e| bad(&m.path, format!("realsize: {e}")))?;
         let mut chunks = Vec::new();
         let mut slots = block[386..482].to_vec();
         let mut extended = block[482] != 0;
         loop {
             for slot in slots.chunks_exact(24) {
-                let offset = numeric(&slot[..12]).map_err(|e| bad(&m.path, e))?;
-                let len = numeric(&slot[12..]).map_err(|e| bad(&m.path, e))?;
+                let offset = header::numeric(&slot[..12]).map_err(|e| bad(&m.path, e))?;
+                let len = header::numeric(&slot[12..]).map_err(|e| bad(&m.path, e))?;
                 if slot.iter().all(|&b| b == 0) {
                     continue;
                 }
@@ -317,7 +382,7 @@ impl<R: BufRead> TarReader<R> {
             if chunks.len() > MAX_SPARSE_CHUNKS {
                 return Err(bad(&m.path, "sparse map too large"));
             }
-            let mut ext = [0u8; BLOCK as usize];
+            let mut ext: Block = [0u8; BLOCK as usize];
             if !self.read_block(&mut ext)? {
                 return Err(bad(&m.path, "archive ends inside a sparse map"));
             }
@@ -357,83 +422,4 @@ fn kind_of(typeflag: u8, path: &[u8]) -> Option<Kind> {
         b'6' => Kind::Fifo,
         _ => return None,
     })
-}
-
-fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
-    if let Some(i) = v.iter().position(|&b| b == 0) {
-        v.truncate(i);
-    }
-    v
-}
-
-/// Accepts the unsigned sum (POSIX) and the signed one (old Sun tar), as Go does.
-fn verify_checksum(block: &[u8; BLOCK as usize]) -> Result<(), String> {
-    let stored = numeric(&block[148..156]).map_err(|e| format!("checksum field: {e}"))?;
-    let (mut unsigned, mut signed) = (0i64, 0i64);
-    for (i, &b) in block.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { b };
-        unsigned += i64::from(b);
-        signed += i64::from(b as i8);
-    }
-    if stored as i64 == unsigned || stored as i64 == signed {
-        Ok(())
-    } else {
-        Err(format!(
-            "header checksum mismatch (stored {stored}, computed {unsigned})"
-        ))
-    }
-}
-
-/// An unsigned numeric field: octal text, or base-256 when the high bit of the first byte is set.
-pub(crate) fn numeric(field: &[u8]) -> Result<u64, String> {
-    let v = signed_numeric(field)?;
-    u64::try_from(v).map_err(|_| "negative value".to_string())
-}
-
-fn signed_numeric(field: &[u8]) -> Result<i64, String> {
-    if let Some(&first) = field.first() {
-        if first & 0x80 != 0 {
-            // Base-256, two's complement; 0xff as first byte means negative.
-            let negative = first == 0xff;
-            let mut v: i128 = if negative { -1 } else { 0 };
-            for (i, &b) in field.iter().enumerate() {
-                let b = if i == 0 && !negative { b & 0x7f } else { b };
-                v = (v << 8) | i128::from(b);
-                if v > i128::from(i64::MAX) || v < i128::from(i64::MIN) {
-                    return Err("base-256 number out of range".into());
-                }
-            }
-            return Ok(v as i64);
-        }
-    }
-    let text: &[u8] = {
-        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-        field[..end].trim_ascii()
-    };
-    if text.is_empty() {
-        return Ok(0);
-    }
-    let s = std::str::from_utf8(text).map_err(|_| "not an octal number".to_string())?;
-    i64::from_str_radix(s, 8).map_err(|_| format!("not an octal number: {s:?}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_fields() {
-        let cases: &[(&[u8], Result<u64, ()>)] = &[
-            (b"0000755\0", Ok(0o755)),
-            (b"  755 \0", Ok(0o755)),
-            (b"\0\0\0\0\0\0\0\0", Ok(0)),
-            (b"\x80\0\0\0\0\x2d\xc6\xc0", Ok(3_000_000)),
-            (b"12a\0", Err(())),
-            (b"\xff\xff\xff\xff\xff\xff\xff\xff", Err(())),
-        ];
-        for (field, want) in cases {
-            assert_eq!(numeric(field).map_err(|_| ()), *want, "{field:?}");
-        }
-        assert_eq!(signed_numeric(b"\xff\xff\xff\xff\xff\xff\xff\xfe"), Ok(-2));
-    }
 }
