@@ -5,7 +5,6 @@ use crate::copier::CopyError;
 use crate::mount::MountError;
 use crate::runtime::RuntimeError;
 use crate::source::SourceError;
-use crate::store::recorded::RecordError;
 use crate::store::{ErrorKind, StoreError};
 use crate::unpack::UnpackError;
 use std::path::PathBuf;
@@ -52,15 +51,6 @@ pub enum EngineError {
     /// A request the engine refuses as given (the message says why).
     #[error("{0}")]
     Invalid(String),
-}
-
-impl From<RecordError> for EngineError {
-    fn from(e: RecordError) -> Self {
-        match e {
-            RecordError::Unpack(e) => EngineError::Unpack(e),
-            RecordError::Store(e) => EngineError::Store(e),
-        }
-    }
 }
 
 impl EngineError {

@@ -317,7 +317,9 @@ fn fetch_layer(
         diff_id,
     };
     let started = std::time::Instant::now();
-    let report = recorded::unpack_recorded(blob, &expected, staging.path(), opts)?;
+    let paths = LayerPaths::staged(staging.path());
+    let report =
+        unpack::unpack_layer_recorded(blob, &expected, &paths.diff(), &paths.tar_split(), opts)?;
     tracing::debug!(layer = %diff_id, elapsed = ?started.elapsed(), "unpacked and verified");
     let record = LayerRecord {
         diff_id: diff_id.clone(),

@@ -30,6 +30,8 @@ mod layerdir;
 mod pack;
 mod pipeline;
 #[cfg(test)]
+mod recorded_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_corpus;
@@ -46,6 +48,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingReader};
+use crate::tar::split::Recorder;
 use crate::tar::Tap;
 
 pub use fixup::fix_up_layer;
@@ -166,6 +169,24 @@ pub fn unpack_layer<R: Read>(
     opts: &UnpackOptions,
 ) -> Result<LayerReport, UnpackError> {
     unpack_layer_observed(blob, expected, dest, opts, None)
+}
+
+/// [`unpack_layer`] that also writes the layer's tar-split record to `record` (see
+/// [`crate::tar::split`]), so that the exact tar can be given back later. The recorder taps the one
+/// pass; the record is complete only when this returns `Ok`.
+pub fn unpack_layer_recorded<R: Read>(
+    blob: R,
+    expected: &ExpectedBlob,
+    dest: &Path,
+    record: &Path,
+    opts: &UnpackOptions,
+) -> Result<LayerReport, UnpackError> {
+    let mut recorder = Recorder::new(record).map_err(|e| UnpackError::io(record, e))?;
+    let report = unpack_layer_observed(blob, expected, dest, opts, Some(&mut recorder))?;
+    recorder
+        .finish(expected.diff_id)
+        .map_err(|e| UnpackError::io(record, e))?;
+    Ok(report)
 }
 
 /// [`unpack_layer`], showing the plain tar stream to `tap` as it is framed (see
