@@ -134,19 +134,10 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// Bytes read so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Reads the rest of the stream (so the digest covers all of it) and returns digest and size.
     pub fn finish(mut self) -> io::Result<(Digest, u64)> {
         io::copy(&mut self, &mut io::sink())?;
         Ok((Digest::from_hasher(self.hasher), self.count))
-    }
-
-    pub fn inner_mut(&mut self) -> &mut R {
-        &mut self.inner
     }
 }
 

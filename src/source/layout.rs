@@ -150,11 +150,6 @@ impl OciLayout {
             Files::Archive(index) => format!("{} in oci-archive {}", rel, index.path().display()),
         }
     }
-
-    /// The index.json of the layout.
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
 }
 
 impl ImageSource for OciLayout {

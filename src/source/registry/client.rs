@@ -94,16 +94,8 @@ impl Client {
         }
     }
 
-    pub fn registry(&self) -> &str {
-        &self.registry
-    }
-
     pub fn base(&self) -> &str {
         &self.base
-    }
-
-    pub fn has_credentials(&self) -> bool {
-        self.credentials.is_some()
     }
 
     /// `GET /v2/`: any answer from a v2 registry (200, or 401 asking for credentials) will do.

@@ -119,14 +119,6 @@ impl RegistrySource {
         })
     }
 
-    pub fn reference(&self) -> &Reference {
-        &self.reference
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// Reports the progress of every blob streamed from now on.
     pub fn set_progress(&mut self, progress: Arc<Progress>) {
         self.progress = Some(progress);
