@@ -6,7 +6,7 @@
 //! Stores live under /var/tmp/lamina-tests and are removed (mounts first) when a test ends, even
 //! when it fails. Without root or without the corpus, the tests that need them print SKIP and pass.
 
-use crate::manifest;
+use lamina_testkit::tree;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -744,19 +744,19 @@ fn round_trip(from: &Lamina, image: &str, format: &str) {
     let ma = from.ok(&["mount", "--read-only", image]);
     let mb = to.ok(&["mount", "--read-only", image]);
     let (ta, tb) = (
-        manifest::treemanifest(Path::new(ma.trim())),
-        manifest::treemanifest(Path::new(mb.trim())),
+        tree::treemanifest(Path::new(ma.trim())),
+        tree::treemanifest(Path::new(mb.trim())),
     );
     from.ok(&["umount", ma.trim()]);
     to.ok(&["umount", mb.trim()]);
     assert!(ta.len() > 3);
     // A layer tar without a `./` entry leaves its root dir's mtime to the unpacker (the load time):
     // it is no part of the image, so it is not compared.
-    let all_but_the_root_mtime = manifest::Compare {
+    let all_but_the_root_mtime = tree::Compare {
         root_mtime: false,
-        ..manifest::ALL
+        ..tree::ALL
     };
-    manifest::assert_same(
+    tree::assert_same(
         &format!("{format}: the mounted trees"),
         &ta,
         &tb,

@@ -1,11 +1,13 @@
-//! Tiny images written as layouts and archives, for the source tests.
+//! Tiny images for the source tests, as lamina's types see them. The testkit's OCI builder
+//! (`lamina_testkit::oci`) writes the layouts and archives; a `TinyImage` adds the descriptors and
+//! digests a resolved image must show, in lamina's own types.
 
 use crate::digest::Digest;
 use crate::image::media_types as mt;
 use crate::image::{Descriptor, Platform};
 use crate::source::ResolvedImage;
-use std::fs;
-use std::io::Write;
+use lamina_testkit::oci::{self, Compression, DockerArchive, DockerForm, OciBuilder};
+use lamina_testkit::tarw::TarWriter;
 use std::path::Path;
 
 /// A blob and its descriptor.
@@ -36,16 +38,9 @@ pub struct TinyImage {
     pub platform: Platform,
 }
 
+/// One layer: `etc/file` holding `content`.
 pub fn layer_tar(content: &[u8]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    append_file(&mut b, "etc/file", content);
-    b.into_inner().unwrap()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
+    TarWriter::new().file("etc/file", 0o644, content).finish()
 }
 
 pub fn manifest_json(config: &Descriptor, layers: &[Descriptor]) -> String {
@@ -62,46 +57,68 @@ impl TinyImage {
     pub fn new(platform: &str, contents: &[&[u8]], compress: bool) -> TinyImage {
         let platform = Platform::parse(platform).unwrap();
         let layer_tars: Vec<Vec<u8>> = contents.iter().map(|c| layer_tar(c)).collect();
-        let diff_ids: Vec<Digest> = layer_tars.iter().map(|t| Digest::of_bytes(t)).collect();
-        let layer_blobs: Vec<Vec<u8>> = layer_tars
-            .iter()
-            .map(|t| if compress { gzip(t) } else { t.clone() })
-            .collect();
-        let media_type = if compress {
-            mt::OCI_LAYER_TAR_GZIP
+        let how = if compress {
+            Compression::Gzip
         } else {
-            mt::OCI_LAYER_TAR
+            Compression::None
         };
-        let layer_descs = layer_blobs
-            .iter()
-            .map(|b| Blob::new(media_type, b).desc)
-            .collect::<Vec<_>>();
-        let config_bytes = serde_json::json!({
-            "architecture": platform.architecture,
-            "os": platform.os,
-            "variant": platform.variant,
-            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": contents.iter().map(|_| serde_json::json!({"created_by": "test"})).collect::<Vec<_>>(),
-        })
-        .to_string()
-        .into_bytes();
-        let config_desc = Blob::new(mt::OCI_CONFIG, &config_bytes).desc;
-        let manifest_bytes = manifest_json(&config_desc, &layer_descs).into_bytes();
-        let manifest_desc = Blob::new(mt::OCI_MANIFEST, &manifest_bytes).desc;
+        let mut image =
+            oci::Image::new(layer_tars.iter().map(|t| oci::Layer::new(t, how)).collect());
+        image.architecture = platform.architecture.clone();
+        image.variant = platform.variant.clone();
+        image.runtime = serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]});
+        image.history = Some(
+            contents
+                .iter()
+                .map(|_| serde_json::json!({"created_by": "test"}))
+                .collect(),
+        );
+        let config_bytes = image.config_bytes();
+        let manifest_bytes = image.manifest_bytes();
         TinyImage {
+            diff_ids: layer_tars.iter().map(|t| Digest::of_bytes(t)).collect(),
             layer_tars,
-            layer_blobs,
-            layer_descs,
-            diff_ids,
+            layer_blobs: image.layers.iter().map(|l| l.blob.clone()).collect(),
+            layer_descs: image
+                .layers
+                .iter()
+                .map(|l| Blob::new(&l.media_type, &l.blob).desc)
+                .collect(),
+            config_desc: Blob::new(mt::OCI_CONFIG, &config_bytes).desc,
             config_bytes,
-            config_desc,
+            manifest_desc: Blob::new(mt::OCI_MANIFEST, &manifest_bytes).desc,
             manifest_bytes,
-            manifest_desc,
             platform,
         }
     }
 
+    /// The testkit image with this one's layers and config bytes as they are now (a test may
+    /// have spoiled them): its layer blobs, or the uncompressed tars (as `docker save` has them).
+    fn oci(&self, compressed: bool) -> oci::Image {
+        let layers = if compressed {
+            self.layer_blobs
+                .iter()
+                .zip(&self.layer_descs)
+                .zip(&self.diff_ids)
+                .map(|((b, d), id)| oci::Layer::from_blob(b.clone(), &d.media_type, id.to_string()))
+                .collect()
+        } else {
+            self.layer_tars
+                .iter()
+                .map(|t| oci::Layer::new(t, Compression::None))
+                .collect()
+        };
+        let mut image = oci::Image::new(layers);
+        image.architecture = self.platform.architecture.clone();
+        image.variant = self.platform.variant.clone();
+        image.raw_config = Some(self.config_bytes.clone());
+        if compressed {
+            image.raw_manifest = Some(self.manifest_bytes.clone());
+        }
+        image
+    }
+
+    /// Config, manifest and layer blobs (for hand-made layouts).
     pub fn blobs(&self) -> Vec<Blob> {
         let mut out = vec![
             Blob::new(mt::OCI_CONFIG, &self.config_bytes),
@@ -138,48 +155,35 @@ impl TinyImage {
     }
 }
 
-fn write_blobs(dir: &Path, blobs: &[&Blob]) {
-    let blob_dir = dir.join("blobs/sha256");
-    fs::create_dir_all(&blob_dir).unwrap();
-    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    for b in blobs {
-        fs::write(blob_dir.join(b.desc.digest.hex()), &b.bytes).unwrap();
+fn builder(images: &[(&TinyImage, Option<&str>)]) -> OciBuilder {
+    let mut b = OciBuilder::new();
+    for (img, name) in images {
+        b.image(*name, img.oci(true));
     }
-}
-
-fn write_index_json(dir: &Path, entries: &[Descriptor]) {
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": mt::OCI_INDEX,
-        "manifests": entries,
-    });
-    fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    b
 }
 
 /// A layout with each image under its name (or none).
 pub fn write_layout(dir: &Path, images: &[(&TinyImage, Option<&str>)]) {
-    let mut entries = Vec::new();
-    for (img, name) in images {
-        let blobs = img.blobs();
-        write_blobs(dir, &blobs.iter().collect::<Vec<_>>());
-        entries.push(img.manifest_desc_for_index(*name));
-    }
-    write_index_json(dir, &entries);
+    builder(images).write_layout(dir);
 }
 
-/// A layout of hand-made blobs; `entries` name the refs of index.json.
+/// An oci-archive with each image under its name, `prefix` (e.g. `./`) before every member name.
+pub fn write_oci_archive(path: &Path, images: &[(&TinyImage, Option<&str>)], prefix: &str) {
+    builder(images).write_oci_archive_prefixed(path, prefix);
+}
+
+/// A layout of hand-made blobs; `entries` name the refs of index.json. Blobs already in `dir`
+/// stay; index.json is replaced.
 pub fn write_raw_layout(dir: &Path, blobs: &[&Blob], entries: &[(&Descriptor, &str)]) {
-    write_blobs(dir, blobs);
-    let entries: Vec<Descriptor> = entries
-        .iter()
-        .map(|(d, name)| {
-            let mut d = (*d).clone();
-            d.annotations
-                .insert(mt::ANNOTATION_REF_NAME.into(), name.to_string());
-            d
-        })
-        .collect();
-    write_index_json(dir, &entries);
+    let mut b = OciBuilder::new();
+    for blob in blobs {
+        b.blob(&blob.bytes);
+    }
+    for (desc, name) in entries {
+        b.descriptor(Some(name), serde_json::to_value(desc).unwrap());
+    }
+    b.write_layout(dir);
 }
 
 /// A layout whose one ref `tag` is an image index of `images`; returns the index descriptor.
@@ -189,104 +193,21 @@ pub fn write_layout_with_index(
     tag: &str,
     with_platform: bool,
 ) -> Descriptor {
-    let mut manifests = Vec::new();
-    for img in images {
-        let blobs = img.blobs();
-        write_blobs(dir, &blobs.iter().collect::<Vec<_>>());
-        let mut d = img.manifest_desc.clone();
-        if with_platform {
-            d.platform = Some(img.platform.clone());
-        }
-        manifests.push(d);
+    let images: Vec<oci::Image> = images.iter().map(|i| i.oci(true)).collect();
+    let index = OciBuilder::index_bytes(&images, with_platform);
+    let mut b = OciBuilder::new();
+    if with_platform {
+        b.index(Some(tag), images);
+    } else {
+        b.index_without_platforms(Some(tag), images);
     }
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": mt::OCI_INDEX,
-        "manifests": manifests,
-    })
-    .to_string();
-    let blob = Blob::new(mt::OCI_INDEX, index.as_bytes());
-    write_blobs(dir, &[&blob]);
-    let mut entry = blob.desc.clone();
-    entry
-        .annotations
-        .insert(mt::ANNOTATION_REF_NAME.into(), tag.into());
-    write_index_json(dir, &[entry]);
-    blob.desc
+    b.write_layout(dir);
+    Blob::new(mt::OCI_INDEX, &index).desc
 }
 
-/// Sets a member name byte for byte (the tar crate drops a leading `./`, real tars keep it).
-fn header_for(name: &str, size: u64, kind: tar::EntryType) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_entry_type(kind);
-    let field = &mut h.as_old_mut().name;
-    assert!(name.len() < field.len(), "test names are short");
-    field[..name.len()].copy_from_slice(name.as_bytes());
-    h.set_cksum();
-    h
-}
-
-pub fn append_file<W: Write>(b: &mut tar::Builder<W>, name: &str, bytes: &[u8]) {
-    let h = header_for(name, bytes.len() as u64, tar::EntryType::Regular);
-    b.append(&h, bytes).unwrap();
-}
-
-pub fn append_link<W: Write>(
-    b: &mut tar::Builder<W>,
-    name: &str,
-    target: &str,
-    kind: tar::EntryType,
-) {
-    let mut h = header_for(name, 0, kind);
-    h.set_link_name(target).unwrap();
-    h.set_cksum();
-    b.append(&h, std::io::empty()).unwrap();
-}
-
+/// A tar of plain files, named exactly as given.
 pub fn tar_files(path: &Path, files: &[(&str, &[u8])]) {
-    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
-    for (name, bytes) in files {
-        append_file(&mut b, name, bytes);
-    }
-    b.into_inner().unwrap().sync_all().unwrap();
-}
-
-/// Tars a layout directory as an oci-archive, optionally with `./` before every name.
-pub fn tar_dir(dir: &Path, path: &Path, dot_prefix: bool) {
-    let prefix = if dot_prefix { "./" } else { "" };
-    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
-    let dir_header = |name: &str| {
-        let mut h = header_for(name, 0, tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_cksum();
-        h
-    };
-    append_file(
-        &mut b,
-        &format!("{prefix}oci-layout"),
-        &fs::read(dir.join("oci-layout")).unwrap(),
-    );
-    b.append(&dir_header(&format!("{prefix}blobs/")), std::io::empty())
-        .unwrap();
-    b.append(
-        &dir_header(&format!("{prefix}blobs/sha256/")),
-        std::io::empty(),
-    )
-    .unwrap();
-    for e in fs::read_dir(dir.join("blobs/sha256")).unwrap() {
-        let e = e.unwrap();
-        let name = format!("{prefix}blobs/sha256/{}", e.file_name().to_str().unwrap());
-        append_file(&mut b, &name, &fs::read(e.path()).unwrap());
-    }
-    // index.json last, as skopeo writes it.
-    append_file(
-        &mut b,
-        &format!("{prefix}index.json"),
-        &fs::read(dir.join("index.json")).unwrap(),
-    );
-    b.into_inner().unwrap().sync_all().unwrap();
+    oci::write_tar_of_files(path, files);
 }
 
 /// A `docker save` archive of `img` (its uncompressed layers): legacy layout
@@ -302,39 +223,15 @@ pub fn write_docker_archive_named(
     tags: Option<&[&str]>,
     legacy: bool,
 ) {
-    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
-    let mut layers = Vec::new();
-    for (i, (tar_bytes, diff_id)) in img.layer_tars.iter().zip(&img.diff_ids).enumerate() {
-        if legacy {
-            let file = format!("{}.tar", diff_id.hex());
-            append_file(&mut b, &file, tar_bytes);
-            let id = Digest::of_bytes(format!("layer {i}").as_bytes());
-            let link = format!("{}/layer.tar", id.hex());
-            append_link(
-                &mut b,
-                &link,
-                &format!("../{file}"),
-                tar::EntryType::Symlink,
-            );
-            append_file(&mut b, &format!("{}/VERSION", id.hex()), b"1.0");
-            layers.push(link);
-        } else {
-            let file = format!("blobs/sha256/{}", diff_id.hex());
-            append_file(&mut b, &file, tar_bytes);
-            layers.push(file);
-        }
-    }
-    let config = if legacy {
-        format!("{}.json", config_name.hex())
+    let image = img.oci(false);
+    let form = if legacy {
+        DockerForm::Symlinked
     } else {
-        format!("blobs/sha256/{}", config_name.hex())
+        DockerForm::Blobs
     };
-    append_file(&mut b, &config, &img.config_bytes);
-    let manifest = serde_json::json!([{
-        "Config": config,
-        "RepoTags": tags,
-        "Layers": layers,
-    }]);
-    append_file(&mut b, "manifest.json", manifest.to_string().as_bytes());
-    b.into_inner().unwrap().sync_all().unwrap();
+    DockerArchive::new(&image)
+        .form(form)
+        .repo_tags(tags)
+        .config_hex(config_name.hex())
+        .write(path);
 }

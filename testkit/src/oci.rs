@@ -1,27 +1,21 @@
 //! Writes OCI image layouts, oci-archives and docker-archives from layer bytes, for tests
 //! that need images no tool would make: wrong digests, wrong diffIDs, missing blobs, broken
-//! JSON. By default everything it writes is valid (umoci reads it, see the unit checks).
+//! JSON. By default everything it writes is valid (umoci reads it: driver-tests/testkit.rs).
+//! Archives are written with [`crate::tarw`], so member names are exactly as given.
 
-use flate2::write::GzEncoder;
+pub use crate::compress::{gzip, hex_of, sha256, zstd};
+use crate::tarw::{Header, TarWriter, SYMLINK};
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 pub const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MT_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MT_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const MT_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MT_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// `sha256:<hex>` -> `<hex>`
-pub fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Compression {
@@ -47,9 +41,9 @@ pub struct Layer {
 impl Layer {
     pub fn new(tar: &[u8], c: Compression) -> Layer {
         let (blob, media_type) = match c {
-            Compression::None => (tar.to_vec(), "application/vnd.oci.image.layer.v1.tar"),
-            Compression::Gzip => (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip"),
-            Compression::Zstd => (zstd(tar), "application/vnd.oci.image.layer.v1.tar+zstd"),
+            Compression::None => (tar.to_vec(), MT_LAYER),
+            Compression::Gzip => (gzip(tar), MT_LAYER_GZIP),
+            Compression::Zstd => (zstd(tar), MT_LAYER_ZSTD),
         };
         Layer::from_blob(blob, media_type, sha256(tar))
     }
@@ -67,16 +61,6 @@ impl Layer {
     }
 }
 
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).expect("gzip to memory");
-    enc.finish().expect("gzip to memory")
-}
-
-pub fn zstd(bytes: &[u8]) -> Vec<u8> {
-    zstd::encode_all(bytes, 3).expect("zstd to memory")
-}
-
 /// An image: layers plus the config around them.
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -85,6 +69,10 @@ pub struct Image {
     pub runtime: Value,
     pub architecture: String,
     pub variant: Option<String>,
+    /// the config's `created`, when set
+    pub created: Option<String>,
+    /// replaces the config's `history` (one `created_by: OciBuilder` entry per layer)
+    pub history: Option<Vec<Value>>,
     /// replaces the config JSON entirely (to write broken JSON)
     pub raw_config: Option<Vec<u8>>,
     /// replaces the manifest JSON entirely
@@ -98,6 +86,8 @@ impl Image {
             runtime: json!({"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"]}),
             architecture: "amd64".into(),
             variant: None,
+            created: None,
+            history: None,
             raw_config: None,
             raw_manifest: None,
         }
@@ -108,11 +98,12 @@ impl Image {
             return raw.clone();
         }
         let diff_ids: Vec<&str> = self.layers.iter().map(|l| l.diff_id.as_str()).collect();
-        let history: Vec<Value> = self
-            .layers
-            .iter()
-            .map(|_| json!({"created_by": "OciBuilder"}))
-            .collect();
+        let history: Vec<Value> = self.history.clone().unwrap_or_else(|| {
+            self.layers
+                .iter()
+                .map(|_| json!({"created_by": "OciBuilder"}))
+                .collect()
+        });
         let mut config = json!({
             "architecture": self.architecture,
             "os": "linux",
@@ -122,6 +113,9 @@ impl Image {
         });
         if let Some(v) = &self.variant {
             config["variant"] = json!(v);
+        }
+        if let Some(c) = &self.created {
+            config["created"] = json!(c);
         }
         serde_json::to_vec(&config).expect("json")
     }
@@ -153,7 +147,13 @@ impl Image {
         sha256(&self.config_bytes())
     }
 
-    fn platform(&self) -> Value {
+    /// The manifest's descriptor as an index lists it (without a platform).
+    pub fn manifest_descriptor(&self) -> Value {
+        let m = self.manifest_bytes();
+        json!({"mediaType": MT_MANIFEST, "digest": sha256(&m), "size": m.len()})
+    }
+
+    pub fn platform(&self) -> Value {
         let mut p = json!({"architecture": self.architecture, "os": "linux"});
         if let Some(v) = &self.variant {
             p["variant"] = json!(v);
@@ -164,13 +164,17 @@ impl Image {
 
 enum Entry {
     Image(Image),
-    Index(Vec<Image>),
+    /// an image index; whether its manifests carry their platforms
+    Index(Vec<Image>, bool),
+    /// a descriptor written as given; its blob comes from [`OciBuilder::blob`]
+    Raw(Value),
 }
 
-/// index.json entries, each with an optional ref name.
+/// index.json entries, each with an optional ref name, and extra blobs.
 #[derive(Default)]
 pub struct OciBuilder {
     entries: Vec<(Option<String>, Entry)>,
+    blobs: Vec<Vec<u8>>,
     /// replaces index.json entirely
     pub raw_index: Option<Vec<u8>>,
 }
@@ -189,16 +193,44 @@ impl OciBuilder {
     /// An image index (one manifest per image, with its platform) under one ref.
     pub fn index(&mut self, ref_name: Option<&str>, images: Vec<Image>) -> &mut Self {
         self.entries
-            .push((ref_name.map(str::to_string), Entry::Index(images)));
+            .push((ref_name.map(str::to_string), Entry::Index(images, true)));
         self
     }
 
-    fn index_bytes(images: &[Image]) -> Vec<u8> {
+    /// An image index whose manifests do not say their platforms (the reader must open them).
+    pub fn index_without_platforms(
+        &mut self,
+        ref_name: Option<&str>,
+        images: Vec<Image>,
+    ) -> &mut Self {
+        self.entries
+            .push((ref_name.map(str::to_string), Entry::Index(images, false)));
+        self
+    }
+
+    /// An index.json entry written as given (its ref name added when set).
+    pub fn descriptor(&mut self, ref_name: Option<&str>, desc: Value) -> &mut Self {
+        self.entries
+            .push((ref_name.map(str::to_string), Entry::Raw(desc)));
+        self
+    }
+
+    /// A blob of hand-made bytes, stored under its digest; returns the digest.
+    pub fn blob(&mut self, bytes: &[u8]) -> String {
+        self.blobs.push(bytes.to_vec());
+        sha256(bytes)
+    }
+
+    /// The bytes of an image index of `images`, each manifest with its platform or not.
+    pub fn index_bytes(images: &[Image], with_platforms: bool) -> Vec<u8> {
         let manifests: Vec<Value> = images
             .iter()
             .map(|img| {
-                let m = img.manifest_bytes();
-                json!({"mediaType": MT_MANIFEST, "digest": sha256(&m), "size": m.len(), "platform": img.platform()})
+                let mut d = img.manifest_descriptor();
+                if with_platforms {
+                    d["platform"] = img.platform();
+                }
+                d
             })
             .collect();
         serde_json::to_vec(
@@ -228,22 +260,25 @@ impl OciBuilder {
             let m = img.manifest_bytes();
             blob(m.clone(), &sha256(&m));
         };
+        for b in &self.blobs {
+            blob(b.clone(), &sha256(b));
+        }
         let mut index_manifests = Vec::new();
         for (name, entry) in &self.entries {
             let mut desc = match entry {
                 Entry::Image(img) => {
                     put_image(img, &mut blob);
-                    let m = img.manifest_bytes();
-                    json!({"mediaType": MT_MANIFEST, "digest": sha256(&m), "size": m.len()})
+                    img.manifest_descriptor()
                 }
-                Entry::Index(images) => {
+                Entry::Index(images, with_platforms) => {
                     for img in images {
                         put_image(img, &mut blob);
                     }
-                    let idx = Self::index_bytes(images);
+                    let idx = Self::index_bytes(images, *with_platforms);
                     blob(idx.clone(), &sha256(&idx));
                     json!({"mediaType": MT_INDEX, "digest": sha256(&idx), "size": idx.len()})
                 }
+                Entry::Raw(desc) => desc.clone(),
             };
             if let Some(name) = name {
                 desc["annotations"] = json!({ REF_NAME: name });
@@ -268,160 +303,143 @@ impl OciBuilder {
         }
     }
 
-    /// The layout as one tar (what skopeo's oci-archive transport writes).
+    /// The layout as one tar (what skopeo's oci-archive transport writes), index.json last.
     pub fn write_oci_archive(&self, file: &Path) {
-        let mut ar = tar::Builder::new(Vec::new());
+        self.write_oci_archive_prefixed(file, "");
+    }
+
+    /// The same with `prefix` (e.g. `./`, as `tar -C dir .` writes) before every name.
+    pub fn write_oci_archive_prefixed(&self, file: &Path, prefix: &str) {
+        let mut ar = TarWriter::new();
         let mut dirs_done = std::collections::BTreeSet::new();
         for (rel, bytes) in self.files() {
             for dir in ["blobs/", "blobs/sha256/"] {
                 if rel.starts_with(dir) && dirs_done.insert(dir) {
-                    append(&mut ar, dir, tar::EntryType::Directory, &[]);
+                    ar.dir(format!("{prefix}{dir}"), 0o755);
                 }
             }
-            append(&mut ar, &rel, tar::EntryType::Regular, &bytes);
+            ar.file(format!("{prefix}{rel}"), 0o644, &bytes);
         }
-        fs::write(file, ar.into_inner().expect("tar to memory")).expect("write oci-archive");
+        fs::write(file, ar.finish()).expect("write oci-archive");
     }
-}
-
-fn append(ar: &mut tar::Builder<Vec<u8>>, path: &str, kind: tar::EntryType, bytes: &[u8]) {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
-    h.set_mode(if kind == tar::EntryType::Directory {
-        0o755
-    } else {
-        0o644
-    });
-    h.set_size(bytes.len() as u64);
-    h.set_mtime(1_600_000_000);
-    ar.append_data(&mut h, path, bytes).expect("tar to memory");
 }
 
 /// `docker save` format: manifest.json, <config hex>.json, <diffID hex>/layer.tar. The layer
 /// blobs are written as they are (docker writes plain tars; compressed ones are legal too).
 pub fn write_docker_archive(image: &Image, repo_tags: &[&str], file: &Path) {
-    let mut ar = tar::Builder::new(Vec::new());
-    let config = image.config_bytes();
-    let config_name = format!("{}.json", hex_of(&sha256(&config)));
-    let mut layer_names = Vec::new();
-    for l in &image.layers {
-        let dir = hex_of(&l.digest).to_string();
-        let name = format!("{dir}/layer.tar");
-        if !l.omit {
-            append(&mut ar, &format!("{dir}/"), tar::EntryType::Directory, &[]);
-            append(&mut ar, &name, tar::EntryType::Regular, &l.blob);
-        }
-        layer_names.push(name);
-    }
-    append(&mut ar, &config_name, tar::EntryType::Regular, &config);
-    let manifest = json!([{"Config": config_name, "RepoTags": repo_tags, "Layers": layer_names}]);
-    let manifest = serde_json::to_vec(&manifest).expect("json");
-    append(&mut ar, "manifest.json", tar::EntryType::Regular, &manifest);
-    fs::write(file, ar.into_inner().expect("tar to memory")).expect("write docker-archive");
+    DockerArchive::new(image)
+        .repo_tags(Some(repo_tags))
+        .write(file);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::common;
-    use crate::tarw::TarWriter;
+/// How a `docker save` archive lays out its layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DockerForm {
+    /// `<digest hex>/layer.tar` as a file (what [`write_docker_archive`] writes)
+    LayerDirs,
+    /// docker before 25: `<diffID hex>.tar` files, `<id>/layer.tar` symlinks to them, `<id>/VERSION`
+    Symlinked,
+    /// docker 25 and later: `blobs/sha256/<hex>` for layers and config
+    Blobs,
+}
 
-    fn small_image() -> Image {
-        let mut base = TarWriter::new();
-        base.dir("etc/", 0o755).file("etc/hello", 0o644, b"hello\n");
-        let mut top = TarWriter::new();
-        top.dir("etc/", 0o755)
-            .file("etc/.wh.hello", 0o644, b"")
-            .file("etc/top", 0o600, b"top\n");
-        Image::new(vec![
-            Layer::new(&base.finish(), Compression::Gzip),
-            Layer::new(&top.finish(), Compression::None),
-        ])
-    }
+/// A docker-archive of one image, with the knobs the source tests turn.
+pub struct DockerArchive<'a> {
+    image: &'a Image,
+    form: DockerForm,
+    repo_tags: Option<Vec<String>>,
+    config_hex: Option<String>,
+}
 
-    #[test]
-    fn layout_is_self_consistent() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let img = small_image();
-        let mut b = OciBuilder::new();
-        b.image(Some("t1"), img.clone());
-        b.write_layout(dir.path());
-        let index: Value =
-            serde_json::from_slice(&fs::read(dir.path().join("index.json")).expect("index"))
-                .expect("json");
-        let desc = &index["manifests"][0];
-        assert_eq!(desc["annotations"][REF_NAME], "t1");
-        let mdigest = desc["digest"].as_str().expect("digest");
-        let mbytes =
-            fs::read(dir.path().join("blobs/sha256").join(hex_of(mdigest))).expect("manifest blob");
-        assert_eq!(sha256(&mbytes), mdigest);
-        let manifest: Value = serde_json::from_slice(&mbytes).expect("json");
-        for l in manifest["layers"].as_array().expect("layers") {
-            let d = l["digest"].as_str().expect("digest");
-            let bytes =
-                fs::read(dir.path().join("blobs/sha256").join(hex_of(d))).expect("layer blob");
-            assert_eq!(sha256(&bytes), d);
-            assert_eq!(bytes.len() as u64, l["size"].as_u64().expect("size"));
+impl<'a> DockerArchive<'a> {
+    pub fn new(image: &'a Image) -> DockerArchive<'a> {
+        DockerArchive {
+            image,
+            form: DockerForm::LayerDirs,
+            repo_tags: Some(Vec::new()),
+            config_hex: None,
         }
-        let config = fs::read(
-            dir.path()
-                .join("blobs/sha256")
-                .join(hex_of(&img.config_digest())),
-        )
-        .expect("config");
-        let config: Value = serde_json::from_slice(&config).expect("json");
-        assert_eq!(
-            config["rootfs"]["diff_ids"][0].as_str(),
-            Some(img.layers[0].diff_id.as_str())
-        );
     }
 
-    /// umoci, an independent implementation, unpacks what the builder writes.
-    #[test]
-    fn umoci_reads_builder_layouts() {
-        if !common::require_root() || !common::have_tool("umoci") {
-            return;
+    pub fn form(mut self, form: DockerForm) -> Self {
+        self.form = form;
+        self
+    }
+
+    /// `RepoTags`; None writes `null` (an image saved by ID).
+    pub fn repo_tags(mut self, tags: Option<&[&str]>) -> Self {
+        self.repo_tags = tags.map(|t| t.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// Names the config file by this hex instead of its digest.
+    pub fn config_hex(mut self, hex: &str) -> Self {
+        self.config_hex = Some(hex.to_string());
+        self
+    }
+
+    pub fn write(&self, file: &Path) {
+        let mut ar = TarWriter::new();
+        let config = self.image.config_bytes();
+        let config_hex = self
+            .config_hex
+            .clone()
+            .unwrap_or_else(|| hex_of(&sha256(&config)).to_string());
+        let mut layer_names = Vec::new();
+        for (i, l) in self.image.layers.iter().enumerate() {
+            let name = match self.form {
+                DockerForm::LayerDirs => {
+                    let dir = hex_of(&l.digest).to_string();
+                    let name = format!("{dir}/layer.tar");
+                    if !l.omit {
+                        ar.dir(format!("{dir}/"), 0o755).file(&name, 0o644, &l.blob);
+                    }
+                    name
+                }
+                DockerForm::Symlinked => {
+                    let file = format!("{}.tar", hex_of(&l.digest));
+                    let id = crate::compress::sha256_hex(format!("layer {i}").as_bytes());
+                    let link = format!("{id}/layer.tar");
+                    if !l.omit {
+                        ar.file(&file, 0o644, &l.blob);
+                    }
+                    let mut h = Header::new(&link, SYMLINK);
+                    h.link = format!("../{file}").into_bytes();
+                    ar.entry(h, b"")
+                        .file(format!("{id}/VERSION"), 0o644, b"1.0");
+                    link
+                }
+                DockerForm::Blobs => {
+                    let name = format!("blobs/sha256/{}", hex_of(&l.digest));
+                    if !l.omit {
+                        ar.file(&name, 0o644, &l.blob);
+                    }
+                    name
+                }
+            };
+            layer_names.push(name);
         }
-        let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
-        let mut b = OciBuilder::new();
-        b.image(Some("t1"), small_image());
-        b.write_layout(&dir.path().join("oci"));
-        let rootfs =
-            crate::oracle::umoci_unpack(&dir.path().join("oci"), "t1", &dir.path().join("bundle"));
-        assert_eq!(fs::read(rootfs.join("etc/top")).expect("etc/top"), b"top\n");
-        assert!(
-            !rootfs.join("etc/hello").exists(),
-            "whiteout of the lower file must apply"
-        );
-    }
-
-    #[test]
-    fn archives_list_the_blobs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let img = small_image();
-        let mut b = OciBuilder::new();
-        b.image(Some("x:1"), img.clone());
-        b.write_oci_archive(&dir.path().join("a.tar"));
-        write_docker_archive(&img, &["x:1"], &dir.path().join("d.tar"));
-        let names = |p: &Path| -> Vec<String> {
-            let bytes = fs::read(p).expect("archive");
-            let mut ar = tar::Archive::new(&bytes[..]);
-            ar.entries()
-                .expect("entries")
-                .map(|e| {
-                    e.expect("entry")
-                        .path()
-                        .expect("path")
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .collect()
+        let config_name = match self.form {
+            DockerForm::Blobs => format!("blobs/sha256/{config_hex}"),
+            _ => format!("{config_hex}.json"),
         };
-        let oci = names(&dir.path().join("a.tar"));
-        assert!(oci.contains(&"index.json".to_string()) && oci.contains(&"oci-layout".to_string()));
-        assert!(oci.contains(&format!("blobs/sha256/{}", hex_of(&img.layers[0].digest))));
-        let docker = names(&dir.path().join("d.tar"));
-        assert!(docker.contains(&"manifest.json".to_string()));
-        assert!(docker.contains(&format!("{}.json", hex_of(&img.config_digest()))));
+        ar.file(&config_name, 0o644, &config);
+        let manifest =
+            json!([{"Config": config_name, "RepoTags": self.repo_tags, "Layers": layer_names}]);
+        ar.file(
+            "manifest.json",
+            0o644,
+            &serde_json::to_vec(&manifest).expect("json"),
+        );
+        fs::write(file, ar.finish()).expect("write docker-archive");
     }
+}
+
+/// A tar of plain files, named exactly as given (hand-made archives: a manifest.json alone).
+pub fn write_tar_of_files(file: &Path, files: &[(&str, &[u8])]) {
+    let mut ar = TarWriter::new();
+    for (name, bytes) in files {
+        ar.file(name, 0o644, bytes);
+    }
+    fs::write(file, ar.finish()).expect("write tar");
 }

@@ -1,7 +1,7 @@
-//! A tar writer that writes exactly what it is told: raw ustar headers, PAX records and names
-//! that real tar tools (and the `tar` crate's builder) refuse to write, such as `../x`,
-//! absolute names, links that leave the tree and headers with a wrong checksum.
-//! The driver tests build every layer, good or hostile, with it.
+//! A tar writer that writes exactly what it is told: raw ustar (or GNU) headers, PAX records, GNU
+//! long names, and what real tar tools (and the `tar` crate's builder) refuse to write, such as
+//! `../x`, absolute names, links that leave the tree, sizes that lie and wrong checksums.
+//! The tests build every layer, good or hostile, with it; nothing here checks a name.
 
 pub const REG: u8 = b'0';
 pub const HARDLINK: u8 = b'1';
@@ -11,6 +11,14 @@ pub const BLOCK: u8 = b'4';
 pub const DIR: u8 = b'5';
 pub const FIFO: u8 = b'6';
 pub const PAX: u8 = b'x';
+/// GNU long name / long link name: the next entry's name is this entry's data.
+pub const GNU_LONGNAME: u8 = b'L';
+pub const GNU_LONGLINK: u8 = b'K';
+
+/// The magic and version of a POSIX ustar header ("ustar\0" "00").
+pub const USTAR_MAGIC: [u8; 8] = *b"ustar\x0000";
+/// The magic and version GNU tar writes in its own format ("ustar " " \0").
+pub const GNU_MAGIC: [u8; 8] = *b"ustar  \0";
 
 /// One header's fields; `Header::new` fills the dull ones.
 #[derive(Clone, Debug)]
@@ -26,6 +34,8 @@ pub struct Header {
     pub dev: (u32, u32),
     /// Added to the computed checksum, to make a header whose checksum is wrong.
     pub checksum_skew: u32,
+    /// [`USTAR_MAGIC`] or [`GNU_MAGIC`]
+    pub magic: [u8; 8],
 }
 
 impl Header {
@@ -46,6 +56,7 @@ impl Header {
             link: Vec::new(),
             dev: (0, 0),
             checksum_skew: 0,
+            magic: USTAR_MAGIC,
         }
     }
 
@@ -63,14 +74,13 @@ impl Header {
         let mut b = [0u8; 512];
         b[..self.name.len()].copy_from_slice(&self.name);
         octal(&mut b[100..108], self.mode as u64);
-        octal(&mut b[108..116], self.uid.min(0o7777777));
-        octal(&mut b[116..124], self.gid.min(0o7777777));
-        octal(&mut b[124..136], self.size);
-        octal(&mut b[136..148], self.mtime);
+        numeric(&mut b[108..116], self.uid);
+        numeric(&mut b[116..124], self.gid);
+        numeric(&mut b[124..136], self.size);
+        numeric(&mut b[136..148], self.mtime);
         b[156] = self.kind;
         b[157..157 + self.link.len()].copy_from_slice(&self.link);
-        b[257..263].copy_from_slice(b"ustar\0");
-        b[263..265].copy_from_slice(b"00");
+        b[257..265].copy_from_slice(&self.magic);
         b[265..269].copy_from_slice(b"root");
         b[297..301].copy_from_slice(b"root");
         octal(&mut b[329..337], self.dev.0 as u64);
@@ -80,6 +90,20 @@ impl Header {
         let text = format!("{sum:06o}\0 ");
         b[148..156].copy_from_slice(text.as_bytes());
         b
+    }
+}
+
+/// Octal when the value fits, else GNU's base-256 (high bit set, big-endian), as GNU tar and the
+/// `tar` crate write a uid above 2097151 or a size above 8 GiB.
+fn numeric(field: &mut [u8], value: u64) {
+    let width = field.len() - 1;
+    if value < 8u64.pow(width as u32) {
+        octal(field, value);
+    } else {
+        field.fill(0);
+        let n = field.len();
+        field[n - 8..].copy_from_slice(&value.to_be_bytes());
+        field[0] |= 0x80;
     }
 }
 
@@ -112,10 +136,7 @@ impl TarWriter {
         if !data.is_empty() || h.kind == REG {
             h.size = data.len() as u64;
         }
-        self.buf.extend_from_slice(&h.to_block());
-        self.buf.extend_from_slice(data);
-        pad(&mut self.buf);
-        self
+        self.header(&h).data(data)
     }
 
     pub fn file(&mut self, name: impl AsRef<[u8]>, mode: u32, data: &[u8]) -> &mut Self {
@@ -142,27 +163,96 @@ impl TarWriter {
         self.entry(h, b"")
     }
 
+    /// A character or block device (`CHAR`, `BLOCK`) or a FIFO, mode 0644.
+    pub fn node(&mut self, name: impl AsRef<[u8]>, kind: u8, major: u32, minor: u32) -> &mut Self {
+        let mut h = Header::new(name, kind);
+        h.dev = (major, minor);
+        self.entry(h, b"")
+    }
+
     /// A PAX extended header whose records apply to the next entry, e.g.
     /// `("SCHILY.xattr.user.x", b"v")`, `("path", b"a/very/long/name")`, `("uid", b"3000000")`.
     pub fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
-        let mut body = Vec::new();
-        for (key, value) in records {
-            // the length prefix counts itself, so find the fixed point
-            let rest = key.len() + value.len() + 3;
-            let mut len = rest + 1;
-            while len != rest + len.to_string().len() {
-                len = rest + len.to_string().len();
-            }
-            body.extend_from_slice(format!("{len} {key}=").as_bytes());
-            body.extend_from_slice(value);
-            body.push(b'\n');
-        }
+        let body: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+        self.pax_raw(&body)
+    }
+
+    /// A PAX extended header whose body is `body`, verbatim (to write malformed records).
+    pub fn pax_raw(&mut self, body: &[u8]) -> &mut Self {
         let mut h = Header::new("././@PaxHeader", PAX);
         h.size = body.len() as u64;
+        self.header(&h).data(body)
+    }
+
+    /// `h` with `records` before it; a name or link longer than a header holds goes into a PAX
+    /// `path` / `linkpath` record too, and the header keeps its first 100 bytes (as GNU tar does).
+    pub fn entry_with_pax(
+        &mut self,
+        mut h: Header,
+        records: &[(&str, &[u8])],
+        data: &[u8],
+    ) -> &mut Self {
+        let mut body: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+        if h.name.len() > 100 {
+            body.extend(pax_record("path", &h.name));
+            h.name.truncate(100);
+        }
+        if h.link.len() > 100 {
+            body.extend(pax_record("linkpath", &h.link));
+            h.link.truncate(100);
+        }
+        if !body.is_empty() {
+            self.pax_raw(&body);
+        }
+        self.entry(h, data)
+    }
+
+    /// `h` with GNU long-name entries ('L', and 'K' for a link) before it carrying its whole name
+    /// and link; the header itself keeps their first 99 bytes.
+    pub fn gnu_long(&mut self, mut h: Header, data: &[u8]) -> &mut Self {
+        for (kind, value) in [
+            (GNU_LONGNAME, h.name.clone()),
+            (GNU_LONGLINK, h.link.clone()),
+        ] {
+            if kind == GNU_LONGLINK && value.is_empty() {
+                continue;
+            }
+            let mut long = Header::new("././@LongLink", kind);
+            long.magic = GNU_MAGIC;
+            let body = [&value[..], b"\0"].concat();
+            long.size = body.len() as u64;
+            self.header(&long).data(&body);
+        }
+        h.name.truncate(99);
+        h.link.truncate(99);
+        self.entry(h, data)
+    }
+
+    /// A header block alone, its size field as given (the data, if any, follows by [`data`]),
+    /// to write sizes that lie.
+    ///
+    /// [`data`]: TarWriter::data
+    pub fn header(&mut self, h: &Header) -> &mut Self {
         self.buf.extend_from_slice(&h.to_block());
-        self.buf.extend_from_slice(&body);
+        self
+    }
+
+    /// `data` padded to the block size.
+    pub fn data(&mut self, data: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(data);
         pad(&mut self.buf);
         self
+    }
+
+    /// Bytes appended verbatim, no padding (a torn block, garbage between entries).
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+
+    /// The stream so far, without the end blocks.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
     }
 
     /// The stream with its two zero end blocks.
@@ -173,95 +263,22 @@ impl TarWriter {
     }
 }
 
+/// One PAX record, `"<len> <key>=<value>\n"`, whose length prefix counts itself.
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3;
+    let mut len = rest + 1;
+    while len != rest + len.to_string().len() {
+        len = rest + len.to_string().len();
+    }
+    let mut out = format!("{len} {key}=").into_bytes();
+    out.extend_from_slice(value);
+    out.push(b'\n');
+    out
+}
+
 fn pad(buf: &mut Vec<u8>) {
     let rem = buf.len() % 512;
     if rem != 0 {
         buf.resize(buf.len() + 512 - rem, 0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    // the tar crate, as an independent reader, must see what we meant to write
-    #[test]
-    fn tar_crate_reads_what_we_write() {
-        let long = "d/".repeat(80) + "file";
-        let mut w = TarWriter::new();
-        w.dir("etc/", 0o755)
-            .file("etc/hosts", 0o600, b"127.0.0.1 localhost\n")
-            .symlink("etc/link", "hosts")
-            .hardlink("etc/hard", "etc/hosts")
-            .pax(&[
-                ("path", long.as_bytes()),
-                ("SCHILY.xattr.user.note", b"hi"),
-                ("uid", b"3000000"),
-            ])
-            .file("placeholder", 0o644, b"x");
-        let bytes = w.finish();
-        let mut ar = tar::Archive::new(&bytes[..]);
-        let mut seen = Vec::new();
-        for entry in ar.entries().expect("entries") {
-            let mut e = entry.expect("entry");
-            let path = e.path().expect("path").to_string_lossy().into_owned();
-            let kind = e.header().entry_type();
-            let uid = e.header().uid().expect("uid");
-            let mode = e.header().mode().expect("mode");
-            let link = e
-                .link_name()
-                .expect("link")
-                .map(|l| l.to_string_lossy().into_owned());
-            let xattr = e
-                .pax_extensions()
-                .expect("pax")
-                .map(|exts| {
-                    exts.filter_map(|x| x.ok())
-                        .any(|x| x.key() == Ok("SCHILY.xattr.user.note"))
-                })
-                .unwrap_or(false);
-            let mut body = String::new();
-            e.read_to_string(&mut body).expect("body");
-            seen.push((path, kind, uid, mode, link, xattr, body));
-        }
-        assert_eq!(seen.len(), 5, "{seen:?}");
-        assert_eq!(seen[1].0, "etc/hosts");
-        assert_eq!(seen[1].3, 0o600);
-        assert_eq!(seen[1].6, "127.0.0.1 localhost\n");
-        assert!(seen[2].1.is_symlink() && seen[2].4.as_deref() == Some("hosts"));
-        assert!(seen[3].1.is_hard_link() && seen[3].4.as_deref() == Some("etc/hosts"));
-        assert_eq!(seen[4].0, long, "PAX path must override the header name");
-        assert_eq!(seen[4].2, 3_000_000, "PAX uid");
-        assert!(seen[4].5, "PAX xattr record");
-    }
-
-    #[test]
-    fn hostile_names_and_bad_checksums_are_written_verbatim() {
-        let mut w = TarWriter::new();
-        w.file("../../escape", 0o644, b"x");
-        let bytes = w.finish();
-        assert_eq!(&bytes[..12], b"../../escape");
-        // the tar crate refuses to unpack it, which is what makes it a useful case
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ar = tar::Archive::new(&bytes[..]);
-        let mut e = ar
-            .entries()
-            .expect("entries")
-            .next()
-            .expect("one")
-            .expect("entry");
-        assert!(!e
-            .unpack_in(dir.path())
-            .expect("unpack_in reports refusal as Ok(false)"));
-
-        let mut h = Header::new("file", REG);
-        h.checksum_skew = 1;
-        let mut w = TarWriter::new();
-        w.entry(h, b"data");
-        let bytes = w.finish();
-        let mut ar = tar::Archive::new(&bytes[..]);
-        let first = ar.entries().expect("entries").next().expect("one entry");
-        assert!(first.is_err(), "a skewed checksum must not parse");
     }
 }
