@@ -1,14 +1,15 @@
 //! The testkit's writers and walker checked against independent readers: the `tar` crate reads
-//! what `tarw` writes, umoci unpacks what `oci` writes, and `tree`'s walker agrees with
-//! ../shared/tools/treemanifest.py. (Driver-tests, so that `make test` runs them; the testkit
-//! crate itself is not a test target.)
+//! what `tarw` writes, umoci unpacks what `oci` writes, `tree`'s walker agrees with
+//! ../shared/tools/treemanifest.py and sees `layerdir`'s entries as meant. (Driver-tests, so
+//! that `make test` runs them; the testkit crate itself is not a test target.)
 
 use crate::common;
 use lamina_testkit::env;
+use lamina_testkit::layerdir::{LayerDir, OPAQUE_XATTR};
 use lamina_testkit::oci::{
     hex_of, sha256, write_docker_archive, Compression, Image, Layer, OciBuilder, REF_NAME,
 };
-use lamina_testkit::tarw::{Header, TarWriter, REG};
+use lamina_testkit::tarw::{Header, TarWriter, GNU_MAGIC, REG, SYMLINK};
 use lamina_testkit::tree::{self, differences, parse, walk_lines, ALL, ORACLE};
 use serde_json::Value;
 use std::fs;
@@ -234,4 +235,84 @@ fn comparison_ignores_overlay_xattrs_and_dir_mtimes_only() {
     assert!(differences(&a, &b, ORACLE).is_empty());
     let c = parse("/ dir mode=0755 uid=0 gid=0 mtime=1\n/d dir mode=0755 uid=0 gid=0 mtime=5\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=8");
     assert_eq!(differences(&a, &c, ORACLE).len(), 1, "file mtimes count");
+}
+
+/// What the unit tests' archives need besides plain entries: GNU long names, PAX names, GNU
+/// headers and ids too big for octal, read back the same by the tar crate.
+#[test]
+fn tar_crate_reads_long_names_and_big_ids() {
+    let long = "l/".repeat(70) + "name";
+    let target = "t/".repeat(60) + "target";
+    let mut link = Header::new(long.as_bytes(), SYMLINK);
+    link.link = target.clone().into_bytes();
+    let mut big = Header::new("big", REG);
+    big.uid = 5_000_000;
+    big.magic = GNU_MAGIC;
+    let mut w = TarWriter::new();
+    w.gnu_long(Header::new(long.as_bytes(), REG), b"gnu")
+        .entry_with_pax(link, &[("SCHILY.xattr.user.a", b"1")], b"")
+        .entry(big, b"x");
+    let bytes = w.finish();
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let mut seen = Vec::new();
+    for entry in ar.entries().expect("entries") {
+        let mut e = entry.expect("entry");
+        let path = e.path().expect("path").to_string_lossy().into_owned();
+        let link = e
+            .link_name()
+            .expect("link")
+            .map(|l| l.to_string_lossy().into_owned());
+        let uid = e.header().uid().expect("uid");
+        let mut body = String::new();
+        e.read_to_string(&mut body).expect("body");
+        seen.push((path, link, uid, body));
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].3.as_str()),
+        (long.as_str(), "gnu")
+    );
+    assert_eq!(seen[1].0, long);
+    assert_eq!(seen[1].1.as_deref(), Some(target.as_str()));
+    assert_eq!((seen[2].2, seen[2].3.as_str()), (5_000_000, "x"));
+}
+
+/// A layer dir built by the testkit, as the tree walker sees it: overlay whiteouts and opaque
+/// dirs, owners, hardlinks, and mtimes to the nanosecond when asked.
+#[test]
+fn layer_dirs_are_described_in_the_manifest_format() {
+    if !common::require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
+    let l = LayerDir::new(dir.path().join("layer"));
+    l.dir("etc", 0o755)
+        .file("etc/a", b"hi", 0o600)
+        .hardlink("etc/b", "etc/a")
+        .symlink("etc/c", "a")
+        .whiteout("etc/gone")
+        .dir("opq", 0o700)
+        .opaque("opq")
+        .owner("etc/a", 7, 8)
+        .mtime("etc/a", 1_600_000_000, 5);
+    let m = tree::describe_ns(l.path());
+    let field = |path: &str, k: &str| m[path].fields.get(k).cloned().unwrap_or_default();
+    assert_eq!(m["/etc/gone"].kind, "char");
+    assert_eq!(field("/etc/gone", "dev"), "0:0");
+    assert_eq!(field("/etc/gone", "mode"), "0000");
+    assert_eq!(
+        m["/opq"].xattrs.get(OPAQUE_XATTR).map(String::as_str),
+        Some("79")
+    );
+    assert_eq!(
+        (field("/etc/a", "uid"), field("/etc/a", "gid")),
+        ("7".into(), "8".into())
+    );
+    assert_eq!(field("/etc/a", "mtime"), "1600000000.000000005");
+    assert_eq!(field("/etc/b", "hardlink"), "/etc/a");
+    assert_eq!(field("/etc/c", "target"), "a");
+    assert_eq!(
+        tree::describe(l.path())["/etc/a"].fields["mtime"],
+        "1600000000"
+    );
 }

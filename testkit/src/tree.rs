@@ -58,6 +58,21 @@ pub fn describe(dir: &Path) -> Manifest {
     parse(&walk_lines(dir).join("\n"))
 }
 
+/// The same with mtimes to the nanosecond (`mtime=SECONDS.NNNNNNNNN`), for comparing two trees
+/// lamina made (a copy against an overlay view), where a lost nanosecond is a bug.
+pub fn describe_ns(dir: &Path) -> Manifest {
+    parse(&walk_lines_with(dir, Mtime::Nanos).join("\n"))
+}
+
+/// How the walker writes mtimes.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mtime {
+    /// whole seconds, rounded down, as treemanifest.py writes them
+    Seconds,
+    /// seconds and nanoseconds
+    Nanos,
+}
+
 pub fn parse(text: &str) -> Manifest {
     let mut m = Manifest::new();
     for line in text
@@ -202,9 +217,14 @@ fn escape(bytes: &[u8]) -> String {
 
 /// The lines treemanifest.py would print for `root` (mtimes in whole seconds).
 pub fn walk_lines(root: &Path) -> Vec<String> {
+    walk_lines_with(root, Mtime::Seconds)
+}
+
+/// [`walk_lines`] with the mtime precision chosen.
+pub fn walk_lines_with(root: &Path, mtime: Mtime) -> Vec<String> {
     let mut lines = Vec::new();
     let mut links: BTreeMap<(u64, u64), String> = BTreeMap::new();
-    walk(root, "/", &mut lines, &mut links);
+    walk(root, "/", mtime, &mut lines, &mut links);
     // a hardlink field only for inodes that really occur twice inside the tree
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for l in &lines {
@@ -224,6 +244,7 @@ pub fn walk_lines(root: &Path) -> Vec<String> {
 fn walk(
     path: &Path,
     name: &str,
+    mtime: Mtime,
     out: &mut Vec<(String, Option<String>)>,
     links: &mut BTreeMap<(u64, u64), String>,
 ) {
@@ -275,7 +296,10 @@ fn walk(
             hex::encode(v)
         );
     }
-    line += &format!(" mtime={}", md.mtime());
+    line += &match mtime {
+        Mtime::Seconds => format!(" mtime={}", md.mtime()),
+        Mtime::Nanos => format!(" mtime={}.{:09}", md.mtime(), md.mtime_nsec()),
+    };
     let first = (!ft.is_dir() && md.nlink() > 1).then(|| {
         links
             .entry((md.dev(), md.ino()))
@@ -296,12 +320,13 @@ fn walk(
             } else {
                 format!("{name}/{}", escape(&n))
             };
-            walk(&child, &child_name, out, links);
+            walk(&child, &child_name, mtime, out, links);
         }
     }
 }
 
-fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every xattr of `path` (not following a symlink) as (name, value), sorted by name.
+pub fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut names = vec![0u8; 65536];
     let n = rustix::fs::llistxattr(path, &mut names[..]).unwrap_or(0);
     let mut out = Vec::new();
