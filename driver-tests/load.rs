@@ -3,9 +3,8 @@
 
 use crate::common::{self, layer_lines, loaded_images, Store};
 use crate::oracle;
-use lamina_testkit::oci::{
-    gzip, hex_of, sha256, write_docker_archive, zstd, Compression, Image, Layer, OciBuilder,
-};
+use lamina_testkit::docker::write_docker_archive;
+use lamina_testkit::oci::{gzip, hex_of, sha256, zstd, Compression, Image, Layer, OciBuilder};
 use lamina_testkit::tarw::{self, Header, TarWriter};
 use lamina_testkit::tree::{self, treemanifest};
 use std::fs;

@@ -4,11 +4,10 @@
 //! that `make test` runs them; the testkit crate itself is not a test target.)
 
 use crate::common;
+use lamina_testkit::docker::write_docker_archive;
 use lamina_testkit::env;
 use lamina_testkit::layerdir::{LayerDir, OPAQUE_XATTR};
-use lamina_testkit::oci::{
-    hex_of, sha256, write_docker_archive, Compression, Image, Layer, OciBuilder, REF_NAME,
-};
+use lamina_testkit::oci::{hex_of, sha256, Compression, Image, Layer, OciBuilder, REF_NAME};
 use lamina_testkit::tarw::{Header, TarWriter, GNU_MAGIC, REG, SYMLINK};
 use lamina_testkit::tree::{self, differences, parse, walk_lines, ALL, ORACLE};
 use serde_json::Value;

@@ -6,7 +6,8 @@ use crate::digest::Digest;
 use crate::image::media_types as mt;
 use crate::image::{Descriptor, Platform};
 use crate::source::ResolvedImage;
-use lamina_testkit::oci::{self, Compression, DockerArchive, DockerForm, OciBuilder};
+use lamina_testkit::docker::{self, DockerArchive, DockerForm};
+use lamina_testkit::oci::{self, Compression, OciBuilder};
 use lamina_testkit::tarw::TarWriter;
 use std::path::Path;
 
@@ -207,7 +208,7 @@ pub fn write_layout_with_index(
 
 /// A tar of plain files, named exactly as given.
 pub fn tar_files(path: &Path, files: &[(&str, &[u8])]) {
-    oci::write_tar_of_files(path, files);
+    docker::write_tar_of_files(path, files);
 }
 
 /// A `docker save` archive of `img` (its uncompressed layers): legacy layout
