@@ -7,11 +7,13 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use lamina::digest::{Digest, HashingReader};
 use lamina::tar::split::Recorder;
 use lamina::unpack::{self, ExpectedBlob, UnpackOptions};
-use std::io::{Read, Write};
+use lamina_testkit::compress::{gzip_level, zstd};
+use lamina_testkit::tarw::{Header, TarWriter, REG};
+use std::io::Read;
 
 /// A tar of `files` small text-like files in 50 dirs, deterministic.
 fn synthetic_tar(files: usize) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut w = TarWriter::new();
     let mut seed = 0x9e3779b97f4a7c15u64;
     for i in 0..files {
         seed ^= seed << 13;
@@ -21,27 +23,17 @@ fn synthetic_tar(files: usize) -> Vec<u8> {
         let data: Vec<u8> = (0..len)
             .map(|j| b"lamina layer words "[(j + i) % 19])
             .collect();
-        let mut h = tar::Header::new_gnu();
-        h.set_size(len as u64);
-        h.set_mode(0o644);
-        h.set_mtime(1_700_000_000);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, format!("d{:02}/f{i:05}.txt", i % 50), &data[..])
-            .unwrap();
+        let mut h = Header::new(format!("d{:02}/f{i:05}.txt", i % 50), REG);
+        h.mtime = 1_700_000_000;
+        w.entry(h, &data);
     }
-    b.into_inner().unwrap()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
+    w.finish()
 }
 
 fn benches(c: &mut Criterion) {
     let tar = synthetic_tar(4000);
-    let gz = gzip(&tar);
-    let zst = zstd::encode_all(&tar[..], 3).unwrap();
+    let gz = gzip_level(&tar, 6);
+    let zst = zstd(&tar);
     let diff_id = Digest::of_bytes(&tar);
 
     let mut g = c.benchmark_group("stages");

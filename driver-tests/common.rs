@@ -1,84 +1,13 @@
 //! Shared fixtures: a throwaway store (`Store`) that unmounts and removes everything below it on
-//! drop, the `lamina` runner, where the cached test images and the corpus are, and SKIP reporting.
+//! drop, the `lamina` runner, mount-table helpers. Where the fixtures are, and SKIP reporting,
+//! come from the testkit (`lamina_testkit::env`), re-exported here.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Prints `SKIP: why` where `make test` sees it (the harness captures print!, not raw stderr).
-pub fn skip(why: &str) {
-    let _ = write!(std::io::stderr().lock(), "\nSKIP: {why}\n");
-}
-
-pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// true when the test may go on; prints SKIP otherwise
-pub fn require_root() -> bool {
-    if !is_root() {
-        skip("driver tests need root (mounts, device nodes, trusted.* xattrs)");
-    }
-    is_root()
-}
-
-pub fn have_tool(name: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        skip(&format!(
-            "{name} is not installed (scripts/install-deps.sh)"
-        ));
-    }
-    ok
-}
-
-pub fn repo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// ../shared beside the repository (LAMINA_SHARED overrides), when it is there.
-pub fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("LAMINA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_dir().join("../shared"));
-    dir.join("tools/treemanifest.py").is_file().then_some(dir)
-}
-
-/// The images scripts/build-test-images.sh made, or None (with a SKIP line) when it has not run.
-pub fn test_images() -> Option<PathBuf> {
-    let dir = std::env::var_os("LAMINA_TEST_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/lamina/images"));
-    if dir.join("stamps/debian").exists() && dir.join("stamps/busybox").exists() {
-        Some(dir)
-    } else {
-        skip(&format!(
-            "test images not built in {} (run scripts/build-test-images.sh)",
-            dir.display()
-        ));
-        None
-    }
-}
-
-/// The shared corpus, or None when it is not (completely) built.
-pub fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("LAMINA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/lamina/corpus"));
-    if dir.join("stamps/archives").exists() {
-        Some(dir)
-    } else {
-        skip("../shared corpus not built");
-        None
-    }
-}
+pub use lamina_testkit::env::{corpus, have_tool, repo_dir, require_root, skip, test_images};
 
 /// Tests that need most of the machine's disk bandwidth and memory (the corpus, the crash loop)
 /// take this, so two of them never run at once.

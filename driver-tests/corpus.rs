@@ -5,6 +5,7 @@
 
 use crate::common::{self, loaded_images, Store};
 use crate::oracle;
+use lamina_testkit::tree;
 use std::path::Path;
 
 /// (source relative to the corpus, extra load args, name it loads as, oracle layout, oracle tag)
@@ -234,11 +235,11 @@ fn corpus_oracle_is_sane() {
     }
     let _heavy = common::heavy();
     let ours = oracle::oracle(&corpus.join("oci/debian"), "gzip");
-    let theirs = crate::manifest::treemanifest(&reference);
-    crate::manifest::assert_same(
+    let theirs = tree::treemanifest(&reference);
+    tree::assert_same(
         "umoci unpack now vs the corpus's bundle",
         &theirs,
         &ours,
-        crate::manifest::NO_MTIMES,
+        tree::NO_MTIMES,
     );
 }

@@ -2,9 +2,10 @@
 //! the staging leftovers. Two loads of images sharing a layer at once store it once.
 
 use crate::common::{self, Store};
-use crate::oci_builder::{hex_of, Compression, Image, Layer, OciBuilder};
 use crate::oracle;
-use crate::tarw::TarWriter;
+use lamina_testkit::oci::{hex_of, Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::TarWriter;
+use lamina_testkit::tree;
 use rand::Rng;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -79,13 +80,13 @@ fn sigkill_during_load_then_reload() {
             "debian:test",
             &["--read-only", "--target", &target.to_string_lossy()],
         );
-        let actual = crate::manifest::treemanifest(&m);
+        let actual = tree::treemanifest(&m);
         s.umount(&m);
-        crate::manifest::assert_same(
+        tree::assert_same(
             &format!("round {round}, killed after {delay:?}"),
             &expected,
             &actual,
-            crate::manifest::ORACLE,
+            tree::ORACLE,
         );
         assert!(
             s.staging_leftovers().is_empty(),

@@ -3,10 +3,9 @@
 
 use crate::common::{self, Store};
 use crate::load::marker_layer;
-use crate::oci_builder::{
-    gzip, hex_of, sha256, write_docker_archive, zstd, Compression, Image, Layer, OciBuilder,
-};
-use crate::tarw::{Header, TarWriter, REG};
+use lamina_testkit::docker::write_docker_archive;
+use lamina_testkit::oci::{gzip, hex_of, sha256, zstd, Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::{Header, TarWriter, REG};
 use std::fs;
 use std::path::{Path, PathBuf};
 

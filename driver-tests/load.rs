@@ -2,12 +2,11 @@
 //! every tar entry type (checked against umoci), layer sharing.
 
 use crate::common::{self, layer_lines, loaded_images, Store};
-use crate::manifest::{self, treemanifest};
-use crate::oci_builder::{
-    gzip, hex_of, sha256, write_docker_archive, zstd, Compression, Image, Layer, OciBuilder,
-};
 use crate::oracle;
-use crate::tarw::{self, Header, TarWriter};
+use lamina_testkit::docker::write_docker_archive;
+use lamina_testkit::oci::{gzip, hex_of, sha256, zstd, Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::{self, Header, TarWriter};
+use lamina_testkit::tree::{self, treemanifest};
 use std::fs;
 
 /// A one-file layer, distinct per `tag`.
@@ -613,8 +612,8 @@ fn import_dir_and_tar() {
 
     s.ok(&["import", &src.to_string_lossy(), "imported:dir"]);
     let m = s.mount("imported:dir", &["--read-only"]);
-    let how = manifest::ORACLE;
-    manifest::assert_same("import of a directory", &expected, &treemanifest(&m), how);
+    let how = tree::ORACLE;
+    tree::assert_same("import of a directory", &expected, &treemanifest(&m), how);
     s.umount(&m);
 
     let tarfile = s.base.join("rootfs.tar");
@@ -630,6 +629,6 @@ fn import_dir_and_tar() {
     .expect_ok();
     s.ok(&["import", &tarfile.to_string_lossy(), "imported:tar"]);
     let m = s.mount("imported:tar", &["--read-only"]);
-    manifest::assert_same("import of a tar", &expected, &treemanifest(&m), how);
+    tree::assert_same("import of a tar", &expected, &treemanifest(&m), how);
     s.umount(&m);
 }

@@ -5,7 +5,8 @@
 //!
 //! Fixtures: scripts/build-test-images.sh (the project's Debian and busybox images, env
 //! LAMINA_TEST_IMAGES), ../shared's corpus (env LAMINA_CORPUS), ../shared itself (LAMINA_SHARED).
-//! Inputs no tool would make (hostile tars, broken layouts) are built here: tarw.rs, oci_builder.rs.
+//! Inputs no tool would make (hostile tars, broken layouts) are built with the testkit crate
+//! (testkit/: `tarw`, `oci`; trees are compared with its `tree`), checked in testkit.rs.
 
 mod common;
 mod corpus;
@@ -13,10 +14,8 @@ mod crash;
 mod hostile;
 mod load;
 mod manage;
-mod manifest;
 mod mount;
-mod oci_builder;
 mod oracle;
 mod registry;
 mod runtime;
-mod tarw;
+mod testkit;

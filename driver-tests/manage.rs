@@ -6,12 +6,13 @@
 //! Stores live under /var/tmp/lamina-tests and are removed (mounts first) when a test ends, even
 //! when it fails. Without root or without the corpus, the tests that need them print SKIP and pass.
 
-use crate::manifest;
+use lamina_testkit::env;
+use lamina_testkit::oci::{Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::TarWriter;
+use lamina_testkit::tree;
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -117,57 +118,35 @@ impl Drop for Lamina {
     }
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 fn corpus() -> Option<PathBuf> {
-    let c = std::env::var_os("LAMINA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/lamina/corpus"));
+    let c = env::corpus_dir();
     c.join("oci/debian/index.json").exists().then_some(c)
 }
 
 macro_rules! need_root {
     () => {
-        if !is_root() {
+        if !env::is_root() {
             eprintln!("SKIP: needs root");
             return;
         }
     };
 }
 
-// ---- synthetic images: an OCI layout written here
-
-fn sha(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+// ---- synthetic images: an OCI layout written by the testkit
 
 /// A layer: (path, content) files; a path ending in `/` is a directory.
 type Files = Vec<(&'static str, Vec<u8>)>;
 
 fn layer_tar(files: &Files) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+    let mut w = TarWriter::new();
     for (path, content) in files {
-        let mut h = tar::Header::new_gnu();
         if path.ends_with('/') {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
+            w.dir(path, 0o755);
         } else {
-            h.set_mode(0o644);
-            h.set_size(content.len() as u64);
+            w.file(path, 0o644, content);
         }
-        h.set_mtime(1_600_000_000);
-        b.append_data(&mut h, path, content.as_slice()).unwrap();
     }
-    b.into_inner().unwrap()
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
+    w.finish()
 }
 
 struct Synthetic {
@@ -179,61 +158,36 @@ struct Synthetic {
 
 /// Writes an OCI layout holding `images` (ref names as given) and returns its dir.
 fn write_layout(dir: &Path, images: &[Synthetic]) -> PathBuf {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let put = |bytes: &[u8]| -> String {
-        let d = sha(bytes);
-        fs::write(blobs.join(&d[7..]), bytes).unwrap();
-        d
-    };
-    let mut manifests = vec![];
+    let mut oci = OciBuilder::new();
     for img in images {
-        let mut diff_ids = vec![];
-        let mut layers = vec![];
+        // Every other layer gzipped, so both paths of the unpacker are used.
+        let layers = img
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, files)| {
+                let how = if i % 2 == 0 {
+                    Compression::Gzip
+                } else {
+                    Compression::None
+                };
+                Layer::new(&layer_tar(files), how)
+            })
+            .collect();
+        let mut image = Image::new(layers);
+        image.created = Some(img.created.to_string());
+        image.runtime = json!({"Labels": img.labels, "Cmd": ["/bin/sh"]});
         let mut history = vec![
             json!({"created": img.created, "created_by": "# a metadata-only step", "empty_layer": true}),
         ];
-        for (i, files) in img.layers.iter().enumerate() {
-            let tar = layer_tar(files);
-            diff_ids.push(sha(&tar));
-            // Every other layer gzipped, so both paths of the unpacker are used.
-            let (blob, mt) = if i % 2 == 0 {
-                (gzip(&tar), "application/vnd.oci.image.layer.v1.tar+gzip")
-            } else {
-                (tar, "application/vnd.oci.image.layer.v1.tar")
-            };
-            layers.push(json!({"mediaType": mt, "digest": put(&blob), "size": blob.len()}));
-            history.push(json!({"created": img.created, "created_by": format!("step {i}")}));
-        }
-        let config = json!({
-            "created": img.created,
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Labels": img.labels, "Cmd": ["/bin/sh"]},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": history,
-        });
-        let config = serde_json::to_vec(&config).unwrap();
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(&config), "size": config.len()},
-            "layers": layers,
-        }))
-        .unwrap();
-        manifests.push(json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": put(&manifest),
-            "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": img.tag},
-        }));
+        history.extend(
+            (0..img.layers.len())
+                .map(|i| json!({"created": img.created, "created_by": format!("step {i}")})),
+        );
+        image.history = Some(history);
+        oci.image(Some(img.tag), image);
     }
-    fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": manifests})).unwrap(),
-    )
-    .unwrap();
+    oci.write_layout(dir);
     dir.to_path_buf()
 }
 
@@ -749,19 +703,19 @@ fn round_trip(from: &Lamina, image: &str, format: &str) {
     let ma = from.ok(&["mount", "--read-only", image]);
     let mb = to.ok(&["mount", "--read-only", image]);
     let (ta, tb) = (
-        manifest::treemanifest(Path::new(ma.trim())),
-        manifest::treemanifest(Path::new(mb.trim())),
+        tree::treemanifest(Path::new(ma.trim())),
+        tree::treemanifest(Path::new(mb.trim())),
     );
     from.ok(&["umount", ma.trim()]);
     to.ok(&["umount", mb.trim()]);
     assert!(ta.len() > 3);
     // A layer tar without a `./` entry leaves its root dir's mtime to the unpacker (the load time):
     // it is no part of the image, so it is not compared.
-    let all_but_the_root_mtime = manifest::Compare {
+    let all_but_the_root_mtime = tree::Compare {
         root_mtime: false,
-        ..manifest::ALL
+        ..tree::ALL
     };
-    manifest::assert_same(
+    tree::assert_same(
         &format!("{format}: the mounted trees"),
         &ta,
         &tb,

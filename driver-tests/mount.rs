@@ -2,9 +2,9 @@
 //! read-only guarantees, and `mount` / `umount` / `mounts` / `info` as commands.
 
 use crate::common::{self, loaded_images, Store};
-use crate::oci_builder::{Compression, Image, Layer, OciBuilder};
 use crate::oracle;
-use crate::tarw::TarWriter;
+use lamina_testkit::oci::{Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::TarWriter;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

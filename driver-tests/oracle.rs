@@ -2,7 +2,7 @@
 //! Oracle manifests are computed once per (layout, tag) per test process.
 
 use crate::common::{self, run, LIMIT};
-use crate::manifest::{self, Manifest};
+use lamina_testkit::tree::{self, Manifest};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,7 +38,7 @@ pub fn oracle(layout: &Path, tag: &str) -> Arc<Manifest> {
         .tempdir_in("/var/tmp")
         .expect("tempdir");
     let rootfs = umoci_unpack(layout, tag, &dir.path().join("bundle"));
-    let m = Arc::new(manifest::treemanifest(&rootfs));
+    let m = Arc::new(tree::treemanifest(&rootfs));
     drop(dir);
     CACHE
         .lock()
@@ -53,12 +53,12 @@ pub fn check_mount(store: &common::Store, image: &str, driver: &str, expected: &
     let target = store.scratch(&common::unique(&format!("view-{driver}-")));
     let t = target.to_string_lossy().into_owned();
     let mnt = store.mount(image, &["--read-only", "--driver", driver, "--target", &t]);
-    let actual = manifest::treemanifest(&mnt);
+    let actual = tree::treemanifest(&mnt);
     store.umount(&mnt);
-    manifest::assert_same(
+    tree::assert_same(
         &format!("{image} mounted with --driver {driver} vs umoci unpack"),
         expected,
         &actual,
-        manifest::ORACLE,
+        tree::ORACLE,
     );
 }

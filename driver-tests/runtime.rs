@@ -2,9 +2,9 @@
 //! many mounts of one image.
 
 use crate::common::{self, Run, Store};
-use crate::manifest::{self, treemanifest};
-use crate::oci_builder::{Compression, Image, Layer, OciBuilder};
-use crate::tarw::TarWriter;
+use lamina_testkit::oci::{Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::TarWriter;
+use lamina_testkit::tree::{self, treemanifest};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -333,8 +333,8 @@ fn writable_scenario(driver: &str) {
         "deleted and recreated dir shows only new content"
     );
     let view = treemanifest(&rootfs);
-    let all = manifest::ALL;
-    manifest::assert_same(
+    let all = tree::ALL;
+    tree::assert_same(
         &format!("{driver}: stored layers after the container wrote"),
         &layers_before,
         &treemanifest(&s.root.join("layers")),
@@ -387,7 +387,7 @@ fn writable_scenario(driver: &str) {
     let name = format!("committed-{driver}:1");
     s.ok(&["commit", &id, &name]);
     let after = treemanifest(&s.root.join("layers"));
-    let changed: Vec<String> = manifest::differences(&layers_before, &after, all)
+    let changed: Vec<String> = tree::differences(&layers_before, &after, all)
         .into_iter()
         .filter(|d| !d.starts_with("unexpected:"))
         // layers/ itself gains the new layer's dir, so its own mtime moves
@@ -401,11 +401,11 @@ fn writable_scenario(driver: &str) {
     s.umount(&rootfs);
 
     let m = s.mount(&name, &["--read-only"]);
-    manifest::assert_same(
+    tree::assert_same(
         &format!("{driver}: committed image vs the container's view"),
         &view,
         &treemanifest(&m),
-        manifest::ORACLE,
+        tree::ORACLE,
     );
     s.umount(&m);
     assert!(
@@ -438,11 +438,11 @@ fn writable_scenario(driver: &str) {
     .expect_ok();
     drop(saved);
     let oracle = crate::oracle::umoci_unpack(&layout, "c", &s.base.join("committed-bundle"));
-    manifest::assert_same(
+    tree::assert_same(
         &format!("{driver}: umoci unpack of the committed image vs the container's view"),
         &view,
         &treemanifest(&oracle),
-        manifest::ORACLE,
+        tree::ORACLE,
     );
 }
 

@@ -8,32 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn skip(why: &str) {
-    let _ = write!(std::io::stderr().lock(), "\nSKIP: {why}\n");
-}
-
-pub fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("LAMINA_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    dir.join("recipes/registry-up.sh").is_file().then_some(dir)
-}
-
-pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("LAMINA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/lamina/corpus"));
-    dir.join("stamps/multiarch").exists().then_some(dir)
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
+use lamina_testkit::env::{corpus_dir, is_root, on_path as have, shared_file, skip};
 
 /// What every registry test needs; None (after a SKIP line) when something is missing.
 pub struct Env {
@@ -42,15 +17,16 @@ pub struct Env {
 }
 
 pub fn env() -> Option<Env> {
-    let Some(shared) = shared_dir() else {
+    let Some(shared) = shared_file("recipes/registry-up.sh") else {
         skip("registry tests: ../shared/recipes not found (set LAMINA_SHARED)");
         return None;
     };
-    let Some(corpus) = corpus_dir() else {
+    let corpus = corpus_dir();
+    if !corpus.join("stamps/multiarch").exists() {
         skip("registry tests: corpus not built (LAMINA_CORPUS)");
         return None;
-    };
-    if !rustix::process::geteuid().is_root() {
+    }
+    if !is_root() {
         skip("registry tests need root (unpacking devices, mounting)");
         return None;
     }

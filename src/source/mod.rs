@@ -315,4 +315,12 @@ fn repository_from_path(path: &Path) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+mod corpus_tests;
+#[cfg(test)]
+mod errors_tests;
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
+mod resolve_tests;

@@ -1,9 +1,11 @@
-//! Tree descriptions for comparing a mounted image with an oracle's unpack.
-//! `treemanifest(dir)` runs ../shared/tools/treemanifest.py when ../shared is there, else an
-//! equivalent walker below (same line format: `PATH TYPE key=value...`), and parses the lines.
+//! Tree descriptions, the one format every test compares trees in: that of
+//! ../shared/tools/treemanifest.py (`PATH TYPE key=value...`, one line per entry).
+//! `treemanifest(dir)` runs the python tool when ../shared is there, else [`walk_lines`], an
+//! equivalent walker (driver-tests/testkit.rs checks that they agree), and parses the lines.
+//! [`describe`] is the walker alone, for unit tests that must not depend on python.
 
-use crate::common;
-use sha2::{Digest as _, Sha256};
+use crate::compress::sha256_hex;
+use crate::env;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -23,20 +25,52 @@ pub struct Entry {
 pub type Manifest = BTreeMap<String, Entry>;
 
 pub fn treemanifest(dir: &Path) -> Manifest {
-    let text = match common::shared_dir() {
-        Some(shared) => {
-            let r = common::run(
-                Command::new("python3")
-                    .arg(shared.join("tools/treemanifest.py"))
-                    .arg(dir),
-                common::LIMIT,
-            )
-            .expect_ok();
-            r.stdout
-        }
+    let text = match env::shared_file(TREEMANIFEST_PY) {
+        Some(shared) => run_treemanifest_py(&shared, dir),
         None => walk_lines(dir).join("\n"),
     };
     parse(&text)
+}
+
+/// Where the python tool is, below ../shared.
+pub const TREEMANIFEST_PY: &str = "tools/treemanifest.py";
+
+/// `python3 SHARED/tools/treemanifest.py DIR`'s output; panics when it fails.
+pub fn run_treemanifest_py(shared: &Path, dir: &Path) -> String {
+    let out = Command::new("python3")
+        .arg(shared.join(TREEMANIFEST_PY))
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start python3: {e}"));
+    assert!(
+        out.status.success(),
+        "treemanifest.py {} exited with {:?}\n--- stderr ---\n{}",
+        dir.display(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The walker's manifest of `dir`, without python.
+pub fn describe(dir: &Path) -> Manifest {
+    parse(&walk_lines(dir).join("\n"))
+}
+
+/// The same with mtimes to the nanosecond (`mtime=SECONDS.NNNNNNNNN`), for comparing two trees
+/// lamina made (a copy against an overlay view), where a lost nanosecond is a bug.
+pub fn describe_ns(dir: &Path) -> Manifest {
+    parse(&walk_lines_with(dir, Mtime::Nanos).join("\n"))
+}
+
+/// How the walker writes mtimes.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mtime {
+    /// whole seconds, rounded down, as treemanifest.py writes them
+    Seconds,
+    /// seconds and nanoseconds
+    Nanos,
 }
 
 pub fn parse(text: &str) -> Manifest {
@@ -181,10 +215,16 @@ fn escape(bytes: &[u8]) -> String {
     s
 }
 
-fn walk_lines(root: &Path) -> Vec<String> {
+/// The lines treemanifest.py would print for `root` (mtimes in whole seconds).
+pub fn walk_lines(root: &Path) -> Vec<String> {
+    walk_lines_with(root, Mtime::Seconds)
+}
+
+/// [`walk_lines`] with the mtime precision chosen.
+pub fn walk_lines_with(root: &Path, mtime: Mtime) -> Vec<String> {
     let mut lines = Vec::new();
     let mut links: BTreeMap<(u64, u64), String> = BTreeMap::new();
-    walk(root, "/", &mut lines, &mut links);
+    walk(root, "/", mtime, &mut lines, &mut links);
     // a hardlink field only for inodes that really occur twice inside the tree
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for l in &lines {
@@ -204,6 +244,7 @@ fn walk_lines(root: &Path) -> Vec<String> {
 fn walk(
     path: &Path,
     name: &str,
+    mtime: Mtime,
     out: &mut Vec<(String, Option<String>)>,
     links: &mut BTreeMap<(u64, u64), String>,
 ) {
@@ -237,11 +278,7 @@ fn walk(
     );
     if ft.is_file() {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        line += &format!(
-            " size={} sha256={}",
-            md.size(),
-            hex::encode(Sha256::digest(&bytes))
-        );
+        line += &format!(" size={} sha256={}", md.size(), sha256_hex(&bytes));
     }
     if ft.is_symlink() {
         let t =
@@ -259,7 +296,10 @@ fn walk(
             hex::encode(v)
         );
     }
-    line += &format!(" mtime={}", md.mtime());
+    line += &match mtime {
+        Mtime::Seconds => format!(" mtime={}", md.mtime()),
+        Mtime::Nanos => format!(" mtime={}.{:09}", md.mtime(), md.mtime_nsec()),
+    };
     let first = (!ft.is_dir() && md.nlink() > 1).then(|| {
         links
             .entry((md.dev(), md.ino()))
@@ -280,12 +320,13 @@ fn walk(
             } else {
                 format!("{name}/{}", escape(&n))
             };
-            walk(&child, &child_name, out, links);
+            walk(&child, &child_name, mtime, out, links);
         }
     }
 }
 
-fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every xattr of `path` (not following a symlink) as (name, value), sorted by name.
+pub fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut names = vec![0u8; 65536];
     let n = rustix::fs::llistxattr(path, &mut names[..]).unwrap_or(0);
     let mut out = Vec::new();
@@ -298,51 +339,4 @@ fn xattrs(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     out.sort();
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The python tool and our walker agree on a tree with every kind of entry we can make.
-    #[test]
-    fn walker_matches_treemanifest_py() {
-        let Some(shared) = common::shared_dir() else {
-            common::skip("../shared missing: walker_matches_treemanifest_py");
-            return;
-        };
-        let dir = tempfile::tempdir_in("/var/tmp").expect("tempdir");
-        let d = dir.path();
-        std::fs::create_dir(d.join("sub")).expect("mkdir");
-        std::fs::write(d.join("sub/a b"), b"hello").expect("write");
-        std::fs::hard_link(d.join("sub/a b"), d.join("hard")).expect("link");
-        std::os::unix::fs::symlink("../x\u{e9}", d.join("sub/link")).expect("symlink");
-        std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"bad-\xff")), b"").expect("write");
-        let _ = rustix::fs::lsetxattr(
-            d.join("hard"),
-            "user.k=1",
-            b"v\x00",
-            rustix::fs::XattrFlags::empty(),
-        );
-        let py = common::run(
-            Command::new("python3")
-                .arg(shared.join("tools/treemanifest.py"))
-                .arg(d),
-            common::LIMIT,
-        )
-        .expect_ok();
-        let ours = walk_lines(d).join("\n");
-        let (a, b) = (parse(&py.stdout), parse(&ours));
-        assert_same("walker vs treemanifest.py", &a, &b, ALL);
-        assert_eq!(a.len(), 6);
-    }
-
-    #[test]
-    fn comparison_ignores_overlay_xattrs_and_dir_mtimes_only() {
-        let a = parse("/ dir mode=0755 uid=0 gid=0 mtime=1\n/d dir mode=0755 uid=0 gid=0 mtime=5\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=7");
-        let b = parse("/ dir mode=0755 uid=0 gid=0 mtime=2\n/d dir mode=0755 uid=0 gid=0 xattr=trusted.overlay.opaque=79 mtime=6\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=7");
-        assert!(differences(&a, &b, ORACLE).is_empty());
-        let c = parse("/ dir mode=0755 uid=0 gid=0 mtime=1\n/d dir mode=0755 uid=0 gid=0 mtime=5\n/f file mode=0644 uid=0 gid=0 size=1 sha256=aa mtime=8");
-        assert_eq!(differences(&a, &c, ORACLE).len(), 1, "file mtimes count");
-    }
 }

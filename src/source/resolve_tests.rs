@@ -1,15 +1,11 @@
 //! Sources built in temp dirs: layouts, oci-archives and docker-archives of tiny images.
 
+use super::fixture_tests::*;
 use super::*;
 use crate::image::media_types as mt;
 use crate::image::Platform;
+use lamina_testkit::tarw::TarWriter;
 use std::fs;
-
-mod corpus;
-mod errors;
-mod fixture;
-mod hostile;
-use fixture::*;
 
 fn host() -> Platform {
     Platform::host()
@@ -61,7 +57,7 @@ fn oci_archive_serves_the_same_image_without_extracting() {
     let dir = t.path().join("layout");
     write_layout(&dir, &[(&img, Some("latest"))]);
     let tar_path = t.path().join("busybox-oci.tar");
-    tar_dir(&dir, &tar_path, true);
+    write_oci_archive(&tar_path, &[(&img, Some("latest"))], "./");
 
     let (src, r) = open_source(&format!("{}:latest", tar_path.display())).unwrap();
     assert_eq!(r.as_deref(), Some("latest"));
@@ -295,19 +291,14 @@ fn unrecognised_sources_say_what_was_looked_for() {
 fn archive_links_stay_inside_the_archive() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("links.tar");
-    let mut b = tar::Builder::new(fs::File::create(&path).unwrap());
-    append_file(&mut b, "./data/real", b"content");
-    append_link(&mut b, "a/sym", "../data/real", tar::EntryType::Symlink);
-    append_link(&mut b, "hard", "./data/real", tar::EntryType::Link);
-    append_link(
-        &mut b,
-        "escape",
-        "../../etc/passwd",
-        tar::EntryType::Symlink,
-    );
-    append_link(&mut b, "loop1", "loop2", tar::EntryType::Symlink);
-    append_link(&mut b, "loop2", "loop1", tar::EntryType::Symlink);
-    b.into_inner().unwrap().sync_all().unwrap();
+    let mut b = TarWriter::new();
+    b.file("./data/real", 0o644, b"content")
+        .symlink("a/sym", "../data/real")
+        .hardlink("hard", "./data/real")
+        .symlink("escape", "../../etc/passwd")
+        .symlink("loop1", "loop2")
+        .symlink("loop2", "loop1");
+    fs::write(&path, b.finish()).unwrap();
     let idx = tar_index::TarIndex::build(&path).unwrap();
     for name in ["data/real", "./a/sym", "hard"] {
         let mut s = String::new();

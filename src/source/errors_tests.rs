@@ -1,6 +1,6 @@
 //! Damaged layouts and documents: refused before parsing, with errors that name the blob.
 
-use super::fixture::*;
+use super::fixture_tests::*;
 use crate::digest::Digest;
 use crate::image::media_types as mt;
 use crate::image::Platform;

@@ -1,6 +1,6 @@
 //! Damaged and hostile archives give errors, never panics, and never reach outside themselves.
 
-use super::fixture::*;
+use super::fixture_tests::*;
 use crate::image::Platform;
 use crate::source::{find_ref, open_source, resolve};
 use rand::rngs::StdRng;
@@ -29,10 +29,8 @@ fn try_everything(spec: &str) {
 fn damaged_archives_never_panic() {
     let t = tempfile::tempdir().unwrap();
     let img = TinyImage::new("linux/amd64", &[b"one", b"two"], true);
-    let layout = t.path().join("layout");
-    write_layout(&layout, &[(&img, Some("v1"))]);
     let oci = t.path().join("oci.tar");
-    tar_dir(&layout, &oci, false);
+    write_oci_archive(&oci, &[(&img, Some("v1"))], "");
     let docker = t.path().join("docker.tar");
     write_docker_archive(&docker, &img, Some(&["a:b"]), true);
 

@@ -3,19 +3,8 @@
 
 use crate::image::Platform;
 use crate::source::{find_ref, open_source, resolve, ResolvedImage};
-use std::path::{Path, PathBuf};
-
-const CORPUS: &str = "/var/cache/lamina/corpus";
-
-fn corpus() -> Option<PathBuf> {
-    let c = Path::new(CORPUS);
-    if c.join("stamps/archives").exists() {
-        Some(c.to_path_buf())
-    } else {
-        eprintln!("corpus not built at {CORPUS}: skipping");
-        None
-    }
-}
+use lamina_testkit::env::corpus;
+use std::path::PathBuf;
 
 fn load(spec: &str, platform: &str) -> ResolvedImage {
     let (src, want) = open_source(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
