@@ -37,8 +37,8 @@ corpus: deps
 	scripts/build-corpus.sh $(CORPUS)
 
 fast: deps
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --lib
 
 unit: deps
