@@ -6,6 +6,7 @@
 //! 3), and the bare word `json` (one JSON object per row with every field). Anything else is an
 //! error naming the template and the fields that exist, rather than silently empty output.
 
+use crate::engine::UtcTime;
 use std::collections::BTreeMap;
 
 /// One row of a listing: field names (as templates spell them) and their values, in column order.
@@ -224,23 +225,10 @@ pub fn align(lines: &[String]) -> String {
 
 /// "2024-01-02 03:04:05 +0000 UTC", as docker prints CreatedAt.
 pub fn utc_time(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = UtcTime::from_unix(secs);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 

@@ -8,7 +8,9 @@ use super::mount::WritableTree;
 use super::{Engine, EngineError, Observer, Result};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::change::ConfigChange;
-use crate::image::{media_types as mt, Descriptor, History, ImageConfig, Manifest, Platform};
+use crate::image::{
+    media_types as mt, Descriptor, History, ImageConfig, Manifest, Platform, UtcTime,
+};
 use crate::runtime;
 use crate::source::{ImageSource, ResolvedImage, SourceError, SourceRef};
 use crate::store::{self, IoContext};
@@ -55,25 +57,7 @@ impl ImageSource for StagedBlobs {
 }
 
 fn now_rfc3339() -> String {
-    let secs = store::now();
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    UtcTime::from_unix(store::now()).rfc3339()
 }
 
 fn image_err(image: &str, e: impl std::fmt::Display) -> EngineError {

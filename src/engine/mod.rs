@@ -28,7 +28,7 @@ pub use save::{ArchiveFormat, SavedImage};
 /// nothing but `engine`.
 pub use crate::digest::Digest;
 pub use crate::image::change::ConfigChange;
-pub use crate::image::{Descriptor, ImageConfig, Platform, Reference};
+pub use crate::image::{Descriptor, ImageConfig, Platform, Reference, UtcTime};
 pub use crate::mount::{Features, RuntimeMount};
 pub use crate::runtime::{format_changes, Change};
 pub use crate::source::registry::{Credentials, RegistryOptions};

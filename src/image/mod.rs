@@ -13,11 +13,13 @@ pub mod manifest;
 pub mod media_types;
 pub mod platform;
 pub mod reference;
+pub mod time;
 
 pub use config::{ContainerConfig, History, ImageConfig, RootFs};
 pub use manifest::{parse_manifest, Descriptor, Index, LayerCompression, Manifest, ManifestKind};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use time::UtcTime;
 
 /// Errors about one document or string. Messages do not repeat which blob they concern: the
 /// caller knows (`manifest sha256:…: malformed JSON: …`) and adds it.
