@@ -163,16 +163,22 @@ pub fn proc_fd_child<Fd: AsFd>(dir: Fd, name: &[u8]) -> std::path::PathBuf {
     Path::new(std::ffi::OsStr::from_bytes(&p)).to_path_buf()
 }
 
-/// chmod of a name that must not be followed (device nodes, fifos): there is no fchmod on an
-/// `O_PATH` fd and no `AT_SYMLINK_NOFOLLOW` for fchmodat before fchmodat2, so go through /proc.
-pub fn chmod_nofollow<Fd: AsFd>(dir: Fd, name: &[u8], mode: Mode) -> io::Result<()> {
-    let dir = dir.as_fd();
-    let fd = fs::openat(
+/// An `O_PATH` fd of the entry `name` itself, never following it: whatever it is (a symlink, a
+/// device node, a fifo), it stays that inode while /proc's magic link reaches it.
+pub fn pin_nofollow<Fd: AsFd>(dir: Fd, name: &[u8]) -> rustix::io::Result<OwnedFd> {
+    fs::openat(
         dir,
         name,
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
+    )
+}
+
+/// chmod of a name that must not be followed (device nodes, fifos): there is no fchmod on an
+/// `O_PATH` fd and no `AT_SYMLINK_NOFOLLOW` for fchmodat before fchmodat2, so go through /proc.
+pub fn chmod_nofollow<Fd: AsFd>(dir: Fd, name: &[u8], mode: Mode) -> io::Result<()> {
+    let dir = dir.as_fd();
+    let fd = pin_nofollow(dir, name)?;
     if file_type(&fs::fstat(&fd)?) == FileType::Symlink {
         return Err(io::Error::other("refusing to chmod a symlink"));
     }

@@ -10,10 +10,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fd::AsFd;
-use rustix::fs::{self, Mode, OFlags, XattrFlags};
+use rustix::fs::{self, XattrFlags};
 use rustix::io::{Errno, Result};
 
-use super::open::{proc_fd_child, proc_fd_path};
+use super::open::{pin_nofollow, proc_fd_child, proc_fd_path};
 
 /// An xattr name and value.
 pub type Xattr = (Vec<u8>, Vec<u8>);
@@ -106,12 +106,7 @@ pub fn set_xattr_nofollow<Fd: AsFd>(
     xname: &[u8],
     value: &[u8],
 ) -> Result<()> {
-    let fd = fs::openat(
-        dir,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let fd = pin_nofollow(dir, name)?;
     let path = proc_fd_path(&fd);
     fs::lsetxattr(&path, xname, value, XattrFlags::empty()).or_else(|e| {
         if e == Errno::PERM || e == Errno::OPNOTSUPP {
