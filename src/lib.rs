@@ -14,6 +14,10 @@ pub mod sys;
 pub mod tar;
 pub mod unpack;
 
+#[cfg(test)]
+#[path = "layering_tests.rs"]
+mod layering_tests;
+
 /// What the unit tests share.
 #[cfg(test)]
 pub(crate) mod test_support {
