@@ -186,14 +186,11 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
 }
 
 fn open_root(rootfs: &Path) -> Result<rustix::fd::OwnedFd, RuntimeError> {
-    rustix::fs::open(
-        rootfs,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| RuntimeError::RootfsFile {
-        path: rootfs.to_path_buf(),
-        source: e.into(),
+    crate::sys::open::open_root(rootfs, crate::sys::open::DirAccess::Read).map_err(|e| {
+        RuntimeError::RootfsFile {
+            path: rootfs.to_path_buf(),
+            source: e.into(),
+        }
     })
 }
 

@@ -11,6 +11,7 @@
 //! Format (`layers/<key>/files`): a magic, then a zstd stream of entries sorted by path. The magic
 //! gives the content sums: `LFL2` XXH3-128 (16 bytes), `LFL1` (older lists) SHA-256 (32 bytes).
 
+use crate::sys::open::{open_root, DirAccess};
 use crate::tar::content_sum::{ContentSum, SumKind};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::collections::HashMap;
@@ -48,12 +49,8 @@ pub type KnownHashes = HashMap<Vec<u8>, (u64, ContentSum)>;
 
 /// Lists `diff` (sorted by path), summing with `sums` every regular file not in `known`.
 pub fn walk(diff: &Path, known: &KnownHashes, sums: SumKind) -> io::Result<Vec<FileEntry>> {
-    let root: OwnedFd = rustix::fs::open(
-        diff,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| with_path(e.into(), diff))?;
+    // The layer dir itself is the store's (its path has no component from an image).
+    let root: OwnedFd = open_root(diff, DirAccess::Read).map_err(|e| with_path(e.into(), diff))?;
     let st = rustix::fs::fstat(&root).map_err(|e| with_path(e.into(), diff))?;
     let mut w = Walker {
         known,

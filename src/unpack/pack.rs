@@ -19,8 +19,8 @@ use std::path::Path;
 
 use super::beneath::{join, split_parent};
 use super::UnpackError;
-use crate::layerfs::is_overlay_xattr;
-use crate::sys::open::lstat_at;
+use crate::layerfs::{is_overlay_xattr, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::sys::open::{lstat_at, open_child_dir, open_root, DirAccess};
 use crate::sys::xattr::list_xattrs;
 use crate::tar::writer::{self, END_OF_ARCHIVE};
 
@@ -49,12 +49,7 @@ pub fn write_layer_tar<W: Write>(
     out: W,
     kind: TreeKind,
 ) -> Result<PackReport, UnpackError> {
-    let root = fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| UnpackError::io(dir, e.into()))?;
+    let root = open_root(dir, DirAccess::Read).map_err(|e| UnpackError::io(dir, e.into()))?;
     let mut p = Packer {
         dir,
         kind,
@@ -125,17 +120,12 @@ impl<W: Write> Packer<'_, W> {
         // Overlay shares one whiteout inode among many names, so this comes before hardlinks.
         if upper && ft == FileType::CharacterDevice && st.st_rdev == 0 {
             let (parent, base) = split_parent(path);
-            let wh = join(parent, &[b".wh.", base].concat());
+            let wh = join(parent, &[WHITEOUT_PREFIX, base].concat());
             return self.head(&Head::plain(&wh, b'0', st, 0));
         }
         if ft == FileType::Directory {
-            let fd = fs::openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| self.io(path, e.into()))?;
+            let fd =
+                open_child_dir(dir, name, DirAccess::Read).map_err(|e| self.io(path, e.into()))?;
             let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e.into()))?;
             let opaque = upper && self.check_upper_xattrs(path, &all)?;
             let xattrs = keep(all);
@@ -145,7 +135,7 @@ impl<W: Write> Packer<'_, W> {
                 ..Head::plain(&dirname, b'5', st, perm)
             })?;
             if opaque {
-                let marker = join(path, b".wh..wh..opq");
+                let marker = join(path, OPAQUE_MARKER);
                 self.head(&Head::plain(&marker, b'0', st, perm & 0o777))?;
             }
             return self.walk(fd.as_fd(), path);
