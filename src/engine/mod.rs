@@ -16,6 +16,9 @@ mod query;
 mod remove;
 mod save;
 
+#[cfg(test)]
+mod ops_tests;
+
 pub use error::EngineError;
 pub use load::Loader;
 pub use load::{LayerEvent, LayerStatus, LoadedImage};

@@ -19,9 +19,11 @@ use crate::store::{self, IoContext, LayerKey, Layout, MountId, MountRow, StoreEr
 use std::fs;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Driver {
+    /// The default, as in docker and containerd: overlayfs stacks the layer dirs.
+    #[default]
     Overlay,
     Copy,
 }
@@ -43,7 +45,7 @@ impl Driver {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct MountOptions {
     pub name: Option<String>,
     pub target: Option<PathBuf>,
