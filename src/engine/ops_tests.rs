@@ -87,7 +87,7 @@ fn a_shared_layer_is_stored_once_and_freed_with_its_last_image() {
     assert_eq!(engine.disk_usage().unwrap().layers.len(), 3);
 
     let gone = engine.remove_image("pair:a", false).unwrap();
-    assert_eq!(gone.deleted_images, [a.id.clone()]);
+    assert_eq!(gone.deleted_images, [a.id]);
     assert_eq!(gone.deleted_layers.len(), 1, "only a's own layer goes");
     let gone = engine.remove_image("pair:b", false).unwrap();
     assert_eq!(
