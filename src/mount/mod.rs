@@ -21,10 +21,11 @@ mod probe;
 mod runtime;
 
 #[cfg(test)]
-mod tests;
+mod mount_tests;
 #[cfg(test)]
-mod tests_stack;
+mod stack_tests;
 #[cfg(test)]
+#[path = "support_tests.rs"]
 pub(crate) mod testutil;
 
 use std::io;

@@ -32,16 +32,17 @@ mod pipeline;
 #[cfg(test)]
 mod recorded_tests;
 #[cfg(test)]
-mod tests;
+mod unpack_tests;
 #[cfg(test)]
-mod tests_corpus;
+mod corpus_tests;
 #[cfg(test)]
-mod tests_fixup;
+mod fixup_tests;
 #[cfg(test)]
-mod tests_hostile;
+mod hostile_tests;
 #[cfg(test)]
-mod tests_pack;
+mod pack_tests;
 #[cfg(test)]
+#[path = "support_tests.rs"]
 mod testutil;
 
 use std::io::{self, BufReader, Read};
