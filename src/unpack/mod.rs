@@ -25,25 +25,25 @@
 
 mod apply;
 mod beneath;
-mod fixup;
-mod layerdir;
-mod pack;
-mod pipeline;
-#[cfg(test)]
-mod recorded_tests;
-#[cfg(test)]
-mod unpack_tests;
 #[cfg(test)]
 mod corpus_tests;
+mod fixup;
 #[cfg(test)]
 mod fixup_tests;
 #[cfg(test)]
 mod hostile_tests;
+mod layerdir;
+mod pack;
 #[cfg(test)]
 mod pack_tests;
+mod pipeline;
+#[cfg(test)]
+mod recorded_tests;
 #[cfg(test)]
 #[path = "support_tests.rs"]
 mod testutil;
+#[cfg(test)]
+mod unpack_tests;
 
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
