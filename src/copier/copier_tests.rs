@@ -54,7 +54,7 @@ fn copy_equals_overlay_view() {
 
 /// The shared tool's manifest of `dir` (an independent walker), or "" where the tool is absent.
 fn treemanifest(dir: &Path) -> String {
-    let Some(tool) = crate::test_support::shared_dir().map(|d| d.join("tools/treemanifest.py"))
+    let Some(tool) = lamina_testkit::env::shared_dir().map(|d| d.join("tools/treemanifest.py"))
     else {
         return String::new();
     };

@@ -40,8 +40,7 @@ mod pipeline;
 #[cfg(test)]
 mod recorded_tests;
 #[cfg(test)]
-#[path = "support_tests.rs"]
-mod testutil;
+mod support_tests;
 #[cfg(test)]
 mod unpack_tests;
 
