@@ -25,8 +25,7 @@ mod mount_tests;
 #[cfg(test)]
 mod stack_tests;
 #[cfg(test)]
-#[path = "support_tests.rs"]
-pub(crate) mod testutil;
+pub(crate) mod support_tests;
 
 use std::io;
 use std::path::PathBuf;
