@@ -105,9 +105,10 @@ fn only_the_engine_drives_source_unpack_and_store_together() {
 
 #[test]
 fn sql_lives_in_the_store_db_module_only() {
-    let db = src().join("store/db.rs");
+    // The db module and its own tests (which build old schemas by hand).
+    let db = [src().join("store/db.rs"), src().join("store/db_tests.rs")];
     for module in LAYERS {
-        for file in files_of(module).into_iter().filter(|f| *f != db) {
+        for file in files_of(module).into_iter().filter(|f| !db.contains(f)) {
             let text = fs::read_to_string(&file).unwrap();
             for word in [
                 "SELECT ",

@@ -15,19 +15,4 @@ pub mod tar;
 pub mod unpack;
 
 #[cfg(test)]
-#[path = "layering_tests.rs"]
 mod layering_tests;
-
-/// What the unit tests share.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::path::PathBuf;
-
-    /// ../shared beside the checkout (or `LAMINA_SHARED`, which the Makefile sets), when it is there.
-    pub fn shared_dir() -> Option<PathBuf> {
-        let dir = std::env::var_os("LAMINA_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-        dir.is_dir().then_some(dir)
-    }
-}

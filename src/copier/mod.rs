@@ -27,7 +27,7 @@ mod node;
 mod xattr;
 
 #[cfg(test)]
-mod tests;
+mod copier_tests;
 
 use std::io;
 use std::os::fd::OwnedFd;

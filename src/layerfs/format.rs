@@ -43,21 +43,5 @@ pub fn set_opaque<Fd: AsFd>(dir: Fd) -> rustix::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overlay_private_xattrs() {
-        let cases: &[(&str, bool)] = &[
-            ("trusted.overlay.opaque", true),
-            ("user.overlay.redirect", true),
-            ("trusted.overlay.overlay.x", true),
-            ("trusted.overlayfoo", false),
-            ("user.mime", false),
-            ("security.capability", false),
-        ];
-        for (name, want) in cases {
-            assert_eq!(is_overlay_xattr(name.as_bytes()), *want, "{name}");
-        }
-    }
-}
+#[path = "format_tests.rs"]
+mod tests;

@@ -21,11 +21,11 @@ mod probe;
 mod runtime;
 
 #[cfg(test)]
-mod tests;
+mod mount_tests;
 #[cfg(test)]
-mod tests_stack;
+mod stack_tests;
 #[cfg(test)]
-pub(crate) mod testutil;
+pub(crate) mod support_tests;
 
 use std::io;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::runtime::{stage_changes, tree_changes};
+use lamina_testkit::tree;
 use rustix::fs::Mode;
 use std::fs;
 use std::path::Path;
@@ -234,42 +235,16 @@ fn format_matches_docker_diff() {
     assert_eq!(format_changes(&[]), "");
 }
 
-/// What a test compares of a tree: every path with its type, mode, owner and content or link target.
-fn describe_tree(root: &Path) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(rel) = pending.pop() {
-        let mut names: Vec<_> = fs::read_dir(root.join(&rel))
-            .expect("read_dir")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let path = rel.join(&name);
-            let meta = fs::symlink_metadata(root.join(&path)).expect("lstat");
-            let what = if meta.is_dir() {
-                pending.push(path.clone());
-                "dir".to_string()
-            } else if meta.file_type().is_symlink() {
-                format!(
-                    "-> {:?}",
-                    fs::read_link(root.join(&path)).expect("readlink")
-                )
-            } else {
-                format!("{:?}", fs::read(root.join(&path)).expect("read"))
-            };
-            out.push(format!(
-                "{} {:o} {}:{} {what}",
-                path.display(),
-                meta.mode(),
-                meta.uid(),
-                meta.gid()
-            ));
-        }
+/// What a test compares of a tree: the testkit's description of every path below the root with its
+/// type, mode, owner and content or link target (not mtimes, xattrs or hardlink groups).
+fn describe_tree(root: &Path) -> tree::Manifest {
+    let mut m = tree::describe(root);
+    m.remove("/");
+    for e in m.values_mut() {
+        e.fields.retain(|k, _| k != "mtime" && k != "hardlink");
+        e.xattrs.clear();
     }
-    out.sort();
-    out
+    m
 }
 
 #[test]

@@ -260,4 +260,4 @@ pub fn now() -> i64 {
 }
 
 #[cfg(test)]
-mod tests;
+mod store_tests;

@@ -2,38 +2,35 @@ use super::*;
 use crate::tar::header::normalize;
 use crate::tar::reader::TarReader;
 use crate::tar::reassemble::TarSplitReader;
+use lamina_testkit::tarw::{Header, TarWriter, GNU_MAGIC, HARDLINK, REG};
 use std::fs;
 use std::io::BufReader;
 use std::os::unix::ffi::OsStrExt;
 
-/// A tar of `files` (path, content) as the tar crate writes it, with PAX and GNU long names where
-/// needed, a hardlink, a directory and an empty file; then `trailer` after the end blocks.
+/// A tar of `files` (path, content) in GNU format, with GNU long names where needed, a hardlink, a
+/// directory and an empty file; then `trailer` after the end blocks. Names are written as given,
+/// absolute ones included (some producers write them).
 fn build_tar(files: &[(&str, Vec<u8>)], trailer: &[u8]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut dir = tar::Header::new_ustar();
-    dir.set_entry_type(tar::EntryType::Directory);
-    dir.set_mode(0o755);
-    dir.set_size(0);
-    b.append_data(&mut dir, "d/", std::io::empty()).unwrap();
+    let mut t = TarWriter::new();
+    t.dir("d/", 0o755);
+    let gnu = |name: &str, kind: u8| {
+        let mut h = Header::new(name, kind);
+        h.magic = GNU_MAGIC;
+        h
+    };
     for (path, content) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(1234);
-        if path.starts_with('/') {
-            // The tar crate refuses absolute names; some producers write them.
-            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-            h.set_cksum();
-            b.append(&h, content.as_slice()).unwrap();
+        let mut h = gnu(path, REG);
+        h.mtime = 1234;
+        if path.len() > 100 {
+            t.gnu_long(h, content);
         } else {
-            b.append_data(&mut h, path, content.as_slice()).unwrap();
+            t.entry(h, content);
         }
     }
-    let mut link = tar::Header::new_gnu();
-    link.set_entry_type(tar::EntryType::Link);
-    link.set_size(0);
-    b.append_link(&mut link, "d/hardlink", files[0].0).unwrap();
-    let mut out = b.into_inner().unwrap();
+    let mut link = gnu("d/hardlink", HARDLINK);
+    link.link = files[0].0.as_bytes().to_vec();
+    t.entry(link, b"");
+    let mut out = t.finish();
     out.extend_from_slice(trailer);
     out
 }

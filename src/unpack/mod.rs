@@ -25,24 +25,24 @@
 
 mod apply;
 mod beneath;
+#[cfg(test)]
+mod corpus_tests;
 mod fixup;
+#[cfg(test)]
+mod fixup_tests;
+#[cfg(test)]
+mod hostile_tests;
 mod layerdir;
 mod pack;
+#[cfg(test)]
+mod pack_tests;
 mod pipeline;
 #[cfg(test)]
 mod recorded_tests;
 #[cfg(test)]
-mod tests;
+mod support_tests;
 #[cfg(test)]
-mod tests_corpus;
-#[cfg(test)]
-mod tests_fixup;
-#[cfg(test)]
-mod tests_hostile;
-#[cfg(test)]
-mod tests_pack;
-#[cfg(test)]
-mod testutil;
+mod unpack_tests;
 
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};

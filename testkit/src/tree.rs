@@ -156,9 +156,13 @@ fn normalize(m: &Manifest, how: Compare) -> Manifest {
 
 /// Differences between `expected` and `actual`, one readable line each (empty when equal).
 pub fn differences(expected: &Manifest, actual: &Manifest, how: Compare) -> Vec<String> {
-    let (a, b) = (normalize(expected, how), normalize(actual, how));
+    differences_exact(&normalize(expected, how), &normalize(actual, how))
+}
+
+/// [`differences`] leaving nothing out: every mtime and every xattr, overlay's own included.
+pub fn differences_exact(a: &Manifest, b: &Manifest) -> Vec<String> {
     let mut out = Vec::new();
-    for (path, e) in &a {
+    for (path, e) in a {
         match b.get(path) {
             None => out.push(format!("missing: {path} ({})", e.kind)),
             Some(f) if f != e => out.push(format!(
@@ -169,7 +173,7 @@ pub fn differences(expected: &Manifest, actual: &Manifest, how: Compare) -> Vec<
             Some(_) => {}
         }
     }
-    for (path, f) in &b {
+    for (path, f) in b {
         if !a.contains_key(path) {
             out.push(format!("unexpected: {path} ({})", f.kind));
         }
@@ -177,7 +181,8 @@ pub fn differences(expected: &Manifest, actual: &Manifest, how: Compare) -> Vec<
     out
 }
 
-fn show(e: &Entry) -> String {
+/// The entry as its manifest line without the path: `TYPE key=value...`.
+pub fn show(e: &Entry) -> String {
     let mut s = e.kind.clone();
     for (k, v) in &e.fields {
         s += &format!(" {k}={v}");

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::testutil::{features, many_layers, mkdirs, Layer, MountGuard};
+use super::support_tests::{features, many_layers, mkdirs, LayerDir, MountGuard};
 use super::*;
 
 fn check_many(target: &Path, n: usize) {
@@ -127,9 +127,9 @@ fn string_route_passes_long_paths_as_proc_fds() {
         .join("e".repeat(120))
         .join("f".repeat(40));
     assert!(deep.as_os_str().len() > MAX_LOWERDIR_PLUS_LEN);
-    let a = Layer::new(deep.join("a"));
+    let a = LayerDir::new(deep.join("a"));
     a.file("from_a", b"a", 0o644);
-    let b = Layer::new(deep.join("b"));
+    let b = LayerDir::new(deep.join("b"));
     b.file("from_b", b"b", 0o644);
     let target = &mkdirs(tmp.path(), &["m"])[0];
     let strings_only = Features {
@@ -149,9 +149,9 @@ fn string_route_passes_long_paths_as_proc_fds() {
 #[test]
 fn layer_paths_with_option_separators_mount_by_every_route() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let a = Layer::new(tmp.path().join("a:with,separators\\"));
+    let a = LayerDir::new(tmp.path().join("a:with,separators\\"));
     a.file("from_a", b"a", 0o644);
-    let b = Layer::new(tmp.path().join("b=x,lowerdir=/etc"));
+    let b = LayerDir::new(tmp.path().join("b=x,lowerdir=/etc"));
     b.file("from_b", b"b", 0o644);
     let spec = OverlaySpec {
         lowers: vec![a.0.clone(), b.0.clone()],

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::mount::testutil::{build_layers, describe, diff, Layer, MountGuard};
+use crate::mount::support_tests::{build_layers, describe, diff, LayerDir, MountGuard};
 use crate::mount::{self, OverlaySpec};
 
 fn mount_view(lowers: &[PathBuf], target: &Path, guard: &mut MountGuard) {
@@ -54,7 +54,7 @@ fn copy_equals_overlay_view() {
 
 /// The shared tool's manifest of `dir` (an independent walker), or "" where the tool is absent.
 fn treemanifest(dir: &Path) -> String {
-    let Some(tool) = crate::test_support::shared_dir().map(|d| d.join("tools/treemanifest.py"))
+    let Some(tool) = lamina_testkit::env::shared_dir().map(|d| d.join("tools/treemanifest.py"))
     else {
         return String::new();
     };
@@ -106,7 +106,7 @@ fn flattened_bottom_layers_stack_to_the_same_view() {
 #[test]
 fn readonly_copy_refuses_writes() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let layer = Layer::new(tmp.path().join("l"));
+    let layer = LayerDir::new(tmp.path().join("l"));
     layer.file("etc/conf", b"v", 0o644);
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
@@ -130,7 +130,7 @@ fn readonly_copy_refuses_writes() {
 #[test]
 fn refuses_bad_targets_and_inputs() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let layer = Layer::new(tmp.path().join("l"));
+    let layer = LayerDir::new(tmp.path().join("l"));
     layer.file("a", b"a", 0o644);
     let opts = CopyOptions::default();
     assert!(matches!(
@@ -154,9 +154,9 @@ fn symlinks_in_layers_are_never_followed() {
     fs::create_dir(&outside).expect("mkdir");
     // Top: `evil` is a symlink to a dir outside; below: a dir `evil` with a file. The copy must hold
     // the symlink only, and nothing may be written through it.
-    let top = Layer::new(tmp.path().join("top"));
+    let top = LayerDir::new(tmp.path().join("top"));
     top.symlink("evil", outside.to_str().expect("utf8"));
-    let low = Layer::new(tmp.path().join("low"));
+    let low = LayerDir::new(tmp.path().join("low"));
     low.file("evil/payload", b"p", 0o644);
     let copy = tmp.path().join("c");
     fs::create_dir(&copy).expect("mkdir");
@@ -269,8 +269,8 @@ fn cpu_seconds() -> f64 {
 #[test]
 fn flattening_makes_600_layers_mountable() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let lowers = crate::mount::testutil::many_layers(&tmp.path().join("l"), 600);
-    let max = crate::mount::max_lowers(crate::mount::testutil::features());
+    let lowers = crate::mount::support_tests::many_layers(&tmp.path().join("l"), 600);
+    let max = crate::mount::max_lowers(crate::mount::support_tests::features());
     let (kept, bottom) = lowers.split_at(max - 1);
     let flat = tmp.path().join("flat");
     fs::create_dir(&flat).expect("mkdir");

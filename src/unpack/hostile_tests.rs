@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::testutil::*;
+use super::support_tests::*;
 use super::*;
 use crate::digest::Digest;
 use crate::layerfs::OPAQUE_XATTR;

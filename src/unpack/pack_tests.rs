@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::testutil::*;
+use super::support_tests::*;
 use super::*;
 use crate::tar::reader::TarReader;
 

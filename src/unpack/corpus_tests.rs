@@ -342,7 +342,7 @@ fn corpus_debian_pack_round_trip() {
 
 /// The shared corpus's tree comparer (these tests are `#[ignore]`d and need ../shared anyway).
 fn treecmp() -> PathBuf {
-    crate::test_support::shared_dir()
+    lamina_testkit::env::shared_dir()
         .expect("../shared (LAMINA_SHARED)")
         .join("corpus/treecmp.py")
 }

@@ -4,8 +4,8 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use super::testutil::{
-    build_layers, describe, diff, features, mkdirs, write_refused, Layer, MountGuard,
+use super::support_tests::{
+    build_layers, describe, diff, features, mkdirs, write_refused, LayerDir, MountGuard,
 };
 use super::*;
 
@@ -137,7 +137,7 @@ fn legacy_route_mounts_the_same_view() {
 #[test]
 fn single_lower_is_a_readonly_bind() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let layer = Layer::new(tmp.path().join("only"));
+    let layer = LayerDir::new(tmp.path().join("only"));
     layer.file("a", b"a", 0o644);
     let targets = mkdirs(tmp.path(), &["via_overlay", "via_bind"]);
     let mut guard = MountGuard::default();

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::testutil::*;
+use super::support_tests::*;
 use super::*;
 use crate::layerfs::OPAQUE_XATTR;
 
