@@ -2,48 +2,23 @@
 //! a read-only bind for one-layer read-only views, or the copy driver's materialised tree; and an OCI
 //! runtime bundle over the mount when asked.
 //!
-//! Planning a mount is separate from making it (containerd's `mounts()` only describes): [`plan`]
-//! is pure and says which dirs are stacked where, so it is tested without root; [`Engine::mount`]
-//! then makes the dirs and mounts.
+//! Planning a mount is separate from making it (containerd's `mounts()` only describes): the plan
+//! (see `plan.rs`) is pure and says which dirs are stacked where, so it is tested without root;
+//! [`Engine::mount`] then makes the dirs and mounts.
 //!
 //! A mount's row is written before anything is mounted, so an image with a mount can never be deleted
 //! underneath it (the pin); a row whose mount failed is removed again.
 
+use super::plan::{plan, Driver, MountPlan, PlannedMount};
 use super::{Engine, EngineError, Result};
 use crate::copier::{self, CopyOptions};
 use crate::digest::Digest;
-use crate::mount::{self, Features, OverlaySpec, RuntimeMount};
+use crate::mount::{self, Features, RuntimeMount};
 use crate::runtime::{self, Change};
 use crate::store::staging::{self, Staging};
-use crate::store::{self, IoContext, LayerKey, Layout, MountId, MountRow, StoreError};
+use crate::store::{self, IoContext, LayerKey, MountId, MountRow, StoreError};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum Driver {
-    /// The default, as in docker and containerd: overlayfs stacks the layer dirs.
-    #[default]
-    Overlay,
-    Copy,
-}
-
-impl Driver {
-    pub fn name(self) -> &'static str {
-        match self {
-            Driver::Overlay => "overlay",
-            Driver::Copy => "copy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Driver> {
-        match s {
-            "overlay" => Some(Driver::Overlay),
-            "copy" => Some(Driver::Copy),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct MountOptions {
@@ -67,70 +42,6 @@ pub struct MountedImage {
     pub driver: Driver,
     pub readonly: bool,
     pub mounts: Vec<RuntimeMount>,
-}
-
-/// What a mount stacks, described before anything is made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlannedMount {
-    /// The copy driver: the layers materialised into `tree`, bound at the target.
-    Copy {
-        lowers: Vec<PathBuf>,
-        tree: PathBuf,
-        readonly: bool,
-    },
-    /// A read-only view of a one-layer image: its layer dir, bound read-only.
-    BindLayer(PathBuf),
-    /// An overlay (with the mount's own upper and work dirs when writable).
-    Overlay(OverlaySpec),
-}
-
-/// A planned mount: what it stacks, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountPlan {
-    pub id: MountId,
-    pub target: PathBuf,
-    pub mount: PlannedMount,
-}
-
-impl MountPlan {
-    /// The mounts a runtime performs to get the same view (`mount --format json`).
-    pub fn runtime_mounts(&self) -> Vec<RuntimeMount> {
-        match &self.mount {
-            PlannedMount::Copy { tree, readonly, .. } => vec![RuntimeMount::bind(tree, *readonly)],
-            PlannedMount::BindLayer(dir) => vec![RuntimeMount::bind(dir, true)],
-            PlannedMount::Overlay(spec) => mount::runtime_mounts(spec),
-        }
-    }
-}
-
-/// Describes mount `id` of the layer dirs `lowers` (top first, already within the kernel's limit).
-pub fn plan(
-    layout: &Layout,
-    id: &MountId,
-    lowers: Vec<PathBuf>,
-    target: PathBuf,
-    driver: Driver,
-    readonly: bool,
-) -> MountPlan {
-    let mount = match driver {
-        Driver::Copy => PlannedMount::Copy {
-            lowers,
-            tree: layout.mount_copy(id),
-            readonly,
-        },
-        Driver::Overlay if readonly && lowers.len() == 1 => {
-            PlannedMount::BindLayer(lowers[0].clone())
-        }
-        Driver::Overlay => PlannedMount::Overlay(OverlaySpec {
-            lowers,
-            upper: (!readonly).then(|| (layout.mount_upper(id), layout.mount_work(id))),
-        }),
-    };
-    MountPlan {
-        id: id.clone(),
-        target,
-        mount,
-    }
 }
 
 impl Engine {
@@ -422,7 +333,3 @@ pub(super) enum WritableTree {
     /// A copy driver's whole tree: the changes are found by comparing it with the image.
     Copy(PathBuf),
 }
-
-#[cfg(test)]
-#[path = "mount_tests.rs"]
-mod tests;

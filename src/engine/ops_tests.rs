@@ -48,6 +48,14 @@ fn layout(dir: &Path) -> PathBuf {
     path
 }
 
+/// A fresh store beside the two-image layout: (its temp dir, the layout, the engine).
+fn fresh() -> (tempfile::TempDir, PathBuf, Engine) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = layout(tmp.path());
+    let engine = Engine::open(&tmp.path().join("store")).unwrap();
+    (tmp, src, engine)
+}
+
 fn load(engine: &mut Engine, spec: &str) -> (LoadedImage, Vec<LayerStatus>) {
     let loader = Loader::open(spec, None).unwrap();
     let events = Events::default();
@@ -61,9 +69,7 @@ fn a_shared_layer_is_stored_once_and_freed_with_its_last_image() {
     if !is_root() {
         return eprintln!("SKIP: engine ops tests need root (owners)");
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let src = layout(tmp.path());
-    let mut engine = Engine::open(&tmp.path().join("store")).unwrap();
+    let (_tmp, src, mut engine) = fresh();
 
     let (a, events) = load(&mut engine, &format!("{}:a", src.display()));
     assert_eq!(events, [LayerStatus::Loaded, LayerStatus::Loaded]);
@@ -104,9 +110,7 @@ fn a_mounted_image_is_in_use_until_unmounted() {
     if !is_root() {
         return eprintln!("SKIP: engine ops tests need root (owners, mounts)");
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let src = layout(tmp.path());
-    let mut engine = Engine::open(&tmp.path().join("store")).unwrap();
+    let (_tmp, src, mut engine) = fresh();
     load(&mut engine, &format!("{}:a", src.display()));
     let opts = MountOptions {
         readonly: true,
