@@ -3,7 +3,7 @@
 use super::*;
 use crate::digest::Digest;
 use crate::tar::reassemble::TarSplitReader;
-use std::io::Write;
+use lamina_testkit::compress::gzip;
 
 /// A layer tar with long names, PAX xattrs, a hardlink, an empty file, a file big enough
 /// (and random enough) that its gzip blob takes the threaded path, and data after the end.
@@ -39,12 +39,6 @@ fn layer_tar() -> Vec<u8> {
     let mut tar = b.into_inner().unwrap();
     tar.extend_from_slice(b"bytes after the end-of-archive blocks");
     tar
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    z.write_all(data).unwrap();
-    z.finish().unwrap()
 }
 
 fn staged() -> tempfile::TempDir {
