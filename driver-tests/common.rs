@@ -2,6 +2,7 @@
 //! drop, the `lamina` runner, mount-table helpers. Where the fixtures are, and SKIP reporting,
 //! come from the testkit (`lamina_testkit::env`), re-exported here.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -135,11 +136,16 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Run {
 
 pub const LIMIT: Duration = Duration::from_secs(600);
 
-/// A store root of its own under /var/tmp/lamina-tests, plus scratch space beside it.
-/// Drop unmounts everything mounted below it (deepest first) and removes it.
+/// A store root of its own under /var/tmp/lamina-tests, plus scratch space beside it: the one
+/// runner of the `lamina` binary every driver test uses (manage's and registry's wrap it for the
+/// return types their tests read). Drop unmounts everything mounted below it (deepest first) and
+/// removes it.
 pub struct Store {
     pub base: PathBuf,
     pub root: PathBuf,
+    docker_config: Option<PathBuf>,
+    /// applied in order to every command: Some sets the variable, None removes it
+    env: Vec<(OsString, Option<OsString>)>,
 }
 
 impl Store {
@@ -152,7 +158,44 @@ impl Store {
             .expect("tempdir")
             .keep();
         let root = base.join("root");
-        Store { base, root }
+        Store {
+            base,
+            root,
+            docker_config: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The store root (`--root`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Gives the store a docker config dir of its own beside the root (DOCKER_CONFIG), so that
+    /// nothing reads or writes the user's ~/.docker.
+    pub fn with_docker_config(mut self) -> Store {
+        let dir = self.scratch("docker-config");
+        self.env
+            .push(("DOCKER_CONFIG".into(), Some(dir.clone().into_os_string())));
+        self.docker_config = Some(dir);
+        self
+    }
+
+    /// The docker config dir, when `with_docker_config` gave it one.
+    pub fn docker_config(&self) -> Option<&Path> {
+        self.docker_config.as_deref()
+    }
+
+    /// Sets `key=value` for every command (after what was set before, so it overrides).
+    pub fn env(mut self, key: &str, value: &str) -> Store {
+        self.env.push((key.into(), Some(value.into())));
+        self
+    }
+
+    /// Removes `key` from every command's environment.
+    pub fn env_remove(mut self, key: &str) -> Store {
+        self.env.push((key.into(), None));
+        self
     }
 
     /// A fresh directory beside the store root.
@@ -168,7 +211,22 @@ impl Store {
             .arg(&self.root)
             .env("RUST_BACKTRACE", "1")
             .env_remove("LAMINA_ROOT");
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
         cmd
+    }
+
+    /// `lamina --root ROOT ARGS...` as it finished, stdin empty, no time limit: the raw output.
+    pub fn output<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        self.command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", lamina_bin().display()))
     }
 
     /// `lamina --root ROOT ARGS...`, whatever its exit code
@@ -181,6 +239,16 @@ impl Store {
     /// the same, and it must succeed
     pub fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
         self.lamina(args).expect_ok()
+    }
+
+    /// the same, and it must fail with exit code 1
+    pub fn fails<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Run {
+        self.exits(1, args)
+    }
+
+    /// the same, and it must exit with `code` (1 error, 2 usage)
+    pub fn exits<S: AsRef<std::ffi::OsStr>>(&self, code: i32, args: &[S]) -> Run {
+        self.lamina(args).expect_code(code)
     }
 
     /// `lamina load SOURCE [EXTRA...]`, which must succeed

@@ -1,11 +1,13 @@
 //! Image management as docker users know it (issue 4): images (flags, filters, formats), tag,
 //! inspect, history, rmi, prune, save, df, fsck, on synthetic images built here (fast, with the
 //! sharing, labels and dates each rule needs) and on the corpus's debian image (the issue's
-//! scenario). Self-contained: its own store helper and OCI layout writer.
+//! scenario). The store is the common one (`crate::common::Store`, wrapped for the return types
+//! read here); its OCI layouts are written here with the testkit's builder.
 //!
 //! Stores live under /var/tmp/lamina-tests and are removed (mounts first) when a test ends, even
 //! when it fails. Without root or without the corpus, the tests that need them print SKIP and pass.
 
+use crate::common::Store;
 use lamina_testkit::env;
 use lamina_testkit::oci::{Compression, Image, Layer, OciBuilder};
 use lamina_testkit::tarw::TarWriter;
@@ -14,52 +16,31 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 // ---- the store under test
 
-struct Lamina {
-    dir: tempfile::TempDir,
-}
+/// The common store (`crate::common::Store`), with the return types these tests read: stdout of
+/// what must succeed, stdout + stderr of what must fail.
+struct Lamina(Store);
 
 impl Lamina {
     fn new() -> Lamina {
-        let base = Path::new("/var/tmp/lamina-tests");
-        fs::create_dir_all(base).unwrap();
-        Lamina {
-            dir: tempfile::Builder::new()
-                .prefix("manage-")
-                .tempdir_in(base)
-                .unwrap(),
-        }
+        Lamina(Store::new("manage"))
     }
 
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+    /// The store's temp dir, beside its root: room for a test's files.
+    fn dir(&self) -> &Path {
+        &self.0.base
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_lamina"))
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+    fn root(&self) -> &Path {
+        self.0.root()
     }
 
     /// Runs a command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lamina {} failed ({}):\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.0.ok(args).stdout
     }
 
     /// Runs a command that must fail with exit code 1; returns its stdout + stderr.
@@ -69,18 +50,8 @@ impl Lamina {
 
     /// Runs a command that must exit with `code` (1 error, 2 usage); returns its stdout + stderr.
     fn exits(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "lamina {} should fail: {out:?}",
-            args.join(" ")
-        );
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        let r = self.0.exits(code, args);
+        format!("{}{}", r.stdout, r.stderr)
     }
 
     fn lines(&self, args: &[&str]) -> Vec<String> {
@@ -96,25 +67,6 @@ impl Lamina {
         fs::read_dir(self.root().join("layers"))
             .map(|d| d.count())
             .unwrap_or(0)
-    }
-}
-
-impl Drop for Lamina {
-    fn drop(&mut self) {
-        if let Ok(out) = Command::new(env!("CARGO_BIN_EXE_lamina"))
-            .arg("--root")
-            .arg(self.root())
-            .args(["mounts", "-q"])
-            .output()
-        {
-            for id in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = Command::new(env!("CARGO_BIN_EXE_lamina"))
-                    .arg("--root")
-                    .arg(self.root())
-                    .args(["umount", id])
-                    .output();
-            }
-        }
     }
 }
 
@@ -232,7 +184,7 @@ fn three_images() -> Vec<Synthetic> {
 }
 
 fn load_three(l: &Lamina) -> PathBuf {
-    let layout = write_layout(&l.dir.path().join("three"), &three_images());
+    let layout = write_layout(&l.dir().join("three"), &three_images());
     l.ok(&["load", layout.to_str().unwrap()]);
     layout
 }
@@ -360,7 +312,7 @@ fn images_lists_filters_and_formats_as_docker_does() {
     let old_tool = id_of(&l, "tool:latest");
     let mut newer = three_images().remove(2);
     newer.layers[0].push(("bin/extra", b"x".to_vec()));
-    let layout = write_layout(&l.dir.path().join("newer"), &[newer]);
+    let layout = write_layout(&l.dir().join("newer"), &[newer]);
     l.ok(&["load", layout.to_str().unwrap()]);
     assert_ne!(id_of(&l, "tool:latest"), old_tool);
     // Untagged, but still known by its repository digest: docker shows `tool <none>`.
@@ -619,7 +571,7 @@ fn prune_spares_what_mounts_use_and_df_shows_the_sharing() {
     l.ok(&["tag", "app:1", "keep:1"]);
     let mut newer = three_images().remove(2);
     newer.layers[0].push(("bin/extra", b"x".to_vec()));
-    let layout = write_layout(&l.dir.path().join("newer"), &[newer]);
+    let layout = write_layout(&l.dir().join("newer"), &[newer]);
     l.ok(&["load", layout.to_str().unwrap()]);
     l.ok(&["mount", "--name", "web", "app:1"]);
     assert!(
@@ -678,7 +630,7 @@ fn prune_spares_what_mounts_use_and_df_shows_the_sharing() {
 /// Saves `image` from `from` in `format`, loads the archive into a new store, and checks the image ID,
 /// the diffIDs and the mounted tree.
 fn round_trip(from: &Lamina, image: &str, format: &str) {
-    let archive = from.dir.path().join(format!("saved.{format}.tar"));
+    let archive = from.dir().join(format!("saved.{format}.tar"));
     from.ok(&[
         "save",
         image,
@@ -732,7 +684,7 @@ fn save_then_load_gives_back_the_same_images() {
         round_trip(&l, "app:1", format);
     }
     // Several images in one archive; shared layers written once; by ID means no name (as docker).
-    let archive = l.dir.path().join("two.tar");
+    let archive = l.dir().join("two.tar");
     l.ok(&[
         "save",
         "app:1",
@@ -753,7 +705,7 @@ fn save_then_load_gives_back_the_same_images() {
     to.ok(&["load", archive.to_str().unwrap()]);
     assert_eq!(names(&to, &[]), ["app:1", "app:2"]);
     let id = id_of(&l, "tool:latest");
-    let by_id = l.dir.path().join("byid.tar");
+    let by_id = l.dir().join("byid.tar");
     l.ok(&["save", &id[7..19], "-o", by_id.to_str().unwrap()]);
     let to = Lamina::new();
     assert!(to.ok(&["load", by_id.to_str().unwrap()]).contains(&id));
@@ -764,7 +716,7 @@ fn save_then_load_gives_back_the_same_images() {
             .args(["inspect", "--raw"])
             .arg(format!(
                 "oci-archive:{}",
-                l.dir.path().join("saved.oci-archive.tar").display()
+                l.dir().join("saved.oci-archive.tar").display()
             ))
             .output()
             .unwrap();
@@ -779,7 +731,7 @@ fn save_then_load_gives_back_the_same_images() {
         .join(&l.inspect("app:1")["RootFS"]["Layers"][1].as_str().unwrap()[7..])
         .join("diff/srv/web");
     fs::write(&web, vec![9u8; 50_000]).unwrap();
-    let bad = l.dir.path().join("bad.tar");
+    let bad = l.dir().join("bad.tar");
     let err = l.fails(&["save", "app:1", "-o", bad.to_str().unwrap()]);
     assert!(err.contains("srv/web") && err.contains("changed"), "{err}");
     assert!(!bad.exists());
@@ -870,7 +822,7 @@ fn fsck_finds_and_repairs_what_is_safe() {
     assert_eq!(id_of(&l, "app:2"), app2);
     l.ok(&["fsck", "--verify"]);
     // Loading again restores what repair removed.
-    let layout = l.dir.path().join("three");
+    let layout = l.dir().join("three");
     l.ok(&["load", layout.to_str().unwrap()]);
     assert_eq!(names(&l, &[]), ["app:1", "app:2", "tool:latest"]);
     l.ok(&["fsck", "--verify"]);

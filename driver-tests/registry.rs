@@ -292,7 +292,7 @@ fn basic_auth_over_tls_with_a_private_ca() {
             .expect("password");
         child.wait_with_output().expect("login ends")
     };
-    let config = store.docker_config.path().join("config.json");
+    let config = store.docker_config().join("config.json");
     let out = login("wrong");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
@@ -349,7 +349,7 @@ fn basic_auth_over_tls_with_a_private_ca() {
 
     // an insecure registry (the loopback default) skips verification, as docker does
     let insecure = Lamina::new();
-    std::fs::copy(&config, insecure.docker_config.path().join("config.json")).expect("copy config");
+    std::fs::copy(&config, insecure.docker_config().join("config.json")).expect("copy config");
     insecure.ok(&["pull", &name]);
 }
 
@@ -368,7 +368,7 @@ fn bearer_tokens_from_the_token_service() {
 
     // credentials written by hand, as docker would have written them
     std::fs::write(
-        store.docker_config.path().join("config.json"),
+        store.docker_config().join("config.json"),
         format!(
             r#"{{"auths":{{"{}":{{"auth":"bGFtaW5hOmxhbWluYS1wYXNz"}}}}}}"#,
             reg.host()

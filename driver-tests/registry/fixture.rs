@@ -1,13 +1,14 @@
-//! Fixtures of the registry tests, self-contained: a distribution registry started by
+//! Fixtures of the registry tests: a distribution registry started by
 //! ../shared/recipes/registry-up.sh on 127.0.0.1 (stopped on drop), pushes with skopeo, a throwaway
-//! lamina store with its own docker config dir, and tree comparison of mounted images with
-//! ../shared/tools/treemanifest.py.
+//! lamina store (the common `Store`) with its own docker config dir, and tree comparison of
+//! mounted images with ../shared/tools/treemanifest.py.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::Store;
 use lamina_testkit::env::{corpus_dir, is_root, on_path as have, shared_file, skip};
 
 /// What every registry test needs; None (after a SKIP line) when something is missing.
@@ -165,77 +166,52 @@ impl Drop for Registry {
     }
 }
 
-/// A throwaway store, with its own docker config dir (never the user's ~/.docker).
+/// A throwaway store (the common `Store`), with its own docker config dir (never the user's
+/// ~/.docker) and a clean registry environment; `ok` returns stdout, `fails` stderr.
 pub struct Lamina {
-    root: tempfile::TempDir,
-    pub docker_config: tempfile::TempDir,
-    env: Vec<(String, String)>,
+    store: Store,
 }
 
 impl Lamina {
     pub fn new() -> Lamina {
-        std::fs::create_dir_all("/var/tmp/lamina-tests").expect("/var/tmp/lamina-tests");
         Lamina {
-            root: tempfile::Builder::new()
-                .prefix("registry-")
-                .tempdir_in("/var/tmp/lamina-tests")
-                .expect("tempdir"),
-            docker_config: tempfile::tempdir().expect("tempdir"),
-            env: Vec::new(),
+            store: Store::new("registry")
+                .with_docker_config()
+                .env_remove("LAMINA_INSECURE_REGISTRIES")
+                .env_remove("LAMINA_CERTS_D")
+                .env("LAMINA_RETRIES", "2"),
         }
     }
 
-    pub fn env(mut self, k: &str, v: &str) -> Lamina {
-        self.env.push((k.into(), v.into()));
-        self
+    pub fn env(self, k: &str, v: &str) -> Lamina {
+        Lamina {
+            store: self.store.env(k, v),
+        }
+    }
+
+    /// The store's own DOCKER_CONFIG dir.
+    pub fn docker_config(&self) -> &Path {
+        self.store.docker_config().expect("set by new")
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lamina"));
-        c.arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .env("DOCKER_CONFIG", self.docker_config.path())
-            .env_remove("LAMINA_INSECURE_REGISTRIES")
-            .env_remove("LAMINA_CERTS_D")
-            .env("LAMINA_RETRIES", "2");
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
+        let mut c = self.store.command();
+        c.args(args);
         c
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("lamina runs")
+        self.store.output(args)
     }
 
     /// Runs, expects success, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lamina {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.store.ok(args).stdout
     }
 
     /// Runs, expects exit code 1, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "lamina {args:?} should fail:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        self.store.fails(args).stderr
     }
 
     /// `lamina images -q`: nothing half-pulled may show.
