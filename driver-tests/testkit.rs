@@ -18,6 +18,51 @@ use std::path::Path;
 
 // ---- tarw
 
+/// One member as the tar crate, an independent reader, sees it.
+#[derive(Debug)]
+struct ReadBack {
+    path: String,
+    kind: tar::EntryType,
+    uid: u64,
+    mode: u32,
+    link: Option<String>,
+    pax_keys: Vec<String>,
+    body: String,
+}
+
+/// Every member of `bytes`, read by the tar crate.
+fn read_back(bytes: &[u8]) -> Vec<ReadBack> {
+    let mut ar = tar::Archive::new(bytes);
+    let mut seen = Vec::new();
+    for entry in ar.entries().expect("entries") {
+        let mut e = entry.expect("entry");
+        let pax_keys = e
+            .pax_extensions()
+            .expect("pax")
+            .map(|exts| {
+                exts.filter_map(|x| x.ok())
+                    .filter_map(|x| x.key().ok().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut body = String::new();
+        e.read_to_string(&mut body).expect("body");
+        seen.push(ReadBack {
+            path: e.path().expect("path").to_string_lossy().into_owned(),
+            kind: e.header().entry_type(),
+            uid: e.header().uid().expect("uid"),
+            mode: e.header().mode().expect("mode"),
+            link: e
+                .link_name()
+                .expect("link")
+                .map(|l| l.to_string_lossy().into_owned()),
+            pax_keys,
+            body,
+        });
+    }
+    seen
+}
+
 // the tar crate, as an independent reader, must see what we meant to write
 #[test]
 fn tar_crate_reads_what_we_write() {
@@ -34,39 +79,22 @@ fn tar_crate_reads_what_we_write() {
         ])
         .file("placeholder", 0o644, b"x");
     let bytes = w.finish();
-    let mut ar = tar::Archive::new(&bytes[..]);
-    let mut seen = Vec::new();
-    for entry in ar.entries().expect("entries") {
-        let mut e = entry.expect("entry");
-        let path = e.path().expect("path").to_string_lossy().into_owned();
-        let kind = e.header().entry_type();
-        let uid = e.header().uid().expect("uid");
-        let mode = e.header().mode().expect("mode");
-        let link = e
-            .link_name()
-            .expect("link")
-            .map(|l| l.to_string_lossy().into_owned());
-        let xattr = e
-            .pax_extensions()
-            .expect("pax")
-            .map(|exts| {
-                exts.filter_map(|x| x.ok())
-                    .any(|x| x.key() == Ok("SCHILY.xattr.user.note"))
-            })
-            .unwrap_or(false);
-        let mut body = String::new();
-        e.read_to_string(&mut body).expect("body");
-        seen.push((path, kind, uid, mode, link, xattr, body));
-    }
+    let seen = read_back(&bytes);
     assert_eq!(seen.len(), 5, "{seen:?}");
-    assert_eq!(seen[1].0, "etc/hosts");
-    assert_eq!(seen[1].3, 0o600);
-    assert_eq!(seen[1].6, "127.0.0.1 localhost\n");
-    assert!(seen[2].1.is_symlink() && seen[2].4.as_deref() == Some("hosts"));
-    assert!(seen[3].1.is_hard_link() && seen[3].4.as_deref() == Some("etc/hosts"));
-    assert_eq!(seen[4].0, long, "PAX path must override the header name");
-    assert_eq!(seen[4].2, 3_000_000, "PAX uid");
-    assert!(seen[4].5, "PAX xattr record");
+    assert_eq!(seen[1].path, "etc/hosts");
+    assert_eq!(seen[1].mode, 0o600);
+    assert_eq!(seen[1].body, "127.0.0.1 localhost\n");
+    assert!(seen[2].kind.is_symlink() && seen[2].link.as_deref() == Some("hosts"));
+    assert!(seen[3].kind.is_hard_link() && seen[3].link.as_deref() == Some("etc/hosts"));
+    assert_eq!(seen[4].path, long, "PAX path must override the header name");
+    assert_eq!(seen[4].uid, 3_000_000, "PAX uid");
+    assert!(
+        seen[4]
+            .pax_keys
+            .iter()
+            .any(|k| k == "SCHILY.xattr.user.note"),
+        "PAX xattr record"
+    );
 }
 
 #[test]
@@ -252,28 +280,15 @@ fn tar_crate_reads_long_names_and_big_ids() {
         .entry_with_pax(link, &[("SCHILY.xattr.user.a", b"1")], b"")
         .entry(big, b"x");
     let bytes = w.finish();
-    let mut ar = tar::Archive::new(&bytes[..]);
-    let mut seen = Vec::new();
-    for entry in ar.entries().expect("entries") {
-        let mut e = entry.expect("entry");
-        let path = e.path().expect("path").to_string_lossy().into_owned();
-        let link = e
-            .link_name()
-            .expect("link")
-            .map(|l| l.to_string_lossy().into_owned());
-        let uid = e.header().uid().expect("uid");
-        let mut body = String::new();
-        e.read_to_string(&mut body).expect("body");
-        seen.push((path, link, uid, body));
-    }
+    let seen = read_back(&bytes);
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert_eq!(
-        (seen[0].0.as_str(), seen[0].3.as_str()),
+        (seen[0].path.as_str(), seen[0].body.as_str()),
         (long.as_str(), "gnu")
     );
-    assert_eq!(seen[1].0, long);
-    assert_eq!(seen[1].1.as_deref(), Some(target.as_str()));
-    assert_eq!((seen[2].2, seen[2].3.as_str()), (5_000_000, "x"));
+    assert_eq!(seen[1].path, long);
+    assert_eq!(seen[1].link.as_deref(), Some(target.as_str()));
+    assert_eq!((seen[2].uid, seen[2].body.as_str()), (5_000_000, "x"));
 }
 
 /// A layer dir built by the testkit, as the tree walker sees it: overlay whiteouts and opaque
