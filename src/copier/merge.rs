@@ -43,16 +43,22 @@ pub(super) fn plan(tree: &Tree<'_>) -> Result<Plan, CopyError> {
         kind: Kind::Dir,
     });
     let mut inodes = HashMap::new();
-    visit(tree, &tree.view.root(), &mut plan, &mut inodes)?;
+    // An explicit stack, not recursion: a layer's depth is the image's choice. Dirs are still
+    // planned parents first, since a dir is pushed only after its entry is planned.
+    let mut pending = vec![tree.view.root()];
+    while let Some(dir) = pending.pop() {
+        visit(tree, &dir, &mut plan, &mut inodes, &mut pending)?;
+    }
     Ok(plan)
 }
 
-/// Add the merged dir's entries to the plan, then its merged subdirs.
+/// Add the merged dir's entries to the plan, and its merged subdirs to `pending`.
 fn visit(
     tree: &Tree<'_>,
     dir: &MergedDir,
     plan: &mut Plan,
     inodes: &mut HashMap<(u64, u64), PathBuf>,
+    pending: &mut Vec<MergedDir>,
 ) -> Result<(), CopyError> {
     for (name, shown) in tree.view.read_dir(dir)? {
         let child = dir.rel.join(&name);
@@ -80,7 +86,7 @@ fn visit(
                     layer: sub.top(),
                     kind: Kind::Dir,
                 });
-                visit(tree, &sub, plan, inodes)?;
+                pending.push(sub);
             }
         }
     }

@@ -11,6 +11,12 @@ use crate::digest::Digest;
 use std::collections::HashMap;
 use std::path::Path;
 
+use rustix::fd::AsFd;
+use rustix::fs::FileType;
+
+use crate::sys::open::{file_type, open_root, DirAccess};
+use crate::sys::walk::{walk, Entry, Visitor};
+
 #[derive(Debug, Clone)]
 pub struct ImageUsage {
     pub id: Digest,
@@ -137,7 +143,8 @@ impl Store {
     }
 }
 
-/// Bytes of the regular files under `dir` (0 if it does not exist); never follows symlinks.
+/// Bytes of the regular files under `dir` (0 if it does not exist); never follows symlinks, and
+/// walks a container's tree of any depth with a bounded number of fds (`sys::walk`).
 pub(crate) fn tree_size(dir: &Path) -> Result<u64> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
@@ -147,10 +154,30 @@ pub(crate) fn tree_size(dir: &Path) -> Result<u64> {
     if !meta.is_dir() {
         return Ok(if meta.is_file() { meta.len() } else { 0 });
     }
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).at(dir)? {
-        let entry = entry.at(dir)?;
-        total += tree_size(&entry.path())?;
+    let root = open_root(dir, DirAccess::Read)
+        .map_err(std::io::Error::from)
+        .at(dir)?;
+    let mut sum = SumSizes(0);
+    walk(root.as_fd(), &mut sum).at(dir)?;
+    Ok(sum.0)
+}
+
+struct SumSizes(u64);
+
+impl Visitor for SumSizes {
+    type Error = std::io::Error;
+
+    fn entry(&mut self, e: &Entry<'_>) -> std::io::Result<bool> {
+        match file_type(e.stat) {
+            FileType::RegularFile => self.0 += e.stat.st_size as u64,
+            FileType::Directory => return Ok(true),
+            _ => {}
+        }
+        Ok(false)
     }
-    Ok(total)
+
+    fn io_error(&self, path: &[u8], e: std::io::Error) -> std::io::Error {
+        let path = String::from_utf8_lossy(path);
+        std::io::Error::new(e.kind(), format!("{path}: {e}"))
+    }
 }

@@ -12,8 +12,9 @@
 //! gives the content sums: `LFL2` XXH3-128 (16 bytes), `LFL1` (older lists) SHA-256 (32 bytes).
 
 use crate::sys::open::{open_root, DirAccess};
+use crate::sys::walk::{Entry, Visitor};
 use crate::tar::content_sum::{ContentSum, SumKind};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags, Stat};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -62,7 +63,7 @@ pub fn walk(diff: &Path, known: &KnownHashes, sums: SumKind) -> io::Result<Vec<F
     let mut top = entry_from_stat(Vec::new(), &st);
     top.xattrs = xattrs_fd(root.as_fd()).map_err(|e| with_path(e, diff))?;
     w.out.push(top);
-    w.dir(root.as_fd(), &[])?;
+    crate::sys::walk::walk(root.as_fd(), &mut w)?;
     w.out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(w.out)
 }
@@ -79,60 +80,56 @@ struct Walker<'a> {
     base: &'a Path,
 }
 
-impl Walker<'_> {
-    fn dir(&mut self, dirfd: BorrowedFd<'_>, prefix: &[u8]) -> io::Result<()> {
-        let shown = |name: &[u8]| self.base.join(OsStr::from_bytes(&join(prefix, name)));
-        let mut names: Vec<Vec<u8>> = vec![];
-        for entry in rustix::fs::Dir::read_from(dirfd)? {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(name.to_vec());
-            }
-        }
-        for name in names {
-            let os = OsStr::from_bytes(&name);
-            let path = join(prefix, &name);
-            let st = rustix::fs::statat(dirfd, os, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| with_path(e.into(), &shown(&name)))?;
-            let mut e = entry_from_stat(path.clone(), &st);
-            let ft = FileType::from_raw_mode(st.st_mode);
-            if ft == FileType::Directory || ft == FileType::RegularFile {
-                let flags = if ft == FileType::Directory {
-                    OFlags::RDONLY | OFlags::DIRECTORY
-                } else {
-                    OFlags::RDONLY
-                };
+/// Called by `sys::walk` (no recursion, a bounded number of fds whatever the depth).
+impl Visitor for Walker<'_> {
+    type Error = io::Error;
+
+    fn entry(&mut self, w: &Entry<'_>) -> io::Result<bool> {
+        let shown = || self.base.join(OsStr::from_bytes(w.path));
+        let os = OsStr::from_bytes(w.name);
+        let mut e = entry_from_stat(w.path.to_vec(), w.stat);
+        match FileType::from_raw_mode(w.stat.st_mode) {
+            // Listed, with its xattrs, by `enter` once the walk has it open.
+            FileType::Directory => return Ok(true),
+            FileType::RegularFile => {
                 let fd = rustix::fs::openat(
-                    dirfd,
+                    w.dir,
                     os,
-                    flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(|e| with_path(e.into(), &shown(&name)))?;
-                e.xattrs = xattrs_fd(fd.as_fd()).map_err(|e| with_path(e, &shown(&name)))?;
-                if ft == FileType::Directory {
-                    self.out.push(e);
-                    self.dir(fd.as_fd(), &path)?;
-                    continue;
-                }
-                e.sum = Some(
-                    self.content_hash(fd, &path, &st)
-                        .map_err(|e| with_path(e, &shown(&name)))?,
-                );
-            } else {
-                e.xattrs = xattrs_at(dirfd, &name).map_err(|e| with_path(e, &shown(&name)))?;
+                .map_err(|e| with_path(e.into(), &shown()))?;
+                e.xattrs = xattrs_fd(fd.as_fd()).map_err(|e| with_path(e, &shown()))?;
+                let sum = self.content_hash(fd, w.path, w.stat);
+                e.sum = Some(sum.map_err(|e| with_path(e, &shown()))?);
+            }
+            ft => {
+                e.xattrs = xattrs_at(w.dir, w.name).map_err(|e| with_path(e, &shown()))?;
                 if ft == FileType::Symlink {
-                    let t = rustix::fs::readlinkat(dirfd, os, Vec::new())
-                        .map_err(|e| with_path(e.into(), &shown(&name)))?;
+                    let t = rustix::fs::readlinkat(w.dir, os, Vec::new())
+                        .map_err(|e| with_path(e.into(), &shown()))?;
                     e.target = Some(t.into_bytes());
                 }
             }
-            self.out.push(e);
         }
+        self.out.push(e);
+        Ok(false)
+    }
+
+    fn enter(&mut self, dir: BorrowedFd<'_>, path: &[u8], st: &Stat) -> io::Result<()> {
+        let mut e = entry_from_stat(path.to_vec(), st);
+        let shown = || self.base.join(OsStr::from_bytes(path));
+        e.xattrs = xattrs_fd(dir).map_err(|e| with_path(e, &shown()))?;
+        self.out.push(e);
         Ok(())
     }
 
+    fn io_error(&self, path: &[u8], e: io::Error) -> io::Error {
+        with_path(e, &self.base.join(OsStr::from_bytes(path)))
+    }
+}
+
+impl Walker<'_> {
     fn content_hash(
         &mut self,
         fd: OwnedFd,
@@ -157,17 +154,6 @@ impl Walker<'_> {
         }
         Ok(h)
     }
-}
-
-fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
-    if prefix.is_empty() {
-        return name.to_vec();
-    }
-    let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
-    p.extend_from_slice(prefix);
-    p.push(b'/');
-    p.extend_from_slice(name);
-    p
 }
 
 fn entry_from_stat(path: Vec<u8>, st: &rustix::fs::Stat) -> FileEntry {

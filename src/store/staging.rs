@@ -126,13 +126,10 @@ pub fn clear_abandoned(tmp_dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Removes a tree that may contain read-only directories (layers have them: mode 0555 dirs).
+/// Removes a tree that may contain read-only directories (layers have them: mode 0555 dirs), or
+/// that a container made thousands of levels deep: one fd-bounded walk (`sys::walk`).
 pub fn remove_tree(path: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    crate::sys::walk::remove_tree(path)
 }
 
 /// Writes a small file atomically: temp file in the same dir, fsync, rename, fsync the dir.

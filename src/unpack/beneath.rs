@@ -1,5 +1,4 @@
-//! The unpacker's path helpers over `sys::open`: relative paths as bytes, times, and removing a
-//! tree beneath the layer dir.
+//! The unpacker's path helpers over `sys::open`: relative paths as bytes, and times.
 //!
 //! Every lookup of more than one component goes through `sys::open::open_beneath` (`openat2` with
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, or an `O_NOFOLLOW` walk), so a symlink planted anywhere
@@ -10,11 +9,7 @@
 //! xattrs of a symlink), `sys` pins the object with `O_PATH|O_NOFOLLOW` and addresses it as
 //! `/proc/self/fd/N`, which names exactly that inode.
 
-use rustix::fd::BorrowedFd;
-use rustix::fs::{self, AtFlags, FileType, Timespec, Timestamps};
-use std::io;
-
-use crate::sys::open::{lstat_at, open_beneath, DirAccess};
+use rustix::fs::{Timespec, Timestamps};
 
 use crate::tar::reader::Time;
 
@@ -27,45 +22,6 @@ pub(crate) fn timestamps(mtime: Time, atime: Option<Time>) -> Timestamps {
         last_access: ts(atime.unwrap_or(mtime)),
         last_modification: ts(mtime),
     }
-}
-
-/// Removes the directory `path` (non-empty, relative to `root`) and everything in it. Holds at
-/// most one directory fd at a time, so nesting depth cannot exhaust file descriptors.
-pub(crate) fn remove_tree(root: BorrowedFd<'_>, path: &[u8]) -> io::Result<()> {
-    let subdirs = {
-        let dir = open_beneath(root, path, DirAccess::Read)?;
-        let mut subdirs = Vec::new();
-        let mut files = Vec::new();
-        for entry in fs::Dir::read_from(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let is_dir = match entry.file_type() {
-                FileType::Directory => true,
-                FileType::Unknown => {
-                    FileType::from_raw_mode(lstat_at(&dir, name)?.st_mode) == FileType::Directory
-                }
-                _ => false,
-            };
-            if is_dir {
-                subdirs.push(name.to_vec());
-            } else {
-                files.push(name.to_vec());
-            }
-        }
-        for f in files {
-            fs::unlinkat(&dir, f.as_slice(), AtFlags::empty())?;
-        }
-        subdirs
-    };
-    for sub in subdirs {
-        remove_tree(root, &join(path, &sub))?;
-    }
-    let (parent, name) = split_parent(path);
-    let parent = open_beneath(root, parent, DirAccess::Path)?;
-    Ok(fs::unlinkat(&parent, name, AtFlags::REMOVEDIR)?)
 }
 
 /// `a/b` from `a` and `b` (`b` alone when `a` is empty).

@@ -125,7 +125,7 @@ impl<'a> LayerDir<'a> {
                 return Ok(Room::Merge);
             }
             self.cache.clear();
-            beneath::remove_tree(self.root.as_fd(), path).map_err(|e| self.io(path, e))?;
+            crate::sys::walk::remove_tree_at(dir, name).map_err(|e| self.io(path, e))?;
             self.forget_subtree(path);
             return Ok(Room::Free {
                 was_whiteout: false,

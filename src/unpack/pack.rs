@@ -7,7 +7,8 @@
 //! Sockets are skipped (tar has no type for them). Overlay's own xattrs and `security.selinux`
 //! are never written. For an upper directory, a char device 0/0 becomes `.wh.NAME` and an opaque
 //! directory is followed by `DIR/.wh..wh..opq` before its children, as the image-spec orders it.
-//! Nothing follows a symlink: the walk goes by directory fds with `O_NOFOLLOW`.
+//! Nothing follows a symlink: the walk goes by directory fds with `O_NOFOLLOW`, one level at a
+//! time (`sys::walk`), so a container's tree thousands of levels deep is packed like any other.
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{self, FileType, Mode, OFlags};
@@ -20,7 +21,8 @@ use std::path::Path;
 use super::beneath::{join, split_parent};
 use super::UnpackError;
 use crate::layerfs::{is_overlay_xattr, OPAQUE_MARKER, WHITEOUT_PREFIX};
-use crate::sys::open::{lstat_at, open_child_dir, open_root, DirAccess};
+use crate::sys::open::{open_root, DirAccess};
+use crate::sys::walk::{walk, Entry, Visitor};
 use crate::sys::xattr::list_xattrs;
 use crate::tar::writer::{self, END_OF_ARCHIVE};
 
@@ -58,7 +60,7 @@ pub fn write_layer_tar<W: Write>(
         buf: vec![0u8; BUF],
         entries: 0,
     };
-    p.walk(root.as_fd(), b"")?;
+    walk(root.as_fd(), &mut p)?;
     p.out
         .write_all(&END_OF_ARCHIVE)
         .and_then(|()| p.out.flush())
@@ -87,26 +89,59 @@ struct Packer<'a, W: Write> {
     entries: u64,
 }
 
-impl<W: Write> Packer<'_, W> {
-    fn walk(&mut self, dir: BorrowedFd<'_>, prefix: &[u8]) -> Result<(), UnpackError> {
-        let mut names = Vec::new();
-        let listing = fs::Dir::read_from(dir).map_err(|e| self.io(prefix, e.into()))?;
-        for entry in listing {
-            let entry = entry.map_err(|e| self.io(prefix, e.into()))?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(name.to_vec());
-            }
+/// The walk (`sys::walk`: no recursion, a bounded number of fds, names in byte order) calls
+/// `entry` for every name and `enter` for a directory before its children.
+impl<W: Write> Visitor for Packer<'_, W> {
+    type Error = UnpackError;
+
+    fn entry(&mut self, e: &Entry<'_>) -> Result<bool, UnpackError> {
+        too_deep(e.path)?;
+        if FileType::from_raw_mode(e.stat.st_mode) == FileType::Directory {
+            return Ok(true);
         }
-        names.sort();
-        for name in names {
-            let path = join(prefix, &name);
-            let st = lstat_at(dir, &name).map_err(|e| self.io(&path, e.into()))?;
-            self.member(dir, &name, &path, &st)?;
+        self.member(e.dir, e.name, e.path, e.stat)?;
+        Ok(false)
+    }
+
+    fn enter(&mut self, fd: BorrowedFd<'_>, path: &[u8], st: &fs::Stat) -> Result<(), UnpackError> {
+        let all = list_xattrs(fd).map_err(|e| self.io(path, e.into()))?;
+        let opaque = self.kind == TreeKind::OverlayUpper && self.check_upper_xattrs(path, &all)?;
+        let xattrs = keep(all);
+        let perm = st.st_mode & 0o7777;
+        let dirname = [path, b"/"].concat();
+        self.head(&Head {
+            xattrs: &xattrs,
+            ..Head::plain(&dirname, b'5', st, perm)
+        })?;
+        if opaque {
+            let marker = join(path, OPAQUE_MARKER);
+            self.head(&Head::plain(&marker, b'0', st, perm & 0o777))?;
         }
         Ok(())
     }
 
+    fn io_error(&self, path: &[u8], e: io::Error) -> UnpackError {
+        self.io(path, e)
+    }
+}
+
+/// A tree deeper than `PATH_MAX` (a container can make one) is refused with a short message:
+/// no layer can hold it, since unpacking resolves every path beneath the layer dir.
+fn too_deep(path: &[u8]) -> Result<(), UnpackError> {
+    const PATH_MAX: usize = 4096;
+    if path.len() < PATH_MAX - 1 {
+        return Ok(());
+    }
+    let shown = String::from_utf8_lossy(&path[..64]);
+    let e = io::Error::other(format!(
+        "a path of {} bytes or more (longer than PATH_MAX, {PATH_MAX}) cannot go into a layer",
+        path.len()
+    ));
+    Err(UnpackError::io(format!("{shown}..."), e))
+}
+
+impl<W: Write> Packer<'_, W> {
+    /// A member that is not a directory.
     fn member(
         &mut self,
         dir: BorrowedFd<'_>,
@@ -122,23 +157,6 @@ impl<W: Write> Packer<'_, W> {
             let (parent, base) = split_parent(path);
             let wh = join(parent, &[WHITEOUT_PREFIX, base].concat());
             return self.head(&Head::plain(&wh, b'0', st, 0));
-        }
-        if ft == FileType::Directory {
-            let fd =
-                open_child_dir(dir, name, DirAccess::Read).map_err(|e| self.io(path, e.into()))?;
-            let all = list_xattrs(fd.as_fd()).map_err(|e| self.io(path, e.into()))?;
-            let opaque = upper && self.check_upper_xattrs(path, &all)?;
-            let xattrs = keep(all);
-            let dirname = [path, b"/"].concat();
-            self.head(&Head {
-                xattrs: &xattrs,
-                ..Head::plain(&dirname, b'5', st, perm)
-            })?;
-            if opaque {
-                let marker = join(path, OPAQUE_MARKER);
-                self.head(&Head::plain(&marker, b'0', st, perm & 0o777))?;
-            }
-            return self.walk(fd.as_fd(), path);
         }
         if st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
@@ -270,12 +288,15 @@ impl<W: Write> Packer<'_, W> {
         path: &[u8],
         xattrs: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<bool, UnpackError> {
+        // Only the kernel's own `trusted.overlay.*` carry meaning: the store mounts without
+        // `userxattr`, so overlay itself ignores `user.overlay.*`, and any such xattr in an upper
+        // dir was set by the container as plain data (a container cannot set `trusted.*` through
+        // the mount: overlay escapes it). They are dropped from the commit (see `keep`), not
+        // refused: the container saw the dir as it was, and the commit must show the same; they
+        // are not written either, because a store that mounts with `userxattr` would obey them.
         let mut opaque = false;
         for (name, value) in xattrs {
-            let Some(key) = name
-                .strip_prefix(b"trusted.overlay.")
-                .or_else(|| name.strip_prefix(b"user.overlay."))
-            else {
+            let Some(key) = name.strip_prefix(crate::layerfs::PRIVATE_XATTR_PREFIX) else {
                 continue;
             };
             match key {
