@@ -334,3 +334,107 @@ fn container_set_user_overlay_xattrs_have_no_overlay_meaning_in_commit() {
     s.umount(&m);
     canary.check();
 }
+
+/// An old-GNU sparse member (type `S`): `size` bytes of data at offset 0, claiming `real` bytes.
+fn gnu_sparse_layer(name: &str, real: u64) -> Vec<u8> {
+    use lamina_testkit::tarw::{Header, GNU_MAGIC};
+    let data = b"sparse!\n";
+    let mut h = Header::new(name, b'S');
+    h.mode = 0o644;
+    h.magic = GNU_MAGIC;
+    h.size = data.len() as u64;
+    let mut block = h.to_block();
+    // Old GNU header: sparse map at 386 (offset, numbytes; 12 octal bytes each), isextended at
+    // 482, realsize at 483.
+    let octal = |v: u64, w: usize| -> Vec<u8> {
+        if v < 1 << (3 * (w - 1)) {
+            return format!("{v:0w$o}\0", w = w - 1).into_bytes();
+        }
+        // base-256, as GNU tar writes numbers too large for octal
+        let mut f = vec![0u8; w];
+        f[0] = 0x80;
+        f[w - 8..].copy_from_slice(&v.to_be_bytes());
+        f
+    };
+    block[386..398].copy_from_slice(&octal(0, 12));
+    block[398..410].copy_from_slice(&octal(data.len() as u64, 12));
+    block[483..495].copy_from_slice(&octal(real, 12));
+    block[148..156].copy_from_slice(b"        ");
+    let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut w = TarWriter::new();
+    w.raw(&block).data(data);
+    w.finish()
+}
+
+/// A tiny layer claiming a terabyte is refused at once, naming the layer and the file; a sparse
+/// file the cap allows loads, stays sparse in the store and through the copy driver.
+#[test]
+fn a_tiny_layer_claiming_a_terabyte_is_refused_and_sparse_files_stay_sparse() {
+    use std::os::unix::fs::MetadataExt;
+    if !common::require_root() {
+        return;
+    }
+    let s = Store::new("sec-sparse");
+    let canary = Canary::new(&s);
+    let layer = Layer::new(&gnu_sparse_layer("huge", 1 << 40), Compression::Gzip);
+    let dir = s.scratch("layout-huge");
+    OciBuilder::new()
+        .image(Some("latest"), Image::new(vec![layer]))
+        .write_layout(&dir);
+    let started = Instant::now();
+    let (r, rss) = measured(
+        &s,
+        &["load", dir.to_str().expect("utf-8"), "--tag", "huge:1"],
+    );
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert!(
+        r.stderr.contains("\"huge\"")
+            && r.stderr.contains("layer sha256:")
+            && r.stderr.contains("--max-layer-expansion"),
+        "names the layer, the file and the flag: {}",
+        r.describe()
+    );
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "refused in {:?}",
+        started.elapsed()
+    );
+    assert_flat("load huge", rss);
+    assert!(s.staging_leftovers().is_empty());
+    assert!(s.ok(&["images", "-q"]).stdout.trim().is_empty());
+
+    // 4 GiB claimed by a few hundred bytes: over the default cap, loaded when raised.
+    let layer = Layer::new(&gnu_sparse_layer("big", 4 << 30), Compression::Gzip);
+    let dir = s.scratch("layout-big");
+    OciBuilder::new()
+        .image(Some("latest"), Image::new(vec![layer]))
+        .write_layout(&dir);
+    let path = dir.to_str().expect("utf-8");
+    s.fails(&["load", path, "--tag", "big:1"]);
+    let started = Instant::now();
+    let (r, rss) = measured(
+        &s,
+        &["load", path, "--tag", "big:1", "--max-layer-expansion", "0"],
+    );
+    assert_eq!(r.status, Some(0), "{}", r.describe());
+    assert_flat("load big", rss);
+    eprintln!("4 GiB sparse layer loaded in {:?}", started.elapsed());
+    s.ok(&["fsck", "--verify"]);
+    for driver in ["overlay", "copy"] {
+        let m = s.mount("big:1", &["--driver", driver]);
+        let md = fs::symlink_metadata(m.join("big")).expect("big");
+        assert_eq!(md.len(), 4 << 30, "{driver}");
+        assert!(
+            md.blocks() < 1024,
+            "{driver}: {} blocks: holes kept",
+            md.blocks()
+        );
+        let mut head = vec![0u8; 8];
+        std::io::Read::read_exact(&mut fs::File::open(m.join("big")).expect("open"), &mut head)
+            .expect("read");
+        assert_eq!(head, b"sparse!\n");
+        s.umount(&m);
+    }
+    canary.check();
+}

@@ -93,6 +93,9 @@ pub struct PullArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Most bytes of files a layer may claim per byte of its blob (sparse holes included; 0: no cap)
+    #[arg(long, value_name = "RATIO", default_value_t = crate::engine::DEFAULT_MAX_EXPANSION)]
+    pub max_layer_expansion: u64,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +138,9 @@ pub struct LoadArgs {
     /// Platform to pick from an index (os/arch[/variant]); default: this host
     #[arg(long)]
     pub platform: Option<String>,
+    /// Most bytes of files a layer may claim per byte of its blob (sparse holes included; 0: no cap)
+    #[arg(long, value_name = "RATIO", default_value_t = crate::engine::DEFAULT_MAX_EXPANSION)]
+    pub max_layer_expansion: u64,
     /// Print only the image IDs
     #[arg(long, short = 'q')]
     pub quiet: bool,

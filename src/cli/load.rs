@@ -82,6 +82,7 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
     let loader = Loader::open(&a.source, a.tag.as_deref()).context(what)?;
     let platform = platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
+    engine.set_max_layer_expansion(a.max_layer_expansion);
     for (i, name) in loader.ref_names().iter().enumerate() {
         let ref_what = || match name {
             Some(n) => format!("load {}: {n}", a.source),

@@ -44,6 +44,7 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     }
     let platform = super::load::platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
+    engine.set_max_layer_expansion(a.max_layer_expansion);
     let ui = Arc::new(PullUi::new(a.quiet));
     let progress_ui = ui.clone();
     let puller = Puller::open(

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{
-    chmodat, chownat, copy_file_range, fchmod, fchown, fstat, futimens, ioctl_ficlone, linkat,
-    mkdirat, mknodat, openat, readlinkat, statat, symlinkat, utimensat, AtFlags, FileType, Gid,
-    Mode, OFlags, Stat, Timestamps, Uid,
+    chmodat, chownat, fchmod, fchown, fstat, futimens, ioctl_ficlone, linkat, mkdirat, mknodat,
+    openat, readlinkat, statat, symlinkat, utimensat, AtFlags, FileType, Gid, Mode, OFlags, Stat,
+    Timestamps, Uid,
 };
 use rustix::io::Errno;
 
@@ -235,29 +235,9 @@ fn copy_data(src: &OwnedFd, dst: &OwnedFd, reflink: &AtomicBool) -> rustix::io::
             Err(e) => return Err(e),
         }
     }
-    let mut copied = 0u64;
-    loop {
-        match copy_file_range(src, None, dst, None, 1 << 30) {
-            Ok(0) => return Ok(false),
-            Ok(n) => copied += n as u64,
-            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) if copied == 0 => {
-                return read_write_copy(src, dst).map(|()| false)
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn read_write_copy(src: &OwnedFd, dst: &OwnedFd) -> rustix::io::Result<()> {
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = rustix::io::read(src, &mut buf[..])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let mut done = 0;
-        while done < n {
-            done += rustix::io::write(dst, &buf[done..n])?;
-        }
-    }
+    // Hole for hole: a sparse file of a terabyte must not fill the disk.
+    let len = fstat(src)?.st_size as u64;
+    crate::sys::sparse::copy_sparse(src, dst, len)
+        .map(|()| false)
+        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
 }

@@ -147,7 +147,7 @@ impl Engine {
         let chain_ids: Vec<Digest> = (1..=diff_ids.len())
             .filter_map(|n| Digest::chain_id(&diff_ids[..n]))
             .collect();
-        let opts = UnpackOptions::default();
+        let opts: UnpackOptions = self.unpack.clone();
 
         let slots: Vec<Mutex<Option<Slot>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);

@@ -20,6 +20,7 @@ mod save;
 #[cfg(test)]
 mod ops_tests;
 
+pub use crate::unpack::DEFAULT_MAX_EXPANSION;
 pub use error::EngineError;
 pub use load::Loader;
 pub use load::{LayerEvent, LayerStatus, LoadedImage};
@@ -68,6 +69,7 @@ impl Observer for Quiet {}
 /// The store, opened for operations.
 pub struct Engine {
     store: Store,
+    unpack: crate::unpack::UnpackOptions,
 }
 
 impl Engine {
@@ -75,13 +77,21 @@ impl Engine {
     pub fn open(root: &Path) -> Result<Engine> {
         Ok(Engine {
             store: Store::open(root)?,
+            unpack: Default::default(),
         })
+    }
+
+    /// How many bytes of files a layer may claim per byte of its blob (holes of sparse files
+    /// included; `unpack::DEFAULT_MAX_EXPANSION` unless set, 0 for no cap).
+    pub fn set_max_layer_expansion(&mut self, ratio: u64) {
+        self.unpack.max_expansion = ratio;
     }
 
     /// Opens the store leaving `tmp/` as it is, so that `fsck` can report what dead processes left.
     pub fn open_for_fsck(root: &Path) -> Result<Engine> {
         Ok(Engine {
             store: Store::open_for_fsck(root)?,
+            unpack: Default::default(),
         })
     }
 

@@ -148,7 +148,7 @@ impl Walker<'_> {
                 return Ok(*h);
             }
         }
-        let h = self.sums.sum_reader(File::from(fd))?;
+        let h = self.sums.sum_file(fd.as_fd(), size)?;
         if st.st_nlink > 1 {
             self.by_inode.insert(inode, h);
         }

@@ -12,6 +12,7 @@
 pub mod mount_api;
 pub mod open;
 pub mod reflink;
+pub mod sparse;
 pub mod walk;
 pub mod writeback;
 pub mod xattr;

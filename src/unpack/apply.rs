@@ -44,6 +44,10 @@ pub(crate) struct Applier<'a> {
     own_ids: (u32, u32),
     entries: u64,
     files_size: u64,
+    /// Apparent bytes of the regular files so far (sparse members at their full size).
+    claimed: u64,
+    /// (most bytes the files may claim, the blob's size)
+    claim_limit: Option<(u64, u64)>,
 }
 
 impl<'a> Applier<'a> {
@@ -56,7 +60,32 @@ impl<'a> Applier<'a> {
             ),
             entries: 0,
             files_size: 0,
+            claimed: 0,
+            claim_limit: None,
         })
+    }
+
+    /// Refuse the layer once its files claim more than `limit` (see `UnpackOptions`).
+    pub fn with_claim_limit(mut self, limit: Option<(u64, u64)>) -> Self {
+        self.claim_limit = limit;
+        self
+    }
+
+    /// Counts a regular file's apparent size against the cap, before any of it is written: a
+    /// sparse member claiming a terabyte is refused without writing or summing its holes.
+    fn claim(&mut self, path: &[u8], m: &Member) -> Result<(), UnpackError> {
+        let apparent = m.sparse.as_ref().map_or(m.size, |(real, _)| *real);
+        self.claimed = self.claimed.saturating_add(apparent);
+        match self.claim_limit {
+            Some((limit, blob_size)) if self.claimed > limit => Err(UnpackError::TooLarge {
+                blob: self.layer.blob.clone(),
+                path: String::from_utf8_lossy(path).into_owned(),
+                claimed: self.claimed,
+                limit,
+                blob_size,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Applies every member up to the end-of-archive marker, then the directories' metadata.
@@ -165,6 +194,7 @@ impl<'a> Applier<'a> {
         path: &[u8],
         m: &Member,
     ) -> Result<(), UnpackError> {
+        self.claim(path, m)?;
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
         let (fd, _) = self.layer.create(dir, name, path, false, |d, n| {
             fs::openat(d, n, flags | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))

@@ -13,7 +13,6 @@ use rustix::fs::{self, AtFlags, FileType, Gid, Mode, OFlags, Timestamps, Uid};
 use rustix::io::Errno;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -383,16 +382,8 @@ fn stat_times(st: &fs::Stat) -> Timestamps {
 }
 
 /// Copies file data in the kernel (sharing extents where the filesystem can), else by reading.
+/// Hole for hole (`sys::sparse`): a sparse file copied up must not fill the disk.
 fn copy_data(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
-    loop {
-        match fs::copy_file_range(src, None, dst, None, 1 << 30) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut s = File::from(src.try_clone_to_owned()?);
-    let mut d = File::from(dst.try_clone_to_owned()?);
-    io::copy(&mut s, &mut d).map(|_| ())
+    let len = fs::fstat(src)?.st_size as u64;
+    crate::sys::sparse::copy_sparse(src, dst, len)
 }

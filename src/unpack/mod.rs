@@ -59,12 +59,50 @@ pub(crate) const STREAM_BUF: usize = 256 * 1024;
 /// Blobs below this size are unpacked on the caller's thread alone.
 const SMALL_BLOB: u64 = 1 << 20;
 
-/// How to unpack. Empty today: opaque dirs are always marked with
-/// [`OPAQUE_XATTR`](crate::layerfs::OPAQUE_XATTR), as the store mounts without `userxattr`. Kept so
-/// that callers need not change when an option is added.
-#[derive(Debug, Clone, Default)]
+/// How many bytes of files a layer may claim per byte of its blob, by default (see
+/// [`UnpackOptions::max_expansion`]). gzip cannot expand more than ~1032 times, so only sparse
+/// members, zstd or deliberately crafted layers go past it.
+pub const DEFAULT_MAX_EXPANSION: u64 = 1024;
+
+/// What any layer may claim, whatever its blob's size.
+pub const EXPANSION_FLOOR: u64 = 1 << 30;
+
+/// How to unpack. Opaque dirs are always marked with
+/// [`OPAQUE_XATTR`](crate::layerfs::OPAQUE_XATTR), as the store mounts without `userxattr`.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct UnpackOptions {}
+pub struct UnpackOptions {
+    /// The regular files of a layer may add up (in apparent size, holes of sparse files
+    /// included) to at most this many times its blob's size, or [`EXPANSION_FLOOR`] if that is
+    /// more. A tiny layer claiming a terabyte sparse file would otherwise cost minutes of CPU
+    /// wherever its content is summed or copied. 0 lifts the cap.
+    pub max_expansion: u64,
+    /// The size of the blob being unpacked (its descriptor's), set per blob.
+    pub(crate) blob_size: Option<u64>,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        UnpackOptions {
+            max_expansion: DEFAULT_MAX_EXPANSION,
+            blob_size: None,
+        }
+    }
+}
+
+impl UnpackOptions {
+    /// The bytes of files the blob being unpacked may claim, and its size (None: no cap).
+    pub(crate) fn claim_limit(&self) -> Option<(u64, u64)> {
+        if self.max_expansion == 0 {
+            return None;
+        }
+        let size = self.blob_size?;
+        Some((
+            size.saturating_mul(self.max_expansion).max(EXPANSION_FLOOR),
+            size,
+        ))
+    }
+}
 
 /// What the blob must be: its digest and size (from the manifest descriptor) and the digest of
 /// its uncompressed tar (from the image config's `rootfs.diff_ids`).
@@ -140,6 +178,18 @@ pub enum UnpackError {
         source: io::Error,
     },
     #[error(
+        "layer {blob}: file {path:?} brings the apparent size of the layer's files to {claimed} \
+         bytes, more than the {limit} its {blob_size}-byte blob may claim (raise it with \
+         --max-layer-expansion)"
+    )]
+    TooLarge {
+        blob: Digest,
+        path: String,
+        claimed: u64,
+        limit: u64,
+        blob_size: u64,
+    },
+    #[error(
         "layer {blob}: entry {path:?} carries overlay xattr {name:?}, which a layer must not set"
     )]
     OverlayXattr {
@@ -200,6 +250,10 @@ pub fn unpack_layer_observed<R: Read>(
     tap: Option<&mut (dyn Tap + Send)>,
 ) -> Result<LayerReport, UnpackError> {
     let id = expected.digest;
+    let opts = &UnpackOptions {
+        blob_size: expected.size,
+        ..opts.clone()
+    };
     // Reading one byte past the declared size is enough to prove a mismatch, and bounds what a
     // lying source can make us read.
     let limit = expected.size.map_or(u64::MAX, |s| s.saturating_add(1));

@@ -13,8 +13,7 @@
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{self, FileType, Mode, OFlags};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -22,6 +21,7 @@ use super::beneath::{join, split_parent};
 use super::UnpackError;
 use crate::layerfs::{is_overlay_xattr, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::sys::open::{open_root, DirAccess};
+use crate::sys::sparse::read_sparse;
 use crate::sys::walk::{walk, Entry, Visitor};
 use crate::sys::xattr::list_xattrs;
 use crate::tar::writer::{self, END_OF_ARCHIVE};
@@ -224,27 +224,20 @@ impl<W: Write> Packer<'_, W> {
             xattrs: &xattrs,
             ..Head::plain(path, b'0', st, st.st_mode & 0o7777)
         })?;
-        let mut file = File::from(fd);
-        let mut left = size;
-        while left > 0 {
-            let want = self
-                .buf
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = match file.read(&mut self.buf[..want]) {
-                Ok(0) => {
-                    let e = io::Error::other("file shrank while it was being archived");
-                    return Err(self.io(path, e));
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io(path, e)),
-            };
-            self.out
-                .write_all(&self.buf[..n])
-                .map_err(|e| UnpackError::io(self.dir, e))?;
-            left -= n as u64;
+        // Only the data runs are read; holes are written as zeros (`sys::sparse`).
+        let mut buf = std::mem::take(&mut self.buf);
+        let out = &mut self.out;
+        let mut write_failed = None;
+        let read = read_sparse(fd.as_fd(), size, &mut buf, |b| {
+            out.write_all(b).inspect_err(|e| {
+                write_failed = Some(io::Error::new(e.kind(), e.to_string()));
+            })
+        });
+        self.buf = buf;
+        if let Some(e) = write_failed {
+            return Err(UnpackError::io(self.dir, e));
         }
+        read.map_err(|e| self.io(path, e))?;
         self.pad(size)
     }
 

@@ -100,12 +100,13 @@ fn apply_all<R: BufRead>(
     input: R,
     dest: &Path,
     id: &Digest,
-    _opts: &UnpackOptions,
+    opts: &UnpackOptions,
     tap: Option<&mut (dyn Tap + Send)>,
 ) -> Result<Applied, UnpackError> {
     let mut tar = TarReader::tapped(input, tap);
     let applied = Applier::new(dest, id)
         .map_err(|e| UnpackError::io(dest, e))?
+        .with_claim_limit(opts.claim_limit())
         .apply_all(&mut tar)?;
     // The tap is shown the end-of-archive blocks and whatever follows them.
     tar.finish().map_err(|e| match e {
