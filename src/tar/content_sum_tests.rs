@@ -28,3 +28,23 @@ fn streaming_equals_one_shot() {
     assert_eq!(h.finish(), whole);
     assert_ne!(SumKind::Xxh3.sum_reader(&data[1..]).unwrap(), whole);
 }
+
+/// Holes are summed as the zeros they read as, without being read.
+#[test]
+fn sum_file_of_a_sparse_file_equals_the_sum_of_its_bytes() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileExt;
+    let t = tempfile::tempdir().unwrap();
+    let f = std::fs::File::create(t.path().join("f")).unwrap();
+    f.write_all_at(b"head", 0).unwrap();
+    f.write_all_at(b"middle", 3 << 20).unwrap();
+    f.set_len(8 << 20).unwrap();
+    let f = std::fs::File::open(t.path().join("f")).unwrap();
+    for kind in [SumKind::Xxh3, SumKind::Sha256] {
+        let bytes = std::fs::read(t.path().join("f")).unwrap();
+        assert_eq!(
+            kind.sum_file(f.as_fd(), 8 << 20).unwrap(),
+            kind.sum_reader(&bytes[..]).unwrap()
+        );
+    }
+}
