@@ -188,9 +188,20 @@ pub(super) fn visible_names(
 
 pub(super) fn diff_err(path: &Path, e: impl Into<io::Error>) -> RuntimeError {
     RuntimeError::Diff {
-        path: path.to_path_buf(),
+        path: shortened(path),
         source: e.into(),
     }
+}
+
+/// A path for a message: one thousands of levels deep (a container can make it, and it then fails
+/// with "File name too long") is cut to its start and its length, so the message stays one line.
+fn shortened(path: &Path) -> PathBuf {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() <= 512 {
+        return path.to_path_buf();
+    }
+    let start = String::from_utf8_lossy(&bytes[..200]);
+    PathBuf::from(format!("{start}... ({} bytes)", bytes.len()))
 }
 
 impl From<ViewError> for RuntimeError {
