@@ -99,8 +99,11 @@ fn measured(s: &Store, args: &[&str]) -> (Run, Option<u64>) {
         cmd.args(args);
         return (common::run(&mut cmd, common::LIMIT), None);
     }
+    // `timeout` ends lamina itself before the runner's limit ends `time`, which would leave
+    // lamina running.
+    let limit = common::LIMIT.as_secs().saturating_sub(20).to_string();
     let mut cmd = std::process::Command::new("/usr/bin/time");
-    cmd.args(["-f", "lamina-maxrss-kib=%M"])
+    cmd.args(["-f", "lamina-maxrss-kib=%M", "timeout", "-k", "5", &limit])
         .arg(lamina.get_program())
         .args(lamina.get_args())
         .args(args);
