@@ -439,5 +439,29 @@ fn a_tiny_layer_claiming_a_terabyte_is_refused_and_sparse_files_stay_sparse() {
         assert_eq!(head, b"sparse!\n");
         s.umount(&m);
     }
+
+    // A container's terabyte file made with one seek: commit refuses it at once, naming it,
+    // rather than writing a terabyte of zeros into a tar.
+    let id = common::unique("sparse");
+    let merged = s.mount("big:1", &["--name", &id]);
+    fs::File::create(merged.join("seeked"))
+        .and_then(|f| f.set_len(1 << 40))
+        .expect("a sparse file in the container");
+    let started = Instant::now();
+    let (r, rss) = measured(&s, &["commit", &id, "seeked:1"]);
+    assert_eq!(r.status, Some(1), "{}", r.describe());
+    assert!(
+        r.stderr.contains("seeked") && r.stderr.contains("--max-layer-expansion"),
+        "names the file and the flag: {}",
+        r.describe()
+    );
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "refused in {:?}",
+        started.elapsed()
+    );
+    assert_flat("commit seeked", rss);
+    assert!(s.staging_leftovers().is_empty());
+    s.umount(&merged);
     canary.check();
 }

@@ -223,6 +223,9 @@ pub struct CommitArgs {
     pub change: Vec<String>,
     #[arg(long, short = 'a')]
     pub author: Option<String>,
+    /// Most bytes sparse files may claim per byte they take on disk (0: no cap)
+    #[arg(long, value_name = "RATIO", default_value_t = crate::engine::DEFAULT_MAX_EXPANSION)]
+    pub max_layer_expansion: u64,
 }
 
 #[derive(Args, Debug)]

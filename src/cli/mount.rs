@@ -148,6 +148,7 @@ pub fn commit(root: &Path, a: CommitArgs) -> CliResult {
     let tag = engine::normalize_tag(&a.name).context(what)?;
     let changes = parse_changes(&a.change).context(what)?;
     let mut engine = Engine::open(root).context(what)?;
+    engine.set_max_layer_expansion(a.max_layer_expansion);
     let printer = LayerPrinter::new("Committing");
     let loaded = engine
         .commit_mount(

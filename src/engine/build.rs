@@ -150,7 +150,7 @@ impl Engine {
         let tar_path = staging.path().join("layer.tar");
         let out = BufWriter::with_capacity(1 << 20, File::create(&tar_path).at(&tar_path)?);
         let mut hashing = HashingWriter::new(out);
-        unpack::write_layer_tar(&upper, &mut hashing, TreeKind::OverlayUpper)?;
+        unpack::write_layer_tar_with(&upper, &mut hashing, TreeKind::OverlayUpper, &self.unpack)?;
         let (mut out, diff_id, size) = hashing.finish();
         out.flush().at(&tar_path)?;
         drop(out);

@@ -52,7 +52,7 @@ use crate::tar::split::Recorder;
 use crate::tar::Tap;
 
 pub use fixup::fix_up_layer;
-pub use pack::{write_layer_tar, PackReport, TreeKind};
+pub use pack::{write_layer_tar, write_layer_tar_with, PackReport, TreeKind};
 
 /// Buffer between the decompressor and the tar framing, and in front of the raw blob.
 pub(crate) const STREAM_BUF: usize = 256 * 1024;

@@ -18,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::beneath::{join, split_parent};
-use super::UnpackError;
+use super::{UnpackError, UnpackOptions, EXPANSION_FLOOR};
 use crate::layerfs::{is_overlay_xattr, OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::sys::open::{open_root, DirAccess};
 use crate::sys::sparse::read_sparse;
@@ -45,11 +45,25 @@ pub struct PackReport {
     pub entries: u64,
 }
 
-/// Writes the tree under `dir` to `out` as an uncompressed layer tar.
+/// Writes the tree under `dir` to `out` as an uncompressed layer tar, with the default cap on
+/// sparse files (see [`write_layer_tar_with`]).
 pub fn write_layer_tar<W: Write>(
     dir: &Path,
     out: W,
     kind: TreeKind,
+) -> Result<PackReport, UnpackError> {
+    write_layer_tar_with(dir, out, kind, &UnpackOptions::default())
+}
+
+/// [`write_layer_tar`] under `opts.max_expansion`: the files' apparent sizes may add up to at
+/// most that many times the bytes they take on disk (or `EXPANSION_FLOOR`). A container can make
+/// a terabyte file with one seek; its holes would go into the tar as a terabyte of zeros, and the
+/// layer would then be refused by the same cap at load.
+pub fn write_layer_tar_with<W: Write>(
+    dir: &Path,
+    out: W,
+    kind: TreeKind,
+    opts: &UnpackOptions,
 ) -> Result<PackReport, UnpackError> {
     let root = open_root(dir, DirAccess::Read).map_err(|e| UnpackError::io(dir, e.into()))?;
     let mut p = Packer {
@@ -59,6 +73,9 @@ pub fn write_layer_tar<W: Write>(
         inodes: HashMap::new(),
         buf: vec![0u8; BUF],
         entries: 0,
+        max_expansion: opts.max_expansion,
+        apparent: 0,
+        allocated: 0,
     };
     walk(root.as_fd(), &mut p)?;
     p.out
@@ -87,6 +104,10 @@ struct Packer<'a, W: Write> {
     inodes: HashMap<(u64, u64), Vec<u8>>,
     buf: Vec<u8>,
     entries: u64,
+    /// The cap of `UnpackOptions::max_expansion` (0: none), and the files' sizes so far.
+    max_expansion: u64,
+    apparent: u64,
+    allocated: u64,
 }
 
 /// The walk (`sys::walk`: no recursion, a bounded number of fds, names in byte order) calls
@@ -219,6 +240,7 @@ impl<W: Write> Packer<'_, W> {
         }
         let xattrs = keep(all);
         let size = st.st_size as u64;
+        self.claim(path, st)?;
         self.head(&Head {
             size,
             xattrs: &xattrs,
@@ -239,6 +261,28 @@ impl<W: Write> Packer<'_, W> {
         }
         read.map_err(|e| self.io(path, e))?;
         self.pad(size)
+    }
+
+    /// Counts a regular file against the cap before a byte of it is written.
+    fn claim(&mut self, path: &[u8], st: &fs::Stat) -> Result<(), UnpackError> {
+        self.apparent = self.apparent.saturating_add(st.st_size as u64);
+        self.allocated = self.allocated.saturating_add(st.st_blocks as u64 * 512);
+        if self.max_expansion == 0 {
+            return Ok(());
+        }
+        let limit = self
+            .allocated
+            .saturating_mul(self.max_expansion)
+            .max(EXPANSION_FLOOR);
+        if self.apparent <= limit {
+            return Ok(());
+        }
+        let e = io::Error::other(format!(
+            "sparse files claim {} bytes on {} bytes of disk, more than {} times that \
+             (raise it with --max-layer-expansion)",
+            self.apparent, self.allocated, self.max_expansion
+        ));
+        Err(self.io(path, e))
     }
 
     /// Xattrs of a node without an fd of its own (symlink, device, fifo), not following it:
