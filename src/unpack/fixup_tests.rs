@@ -265,3 +265,30 @@ fn report_paths_must_stay_inside() {
         );
     }
 }
+
+/// The copied-up file of a lower hardlink keeps its holes: a terabyte sparse file in a lower
+/// layer costs a few blocks, not a terabyte, in the layer that links to it.
+#[test]
+fn lower_hardlinks_copy_sparse_files_hole_for_hole() {
+    use std::os::unix::fs::FileExt;
+    let work = tempfile::tempdir().unwrap();
+    let (l0, _) = layer(work.path(), "l0", TarBuild::new().empty("big"));
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(l0.join("big"))
+        .unwrap();
+    f.write_all_at(b"data", 1 << 39).unwrap();
+    f.set_len(1 << 40).unwrap();
+    drop(f);
+    let (l1, r1) = layer(work.path(), "l1", TarBuild::new().hardlink("l", "big"));
+    fix_up_layer(&l1, &r1, &[l0], &UnpackOptions::default()).unwrap();
+    let md = lmeta(&l1.join("l"));
+    assert_eq!(md.len(), 1 << 40);
+    assert!(md.blocks() < 1024, "{} blocks", md.blocks());
+    let mut b = [0u8; 4];
+    fs::File::open(l1.join("l"))
+        .unwrap()
+        .read_exact_at(&mut b, 1 << 39)
+        .unwrap();
+    assert_eq!(&b, b"data");
+}
