@@ -14,8 +14,9 @@ mod manage;
 mod mount;
 mod output;
 mod pull;
+mod run;
 
-use args::{Cli, Command};
+use args::{Cli, Command, ContainerCommand};
 use clap::Parser;
 use std::io::Write;
 
@@ -54,6 +55,10 @@ pub fn main() -> i32 {
         Command::Save(a) => manage::save(&root, a),
         Command::Df(a) => manage::df(&root, a),
         Command::Fsck(a) => manage::fsck(&root, a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            return run::run(&root, a)
+        }
+        Command::Container(c) => run::container(&root, c),
     };
     match result {
         Ok(()) => 0,

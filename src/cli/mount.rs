@@ -58,7 +58,8 @@ pub fn umount(root: &Path, a: UmountArgs) -> CliResult {
 
 pub fn mounts(root: &Path, a: MountsArgs) -> CliResult {
     let engine = Engine::open(root).context(|| "mounts".to_string())?;
-    let rows = engine.mounts()?;
+    let mut rows = engine.mounts()?;
+    rows.retain(|m| !(a.writable_only && m.readonly));
     if a.quiet {
         for m in &rows {
             println!("{}", m.id);
