@@ -17,5 +17,6 @@ mod manage;
 mod mount;
 mod oracle;
 mod registry;
+mod run;
 mod runtime;
 mod testkit;

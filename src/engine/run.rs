@@ -104,14 +104,9 @@ impl Engine {
         let bundle = layout.mount_bundle(&id);
         let ran = self
             .write_run_bundle(&mounted, &bundle, opts, binds, env)
-            .and_then(|()| {
-                Ok(runtime::run_container(
-                    &rt,
-                    &bundle,
-                    id.as_str(),
-                    opts.stdio,
-                    &signals,
-                )?)
+            .and_then(|program| {
+                runtime::run_container(&rt, &bundle, id.as_str(), opts.stdio, &signals)
+                    .map_err(|e| naming_program(e, &program).into())
             });
         let deleted = rt.delete(id.as_str());
         let removed = if opts.remove {
@@ -135,7 +130,7 @@ impl Engine {
         opts: &RunOptions,
         mut binds: Vec<BindMount>,
         env: Vec<String>,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let cfg = self.image_runtime_config(&mounted.image_id)?;
         fs::create_dir_all(bundle).map_err(|source| RuntimeError::WriteBundle {
             path: bundle.to_path_buf(),
@@ -169,7 +164,20 @@ impl Engine {
         };
         let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &bundle_opts)?;
         runtime::write_bundle(bundle, &spec)?;
-        Ok(())
+        let program = spec.process().as_ref().and_then(|p| p.args().as_ref());
+        Ok(program.and_then(|a| a.first()).cloned().unwrap_or_default())
+    }
+}
+
+/// crun's words for a command that cannot be run do not name it ("open executable: Permission
+/// denied"); docker's (runc's) do. Name it when the runtime did not.
+fn naming_program(e: RuntimeError, program: &str) -> RuntimeError {
+    match e {
+        RuntimeError::Exec { code, message } if !message.contains(program) => RuntimeError::Exec {
+            code,
+            message: format!("exec {program:?}: {message}"),
+        },
+        e => e,
     }
 }
 
