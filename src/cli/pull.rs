@@ -76,7 +76,8 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
             ui.line(&status_line(pulled.new, &engine::familiar(&shown)));
             if a.quiet {
                 println!("{shown}");
-            } else {
+            } else if !a.to_stderr {
+                // `docker run` ends its pull at the status line
                 ui.line(&shown);
             }
         }
