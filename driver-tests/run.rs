@@ -131,6 +131,16 @@ fn run_exits_with_the_containers_code_or_dockers() {
         )
         .expect_code(125);
         assert!(r.stderr.contains("no-such-image"), "{}", r.describe());
+        let r = run(&s, "/no/such/runtime", &["--rm", "busybox", "true"]).expect_code(125);
+        assert!(r.stderr.contains("/no/such/runtime"), "{}", r.describe());
+        assert_no_leftovers(&s, rt, "a runtime that is not there");
+        // a runtime given by path
+        let path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(rt))
+            .find(|p| p.is_file())
+            .expect("the runtime is on PATH");
+        let by_path = path.to_string_lossy().into_owned();
+        run(&s, &by_path, &["--rm", "busybox", "sh", "-c", "exit 4"]).expect_code(4);
         let r = run(&s, rt, &["--rm", "-u", "nobody-here", "busybox", "true"]).expect_code(125);
         assert!(r.stderr.contains("nobody-here"), "{}", r.describe());
         // a command that cannot be invoked: 126; one that is not there: 127; each said once

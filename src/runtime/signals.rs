@@ -73,7 +73,9 @@ impl SignalForwarder {
 
     /// From now on, signals go to `pid`.
     pub fn forward_to(&self, pid: Pid) {
-        lock(&self.state).target = Some(pid);
+        let mut st = lock(&self.state);
+        st.target = Some(pid);
+        st.interrupts = 0;
     }
 
     /// The target has exited (and is about to be reaped): nothing more is sent to it.
@@ -128,3 +130,7 @@ fn deliver(state: &Mutex<State>, signal: i32) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "signals_tests.rs"]
+mod tests;
