@@ -113,6 +113,11 @@ pub enum RuntimeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the runtime's state dir {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("waiting for the container: {0}")]
     Wait(std::io::Error),
 }

@@ -50,7 +50,7 @@ pub fn run_container(
     }
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| RuntimeError::Wait(e.into()))?;
-    fs::create_dir_all(&rt.state_root).map_err(|source| RuntimeError::WriteBundle {
+    fs::create_dir_all(&rt.state_root).map_err(|source| RuntimeError::StateDir {
         path: rt.state_root.clone(),
         source,
     })?;
