@@ -558,7 +558,9 @@ fn a_run_without_rm_is_a_container_to_diff_commit_and_remove() {
         );
     }
     s.umount(&view);
-    assert_no_leftovers(&s, "runc", "container rm");
+    for rt in runtimes() {
+        assert_no_leftovers(&s, rt, "container rm");
+    }
 }
 
 /// The host's network with `--network host`; a namespace with only loopback by default.
