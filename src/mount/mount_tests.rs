@@ -196,12 +196,12 @@ fn errors_before_any_syscall() {
         mount_overlay(&spec, Path::new("/nonexistent"), features()),
         Err(MountError::NoLowers)
     ));
-    let target = Path::new("/nonexistent-target");
+    let tmp = tempfile::tempdir().expect("tempdir");
     let spec = OverlaySpec {
         lowers: vec!["/nonexistent-a".into(), "/nonexistent-b".into()],
         upper: None,
     };
-    let err = mount_overlay(&spec, target, features()).expect_err("missing lowers");
+    let err = mount_overlay(&spec, tmp.path(), features()).expect_err("missing lowers");
     assert!(err.to_string().contains("nonexistent-a"), "{err}");
     assert_eq!(
         fs::read_dir("/nonexistent-a").map_err(|e| e.kind()).err(),
