@@ -8,6 +8,8 @@
 //! - A stored layer is never written to again. Mounts stack them read-only under their own upper dir.
 //! - Nothing outside `tmp/` is ever half-written; `tmp/` is cleared of dead processes' work by every
 //!   command that opens the store.
+//! - Only the owner reads the store: dirs 0700, files lamina writes 0600 (see `perms`), so no local
+//!   user reaches a layer tree or a mount, or the setuid binaries in them.
 //! - The database is reached only through the named operations here (its module is private), and
 //!   only typed keys ([`LayerKey`], [`MountId`], digests) become paths.
 
