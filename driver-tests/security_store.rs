@@ -388,7 +388,7 @@ fn hostile_tags_from_a_registry_are_skipped_and_nothing_raw_reaches_the_terminal
 }
 
 #[test]
-fn hostile_ref_names_in_a_layout_are_refused() {
+fn hostile_ref_names_in_a_layout_or_archive_are_refused() {
     if !common::require_root() {
         return;
     }
@@ -403,6 +403,13 @@ fn hostile_ref_names_in_a_layout_are_refused() {
         assert!(!r.stderr.contains('\u{1b}'), "{}", r.describe());
         assert!(r.stderr.contains("invalid"), "{}", r.describe());
         let r = s.fails(&["load", dir.to_str().unwrap(), &format!("--tag={name}")]);
+        assert!(r.stderr.contains("invalid"), "{}", r.describe());
+        // The same name as a docker-archive RepoTag.
+        let archive = s.base.join(format!("docker-{}.tar", name.len()));
+        let image = Image::new(vec![crate::load::marker_layer("x")]);
+        lamina_testkit::docker::write_docker_archive(&image, &[&format!("evil:{name}")], &archive);
+        let r = s.fails(&["load", archive.to_str().unwrap()]);
+        assert!(!r.stderr.contains('\u{1b}'), "{}", r.describe());
         assert!(r.stderr.contains("invalid"), "{}", r.describe());
     }
     assert_eq!(s.ok(&["images", "-q"]).stdout.trim(), "");
