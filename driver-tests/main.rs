@@ -19,4 +19,5 @@ mod oracle;
 mod registry;
 mod run;
 mod runtime;
+mod security_store;
 mod testkit;

@@ -59,7 +59,10 @@ pub fn rmi(root: &Path, a: RmiArgs) -> CliResult {
                 }
             }
             Err(e) => {
-                eprintln!("lamina: rmi {name}: {e}");
+                eprintln!(
+                    "lamina: rmi {}",
+                    super::output::escape_controls(&format!("{name}: {e}"))
+                );
                 failed = Some(name.clone());
             }
         }

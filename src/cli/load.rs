@@ -58,7 +58,10 @@ impl Observer for LayerPrinter {
     }
 
     fn warning(&self, message: &str) {
-        eprintln!("lamina: warning: {message}");
+        eprintln!(
+            "lamina: warning: {}",
+            super::output::escape_controls(message)
+        );
     }
 }
 

@@ -34,7 +34,9 @@ pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
         .enumerate()
         .map(|(i, row)| {
             let created = row.created.as_deref().and_then(parse_rfc3339);
-            let (by, size, comment) = (row.created_by, row.size, row.comment);
+            // What an image says about itself reaches the terminal escaped.
+            let esc = |s: String| super::output::escape_controls(&s).into_owned();
+            let (by, size, comment) = (row.created_by, row.size, esc(row.comment));
             let shown_id = if i == 0 {
                 if a.no_trunc {
                     id.to_string()
@@ -45,9 +47,9 @@ pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
                 "<missing>".to_string()
             };
             let by = if a.no_trunc {
-                by
+                esc(by)
             } else {
-                ellipsis(&by.replace(['\t', '\n'], " "), 45)
+                ellipsis(&esc(by.replace(['\t', '\n'], " ")), 45)
             };
             vec![
                 ("ID", shown_id),

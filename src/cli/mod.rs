@@ -64,7 +64,8 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("lamina: {e}");
+            // One line, whatever a registry put in its error body (see output::escape_controls).
+            eprintln!("lamina: {}", output::escape_controls(&e.to_string()));
             1
         }
     }

@@ -32,3 +32,21 @@ fn rfc3339_parses() {
     );
     assert_eq!(parse_rfc3339("nope"), None);
 }
+
+#[test]
+fn control_characters_are_escaped() {
+    for (input, want) in [
+        ("debian:latest", "debian:latest"),
+        ("a\x1b]0;pwned\x07b", "a\\x1b]0;pwned\\x07b"),
+        ("line\nfake: ok", "line\\nfake: ok"),
+        ("tab\there", "tab\\there"),
+        ("csi\u{9b}31m", "csi\\x9b31m"),
+        ("rtl\u{202e}gnp.exe", "rtl\\u{202e}gnp.exe"),
+        ("del\x7f", "del\\x7f"),
+        ("back\\slash\n", "back\\\\slash\\n"),
+        ("just a \\ backslash", "just a \\ backslash"),
+    ] {
+        assert_eq!(escape_controls(input), want, "{input:?}");
+    }
+    assert!(matches!(escape_controls("plain"), Cow::Borrowed(_)));
+}

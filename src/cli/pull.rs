@@ -57,10 +57,25 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
 
     let wanted: Vec<String> = if a.all_tags {
         let tags = puller.tags().context(what)?;
-        if tags.is_empty() {
-            return Err(CliError(format!("{}: the repository has no tags", what())));
+        for t in &tags.refused {
+            let shown: String = t.chars().take(80).collect();
+            let more = if t.chars().count() > 80 { "..." } else { "" };
+            ui.warning(&format!(
+                "skipping {shown:?}{more} the registry listed as a tag: {}",
+                engine::TAG_RULE
+            ));
         }
-        tags
+        if tags.valid.is_empty() {
+            let refused = match tags.refused.len() {
+                0 => String::new(),
+                n => format!(" ({n} invalid ones skipped)"),
+            };
+            return Err(CliError(format!(
+                "{}: the repository has no tags{refused}",
+                what()
+            )));
+        }
+        tags.valid
     } else {
         vec![engine::wanted(&reference)]
     };
@@ -153,7 +168,7 @@ impl PullUi {
 
 impl Observer for PullUi {
     fn warning(&self, message: &str) {
-        let s = format!("WARNING: {message}");
+        let s = format!("WARNING: {}", super::output::escape_controls(message));
         match &self.multi {
             Some(m) => m.suspend(|| eprintln!("{s}")),
             None => eprintln!("{s}"),

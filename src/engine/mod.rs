@@ -26,7 +26,9 @@ pub use load::Loader;
 pub use load::{LayerEvent, LayerStatus, LoadedImage};
 pub use mount::{MountOptions, MountedImage};
 pub use plan::{plan, Driver, MountPlan, PlannedMount};
-pub use pull::{full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller};
+pub use pull::{
+    full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller, TagList, TAG_RULE,
+};
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
 pub use run::{RunOptions, RunOutcome};
 pub use save::{ArchiveFormat, SavedImage};

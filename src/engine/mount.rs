@@ -16,8 +16,9 @@ use crate::digest::Digest;
 use crate::mount::{self, Features, RuntimeMount};
 use crate::runtime::{self, Change};
 use crate::store::staging::{self, Staging};
-use crate::store::{self, IoContext, LayerKey, MountId, MountRow, StoreError};
+use crate::store::{self, perms, IoContext, LayerKey, MountId, MountRow, StoreError};
 use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
@@ -64,15 +65,24 @@ impl Engine {
 
     /// `lamina mount`: mounts an image (and writes its bundle, if asked).
     pub fn mount(&mut self, image: &str, opts: &MountOptions) -> Result<MountedImage> {
+        // A target outside the store is made (where missing) and checked here, walking its path
+        // without following any symlink: a planted `BUNDLE/rootfs -> /etc` is refused, never
+        // mounted over. The mount itself opens it the same way again (see `mount::Target`).
         let target = match (&opts.bundle, &opts.target) {
             (Some(_), Some(_)) => {
                 return Err(EngineError::Invalid(
                     "--bundle mounts at BUNDLE/rootfs; do not give --target too".into(),
                 ))
             }
-            (Some(b), None) => Some(b.join(runtime::ROOTFS_DIR)),
-            (None, t) => t.clone(),
+            (Some(b), None) => {
+                // A bundle lamina makes is 0700: its rootfs shows the image's setuid binaries.
+                mount::Target::create(b, 0o700)?;
+                Some(mount::Target::create(&b.join(runtime::ROOTFS_DIR), 0o755)?)
+            }
+            (None, Some(t)) => Some(mount::Target::create(t, 0o755)?),
+            (None, None) => None,
         };
+        let target = target.map(|t| t.path().to_path_buf());
         let mounted = self.mount_image(image, target, opts)?;
         if let Some(bundle) = &opts.bundle {
             if let Err(e) = self.write_bundle(&mounted, bundle, &opts.command) {
@@ -102,15 +112,12 @@ impl Engine {
         }
         let lowers = self.store.lower_dirs(&image_id)?;
         let layout = self.store.layout().clone();
-        let target = match target {
-            Some(t) => {
-                fs::create_dir_all(&t).at(&t)?;
-                t.canonicalize().at(&t)?
-            }
-            None => layout.mount_merged(&id),
-        };
+        let target = target.unwrap_or_else(|| layout.mount_merged(&id));
+        // mounts/<id>/ is 0700: nobody but root walks to its merged tree (see `store::perms`).
         let dir = layout.mount(&id);
-        fs::create_dir_all(layout.mount_merged(&id)).at(&dir)?;
+        perms::create_private_dir(&dir).at(&dir)?;
+        let merged = layout.mount_merged(&id);
+        perms::create_private_dir(&merged).at(&merged)?;
         let row = MountRow {
             id: id.clone(),
             image_id: image_id.clone(),
@@ -323,8 +330,11 @@ fn make(plan: &MountPlan, features: Option<&Features>, no_mount: bool) -> Result
         }
         PlannedMount::Overlay(spec) => {
             if let Some((u, w)) = &spec.upper {
-                fs::create_dir(u).at(u)?;
-                fs::create_dir(w).at(w)?;
+                // The upper dir's mode is the mounted root's: 0755 as a root dir is, whatever the
+                // umask (mounts/<id>/ above it keeps others out).
+                fs::DirBuilder::new().mode(0o755).create(u).at(u)?;
+                fs::set_permissions(u, fs::Permissions::from_mode(0o755)).at(u)?;
+                perms::create_private_dir(w).at(w)?;
             }
             if !no_mount {
                 let features = features.cloned().unwrap_or_else(Features::conservative);

@@ -4,6 +4,7 @@
 
 use super::{Engine, EngineError, Observer, Result};
 use crate::digest::Digest;
+use crate::image::reference::is_valid_tag;
 use crate::image::{Platform, Reference};
 use crate::source::registry::{self, Credentials, RegistryError, RegistryOptions, RegistrySource};
 use crate::source::{self, SourceRef};
@@ -52,9 +53,16 @@ impl Puller {
         })
     }
 
-    /// Every tag of the repository.
-    pub fn tags(&self) -> Result<Vec<String>> {
-        Ok(self.source.tags()?)
+    /// Every tag of the repository, checked against the reference grammar: what a registry lists
+    /// becomes part of a request path and a stored name, so `../x`, `-rf`, `.hidden`, 300 bytes or
+    /// escape sequences are set aside (for the caller to warn about), never pulled.
+    pub fn tags(&self) -> Result<TagList> {
+        let (valid, refused) = self
+            .source
+            .tags()?
+            .into_iter()
+            .partition(|t| is_valid_tag(t));
+        Ok(TagList { valid, refused })
     }
 
     /// A manifest or index exactly as the registry serves it.
@@ -62,6 +70,19 @@ impl Puller {
         Ok(self.source.fetch_manifest(tag_or_digest)?.bytes)
     }
 }
+
+/// A repository's tag list, split by the reference grammar.
+#[derive(Debug, Clone, Default)]
+pub struct TagList {
+    /// The tags that may be pulled, in the registry's order.
+    pub valid: Vec<String>,
+    /// What the registry listed that is not a tag (see [`TAG_RULE`]).
+    pub refused: Vec<String>,
+}
+
+/// What a tag is, for messages.
+pub const TAG_RULE: &str =
+    "a tag is up to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'";
 
 /// `docker.io/library/debian:latest`, or `…/debian@sha256:…` for a digest.
 pub fn full_name(reference: &Reference, tag_or_digest: &str) -> String {
@@ -101,6 +122,12 @@ impl Engine {
         platform: &Platform,
         observer: &dyn Observer,
     ) -> Result<PulledImage> {
+        // Checked before it reaches the registry as part of a URL, or the store as a name.
+        if tag_or_digest.parse::<Digest>().is_err() && !is_valid_tag(tag_or_digest) {
+            return Err(EngineError::Invalid(format!(
+                "{tag_or_digest:?} is neither a tag nor a digest: {TAG_RULE}"
+            )));
+        }
         let sref: SourceRef = puller.source.source_ref(tag_or_digest)?;
         let image = source::resolve(&puller.source, &sref, platform)?;
         for w in &image.warnings {

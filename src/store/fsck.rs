@@ -21,6 +21,7 @@ use rustix::fs::{flock, FlockOperation};
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, OpenOptions};
 use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +43,8 @@ pub enum ProblemKind {
     OrphanLayer,
     BrokenImage,
     OrphanBlob,
+    /// A dir or file of the store that others than its owner may read (see `perms`).
+    Permissions,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,7 @@ impl Store {
         self.check_images(&mut r, opts, &damaged)?;
         self.check_layer_dirs(&mut r, opts)?;
         self.check_blobs(&mut r, opts)?;
+        self.check_modes(&mut r, opts)?;
         Ok(r)
     }
 
@@ -360,6 +364,33 @@ impl Store {
             if let Some(key) = key.filter(|_| opts.repair) {
                 self.remove_layer_dir(&key)?;
                 r.repaired(i, "removed");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_modes(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+        let root = self.layout.root();
+        for w in super::perms::wrong_modes(&self.layout).at(root)? {
+            let shown = w
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&w.path)
+                .display()
+                .to_string();
+            let i = r.add(
+                ProblemKind::Permissions,
+                if shown.is_empty() {
+                    ".".to_string()
+                } else {
+                    shown
+                },
+                format!("mode {:04o}, the store allows {:04o}", w.mode, w.want),
+            );
+            if opts.repair {
+                let perm = fs::Permissions::from_mode(w.want);
+                fs::set_permissions(&w.path, perm).at(&w.path)?;
+                r.repaired(i, format!("set to {:04o}", w.want));
             }
         }
         Ok(())

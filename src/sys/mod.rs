@@ -9,6 +9,7 @@
 //! Invariants: nothing here follows a symlink unless its name says the path comes from the store
 //! (`open_root`); `open_beneath` never leaves the directory it starts from.
 
+pub mod create;
 pub mod mount_api;
 pub mod open;
 pub mod reflink;
