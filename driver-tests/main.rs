@@ -18,4 +18,5 @@ mod mount;
 mod oracle;
 mod registry;
 mod runtime;
+mod security_input;
 mod testkit;
