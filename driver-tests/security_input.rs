@@ -242,15 +242,10 @@ fn a_layout_of_exponentially_fanning_indexes_is_refused_quickly() {
     );
 }
 
-#[test]
-fn a_registry_of_exponentially_fanning_indexes_is_refused_quickly() {
-    let Some(s) = store("fan-registry") else {
-        return;
-    };
-    let img = marker_image("secin-fan-reg");
-    let mut b = OciBuilder::new();
-    b.image(None, img.clone());
-    let top = fan_out(&mut b, img.manifest_descriptor(), 7, 6);
+/// A registry serving the blobs of `b` by digest, `latest` naming `top`; blob GETs are redirected
+/// (307, a relative Location) to `/real/DIGEST` when `redirect` is set, as registries send blobs
+/// to their storage.
+fn serve(b: &OciBuilder, top: &Value, redirect: bool) -> FakeRegistry {
     let mut blobs: HashMap<String, Vec<u8>> = b
         .files()
         .into_iter()
@@ -262,10 +257,16 @@ fn a_registry_of_exponentially_fanning_indexes_is_refused_quickly() {
     let top_digest = top["digest"].as_str().expect("digest").to_string();
     let top_bytes = blobs[&top_digest].clone();
     blobs.insert("latest".into(), top_bytes);
-    let reg = FakeRegistry::start(move |path| {
+    FakeRegistry::start(move |path| {
         let Some((_, name)) = path.rsplit_once('/') else {
             return Answer::not_found();
         };
+        if redirect && path.contains("/blobs/") {
+            return Answer {
+                status: 307,
+                ..Answer::redirect(&format!("/real/{name}"))
+            };
+        }
         let Some(bytes) = blobs.get(name) else {
             return Answer::not_found();
         };
@@ -278,7 +279,36 @@ fn a_registry_of_exponentially_fanning_indexes_is_refused_quickly() {
             a = a.header("Content-Type", t);
         }
         a
-    });
+    })
+}
+
+#[test]
+fn a_redirect_to_an_http_url_with_a_host_is_still_followed() {
+    let Some(s) = store("redirect-ok") else {
+        return;
+    };
+    let img = marker_image("secin-redirected");
+    let mut b = OciBuilder::new();
+    b.image(None, img.clone());
+    let reg = serve(&b, &img.manifest_descriptor(), true);
+    let image = format!("{}/fine:latest", reg.host());
+    s.ok(&["pull", &image]);
+    // the manifest, then config and two layers: each a redirect and the real GET
+    assert_eq!(reg.requests(), 1 + 3 * 2, "requests");
+    let listed = s.ok(&["images"]).stdout;
+    assert!(listed.contains("/fine"), "{listed}");
+}
+
+#[test]
+fn a_registry_of_exponentially_fanning_indexes_is_refused_quickly() {
+    let Some(s) = store("fan-registry") else {
+        return;
+    };
+    let img = marker_image("secin-fan-reg");
+    let mut b = OciBuilder::new();
+    b.image(None, img.clone());
+    let top = fan_out(&mut b, img.manifest_descriptor(), 7, 6);
+    let reg = serve(&b, &top, false);
     let image = format!("{}/evil:latest", reg.host());
     refused(
         &s,
