@@ -141,3 +141,15 @@ fn a_fifo_given_as_an_archive_is_refused_without_blocking() {
         .to_string();
     assert!(msg.contains("a FIFO"), "{msg}");
 }
+
+#[test]
+fn a_docker_archive_listing_too_many_images_is_refused_before_reading_them() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("many.tar");
+    let entry = serde_json::json!({"Config": "c.json", "RepoTags": null, "Layers": []});
+    let manifest = serde_json::Value::Array(vec![entry; 5000]).to_string();
+    tar_files(&path, &[("manifest.json", manifest.as_bytes())]);
+    let e = open_source(path.to_str().unwrap()).err().unwrap();
+    assert!(matches!(e, SourceError::Limit { .. }), "{e}");
+    assert!(e.to_string().contains("5000 images"), "{e}");
+}
