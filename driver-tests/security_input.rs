@@ -44,12 +44,22 @@ fn store(tag: &str) -> Option<Store> {
     Some(s)
 }
 
-/// `cmd` run under /usr/bin/time, which reports its peak RSS on the last stderr line.
+/// `cmd` run under /usr/bin/time, which reports its peak RSS on the last stderr line, and under
+/// `timeout`, which kills it before the runner's limit (the runner kills only its own child, so a
+/// hung lamina under `time` would outlive the test).
 fn measured(cmd: &Command) -> Command {
     let mut t = Command::new("/usr/bin/time");
-    t.args(["-f", "peak-rss-kib=%M"])
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
+    let kill_after = (LIMIT - Duration::from_secs(5)).as_secs().to_string();
+    t.args([
+        "-f",
+        "peak-rss-kib=%M",
+        "timeout",
+        "-s",
+        "KILL",
+        &kill_after,
+    ])
+    .arg(cmd.get_program())
+    .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => t.env(k, v),
@@ -66,7 +76,7 @@ fn refused(s: &Store, args: &[&str], words: &[&str]) -> Run {
     let before = snapshot(s);
     let mut cmd = s.command();
     cmd.args(args);
-    let timed = Path::new("/usr/bin/time").exists();
+    let timed = Path::new("/usr/bin/time").exists() && common::have_tool("timeout");
     let mut cmd = if timed { measured(&cmd) } else { cmd };
     let start = Instant::now();
     let r = common::run(&mut cmd, LIMIT);
