@@ -19,5 +19,6 @@ mod oracle;
 mod registry;
 mod run;
 mod runtime;
+mod security_input;
 mod security_store;
 mod testkit;

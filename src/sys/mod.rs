@@ -13,6 +13,7 @@ pub mod create;
 pub mod mount_api;
 pub mod open;
 pub mod reflink;
+pub mod regular;
 pub mod spawn;
 pub mod writeback;
 pub mod xattr;

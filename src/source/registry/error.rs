@@ -60,6 +60,12 @@ pub enum RegistryError {
     },
     #[error("manifest for {reference} is larger than {limit} bytes")]
     TooLarge { reference: String, limit: u64 },
+    #[error("GET {from}: refusing the redirect to {to:?}: {reason}")]
+    BadRedirect {
+        from: String,
+        to: String,
+        reason: String,
+    },
 }
 
 impl From<RegistryError> for SourceError {
