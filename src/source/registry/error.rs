@@ -89,7 +89,13 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
             .iter()
             .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
                 (false, false) => {
-                    format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message)
+                    let code = e.code.to_lowercase().replace('_', " ");
+                    // distribution's messages often just repeat the code ("manifest unknown").
+                    if e.message.eq_ignore_ascii_case(&code) {
+                        code
+                    } else {
+                        format!("{code}: {}", e.message)
+                    }
                 }
                 (true, false) => e.message.clone(),
                 _ => e.code.to_lowercase().replace('_', " "),
@@ -105,6 +111,18 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
                 format!("HTTP {status}: {text}")
             }
         }
+    }
+}
+
+/// The registry's message without the code a variant already says (`Unauthorized` prints
+/// "unauthorized: …" itself, so "unauthorized: authentication required" loses its first word).
+pub(crate) fn without_code(message: String, code: &str) -> String {
+    match message
+        .strip_prefix(code)
+        .and_then(|rest| rest.strip_prefix(": "))
+    {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => message,
     }
 }
 
