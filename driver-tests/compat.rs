@@ -527,3 +527,36 @@ fn pull_warnings_are_printed_once_and_say_requested_only_when_asked() {
         );
     }
 }
+
+/// What a registry refuses reads once: not `unauthorized: unauthorized: …`, not `login R: R: …`.
+#[test]
+fn registry_refusals_do_not_repeat_themselves() {
+    let Some(env) = fixture::env() else { return };
+    let reg = Registry::start(&env, &["--auth"]);
+    let (host_arch, _) = host_and_foreign_arch();
+    reg.push(
+        &oci(&env, &format!("multiarch:latest-{host_arch}")),
+        "busy:1",
+        &[],
+    );
+    let name = format!("{}/busy:1", reg.host());
+    let store = Lamina::new();
+    let check = |err: &str| {
+        let line = err.lines().last().unwrap_or_default();
+        assert_eq!(repeated_part(line), None, "{err}");
+        assert_eq!(line.matches("unauthorized").count(), 1, "{err}");
+    };
+    check(&store.fails(&["pull", &name]));
+    check(&store.fails(&["login", &reg.host(), "-u", "lamina", "-p", "nope"]));
+    // Wrong credentials, as docker would have stored them: the registry's own refusal.
+    std::fs::write(
+        store.docker_config().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"bGFtaW5hOm5vcGU="}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .expect("config.json");
+    check(&store.fails(&["pull", &name]));
+    check(&store.fails(&["manifest", "inspect", &name]));
+}

@@ -28,9 +28,10 @@ pub enum RegistryError {
     },
     #[error("{registry} is not a v2 registry: GET /v2/ answered HTTP {status}")]
     NotARegistry { registry: String, status: u16 },
-    #[error("{registry}: unauthorized: {detail}")]
+    // Not the registry: whoever asked names it (`login R: …`, `pull R/x:1: …`).
+    #[error("unauthorized: {detail}")]
     Unauthorized { registry: String, detail: String },
-    #[error("{registry}: getting a token: {reason}")]
+    #[error("getting a token: {reason}")]
     Token { registry: String, reason: String },
     #[error("{what}: access denied: {message}")]
     Denied { what: String, message: String },

@@ -55,15 +55,21 @@ fn refusals_do_not_repeat_the_registry_s_code() {
     };
     assert_eq!(
         unauthorized.to_string(),
-        "example.com: unauthorized: authentication required"
+        "unauthorized: authentication required"
     );
-    for e in [unauthorized, denied, unknown] {
-        let shown = format!("pull example.com/x:1: {e}");
-        assert_eq!(
-            lamina_testkit::messages::repeated_part(&shown),
-            None,
-            "{shown}"
-        );
+    let token = RegistryError::Token {
+        registry: "example.com".into(),
+        reason: "realm unreachable".into(),
+    };
+    for e in [unauthorized, denied, unknown, token] {
+        for context in ["pull example.com/x:1", "login example.com"] {
+            let shown = format!("{context}: {e}");
+            assert_eq!(
+                lamina_testkit::messages::repeated_part(&shown),
+                None,
+                "{shown}"
+            );
+        }
     }
     // A message that is not the code stays whole.
     assert_eq!(
