@@ -110,21 +110,19 @@ impl Engine {
         let id = self.store.resolve_image(name)?;
         let mut refs = self.references(&id)?;
         let mounts = self.store.mounts_of_image(&id)?;
-        let in_use = || match mounts.first() {
-            Some(m) => EngineError::ImageInUse {
-                image: name.to_string(),
-                mount: m.id.to_string(),
-                target: m.target.clone(),
-            },
-            None => EngineError::Invalid(format!("image {name} is in use")),
-        };
+        // docker's conflict with a container: the first mount that uses the image, if any.
+        let in_use = mounts.first().map(|m| EngineError::ImageInUse {
+            image: name.to_string(),
+            mount: m.id.to_string(),
+            target: m.target.clone(),
+        });
         let mut report = RemoveReport::default();
         let given =
             ImageRef::parse(name).filter(|r| refs.contains(r) && !store::names_id_of(name, &id));
 
         if let Some(given) = given {
-            if !force && !mounts.is_empty() && is_single_reference(&refs) {
-                return Err(in_use());
+            if let Some(e) = in_use.filter(|_| !force && is_single_reference(&refs)) {
+                return Err(e);
             }
             self.drop_reference(&given, &mut report)?;
             refs.retain(|r| r != &given);
@@ -142,8 +140,8 @@ impl Engine {
                 return Ok(report);
             }
         } else {
-            if !mounts.is_empty() && !force {
-                return Err(in_use());
+            if let Some(e) = in_use.filter(|_| !force) {
+                return Err(e);
             }
             if refs.len() > 1 && !is_single_reference(&refs) && !force {
                 return Err(EngineError::MultipleRepositories {
