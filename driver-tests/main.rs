@@ -9,6 +9,7 @@
 //! (testkit/: `tarw`, `oci`; trees are compared with its `tree`), checked in testkit.rs.
 
 mod common;
+mod compat;
 mod corpus;
 mod crash;
 mod hostile;

@@ -129,6 +129,9 @@ pub enum ManifestCommand {
 pub struct ManifestInspectArgs {
     /// NAME[:TAG|@DIGEST]
     pub reference: String,
+    /// Also each manifest's platform, size and contents (docker's verbose form)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

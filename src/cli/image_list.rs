@@ -101,17 +101,14 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
             continue;
         }
         let mut tags = summary.tags;
-        let digests = summary.digests;
+        let mut digests = summary.digests;
         match filter.dangling {
             Some(true) if !tags.is_empty() => continue,
             Some(false) if tags.is_empty() => continue,
             _ => {}
         }
-        if !filter.references.is_empty() {
-            tags.retain(|t| filter.reference_matches(t));
-            if tags.is_empty() {
-                continue;
-            }
+        if !filter.select_references(&mut tags, &mut digests) {
+            continue;
         }
         if !filter.labels.is_empty() {
             let config = engine

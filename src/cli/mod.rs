@@ -11,6 +11,7 @@ mod images;
 mod load;
 mod login;
 mod manage;
+mod manifest;
 mod mount;
 mod output;
 mod pull;
@@ -18,7 +19,7 @@ mod run;
 
 use args::{Cli, Command, ContainerCommand};
 use clap::Parser;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -49,7 +50,7 @@ pub fn main() -> i32 {
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Pull(a) => pull::pull(&root, a),
         Command::Login(a) => login::login(a),
-        Command::Manifest(args::ManifestCommand::Inspect(a)) => pull::manifest_inspect(a),
+        Command::Manifest(args::ManifestCommand::Inspect(a)) => manifest::inspect(a),
         Command::History(a) => manage::history(&root, a),
         Command::Prune(a) => manage::prune(&root, a),
         Command::Save(a) => manage::save(&root, a),
@@ -80,7 +81,9 @@ fn init_logging(debug: bool) {
     };
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal());
     // --debug is for finding out where the time goes: seconds since the start on every line.
     let _ = if debug {
         log.with_timer(tracing_subscriber::fmt::time::uptime())

@@ -1,4 +1,4 @@
-//! `lamina pull` and `lamina manifest inspect`, with docker's words:
+//! `lamina pull`, with docker's words:
 //!
 //! ```text
 //! latest: Pulling from library/debian
@@ -12,15 +12,15 @@
 //! Layers are named by the first 12 hex digits of their blob digest, as docker names them. On a
 //! terminal each layer being fetched has a live progress bar; otherwise only the final lines print.
 
-use super::args::{ManifestInspectArgs, PullArgs, RegistryArgs};
+use super::args::{PullArgs, RegistryArgs};
 use super::output::human_size;
 use super::{CliError, CliResult, Context};
 use crate::engine::{
-    self, Descriptor, Digest, Engine, LayerEvent, LayerStatus, Observer, Puller, Reference,
-    RegistryOptions,
+    self, Descriptor, Digest, Engine, LayerEvent, LayerStatus, Observer, Platform, Puller,
+    Reference, RegistryOptions,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,7 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     }
     let platform = super::load::platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
-    let ui = Arc::new(PullUi::new(a.quiet, a.to_stderr));
+    let ui = Arc::new(PullUi::new(a.quiet, a.to_stderr, a.platform.is_some()));
     let progress_ui = ui.clone();
     let puller = Puller::open(
         &reference,
@@ -77,14 +77,24 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
         }
         tags.valid
     } else {
+        if reference.tag.is_none() && reference.digest.is_none() {
+            ui.line(&format!(
+                "Using default tag: {}",
+                engine::wanted(&reference)
+            ));
+        }
         vec![engine::wanted(&reference)]
     };
     let mut any_new = false;
     for w in &wanted {
         let shown = engine::full_name(&reference, w);
         let one_what = || format!("pull {shown}");
+        // docker names what it pulls only once the registry has answered for it.
+        let resolved = puller.resolve(w, &platform).context(one_what)?;
         ui.line(&format!("{w}: Pulling from {}", reference.path));
-        let pulled = engine.pull(&puller, w, &platform, &*ui).context(one_what)?;
+        let pulled = engine
+            .pull(&puller, &resolved, &platform, &*ui)
+            .context(one_what)?;
         ui.line(&format!("Digest: {}", pulled.digest));
         any_new |= pulled.new;
         if !a.all_tags {
@@ -109,6 +119,48 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     Ok(())
 }
 
+/// docker's words for an image that is not for the platform wanted: "requested" only when one was
+/// asked for with `--platform`, else the host's.
+pub(crate) fn platform_warning(
+    name: &str,
+    image: &Platform,
+    wanted: &Platform,
+    requested: bool,
+) -> String {
+    if requested {
+        format!(
+            "image with reference {name} was found but does not match the requested platform: \
+             wanted {wanted}, actual: {image}"
+        )
+    } else {
+        format!(
+            "the platform of image {name} ({image}) does not match the detected host platform \
+             ({wanted})"
+        )
+    }
+}
+
+/// Lines of layers (bottom first), printed in that order whatever order the concurrent workers
+/// finish in, as docker prints them.
+#[derive(Default)]
+pub(crate) struct InOrder {
+    next: usize,
+    waiting: BTreeMap<usize, String>,
+}
+
+impl InOrder {
+    /// Takes the line of layer `index`; returns the lines now ready to print, in order.
+    pub(crate) fn push(&mut self, index: usize, line: String) -> Vec<String> {
+        self.waiting.insert(index, line);
+        let mut ready = vec![];
+        while let Some(line) = self.waiting.remove(&self.next) {
+            ready.push(line);
+            self.next += 1;
+        }
+        ready
+    }
+}
+
 fn status_line(new: bool, name: &str) -> String {
     if new {
         format!("Status: Downloaded newer image for {name}")
@@ -122,6 +174,8 @@ struct PullUi {
     multi: Option<MultiProgress>,
     quiet: bool,
     to_stderr: bool,
+    /// `--platform` was given.
+    platform_requested: bool,
     state: Mutex<UiState>,
 }
 
@@ -131,10 +185,12 @@ struct UiState {
     blob_of: HashMap<Digest, Digest>,
     /// Live bars, by blob digest.
     bars: HashMap<Digest, ProgressBar>,
+    /// The layer lines, held back until the layers below them have theirs.
+    lines: InOrder,
 }
 
 impl PullUi {
-    fn new(quiet: bool, to_stderr: bool) -> PullUi {
+    fn new(quiet: bool, to_stderr: bool, platform_requested: bool) -> PullUi {
         let multi = match to_stderr {
             false => (!quiet && std::io::stdout().is_terminal())
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
@@ -145,6 +201,7 @@ impl PullUi {
             multi,
             quiet,
             to_stderr,
+            platform_requested,
             state: Mutex::new(UiState::default()),
         }
     }
@@ -175,10 +232,20 @@ impl Observer for PullUi {
         }
     }
 
+    fn platform_mismatch(&self, name: &str, image: &Platform, wanted: &Platform) {
+        self.warning(&platform_warning(
+            name,
+            image,
+            wanted,
+            self.platform_requested,
+        ));
+    }
+
     fn image_started(&self, layers: &[(Descriptor, Digest)]) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
+        st.lines = InOrder::default();
         st.blob_of = layers
             .iter()
             .map(|(desc, diff_id)| (diff_id.clone(), desc.digest.clone()))
@@ -234,8 +301,11 @@ impl Observer for PullUi {
                 return;
             }
         };
+        let ready = st.lines.push(e.index, line);
         drop(st);
-        self.line(&line);
+        for line in ready {
+            self.line(&line);
+        }
     }
 }
 
@@ -262,17 +332,4 @@ fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix}: Downloading [{bar:40}] {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
-}
-
-pub fn manifest_inspect(a: ManifestInspectArgs) -> CliResult {
-    let what = || format!("manifest inspect {}", a.reference);
-    let reference = Reference::parse(&a.reference).context(what)?;
-    let puller = Puller::open(&reference, &registry_options(&a.registry), None).context(what)?;
-    let bytes = puller.manifest(&engine::wanted(&reference)).context(what)?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&bytes).context(what)?;
-    if !bytes.ends_with(b"\n") {
-        out.write_all(b"\n").context(what)?;
-    }
-    Ok(())
 }

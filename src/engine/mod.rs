@@ -27,7 +27,8 @@ pub use load::{LayerEvent, LayerStatus, LoadedImage};
 pub use mount::{MountOptions, MountedImage};
 pub use plan::{plan, Driver, MountPlan, PlannedMount};
 pub use pull::{
-    full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller, TagList, TAG_RULE,
+    full_name, login, login_registry, wanted, BlobProgress, InspectedManifest, PulledImage, Puller,
+    ResolvedPull, TagList, TAG_RULE,
 };
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
 pub use run::{RunOptions, RunOutcome};
@@ -37,6 +38,7 @@ pub use save::{ArchiveFormat, SavedImage};
 /// nothing but `engine`.
 pub use crate::digest::Digest;
 pub use crate::image::change::ConfigChange;
+pub use crate::image::media_types;
 pub use crate::image::{Descriptor, ImageConfig, Platform, Reference, UtcTime};
 pub use crate::mount::{Features, RuntimeMount};
 pub use crate::runtime::{format_changes, Change, ContainerStdio, NetworkMode};
@@ -63,6 +65,13 @@ pub trait Observer: Sync {
     fn image_finished(&self) {}
     /// Something a person should know but that does not stop the operation.
     fn warning(&self, _message: &str) {}
+    /// The image `name` resolved to is for `image`, not for the platform `wanted` (the one asked
+    /// for, or the host's): the caller words it, knowing which of the two it was.
+    fn platform_mismatch(&self, name: &str, image: &Platform, wanted: &Platform) {
+        self.warning(&format!(
+            "{name}: image platform {image} does not match platform {wanted}"
+        ));
+    }
 }
 
 /// An observer that shows nothing.

@@ -99,7 +99,8 @@ pub enum SourceError {
     #[error(transparent)]
     Registry(Box<registry::RegistryError>),
     #[error(
-        "{name}: no manifest for platform {want}; the image has: {}",
+        // Not the name: whoever asked for the image says which (`pull NAME: …`).
+        "no manifest for platform {want}; the image has: {}",
         list_or_none(available)
     )]
     NoMatchingPlatform {

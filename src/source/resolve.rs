@@ -81,8 +81,11 @@ pub struct ResolvedImage {
     pub layers: Vec<(Descriptor, Digest)>,
     /// The platform the config says the image is for.
     pub platform: Platform,
-    /// Things a person should hear about (a platform that does not match the request).
+    /// Things a person should hear about (an index that misdescribes a manifest's platform).
     pub warnings: Vec<String>,
+    /// The indexes walked to reach the manifest, outermost first, with their bytes (a pull keeps
+    /// them: its repository digest names the outermost).
+    pub indexes: Vec<(Digest, Vec<u8>)>,
 }
 
 impl ResolvedImage {
@@ -106,7 +109,7 @@ pub fn resolve(
         visited: 0,
     };
     let mut desc = r.descriptor.clone();
-    let mut via_index = false;
+    let mut indexes = Vec::new();
     for depth in 0..MAX_INDEX_DEPTH {
         let what = if mt::is_index(&desc.media_type) {
             "index"
@@ -124,11 +127,14 @@ pub fn resolve(
             ManifestKind::Index(index) => {
                 walk.check_fan_out(&desc.digest, index.manifests.len())?;
                 let levels_left = MAX_INDEX_DEPTH - depth - 1;
-                desc = choose(&mut walk, &index.manifests, platform, levels_left)?.clone();
-                via_index = true;
+                let chosen = choose(&mut walk, &index.manifests, platform, levels_left)?.clone();
+                indexes.push((std::mem::replace(&mut desc, chosen).digest, bytes));
             }
             ManifestKind::Manifest(manifest) => {
-                return finish(source, r, desc, bytes, manifest, platform, via_index)
+                let via_index = !indexes.is_empty();
+                let mut image = finish(source, r, desc, bytes, manifest, platform, via_index)?;
+                image.indexes = indexes;
+                return Ok(image);
             }
         }
     }
@@ -254,21 +260,17 @@ fn finish(
 
     let image_platform = config.platform();
     let mut warnings = Vec::new();
-    if !platform.matches(&image_platform) {
-        // containerd only checks configs reached through an index; docker warns for the rest.
-        let w = match (&desc.platform, via_index) {
-            (Some(listed), true) => format!(
+    // An index that misdescribes its manifest is worth a word; an image that is not for the
+    // platform asked for is the caller's to report (it knows whether a platform was asked for, or
+    // the host's assumed), by comparing `platform` with its request.
+    if let (Some(listed), true) = (&desc.platform, via_index) {
+        if !platform.matches(&image_platform) {
+            warnings.push(format!(
                 "{}: the index lists manifest {} for {listed}, but its config says {image_platform}",
                 r.display_name(),
                 desc.digest.short()
-            ),
-            _ => format!(
-                "{}: image platform {image_platform} does not match the requested platform {platform}",
-                r.display_name()
-            ),
-        };
-        tracing::warn!("{w}");
-        warnings.push(w);
+            ));
+        }
     }
     Ok(ResolvedImage {
         name: r.name.clone(),
@@ -280,6 +282,7 @@ fn finish(
         layers,
         platform: image_platform,
         warnings,
+        indexes: Vec::new(),
     })
 }
 

@@ -397,18 +397,13 @@ impl Store {
     }
 
     fn check_blobs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
-        let mut wanted: BTreeSet<String> = self
-            .db
-            .images()?
-            .into_iter()
-            .map(|i| i.id.hex().to_string())
+        // Configs, the manifests or indexes names came with, and the manifests those indexes
+        // list (a multi-platform pull keeps the index and the platform's manifest).
+        let wanted: BTreeSet<String> = self
+            .referenced_blobs()?
+            .iter()
+            .map(|d| d.hex().to_string())
             .collect();
-        wanted.extend(
-            self.db
-                .manifest_digests()?
-                .iter()
-                .map(|d| d.hex().to_string()),
-        );
         let dir = self.layout.blobs_dir();
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
@@ -419,7 +414,7 @@ impl Store {
             let i = r.add(
                 ProblemKind::OrphanBlob,
                 format!("blobs/sha256/{name}"),
-                "no image or repository digest refers to it",
+                "no image, repository digest or index refers to it",
             );
             if opts.repair {
                 fs::remove_file(entry.path()).at(&entry.path())?;

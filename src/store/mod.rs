@@ -13,6 +13,7 @@
 //! - The database is reached only through the named operations here (its module is private), and
 //!   only typed keys ([`LayerKey`], [`MountId`], digests) become paths.
 
+mod blobs;
 mod db;
 mod df;
 mod error;

@@ -7,7 +7,9 @@
 //! `RegistryError` that carries the registry's own error codes and message.
 
 use super::auth::{self, Challenge, Credentials};
-use super::error::{is_transient, looks_like_plain_http, parse_error_body, transport_reason};
+use super::error::{
+    is_transient, looks_like_plain_http, parse_error_body, transport_reason, without_code,
+};
 use super::redirect::{is_redirect, redirect_target, MAX_REDIRECTS};
 use super::{tls, RegistryError, RegistryOptions};
 use std::collections::HashMap;
@@ -342,11 +344,11 @@ impl Client {
         match r.status {
             401 => RegistryError::Unauthorized {
                 registry: self.registry.clone(),
-                detail: r.message,
+                detail: without_code(r.message, "unauthorized"),
             },
             403 => RegistryError::Denied {
                 what: what.to_string(),
-                message: r.message,
+                message: without_code(r.message, "denied"),
             },
             404 => RegistryError::NotFound {
                 what: what.to_string(),
