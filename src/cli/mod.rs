@@ -6,16 +6,22 @@
 mod args;
 mod filter;
 mod format;
+mod history;
 mod image_list;
 mod images;
+mod inspect;
 mod load;
 mod login;
 mod manage;
 mod mount;
 mod output;
 mod pull;
+mod template;
+mod template_exec;
+mod template_printf;
+mod template_value;
 
-use args::{Cli, Command};
+use args::{Cli, Command, ImageCommand};
 use clap::Parser;
 use std::io::Write;
 
@@ -44,16 +50,28 @@ pub fn main() -> i32 {
         Command::Commit(a) => mount::commit(&root, a),
         Command::Images(a) => image_list::images(&root, a),
         Command::Tag(a) => images::tag(&root, a),
-        Command::Inspect(a) => images::inspect(&root, a),
+        Command::Inspect(a) => return inspect::inspect(&root, a, "object"),
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Pull(a) => pull::pull(&root, a),
         Command::Login(a) => login::login(a),
         Command::Manifest(args::ManifestCommand::Inspect(a)) => pull::manifest_inspect(a),
-        Command::History(a) => manage::history(&root, a),
+        Command::History(a) => history::history(&root, a),
         Command::Prune(a) => manage::prune(&root, a),
         Command::Save(a) => manage::save(&root, a),
         Command::Df(a) => manage::df(&root, a),
         Command::Fsck(a) => manage::fsck(&root, a),
+        Command::Image(c) => match c {
+            ImageCommand::Ls(a) => image_list::images(&root, a),
+            ImageCommand::Pull(a) => pull::pull(&root, a),
+            ImageCommand::Rm(a) => images::rmi(&root, a),
+            ImageCommand::Tag(a) => images::tag(&root, a),
+            ImageCommand::Inspect(a) => return inspect::inspect(&root, a, "image"),
+            ImageCommand::History(a) => history::history(&root, a),
+            ImageCommand::Prune(a) => manage::prune(&root, a),
+            ImageCommand::Save(a) => manage::save(&root, a),
+            ImageCommand::Load(a) => load::load(&root, a),
+            ImageCommand::Import(a) => load::import(&root, a),
+        },
     };
     match result {
         Ok(()) => 0,
