@@ -11,6 +11,7 @@
 mod common;
 mod corpus;
 mod crash;
+mod format;
 mod hostile;
 mod load;
 mod manage;
