@@ -53,7 +53,7 @@ fn rfc3339(secs: i64) -> String {
 fn layer(name: &str, size: usize) -> Layer {
     let mut w = TarWriter::new();
     w.dir("data/", 0o755);
-    w.file(&format!("data/{name}"), 0o644, &vec![7; size]);
+    w.file(format!("data/{name}"), 0o644, &vec![7; size]);
     Layer::new(&w.finish(), Compression::Gzip)
 }
 
