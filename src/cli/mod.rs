@@ -18,6 +18,8 @@ mod output;
 mod pull;
 mod template;
 mod template_exec;
+mod template_funcs;
+mod template_lex;
 mod template_printf;
 mod template_value;
 
