@@ -223,3 +223,7 @@ fn records_of(l: &Listed, need_digest: bool, digest_rows: bool, no_trunc: bool) 
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "image_list_tests.rs"]
+mod tests;

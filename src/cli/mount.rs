@@ -158,3 +158,7 @@ pub fn commit(root: &Path, a: CommitArgs) -> CliResult {
     println!("{}", loaded.id);
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "mount_tests.rs"]
+mod tests;
