@@ -27,7 +27,7 @@ pub struct Listing {
 /// docker's `NewXFormat` for commands without extra rules: no format or `table` is the command's
 /// default table (`{{.ID}}` rows with `-q`); anything else is used as given, `-q` or not.
 pub fn choose(format: Option<&str>, quiet: bool, default_table: &str) -> String {
-    match format {
+    match format.filter(|f| !f.is_empty()) {
         None | Some("table") if quiet => "{{.ID}}".to_string(),
         None | Some("table") => default_table.to_string(),
         Some(f) => f.to_string(),
@@ -70,6 +70,13 @@ impl Listing {
         }
         Ok(if self.table { tabwrite(&out) } else { out })
     }
+}
+
+/// Writes a listing to stdout; a closed pipe (`| head`) ends the output quietly, as docker's does.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Rows of string fields as template data (see `Value::record`).

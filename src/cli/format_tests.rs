@@ -83,6 +83,7 @@ fn bad_templates_are_errors_worded_as_docker_s() {
 #[test]
 fn choose_follows_docker_s_defaults() {
     assert_eq!(choose(None, false, "table {{.X}}"), "table {{.X}}");
+    assert_eq!(choose(Some(""), false, "table {{.X}}"), "table {{.X}}");
     assert_eq!(choose(Some("table"), false, "table {{.X}}"), "table {{.X}}");
     assert_eq!(choose(None, true, "table {{.X}}"), "{{.ID}}");
     assert_eq!(choose(Some("table"), true, "table {{.X}}"), "{{.ID}}");

@@ -1,7 +1,7 @@
 //! `lamina history`: docker's listing of an image's steps, newest first (formatter/history.go).
 
 use super::args::HistoryArgs;
-use super::format::{choose, records, rfc3339, Listing, Record};
+use super::format::{choose, emit, records, rfc3339, Listing, Record};
 use super::output::{human_size, parse_rfc3339, time_ago};
 use super::{CliResult, Context};
 use crate::engine::Engine;
@@ -53,7 +53,7 @@ pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
             ]
         })
         .collect();
-    print!("{}", listing.render(&records("history", &rows), TITLES)?);
+    emit(&listing.render(&records("history", &rows), TITLES)?);
     Ok(())
 }
 

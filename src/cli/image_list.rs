@@ -9,7 +9,7 @@
 
 use super::args::ImagesArgs;
 use super::filter::ImageFilter;
-use super::format::{records, utc_time, Listing, Record};
+use super::format::{emit, records, utc_time, Listing, Record};
 use super::output::{human_size, parse_rfc3339, time_ago};
 use super::{CliError, CliResult, Context};
 use crate::engine::{Digest, Engine};
@@ -38,7 +38,7 @@ pub const TITLES: &[(&str, &str)] = &[
 /// digest table with `--digests`; a format of one's own is used as given, `-q` or not, and a
 /// `table` one gets a DIGEST column appended with `--digests` unless it shows `{{.Digest}}`.
 pub fn image_format(format: Option<&str>, quiet: bool, digests: bool) -> String {
-    match format.unwrap_or("table") {
+    match format.filter(|f| !f.is_empty()).unwrap_or("table") {
         "table" if quiet => "{{.ID}}".to_string(),
         "table" if digests => TABLE_WITH_DIGEST.to_string(),
         "table" => TABLE.to_string(),
@@ -141,7 +141,7 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
         .iter()
         .flat_map(|l| records_of(l, need_digest, a.digests, a.no_trunc))
         .collect();
-    print!("{}", listing.render(&records("image", &rows), TITLES)?);
+    emit(&listing.render(&records("image", &rows), TITLES)?);
     Ok(())
 }
 

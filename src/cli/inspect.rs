@@ -12,10 +12,9 @@
 //! for each name that is not, and the exit code is 1. A template that does not parse exits 64.
 
 use super::args::InspectArgs;
-use super::format::rfc3339;
+use super::format::{emit, rfc3339};
 use super::template::{Template, Value};
 use crate::engine::{Engine, ErrorKind, ImageDetails};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// docker's exit code for a template that does not parse (`cli.StatusError{StatusCode: 64}`).
@@ -74,8 +73,7 @@ pub fn inspect(root: &Path, a: InspectArgs, object: &str) -> i32 {
         (None, Some("json")) => format!("{}\n", Value::List(found).to_json(true)),
         (None, _) => format!("{}\n", Value::List(found).to_json_indented("    ")),
     };
-    print!("{out}");
-    let _ = std::io::stdout().flush();
+    emit(&out);
     for e in &errors {
         eprintln!("{e}");
     }

@@ -1,7 +1,7 @@
 //! `lamina mount`, `umount`, `mounts`, `info`, `diff`, `commit`.
 
 use super::args::{CommitArgs, DiffArgs, MountArgs, MountFormat, MountsArgs, UmountArgs};
-use super::format::{choose, records, utc_time, Listing, Record};
+use super::format::{choose, emit, records, utc_time, Listing, Record};
 use super::load::LayerPrinter;
 use super::output::{short_id, time_ago};
 use super::{CliError, CliResult, Context};
@@ -91,10 +91,7 @@ pub fn mounts(root: &Path, a: MountsArgs) -> CliResult {
             ("Mountpoint", m.target.clone()),
         ]);
     }
-    print!(
-        "{}",
-        listing.render(&records("mount", &rows), MOUNT_TITLES)?
-    );
+    emit(&listing.render(&records("mount", &rows), MOUNT_TITLES)?);
     Ok(())
 }
 
