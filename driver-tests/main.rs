@@ -18,5 +18,6 @@ mod manage;
 mod mount;
 mod oracle;
 mod registry;
+mod run;
 mod runtime;
 mod testkit;

@@ -65,6 +65,11 @@ pub enum Command {
     /// Manifests as a registry serves them
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Run a command in a new container (a writable mount of the image), in the foreground
+    Run(RunArgs),
+    /// Containers (writable mounts): docker's `container` command forms
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// docker's `image` command forms (image ls, image rm, ...)
     #[command(subcommand)]
     Image(ImageCommand),
@@ -123,6 +128,9 @@ pub struct PullArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Print the pull's lines on stderr (`run` pulling a missing image, as docker does)
+    #[arg(skip)]
+    pub to_stderr: bool,
 }
 
 #[derive(Args, Debug)]
@@ -223,6 +231,9 @@ pub struct UmountArgs {
 
 #[derive(Args, Debug)]
 pub struct MountsArgs {
+    /// Only writable mounts (`container ls`)
+    #[arg(skip)]
+    pub writable_only: bool,
     /// Go template ({{.ID}} {{.Image}} {{.ImageID}} {{.Driver}} {{.Mode}} {{.CreatedSince}}
     /// {{.CreatedAt}} {{.Mountpoint}}), table, json
     #[arg(long)]
@@ -351,4 +362,96 @@ pub enum MountFormat {
     /// The mountpoint
     Text,
     Json,
+}
+
+/// `lamina container ...`: docker's forms, over the same arguments as the top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Run a command in a new container (same as `lamina run`)
+    Run(RunArgs),
+    /// List containers: the writable mounts
+    #[command(alias = "list", alias = "ps")]
+    Ls(MountsArgs),
+    /// Remove containers: unmount and discard their writable layers (same as `lamina umount`)
+    #[command(alias = "remove")]
+    Rm(UmountArgs),
+    /// Show a container's changes (same as `lamina diff`)
+    Diff(DiffArgs),
+    /// Turn a container's changes into a new image (same as `lamina commit`)
+    Commit(CommitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Image: name[:tag], name@sha256:..., or an image ID (prefix)
+    pub image: String,
+    /// Command and arguments (replace the image's Cmd)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// Remove the container (mount, writable layer, bundle) when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Name of the container (its mount id; default: random)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (K=V; a bare K takes lamina's value)
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (K=V lines)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container (absolute)
+    #[arg(long = "workdir", short = 'w', value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: name|uid[:group|gid]
+    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Replace the image's Entrypoint (and drop its Cmd)
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// overlay (default) or copy
+    #[arg(long, value_enum, default_value = "overlay")]
+    pub driver: Driver,
+    /// OCI runtime: crun, runc or a path (default: crun if installed, else runc)
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+    /// Pull the image before running: missing, always or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+    /// Platform to pull (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Bind-mount a host path: HOST:CONTAINER[:ro]
+    #[arg(long = "volume", short = 'v', value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+    /// none (own namespace, loopback only) or host
+    #[arg(long, value_enum, default_value = "none")]
+    pub network: NetworkArg,
+    /// Container hostname (default: the first 12 characters of its id)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Keep stdin open: it is the container's stdin
+    #[arg(long, short = 'i')]
+    pub interactive: bool,
+    /// Give the container a terminal
+    #[arg(long, short = 't')]
+    pub tty: bool,
+}
+
+/// `run --pull`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+/// `run --network`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkArg {
+    None,
+    Host,
 }

@@ -16,6 +16,7 @@ mod manage;
 mod mount;
 mod output;
 mod pull;
+mod run;
 mod template;
 mod template_exec;
 mod template_funcs;
@@ -23,7 +24,7 @@ mod template_lex;
 mod template_printf;
 mod template_value;
 
-use args::{Cli, Command, ImageCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand};
 use clap::Parser;
 use std::io::Write;
 
@@ -62,6 +63,10 @@ pub fn main() -> i32 {
         Command::Save(a) => manage::save(&root, a),
         Command::Df(a) => manage::df(&root, a),
         Command::Fsck(a) => manage::fsck(&root, a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            return run::run(&root, a)
+        }
+        Command::Container(c) => run::container(&root, c),
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => image_list::images(&root, a),
             ImageCommand::Pull(a) => pull::pull(&root, a),

@@ -74,7 +74,12 @@ pub fn mounts(root: &Path, a: MountsArgs) -> CliResult {
     let listing = Listing::parse(&choose(a.format.as_deref(), a.quiet, MOUNTS_TABLE))?;
     let engine = Engine::open(root).context(|| "mounts".to_string())?;
     let mut rows: Vec<Record> = vec![];
-    for m in engine.mounts()? {
+    // `container ls` lists the containers: the writable mounts.
+    for m in engine
+        .mounts()?
+        .into_iter()
+        .filter(|m| !(a.writable_only && m.readonly))
+    {
         let image = engine
             .familiar_tags(&m.image_id)?
             .into_iter()

@@ -44,7 +44,7 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     }
     let platform = super::load::platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
-    let ui = Arc::new(PullUi::new(a.quiet));
+    let ui = Arc::new(PullUi::new(a.quiet, a.to_stderr));
     let progress_ui = ui.clone();
     let puller = Puller::open(
         &reference,
@@ -76,7 +76,8 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
             ui.line(&status_line(pulled.new, &engine::familiar(&shown)));
             if a.quiet {
                 println!("{shown}");
-            } else {
+            } else if !a.to_stderr {
+                // `docker run` ends its pull at the status line
                 ui.line(&shown);
             }
         }
@@ -105,6 +106,7 @@ fn status_line(new: bool, name: &str) -> String {
 struct PullUi {
     multi: Option<MultiProgress>,
     quiet: bool,
+    to_stderr: bool,
     state: Mutex<UiState>,
 }
 
@@ -117,12 +119,17 @@ struct UiState {
 }
 
 impl PullUi {
-    fn new(quiet: bool) -> PullUi {
-        let multi = (!quiet && std::io::stdout().is_terminal())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+    fn new(quiet: bool, to_stderr: bool) -> PullUi {
+        let multi = match to_stderr {
+            false => (!quiet && std::io::stdout().is_terminal())
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
+            true => (!quiet && std::io::stderr().is_terminal())
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        };
         PullUi {
             multi,
             quiet,
+            to_stderr,
             state: Mutex::new(UiState::default()),
         }
     }
@@ -135,6 +142,7 @@ impl PullUi {
             Some(m) => {
                 let _ = m.println(s);
             }
+            None if self.to_stderr => eprintln!("{s}"),
             None => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{s}");

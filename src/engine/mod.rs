@@ -15,6 +15,7 @@ mod plan;
 mod pull;
 mod query;
 mod remove;
+mod run;
 mod save;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use mount::{MountOptions, MountedImage};
 pub use plan::{plan, Driver, MountPlan, PlannedMount};
 pub use pull::{full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller};
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
+pub use run::{RunOptions, RunOutcome};
 pub use save::{ArchiveFormat, SavedImage};
 
 /// Data types of the layers below that callers see in results; re-exported so that a caller needs
@@ -35,7 +37,7 @@ pub use crate::digest::Digest;
 pub use crate::image::change::ConfigChange;
 pub use crate::image::{Descriptor, ImageConfig, Platform, Reference, UtcTime};
 pub use crate::mount::{Features, RuntimeMount};
-pub use crate::runtime::{format_changes, Change};
+pub use crate::runtime::{format_changes, Change, ContainerStdio, NetworkMode};
 pub use crate::source::registry::{Credentials, RegistryOptions};
 pub use crate::store::{
     familiar, familiar_repository, normalize_tag, now, repository_of, DiskUsage, ErrorKind,

@@ -86,7 +86,7 @@ impl Engine {
         Ok(mounted)
     }
 
-    fn mount_image(
+    pub(super) fn mount_image(
         &mut self,
         image: &str,
         target: Option<PathBuf>,
@@ -261,10 +261,28 @@ impl Engine {
         bundle: &Path,
         command: &[String],
     ) -> Result<()> {
-        let config = self.store.config(&mounted.image_id)?;
+        let cfg = self.image_runtime_config(&mounted.image_id)?;
+        let opts = runtime::BundleOptions {
+            args_override: (!command.is_empty()).then(|| command.to_vec()),
+            readonly_rootfs: mounted.readonly,
+            terminal: false,
+            hostname: mounted.id.as_str().chars().take(12).collect(),
+            ..Default::default()
+        };
+        let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &opts)?;
+        runtime::write_bundle(bundle, &spec)?;
+        Ok(())
+    }
+
+    /// What of the image's config shapes its container's process (Entrypoint, Cmd, Env, ...).
+    pub(super) fn image_runtime_config(
+        &self,
+        image_id: &Digest,
+    ) -> Result<runtime::ImageRuntimeConfig> {
+        let config = self.store.config(image_id)?;
         let c = config.container_config();
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let cfg = runtime::ImageRuntimeConfig {
+        Ok(runtime::ImageRuntimeConfig {
             user: non_empty(&c.user),
             env: c.env.clone(),
             entrypoint: c.entrypoint.clone().unwrap_or_default(),
@@ -272,16 +290,7 @@ impl Engine {
             working_dir: non_empty(&c.working_dir),
             hostname: None,
             stop_signal: non_empty(&c.stop_signal),
-        };
-        let opts = runtime::BundleOptions {
-            args_override: (!command.is_empty()).then(|| command.to_vec()),
-            readonly_rootfs: mounted.readonly,
-            terminal: false,
-            hostname: mounted.id.as_str().chars().take(12).collect(),
-        };
-        let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &opts)?;
-        runtime::write_bundle(bundle, &spec)?;
-        Ok(())
+        })
     }
 }
 

@@ -12,5 +12,6 @@
 pub mod mount_api;
 pub mod open;
 pub mod reflink;
+pub mod spawn;
 pub mod writeback;
 pub mod xattr;
