@@ -12,6 +12,7 @@ mod common;
 mod compat;
 mod corpus;
 mod crash;
+mod format;
 mod hostile;
 mod load;
 mod manage;

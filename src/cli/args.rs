@@ -70,6 +70,36 @@ pub enum Command {
     /// Containers (writable mounts): docker's `container` command forms
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// docker's `image` command forms (image ls, image rm, ...)
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `lamina image ...`: the same commands under docker's `docker image` names.
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images (= images)
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Pull an image from a registry (= pull)
+    Pull(PullArgs),
+    /// Remove images (= rmi)
+    #[command(aliases = ["rmi", "remove"])]
+    Rm(RmiArgs),
+    /// Give an image another name (= tag)
+    Tag(TagArgs),
+    /// Show images as JSON (= inspect)
+    Inspect(InspectArgs),
+    /// Show the history of an image (= history)
+    History(HistoryArgs),
+    /// Remove unused images (= prune)
+    Prune(PruneArgs),
+    /// Write images to an archive (= save)
+    Save(SaveArgs),
+    /// Load images from a layout or archive (= load)
+    Load(LoadArgs),
+    /// Make a one-layer image from a root filesystem (= import)
+    Import(ImportArgs),
 }
 
 /// How to reach a registry (shared by pull, login and manifest).
@@ -207,9 +237,10 @@ pub struct MountsArgs {
     /// Only writable mounts (`container ls`)
     #[arg(skip)]
     pub writable_only: bool,
-    /// Output format: table or json
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: ListFormat,
+    /// Go template ({{.ID}} {{.Image}} {{.ImageID}} {{.Driver}} {{.Mode}} {{.CreatedSince}}
+    /// {{.CreatedAt}} {{.Mountpoint}}), table, json
+    #[arg(long)]
+    pub format: Option<String>,
     /// Print only mount ids
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -246,6 +277,8 @@ pub struct ImagesArgs {
     pub no_trunc: bool,
     #[arg(long, short = 'f')]
     pub filter: Vec<String>,
+    /// Go template ({{.Repository}} {{.Tag}} {{.Digest}} {{.ID}} {{.CreatedSince}} {{.CreatedAt}}
+    /// {{.Size}} ...), table, table TEMPLATE, json
     #[arg(long)]
     pub format: Option<String>,
 }
@@ -260,6 +293,9 @@ pub struct TagArgs {
 pub struct InspectArgs {
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// Go template run on each image (e.g. '{{.Id}}', '{{json .Config}}'), or json
+    #[arg(long, short = 'f')]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -328,13 +364,6 @@ pub struct FsckArgs {
 pub enum MountFormat {
     /// The mountpoint
     Text,
-    Json,
-}
-
-/// `mounts --format`.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFormat {
-    Table,
     Json,
 }
 

@@ -6,8 +6,10 @@
 mod args;
 mod filter;
 mod format;
+mod history;
 mod image_list;
 mod images;
+mod inspect;
 mod load;
 mod login;
 mod manage;
@@ -16,8 +18,14 @@ mod mount;
 mod output;
 mod pull;
 mod run;
+mod template;
+mod template_exec;
+mod template_funcs;
+mod template_lex;
+mod template_printf;
+mod template_value;
 
-use args::{Cli, Command, ContainerCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 
@@ -46,12 +54,12 @@ pub fn main() -> i32 {
         Command::Commit(a) => mount::commit(&root, a),
         Command::Images(a) => image_list::images(&root, a),
         Command::Tag(a) => images::tag(&root, a),
-        Command::Inspect(a) => images::inspect(&root, a),
+        Command::Inspect(a) => return inspect::inspect(&root, a, "object"),
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Pull(a) => pull::pull(&root, a),
         Command::Login(a) => login::login(a),
         Command::Manifest(args::ManifestCommand::Inspect(a)) => manifest::inspect(a),
-        Command::History(a) => manage::history(&root, a),
+        Command::History(a) => history::history(&root, a),
         Command::Prune(a) => manage::prune(&root, a),
         Command::Save(a) => manage::save(&root, a),
         Command::Df(a) => manage::df(&root, a),
@@ -60,6 +68,18 @@ pub fn main() -> i32 {
             return run::run(&root, a)
         }
         Command::Container(c) => run::container(&root, c),
+        Command::Image(c) => match c {
+            ImageCommand::Ls(a) => image_list::images(&root, a),
+            ImageCommand::Pull(a) => pull::pull(&root, a),
+            ImageCommand::Rm(a) => images::rmi(&root, a),
+            ImageCommand::Tag(a) => images::tag(&root, a),
+            ImageCommand::Inspect(a) => return inspect::inspect(&root, a, "image"),
+            ImageCommand::History(a) => history::history(&root, a),
+            ImageCommand::Prune(a) => manage::prune(&root, a),
+            ImageCommand::Save(a) => manage::save(&root, a),
+            ImageCommand::Load(a) => load::load(&root, a),
+            ImageCommand::Import(a) => load::import(&root, a),
+        },
     };
     match result {
         Ok(()) => 0,

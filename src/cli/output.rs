@@ -40,36 +40,6 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Prints rows as columns separated by at least three spaces, as docker does.
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let escaped: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| escape_controls(c).into_owned()).collect())
-        .collect();
-    let rows = &escaped;
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                let pad = widths[c] - cell.chars().count() + 3;
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        println!("{}", line.trim_end());
-    }
-}
-
 pub fn short_id(d: &Digest) -> &str {
     d.short()
 }
@@ -109,8 +79,10 @@ pub fn time_ago(unix: i64) -> String {
     format!("{} ago", human_duration((now - unix).max(0)))
 }
 
+/// go-units' HumanDuration: seconds and minutes round down, hours to the nearest (90 minutes is
+/// "2 hours"), and days, weeks and months are counted from those rounded hours.
 pub fn human_duration(secs: i64) -> String {
-    let hours = secs / 3600;
+    let hours = (secs + 1800) / 3600;
     match secs {
         s if s < 1 => "Less than a second".into(),
         1 => "1 second".into(),
@@ -122,7 +94,7 @@ pub fn human_duration(secs: i64) -> String {
         _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
         _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
         _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
+        _ => format!("{} years", secs / 3600 / 24 / 365),
     }
 }
 

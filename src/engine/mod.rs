@@ -107,4 +107,9 @@ impl Engine {
     pub fn root(&self) -> &Path {
         self.store.layout().root()
     }
+
+    /// The diff dirs of an image's layers, top first (what `inspect` shows as its GraphDriver).
+    pub fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>> {
+        Ok(self.store.lower_dirs(id)?)
+    }
 }
