@@ -21,7 +21,7 @@ struct Hostile {
 }
 
 /// Everything under ROOT (but the DB and lock files) and the image IDs `lamina images` lists.
-fn snapshot(s: &Store) -> (Vec<String>, String) {
+pub(crate) fn snapshot(s: &Store) -> (Vec<String>, String) {
     fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd.filter_map(|e| e.ok()) {

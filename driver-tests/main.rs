@@ -9,14 +9,19 @@
 //! (testkit/: `tarw`, `oci`; trees are compared with its `tree`), checked in testkit.rs.
 
 mod common;
+mod compat;
 mod corpus;
 mod crash;
+mod format;
 mod hostile;
 mod load;
 mod manage;
 mod mount;
 mod oracle;
 mod registry;
+mod run;
 mod runtime;
+mod security_input;
+mod security_store;
 mod security_tree;
 mod testkit;

@@ -189,6 +189,11 @@ impl Lamina {
         }
     }
 
+    /// The store root (`--root`).
+    pub fn root(&self) -> &Path {
+        self.store.root()
+    }
+
     /// The store's own DOCKER_CONFIG dir.
     pub fn docker_config(&self) -> &Path {
         self.store.docker_config().expect("set by new")

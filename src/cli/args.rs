@@ -65,6 +65,41 @@ pub enum Command {
     /// Manifests as a registry serves them
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Run a command in a new container (a writable mount of the image), in the foreground
+    Run(RunArgs),
+    /// Containers (writable mounts): docker's `container` command forms
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// docker's `image` command forms (image ls, image rm, ...)
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `lamina image ...`: the same commands under docker's `docker image` names.
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images (= images)
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Pull an image from a registry (= pull)
+    Pull(PullArgs),
+    /// Remove images (= rmi)
+    #[command(aliases = ["rmi", "remove"])]
+    Rm(RmiArgs),
+    /// Give an image another name (= tag)
+    Tag(TagArgs),
+    /// Show images as JSON (= inspect)
+    Inspect(InspectArgs),
+    /// Show the history of an image (= history)
+    History(HistoryArgs),
+    /// Remove unused images (= prune)
+    Prune(PruneArgs),
+    /// Write images to an archive (= save)
+    Save(SaveArgs),
+    /// Load images from a layout or archive (= load)
+    Load(LoadArgs),
+    /// Make a one-layer image from a root filesystem (= import)
+    Import(ImportArgs),
 }
 
 /// How to reach a registry (shared by pull, login and manifest).
@@ -96,6 +131,9 @@ pub struct PullArgs {
     /// Most bytes of files a layer may claim per byte of its blob (sparse holes included; 0: no cap)
     #[arg(long, value_name = "RATIO", default_value_t = crate::engine::DEFAULT_MAX_EXPANSION)]
     pub max_layer_expansion: u64,
+    /// Print the pull's lines on stderr (`run` pulling a missing image, as docker does)
+    #[arg(skip)]
+    pub to_stderr: bool,
 }
 
 #[derive(Args, Debug)]
@@ -124,6 +162,9 @@ pub enum ManifestCommand {
 pub struct ManifestInspectArgs {
     /// NAME[:TAG|@DIGEST]
     pub reference: String,
+    /// Also each manifest's platform, size and contents (docker's verbose form)
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -199,9 +240,13 @@ pub struct UmountArgs {
 
 #[derive(Args, Debug)]
 pub struct MountsArgs {
-    /// Output format: table or json
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: ListFormat,
+    /// Only writable mounts (`container ls`)
+    #[arg(skip)]
+    pub writable_only: bool,
+    /// Go template ({{.ID}} {{.Image}} {{.ImageID}} {{.Driver}} {{.Mode}} {{.CreatedSince}}
+    /// {{.CreatedAt}} {{.Mountpoint}}), table, json
+    #[arg(long)]
+    pub format: Option<String>,
     /// Print only mount ids
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -241,6 +286,8 @@ pub struct ImagesArgs {
     pub no_trunc: bool,
     #[arg(long, short = 'f')]
     pub filter: Vec<String>,
+    /// Go template ({{.Repository}} {{.Tag}} {{.Digest}} {{.ID}} {{.CreatedSince}} {{.CreatedAt}}
+    /// {{.Size}} ...), table, table TEMPLATE, json
     #[arg(long)]
     pub format: Option<String>,
 }
@@ -255,6 +302,9 @@ pub struct TagArgs {
 pub struct InspectArgs {
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// Go template run on each image (e.g. '{{.Id}}', '{{json .Config}}'), or json
+    #[arg(long, short = 'f')]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -326,9 +376,94 @@ pub enum MountFormat {
     Json,
 }
 
-/// `mounts --format`.
+/// `lamina container ...`: docker's forms, over the same arguments as the top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Run a command in a new container (same as `lamina run`)
+    Run(RunArgs),
+    /// List containers: the writable mounts
+    #[command(alias = "list", alias = "ps")]
+    Ls(MountsArgs),
+    /// Remove containers: unmount and discard their writable layers (same as `lamina umount`)
+    #[command(alias = "remove")]
+    Rm(UmountArgs),
+    /// Show a container's changes (same as `lamina diff`)
+    Diff(DiffArgs),
+    /// Turn a container's changes into a new image (same as `lamina commit`)
+    Commit(CommitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Image: name[:tag], name@sha256:..., or an image ID (prefix)
+    pub image: String,
+    /// Command and arguments (replace the image's Cmd)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// Remove the container (mount, writable layer, bundle) when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Name of the container (its mount id; default: random)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (K=V; a bare K takes lamina's value)
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (K=V lines)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container (absolute)
+    #[arg(long = "workdir", short = 'w', value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: name|uid[:group|gid]
+    #[arg(long, short = 'u', value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Replace the image's Entrypoint (and drop its Cmd)
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// overlay (default) or copy
+    #[arg(long, value_enum, default_value = "overlay")]
+    pub driver: Driver,
+    /// OCI runtime: crun, runc or a path (default: crun if installed, else runc)
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+    /// Pull the image before running: missing, always or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+    /// Platform to pull (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Bind-mount a host path: HOST:CONTAINER[:ro]
+    #[arg(long = "volume", short = 'v', value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+    /// none (own namespace, loopback only) or host
+    #[arg(long, value_enum, default_value = "none")]
+    pub network: NetworkArg,
+    /// Container hostname (default: the first 12 characters of its id)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Keep stdin open: it is the container's stdin
+    #[arg(long, short = 'i')]
+    pub interactive: bool,
+    /// Give the container a terminal
+    #[arg(long, short = 't')]
+    pub tty: bool,
+}
+
+/// `run --pull`.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFormat {
-    Table,
-    Json,
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+/// `run --network`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkArg {
+    None,
+    Host,
 }

@@ -2,6 +2,7 @@
 //! several `reference` values match if any does; several `label` values must all hold; `before` and
 //! `since` take the creation time of the image they name (several values: each must hold).
 
+use crate::engine::Digest;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,23 +70,52 @@ impl ImageFilter {
     pub fn reference_matches(&self, familiar: &str) -> bool {
         self.references.is_empty() || self.references.iter().any(|p| reference_match(p, familiar))
     }
+
+    /// Whether a digest reference (familiar repository, digest) passes the `reference` filters.
+    pub fn digest_reference_matches(&self, repository: &str, digest: &str) -> bool {
+        let familiar = format!("{repository}@{digest}");
+        self.references.is_empty()
+            || self
+                .references
+                .iter()
+                .any(|p| familiar_match(p, &familiar, repository))
+    }
+
+    /// Keeps the references of an image that pass the `reference` filters, as docker's image list
+    /// does: each tag and each digest reference on its own (so `--digests` shows only the digests
+    /// of matching repositories). False when none is left: the image is not listed.
+    pub fn select_references(
+        &self,
+        tags: &mut Vec<String>,
+        digests: &mut Vec<(String, Digest)>,
+    ) -> bool {
+        if self.references.is_empty() {
+            return true;
+        }
+        tags.retain(|t| self.reference_matches(t));
+        digests.retain(|(repo, d)| self.digest_reference_matches(repo, &d.to_string()));
+        !(tags.is_empty() && digests.is_empty())
+    }
 }
 
 /// docker's FamiliarMatch: the pattern is matched against `name:tag`, and then against `name` alone.
 pub fn reference_match(pattern: &str, familiar: &str) -> bool {
+    let name = match familiar.rfind(':') {
+        Some(i) if !familiar[i..].contains('/') => &familiar[..i],
+        _ => familiar,
+    };
+    familiar_match(pattern, familiar, name)
+}
+
+/// FamiliarMatch on a reference shown as `familiar` (`debian:gzip`, `debian@sha256:…`) whose
+/// repository is `name`.
+fn familiar_match(pattern: &str, familiar: &str, name: &str) -> bool {
     // Names are shown familiar (`debian`), so a pattern spelled in full matches as its familiar form.
     let pattern = pattern
         .strip_prefix("docker.io/library/")
         .or_else(|| pattern.strip_prefix("docker.io/"))
         .unwrap_or(pattern);
-    if glob_match(pattern, familiar) {
-        return true;
-    }
-    let name = match familiar.rfind(':') {
-        Some(i) if !familiar[i..].contains('/') => &familiar[..i],
-        _ => familiar,
-    };
-    glob_match(pattern, name)
+    glob_match(pattern, familiar) || glob_match(pattern, name)
 }
 
 /// Go's `path.Match`: `*` is any run of non-`/` characters, `?` one non-`/` character, `[...]` a

@@ -78,3 +78,50 @@ fn filters_parse_and_combine_as_docker_does() {
     }
     assert!(ImageFilter::parse(&args(&["dangling=true", "dangling=false"])).is_err());
 }
+
+/// docker's image list filters each reference on its own: `images debian --digests` shows only
+/// debian's digests, `reference=debian:gzip` keeps the tag and drops the digest reference (its
+/// FamiliarMatch against `debian@sha256:…` and `debian` fails), and an image that only other
+/// repositories name is not listed.
+#[test]
+fn reference_filters_select_tags_and_digest_references_one_by_one() {
+    let d = |c: char| -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    };
+    let image = || {
+        (
+            vec!["debian:gzip".to_string(), "other/app:1".to_string()],
+            vec![
+                ("debian".to_string(), d('a')),
+                ("other/app".to_string(), d('b')),
+            ],
+        )
+    };
+    let filter = |p: &str| ImageFilter::parse(&[format!("reference={p}")]).unwrap();
+
+    let (mut tags, mut digests) = image();
+    assert!(filter("debian").select_references(&mut tags, &mut digests));
+    assert_eq!(tags, ["debian:gzip"]);
+    assert_eq!(digests, [("debian".to_string(), d('a'))]);
+
+    let (mut tags, mut digests) = image();
+    assert!(filter("debian:gzip").select_references(&mut tags, &mut digests));
+    assert_eq!(tags, ["debian:gzip"]);
+    assert!(digests.is_empty(), "{digests:?}");
+
+    let (mut tags, mut digests) = image();
+    let by_digest = format!("debian@{}", d('a'));
+    assert!(filter(&by_digest).select_references(&mut tags, &mut digests));
+    assert!(tags.is_empty());
+    assert_eq!(digests, [("debian".to_string(), d('a'))]);
+
+    let (mut tags, mut digests) = image();
+    assert!(!filter("alpine").select_references(&mut tags, &mut digests));
+
+    // no reference filter: everything stays
+    let (mut tags, mut digests) = image();
+    assert!(ImageFilter::default().select_references(&mut tags, &mut digests));
+    assert_eq!((tags, digests), image());
+}

@@ -1,233 +1,181 @@
-//! `--format`: the subset of Go templates that docker users write for listings.
+//! `--format` for the listing commands, as docker's `formatter.Context` does it.
 //!
-//! Supported: `{{.Field}}`, `{{json .}}`, `{{json .Field}}`, literal text with `\t` and `\n` escapes
-//! (docker replaces them before parsing, so shells need no `$'…'`), the `table` prefix (a header row
-//! of column names, and the cells aligned as docker's tabwriter aligns them: min width 10, padding
-//! 3), and the bare word `json` (one JSON object per row with every field). Anything else is an
-//! error naming the template and the fields that exist, rather than silently empty output.
+//! A format is a Go template (see `template`) run once per row, each output followed by a newline.
+//! `json` is `{{json .}}`. A format starting with `table` drops that word, prints a header row first
+//! (the same template run over the column titles, with docker's header functions), and aligns the
+//! tab-separated cells as Go's tabwriter with docker's settings (minwidth 10, padding 3, spaces).
+//! `\t` and `\n` written as two characters are replaced before parsing, so shells need no `$'…'`.
+//! Errors read as docker's: `template parsing error: template: :1: unclosed action`.
 
+use super::template::{Template, Value};
 use crate::engine::UtcTime;
 use std::collections::BTreeMap;
 
-/// One row of a listing: field names (as templates spell them) and their values, in column order.
+/// One row of a listing: field names as templates spell them, and their values.
 pub type Record = Vec<(&'static str, String)>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Text(String),
-    Field(&'static str),
-    Json(Option<&'static str>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    table: bool,
-    json_lines: bool,
-    parts: Vec<Part>,
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FormatError {
-    #[error("template {template:?}: unclosed action")]
-    Unclosed { template: String },
-    #[error("template {template:?}: unsupported action {{{{{action}}}}} (supported: {{{{.Field}}}}, {{{{json .}}}}, {{{{json .Field}}}})")]
-    Unsupported { template: String, action: String },
-    #[error("template {template:?}: no field {field:?} (fields: {known})")]
-    UnknownField {
-        template: String,
-        field: String,
-        known: String,
-    },
+#[error("template parsing error: {0}")]
+pub struct FormatError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Listing {
+    table: bool,
+    template: Template,
 }
 
-impl Template {
-    /// Parses a `--format` value; `fields` are the names a record of this listing has.
-    pub fn parse(format: &str, fields: &[&'static str]) -> Result<Template, FormatError> {
-        if format.trim() == "json" {
-            return Ok(Template {
-                table: false,
-                json_lines: true,
-                parts: vec![],
-            });
-        }
-        let (table, body) = match format.strip_prefix("table") {
-            Some(rest) => (true, rest),
-            None => (false, format),
+/// docker's `NewXFormat` for commands without extra rules: no format or `table` is the command's
+/// default table (`{{.ID}}` rows with `-q`); anything else is used as given, `-q` or not.
+pub fn choose(format: Option<&str>, quiet: bool, default_table: &str) -> String {
+    match format.filter(|f| !f.is_empty()) {
+        None | Some("table") if quiet => "{{.ID}}".to_string(),
+        None | Some("table") => default_table.to_string(),
+        Some(f) => f.to_string(),
+    }
+}
+
+impl Listing {
+    pub fn parse(format: &str) -> Result<Listing, FormatError> {
+        let table = format.starts_with("table");
+        let body = if table {
+            &format["table".len()..]
+        } else if format == "json" {
+            "{{json .}}"
+        } else {
+            format
         };
         let body = body
             .trim_matches(' ')
             .replace("\\t", "\t")
             .replace("\\n", "\n");
-        let mut parts = vec![];
-        let mut rest = body.as_str();
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                parts.push(Part::Text(rest[..start].to_string()));
-            }
-            let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| FormatError::Unclosed {
-                template: format.to_string(),
-            })?;
-            let action = after[..end]
-                .trim()
-                .trim_start_matches('-')
-                .trim_end_matches('-')
-                .trim();
-            parts.push(parse_action(action, format, fields)?);
-            rest = &after[end + 2..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
-        Ok(Template {
-            table,
-            json_lines: false,
-            parts,
-        })
+        let template = Template::parse(&body).map_err(|e| FormatError(e.0))?;
+        Ok(Listing { table, template })
     }
 
-    /// Renders records to lines (with the header line first for `table`).
-    pub fn render(&self, records: &[Record], headers: &BTreeMap<&str, &str>) -> String {
-        if self.json_lines {
-            let mut out = String::new();
-            for r in records {
-                out.push_str(&record_json(r));
-                out.push('\n');
-            }
-            return out;
-        }
-        let mut lines: Vec<String> = vec![];
-        if self.table {
-            let header: Record = self
-                .fields()
-                .into_iter()
-                .map(|f| {
-                    (
-                        f,
-                        headers
-                            .get(f)
-                            .map(|h| h.to_string())
-                            .unwrap_or_else(|| f.to_uppercase()),
-                    )
-                })
-                .collect();
-            lines.push(self.render_one(&header));
-        }
-        lines.extend(records.iter().map(|r| self.render_one(r)));
-        if self.table {
-            return align(&lines);
-        }
+    /// Renders the rows (each a template's data) under the titles (`field -> title`). Nothing is
+    /// returned when a row fails: docker prints nothing either.
+    pub fn render(&self, rows: &[Value], titles: &[(&str, &str)]) -> Result<String, FormatError> {
         let mut out = String::new();
-        for l in lines {
-            out.push_str(&l);
+        if self.table {
+            let titles: BTreeMap<String, Value> = titles
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::str(*v)))
+                .collect();
+            out.push_str(&self.template.execute_header(&Value::Map(titles)));
             out.push('\n');
         }
-        out
-    }
-
-    fn fields(&self) -> Vec<&'static str> {
-        self.parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Field(f) => Some(*f),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn render_one(&self, r: &Record) -> String {
-        let mut s = String::new();
-        for p in &self.parts {
-            match p {
-                Part::Text(t) => s.push_str(t),
-                Part::Field(f) => s.push_str(lookup(r, f)),
-                Part::Json(None) => s.push_str(&record_json(r)),
-                Part::Json(Some(f)) => {
-                    s.push_str(&serde_json::Value::String(lookup(r, f).to_string()).to_string())
-                }
-            }
+        for row in rows {
+            out.push_str(&self.template.execute(row).map_err(|e| FormatError(e.0))?);
+            out.push('\n');
         }
-        s
+        Ok(if self.table { tabwrite(&out) } else { out })
     }
 }
 
-fn lookup<'a>(r: &'a Record, field: &str) -> &'a str {
-    r.iter()
-        .find(|(k, _)| *k == field)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
+/// Writes a listing to stdout; a closed pipe (`| head`) ends the output quietly, as docker's does.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn record_json(r: &Record) -> String {
-    let map: BTreeMap<&str, &str> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    serde_json::to_string(&map).unwrap_or_default()
+/// Rows of string fields as template data (see `Value::record`). Every value is escaped here, once
+/// for all listings: names, tags, history lines and comments are what an image or a registry
+/// chose, and must not reach a terminal as control characters.
+pub fn records(type_name: &'static str, rows: &[Record]) -> Vec<Value> {
+    rows.iter()
+        .map(|r| {
+            let escaped: Record = r
+                .iter()
+                .map(|(k, v)| (*k, super::output::escape_controls(v).into_owned()))
+                .collect();
+            Value::record(type_name, &escaped)
+        })
+        .collect()
 }
 
-fn parse_action(
-    action: &str,
-    template: &str,
-    fields: &[&'static str],
-) -> Result<Part, FormatError> {
-    let field = |name: &str| -> Result<&'static str, FormatError> {
-        let name = name.strip_prefix('.').unwrap_or(name);
-        if let Some(f) = fields.iter().find(|f| **f == name) {
-            Ok(*f)
-        } else {
-            Err(FormatError::UnknownField {
-                template: template.to_string(),
-                field: name.to_string(),
-                known: fields.join(", "),
-            })
-        }
-    };
-    let words: Vec<&str> = action.split_whitespace().collect();
-    match words.as_slice() {
-        [f] if f.starts_with('.') && f.len() > 1 => Ok(Part::Field(field(f)?)),
-        ["json", "."] => Ok(Part::Json(None)),
-        ["json", f] if f.starts_with('.') => Ok(Part::Json(Some(field(f)?))),
-        _ => Err(FormatError::Unsupported {
-            template: template.to_string(),
-            action: action.to_string(),
-        }),
-    }
-}
+const MIN_WIDTH: usize = 10;
+const PADDING: usize = 3;
 
-/// Aligns tab-separated cells as Go's tabwriter with minwidth 10, padding 3 (docker's table writer):
-/// every cell followed by a tab is padded to its column's width; the last cell is left as it is.
-pub fn align(lines: &[String]) -> String {
-    let split: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
-    let mut widths: Vec<usize> = vec![];
-    for cells in &split {
-        for (i, c) in cells.iter().enumerate().take(cells.len().saturating_sub(1)) {
-            let w = (c.chars().count() + 3).max(10);
-            if widths.len() <= i {
-                widths.push(w);
-            } else {
-                widths[i] = widths[i].max(w);
-            }
-        }
-    }
+/// Go's text/tabwriter with docker's settings: cells are terminated by tabs; a column is the cells
+/// at one index in a run of consecutive lines that all have a tab-terminated cell there; each is
+/// padded to the widest cell of its column plus 3, at least 10. The last cell of a line is not in
+/// a column and is not padded.
+pub fn tabwrite(text: &str) -> String {
+    let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     let mut out = String::new();
-    for cells in &split {
-        let last = cells.len().saturating_sub(1);
-        for (i, c) in cells.iter().enumerate() {
-            out.push_str(c);
-            if i < last {
-                out.extend(std::iter::repeat_n(' ', widths[i] - c.chars().count()));
-            }
-        }
-        let trimmed = out.trim_end_matches(' ').len();
-        out.truncate(trimmed);
-        out.push('\n');
-    }
+    format_block(&lines, 0, lines.len(), &mut vec![], &mut out);
     out
 }
 
-/// "2024-01-02 03:04:05 +0000 UTC", as docker prints CreatedAt.
+fn format_block(
+    lines: &[Vec<&str>],
+    first: usize,
+    end: usize,
+    widths: &mut Vec<usize>,
+    out: &mut String,
+) {
+    let column = widths.len();
+    let mut line0 = first;
+    let mut this = first;
+    while this < end {
+        if column + 1 >= lines[this].len() {
+            this += 1;
+            continue;
+        }
+        write_lines(lines, line0, this, widths, out);
+        line0 = this;
+        let mut width = MIN_WIDTH;
+        while this < end && column + 1 < lines[this].len() {
+            width = width.max(lines[this][column].chars().count() + PADDING);
+            this += 1;
+        }
+        widths.push(width);
+        format_block(lines, line0, this, widths, out);
+        widths.pop();
+        line0 = this;
+    }
+    write_lines(lines, line0, end, widths, out);
+}
+
+fn write_lines(lines: &[Vec<&str>], first: usize, end: usize, widths: &[usize], out: &mut String) {
+    for (i, cells) in lines.iter().enumerate().take(end).skip(first) {
+        for (j, cell) in cells.iter().enumerate() {
+            out.push_str(cell);
+            if let Some(w) = widths.get(j) {
+                out.extend(std::iter::repeat_n(
+                    ' ',
+                    w.saturating_sub(cell.chars().count()),
+                ));
+            }
+        }
+        if i + 1 < lines.len() {
+            out.push('\n');
+        }
+    }
+}
+
+/// Aligns lines of tab-separated cells (for the fixed tables, e.g. `df`).
+pub fn align(lines: &[String]) -> String {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    tabwrite(&text)
+}
+
+/// "2024-01-02 03:04:05 +0000 UTC", as Go prints a time (docker's images CreatedAt).
 pub fn utc_time(secs: i64) -> String {
     let t = UtcTime::from_unix(secs);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
+/// "2024-01-02T03:04:05Z", RFC 3339 in UTC (docker's history CreatedAt).
+pub fn rfc3339(secs: i64) -> String {
+    let t = UtcTime::from_unix(secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }

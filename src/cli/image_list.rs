@@ -4,45 +4,52 @@
 //! repository), and repositories known only by digest get `<none>` tag rows, as docker shows them.
 //! Untagged images are dangling and show `<none>`. Images are listed newest first (by the config's
 //! creation time). `-a` is accepted: lamina has no intermediate build images to hide. A `--format`
-//! that names `.Digest` implies `--digests`.
+//! that shows `{{.Digest}}` gets the digest rows; `-q` prints the ID of every row, as docker does
+//! (an image with two tags twice).
 
 use super::args::ImagesArgs;
 use super::filter::ImageFilter;
-use super::format::{utc_time, Record, Template};
+use super::format::{emit, records, utc_time, Listing, Record};
 use super::output::{human_size, parse_rfc3339, time_ago};
 use super::{CliError, CliResult, Context};
 use crate::engine::{Digest, Engine};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const FIELDS: &[&str] = &[
-    "Repository",
-    "Tag",
-    "Digest",
-    "ID",
-    "CreatedSince",
-    "CreatedAt",
-    "Size",
-    "VirtualSize",
-    "SharedSize",
-    "UniqueSize",
-    "Containers",
+/// docker's default tables (formatter/image.go).
+const TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\\t{{.Size}}";
+const TABLE_WITH_DIGEST: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\\t{{.Size}}";
+
+pub const TITLES: &[(&str, &str)] = &[
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("VirtualSize", "SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("Containers", "CONTAINERS"),
 ];
 
-fn headers() -> BTreeMap<&'static str, &'static str> {
-    BTreeMap::from([
-        ("Repository", "REPOSITORY"),
-        ("Tag", "TAG"),
-        ("Digest", "DIGEST"),
-        ("ID", "IMAGE ID"),
-        ("CreatedSince", "CREATED"),
-        ("CreatedAt", "CREATED AT"),
-        ("Size", "SIZE"),
-        ("VirtualSize", "VIRTUAL SIZE"),
-        ("SharedSize", "SHARED SIZE"),
-        ("UniqueSize", "UNIQUE SIZE"),
-        ("Containers", "CONTAINERS"),
-    ])
+/// docker's NewImageFormat: `table` (or no format) is the default table, `{{.ID}}` with `-q`, the
+/// digest table with `--digests`; a format of one's own is used as given, `-q` or not, and a
+/// `table` one gets a DIGEST column appended with `--digests` unless it shows `{{.Digest}}`.
+pub fn image_format(format: Option<&str>, quiet: bool, digests: bool) -> String {
+    match format.filter(|f| !f.is_empty()).unwrap_or("table") {
+        "table" if quiet => "{{.ID}}".to_string(),
+        "table" if digests => TABLE_WITH_DIGEST.to_string(),
+        "table" => TABLE.to_string(),
+        f => {
+            let mut f = f.to_string();
+            if f.starts_with("table") && digests && !f.contains("{{.Digest}}") {
+                f.push_str("\t{{.Digest}}");
+            }
+            f
+        }
+    }
 }
 
 struct Listed {
@@ -61,12 +68,8 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
     if let Some(r) = &a.reference {
         filter.references.push(r.clone());
     }
-    let template = match &a.format {
-        Some(f) if !a.quiet => {
-            Some(Template::parse(f, FIELDS).context(|| "images --format".to_string())?)
-        }
-        _ => None,
-    };
+    let format = image_format(a.format.as_deref(), a.quiet, a.digests);
+    let listing = Listing::parse(&format)?;
     let engine = Engine::open(root).context(|| "images".to_string())?;
     let created_of = |name: &str| -> Result<i64, CliError> {
         let id = engine
@@ -101,17 +104,14 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
             continue;
         }
         let mut tags = summary.tags;
-        let digests = summary.digests;
+        let mut digests = summary.digests;
         match filter.dangling {
             Some(true) if !tags.is_empty() => continue,
             Some(false) if tags.is_empty() => continue,
             _ => {}
         }
-        if !filter.references.is_empty() {
-            tags.retain(|t| filter.reference_matches(t));
-            if tags.is_empty() {
-                continue;
-            }
+        if !filter.select_references(&mut tags, &mut digests) {
+            continue;
         }
         if !filter.labels.is_empty() {
             let config = engine
@@ -132,34 +132,13 @@ pub fn images(root: &Path, a: ImagesArgs) -> CliResult {
     }
     listed.sort_by_key(|l| std::cmp::Reverse(l.created));
 
-    if a.quiet {
-        let mut seen = BTreeSet::new();
-        for l in &listed {
-            let id = show_id(&l.id, a.no_trunc);
-            if seen.insert(id.clone()) {
-                println!("{id}");
-            }
-        }
-        return Ok(());
-    }
-    // A format that shows the digest asks for the digest rows, as --digests does.
-    let with_digests = a.digests || a.format.as_deref().is_some_and(|f| f.contains(".Digest"));
-    let records: Vec<Record> = listed
+    // docker's needDigest: digest rows when asked for, or when the format shows them.
+    let need_digest = a.digests || format.contains("{{.Digest}}");
+    let rows: Vec<Record> = listed
         .iter()
-        .flat_map(|l| records_of(l, with_digests, a.no_trunc))
+        .flat_map(|l| records_of(l, need_digest, a.digests, a.no_trunc))
         .collect();
-    let template = match template {
-        Some(t) => t,
-        None => {
-            let default = if a.digests {
-                "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}"
-            } else {
-                "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}"
-            };
-            Template::parse(default, FIELDS).context(|| "images".to_string())?
-        }
-    };
-    print!("{}", template.render(&records, &headers()));
+    emit(&listing.render(&records("image", &rows), TITLES)?);
     Ok(())
 }
 
@@ -179,8 +158,10 @@ pub fn split_tag(name: &str) -> (String, String) {
     }
 }
 
-/// docker's imageFormatTaggedAndDigest: the rows an image shows as.
-fn records_of(l: &Listed, with_digests: bool, no_trunc: bool) -> Vec<Record> {
+/// docker's imageFormatTaggedAndDigest: the rows an image shows as. `need_digest` expands tags
+/// into one row per digest of their repository; `digest_rows` (`--digests`) gives repositories
+/// known only by digest a row per digest instead of one row with an empty digest.
+fn records_of(l: &Listed, need_digest: bool, digest_rows: bool, no_trunc: bool) -> Vec<Record> {
     let mut repo_tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for t in &l.tags {
         let (repo, tag) = split_tag(t);
@@ -200,7 +181,7 @@ fn records_of(l: &Listed, with_digests: bool, no_trunc: bool) -> Vec<Record> {
     for (repo, tags) in &repo_tags {
         let digests = repo_digests.remove(repo).unwrap_or_default();
         for tag in tags {
-            if digests.is_empty() || !with_digests {
+            if digests.is_empty() || !need_digest {
                 rows.push((repo.clone(), tag.clone(), "<none>".into()));
             } else {
                 for d in &digests {
@@ -209,18 +190,17 @@ fn records_of(l: &Listed, with_digests: bool, no_trunc: bool) -> Vec<Record> {
             }
         }
     }
-    if l.tags.is_empty() || with_digests {
-        for (repo, digests) in repo_digests {
-            if with_digests {
-                for d in digests {
-                    rows.push((repo.clone(), "<none>".into(), d));
-                }
-            } else {
-                rows.push((repo, "<none>".into(), "<none>".into()));
+    for (repo, digests) in repo_digests {
+        if digest_rows {
+            for d in digests {
+                rows.push((repo.clone(), "<none>".into(), d));
             }
+        } else {
+            rows.push((repo, "<none>".into(), String::new()));
         }
     }
-    let since = l.created.map(time_ago).unwrap_or_else(|| "N/A".into());
+    // docker leaves CreatedSince empty for an unknown time (its table then shows N/A).
+    let since = l.created.map(time_ago).unwrap_or_default();
     let at = l.created.map(utc_time).unwrap_or_else(|| "N/A".into());
     rows.into_iter()
         .map(|(repo, tag, digest)| {
@@ -240,3 +220,7 @@ fn records_of(l: &Listed, with_digests: bool, no_trunc: bool) -> Vec<Record> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "image_list_tests.rs"]
+mod tests;

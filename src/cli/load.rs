@@ -1,9 +1,9 @@
 //! `lamina load` and `lamina import`.
 
 use super::args::{ImportArgs, LoadArgs};
+use super::pull::{platform_warning, InOrder};
 use super::{CliResult, Context};
 use crate::engine::{self, Engine, LayerEvent, LayerStatus, Loader, Observer, Platform};
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,8 +12,10 @@ use std::sync::Mutex;
 /// workers finish in, and a spinner while work is under way on a terminal.
 pub(crate) struct LayerPrinter {
     bar: Option<indicatif::ProgressBar>,
-    /// The next layer index to print, and finished lines waiting for the layers below them.
-    pending: Mutex<(usize, BTreeMap<usize, String>)>,
+    /// Finished lines waiting for the layers below them.
+    pending: Mutex<InOrder>,
+    /// `--platform` was given.
+    platform_requested: bool,
 }
 
 impl LayerPrinter {
@@ -26,8 +28,17 @@ impl LayerPrinter {
         });
         LayerPrinter {
             bar,
-            pending: Mutex::new((0, BTreeMap::new())),
+            pending: Mutex::new(InOrder::default()),
+            platform_requested: false,
         }
+    }
+}
+
+impl LayerPrinter {
+    /// Whether `--platform` was given (a mismatch is then with the platform "requested").
+    pub(crate) fn platform_requested(mut self, requested: bool) -> LayerPrinter {
+        self.platform_requested = requested;
+        self
     }
 }
 
@@ -46,19 +57,25 @@ impl Observer for LayerPrinter {
         let Ok(mut pending) = self.pending.lock() else {
             return;
         };
-        let (next, waiting) = &mut *pending;
-        waiting.insert(e.index, line);
-        while let Some(line) = waiting.remove(next) {
+        for line in pending.push(e.index, line) {
             match &self.bar {
                 Some(b) => b.println(line),
                 None => println!("{line}"),
             }
-            *next += 1;
         }
     }
 
     fn warning(&self, message: &str) {
-        eprintln!("lamina: warning: {message}");
+        eprintln!("WARNING: {}", super::output::escape_controls(message));
+    }
+
+    fn platform_mismatch(&self, name: &str, image: &Platform, wanted: &Platform) {
+        self.warning(&platform_warning(
+            name,
+            image,
+            wanted,
+            self.platform_requested,
+        ));
     }
 }
 
@@ -83,12 +100,14 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
     let platform = platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
     engine.set_max_layer_expansion(a.max_layer_expansion);
-    for (i, name) in loader.ref_names().iter().enumerate() {
+    let names = loader.ref_names();
+    for (i, name) in names.iter().enumerate() {
+        // Which image of several failed; one image is what SOURCE already names.
         let ref_what = || match name {
-            Some(n) => format!("load {}: {n}", a.source),
-            None => what(),
+            Some(n) if names.len() > 1 => format!("load {}: {n}", a.source),
+            _ => what(),
         };
-        let printer = LayerPrinter::new("Loading");
+        let printer = LayerPrinter::new("Loading").platform_requested(a.platform.is_some());
         let loaded = engine
             .load(&loader, i, a.tag.as_deref(), &platform, &printer)
             .context(ref_what)?;

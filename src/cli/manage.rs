@@ -1,106 +1,12 @@
-//! `lamina history`, `prune`, `save`, `df`, `fsck`.
+//! `lamina prune`, `save`, `df`, `fsck` (`history` is in `history`).
 
-use super::args::{DfArgs, FsckArgs, HistoryArgs, PruneArgs, SaveArgs};
-use super::format::{utc_time, Record, Template};
+use super::args::{DfArgs, FsckArgs, PruneArgs, SaveArgs};
 use super::image_list::split_tag;
 use super::output::{human_size, parse_rfc3339, time_ago};
 use super::{CliError, CliResult, Context};
 use crate::engine::{Engine, FsckOptions, RemoveReport};
-use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-
-const HISTORY_FIELDS: &[&str] = &[
-    "ID",
-    "CreatedSince",
-    "CreatedAt",
-    "CreatedBy",
-    "Size",
-    "Comment",
-];
-
-pub fn history(root: &Path, a: HistoryArgs) -> CliResult {
-    let what = || format!("history {}", a.image);
-    let template = match &a.format {
-        Some(f) if !a.quiet => Some(Template::parse(f, HISTORY_FIELDS).context(what)?),
-        _ => None,
-    };
-    let engine = Engine::open(root).context(what)?;
-    let (id, rows) = engine.history(&a.image).context(what)?;
-    let n = rows.len();
-    let records: Vec<Record> = rows
-        .into_iter()
-        .rev()
-        .enumerate()
-        .map(|(i, row)| {
-            let created = row.created.as_deref().and_then(parse_rfc3339);
-            let (by, size, comment) = (row.created_by, row.size, row.comment);
-            let shown_id = if i == 0 {
-                if a.no_trunc {
-                    id.to_string()
-                } else {
-                    id.short().to_string()
-                }
-            } else {
-                "<missing>".to_string()
-            };
-            let by = if a.no_trunc {
-                by
-            } else {
-                ellipsis(&by.replace(['\t', '\n'], " "), 45)
-            };
-            vec![
-                ("ID", shown_id),
-                (
-                    "CreatedSince",
-                    created.map(time_ago).unwrap_or_else(|| "N/A".into()),
-                ),
-                (
-                    "CreatedAt",
-                    created.map(utc_time).unwrap_or_else(|| "N/A".into()),
-                ),
-                ("CreatedBy", by),
-                ("Size", human_size(size)),
-                ("Comment", comment),
-            ]
-        })
-        .collect();
-    debug_assert_eq!(records.len(), n);
-    if a.quiet {
-        for r in &records {
-            println!("{}", r[0].1);
-        }
-        return Ok(());
-    }
-    let template = match template {
-        Some(t) => t,
-        None => Template::parse(
-            "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
-            HISTORY_FIELDS,
-        )
-        .context(what)?,
-    };
-    let headers = BTreeMap::from([
-        ("ID", "IMAGE"),
-        ("CreatedSince", "CREATED"),
-        ("CreatedAt", "CREATED AT"),
-        ("CreatedBy", "CREATED BY"),
-        ("Size", "SIZE"),
-        ("Comment", "COMMENT"),
-    ]);
-    print!("{}", template.render(&records, &headers));
-    Ok(())
-}
-
-/// docker's Ellipsis: at most `max` characters, the last one `…` when cut.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
-}
 
 pub fn prune(root: &Path, a: PruneArgs) -> CliResult {
     if !a.force {

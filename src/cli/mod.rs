@@ -6,18 +6,28 @@
 mod args;
 mod filter;
 mod format;
+mod history;
 mod image_list;
 mod images;
+mod inspect;
 mod load;
 mod login;
 mod manage;
+mod manifest;
 mod mount;
 mod output;
 mod pull;
+mod run;
+mod template;
+mod template_exec;
+mod template_funcs;
+mod template_lex;
+mod template_printf;
+mod template_value;
 
-use args::{Cli, Command};
+use args::{Cli, Command, ContainerCommand, ImageCommand};
 use clap::Parser;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -44,22 +54,39 @@ pub fn main() -> i32 {
         Command::Commit(a) => mount::commit(&root, a),
         Command::Images(a) => image_list::images(&root, a),
         Command::Tag(a) => images::tag(&root, a),
-        Command::Inspect(a) => images::inspect(&root, a),
+        Command::Inspect(a) => return inspect::inspect(&root, a, "object"),
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Pull(a) => pull::pull(&root, a),
         Command::Login(a) => login::login(a),
-        Command::Manifest(args::ManifestCommand::Inspect(a)) => pull::manifest_inspect(a),
-        Command::History(a) => manage::history(&root, a),
+        Command::Manifest(args::ManifestCommand::Inspect(a)) => manifest::inspect(a),
+        Command::History(a) => history::history(&root, a),
         Command::Prune(a) => manage::prune(&root, a),
         Command::Save(a) => manage::save(&root, a),
         Command::Df(a) => manage::df(&root, a),
         Command::Fsck(a) => manage::fsck(&root, a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            return run::run(&root, a)
+        }
+        Command::Container(c) => run::container(&root, c),
+        Command::Image(c) => match c {
+            ImageCommand::Ls(a) => image_list::images(&root, a),
+            ImageCommand::Pull(a) => pull::pull(&root, a),
+            ImageCommand::Rm(a) => images::rmi(&root, a),
+            ImageCommand::Tag(a) => images::tag(&root, a),
+            ImageCommand::Inspect(a) => return inspect::inspect(&root, a, "image"),
+            ImageCommand::History(a) => history::history(&root, a),
+            ImageCommand::Prune(a) => manage::prune(&root, a),
+            ImageCommand::Save(a) => manage::save(&root, a),
+            ImageCommand::Load(a) => load::load(&root, a),
+            ImageCommand::Import(a) => load::import(&root, a),
+        },
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("lamina: {e}");
+            // One line, whatever a registry put in its error body (see output::escape_controls).
+            eprintln!("lamina: {}", output::escape_controls(&e.to_string()));
             1
         }
     }
@@ -74,7 +101,9 @@ fn init_logging(debug: bool) {
     };
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal());
     // --debug is for finding out where the time goes: seconds since the start on every line.
     let _ = if debug {
         log.with_timer(tracing_subscriber::fmt::time::uptime())

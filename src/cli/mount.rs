@@ -1,10 +1,9 @@
 //! `lamina mount`, `umount`, `mounts`, `info`, `diff`, `commit`.
 
-use super::args::{
-    CommitArgs, DiffArgs, ListFormat, MountArgs, MountFormat, MountsArgs, UmountArgs,
-};
+use super::args::{CommitArgs, DiffArgs, MountArgs, MountFormat, MountsArgs, UmountArgs};
+use super::format::{choose, emit, records, utc_time, Listing, Record};
 use super::load::LayerPrinter;
-use super::output::{print_table, short_id, time_ago};
+use super::output::{short_id, time_ago};
 use super::{CliError, CliResult, Context};
 use crate::engine::{self, ConfigChange, Engine, MountOptions};
 use serde_json::json;
@@ -56,50 +55,48 @@ pub fn umount(root: &Path, a: UmountArgs) -> CliResult {
     Ok(())
 }
 
+/// `mounts`' default table: the ID cut to 12 characters, as docker cuts IDs.
+const MOUNTS_TABLE: &str = "table {{truncate .ID 12}}\\t{{.Image}}\\t{{.Driver}}\\t{{.Mode}}\\t{{.CreatedSince}}\\t{{.Mountpoint}}";
+
+pub const MOUNT_TITLES: &[(&str, &str)] = &[
+    ("ID", "MOUNT ID"),
+    ("Image", "IMAGE"),
+    ("ImageID", "IMAGE ID"),
+    ("Driver", "DRIVER"),
+    ("Mode", "MODE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Mountpoint", "MOUNTPOINT"),
+];
+
+/// `lamina mounts`: one row per mount; `-q` prints whole IDs (what `umount` takes).
 pub fn mounts(root: &Path, a: MountsArgs) -> CliResult {
+    let listing = Listing::parse(&choose(a.format.as_deref(), a.quiet, MOUNTS_TABLE))?;
     let engine = Engine::open(root).context(|| "mounts".to_string())?;
-    let rows = engine.mounts()?;
-    if a.quiet {
-        for m in &rows {
-            println!("{}", m.id);
-        }
-        return Ok(());
-    }
-    if a.format == ListFormat::Json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|m| {
-                json!({"id": m.id.as_str(), "image": m.image_id.to_string(), "mountpoint": m.target,
-                       "driver": m.driver, "readonly": m.readonly, "created": m.created})
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
-    }
-    let mut table = vec![vec![
-        "MOUNT ID".to_string(),
-        "IMAGE".into(),
-        "DRIVER".into(),
-        "MODE".into(),
-        "CREATED".into(),
-        "MOUNTPOINT".into(),
-    ]];
-    for m in &rows {
+    let mut rows: Vec<Record> = vec![];
+    // `container ls` lists the containers: the writable mounts.
+    for m in engine
+        .mounts()?
+        .into_iter()
+        .filter(|m| !(a.writable_only && m.readonly))
+    {
         let image = engine
             .familiar_tags(&m.image_id)?
             .into_iter()
             .next()
             .unwrap_or_else(|| short_id(&m.image_id).to_string());
-        table.push(vec![
-            m.id.as_str().chars().take(12).collect(),
-            image,
-            m.driver.clone(),
-            if m.readonly { "ro".into() } else { "rw".into() },
-            time_ago(m.created),
-            m.target.clone(),
+        rows.push(vec![
+            ("ID", m.id.as_str().to_string()),
+            ("Image", image),
+            ("ImageID", m.image_id.to_string()),
+            ("Driver", m.driver.clone()),
+            ("Mode", if m.readonly { "ro" } else { "rw" }.to_string()),
+            ("CreatedSince", time_ago(m.created)),
+            ("CreatedAt", utc_time(m.created)),
+            ("Mountpoint", m.target.clone()),
         ]);
     }
-    print_table(&table);
+    emit(&listing.render(&records("mount", &rows), MOUNT_TITLES)?);
     Ok(())
 }
 
@@ -164,3 +161,7 @@ pub fn commit(root: &Path, a: CommitArgs) -> CliResult {
     println!("{}", loaded.id);
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "mount_tests.rs"]
+mod tests;

@@ -1,30 +1,43 @@
-//! Output helpers: docker-style tables, sizes and relative times.
+//! Output helpers: docker-style tables, sizes and relative times, and the one escape every text a
+//! registry or an image chose goes through before it reaches a terminal.
 
 use crate::engine::Digest;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
-/// Prints rows as columns separated by at least three spaces, as docker does.
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                let pad = widths[c] - cell.chars().count() + 3;
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        println!("{}", line.trim_end());
+/// `s` with every control character (C0, DEL, C1) and every bidirectional override escaped, so a
+/// name, tag, annotation, history line or registry error body cannot move the cursor, retitle the
+/// terminal, fake a line of output or reorder what is shown: `\n`, `\r`, `\t`, `\\`, and `\x1b`
+/// or `\u{202e}` for the rest. Text without any comes back borrowed.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
     }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if needs_escape(c) && (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Control characters, and the Unicode bidi embeddings, overrides and isolates ("Trojan Source").
+/// A backslash only needs escaping once something else in the string does (so escapes stay
+/// unambiguous), which [`escape_controls`] handles.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 pub fn short_id(d: &Digest) -> &str {
@@ -66,8 +79,10 @@ pub fn time_ago(unix: i64) -> String {
     format!("{} ago", human_duration((now - unix).max(0)))
 }
 
+/// go-units' HumanDuration: seconds and minutes round down, hours to the nearest (90 minutes is
+/// "2 hours"), and days, weeks and months are counted from those rounded hours.
 pub fn human_duration(secs: i64) -> String {
-    let hours = secs / 3600;
+    let hours = (secs + 1800) / 3600;
     match secs {
         s if s < 1 => "Less than a second".into(),
         1 => "1 second".into(),
@@ -79,7 +94,7 @@ pub fn human_duration(secs: i64) -> String {
         _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
         _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
         _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
+        _ => format!("{} years", secs / 3600 / 24 / 365),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `lamina pull` and `lamina manifest inspect`, with docker's words:
+//! `lamina pull`, with docker's words:
 //!
 //! ```text
 //! latest: Pulling from library/debian
@@ -12,15 +12,15 @@
 //! Layers are named by the first 12 hex digits of their blob digest, as docker names them. On a
 //! terminal each layer being fetched has a live progress bar; otherwise only the final lines print.
 
-use super::args::{ManifestInspectArgs, PullArgs, RegistryArgs};
+use super::args::{PullArgs, RegistryArgs};
 use super::output::human_size;
 use super::{CliError, CliResult, Context};
 use crate::engine::{
-    self, Descriptor, Digest, Engine, LayerEvent, LayerStatus, Observer, Puller, Reference,
-    RegistryOptions,
+    self, Descriptor, Digest, Engine, LayerEvent, LayerStatus, Observer, Platform, Puller,
+    Reference, RegistryOptions,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -45,7 +45,7 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     let platform = super::load::platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
     engine.set_max_layer_expansion(a.max_layer_expansion);
-    let ui = Arc::new(PullUi::new(a.quiet));
+    let ui = Arc::new(PullUi::new(a.quiet, a.to_stderr, a.platform.is_some()));
     let progress_ui = ui.clone();
     let puller = Puller::open(
         &reference,
@@ -58,26 +58,52 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
 
     let wanted: Vec<String> = if a.all_tags {
         let tags = puller.tags().context(what)?;
-        if tags.is_empty() {
-            return Err(CliError(format!("{}: the repository has no tags", what())));
+        for t in &tags.refused {
+            let shown: String = t.chars().take(80).collect();
+            let more = if t.chars().count() > 80 { "..." } else { "" };
+            ui.warning(&format!(
+                "skipping {shown:?}{more} the registry listed as a tag: {}",
+                engine::TAG_RULE
+            ));
         }
-        tags
+        if tags.valid.is_empty() {
+            let refused = match tags.refused.len() {
+                0 => String::new(),
+                n => format!(" ({n} invalid ones skipped)"),
+            };
+            return Err(CliError(format!(
+                "{}: the repository has no tags{refused}",
+                what()
+            )));
+        }
+        tags.valid
     } else {
+        if reference.tag.is_none() && reference.digest.is_none() {
+            ui.line(&format!(
+                "Using default tag: {}",
+                engine::wanted(&reference)
+            ));
+        }
         vec![engine::wanted(&reference)]
     };
     let mut any_new = false;
     for w in &wanted {
         let shown = engine::full_name(&reference, w);
         let one_what = || format!("pull {shown}");
+        // docker names what it pulls only once the registry has answered for it.
+        let resolved = puller.resolve(w, &platform).context(one_what)?;
         ui.line(&format!("{w}: Pulling from {}", reference.path));
-        let pulled = engine.pull(&puller, w, &platform, &*ui).context(one_what)?;
+        let pulled = engine
+            .pull(&puller, &resolved, &platform, &*ui)
+            .context(one_what)?;
         ui.line(&format!("Digest: {}", pulled.digest));
         any_new |= pulled.new;
         if !a.all_tags {
             ui.line(&status_line(pulled.new, &engine::familiar(&shown)));
             if a.quiet {
                 println!("{shown}");
-            } else {
+            } else if !a.to_stderr {
+                // `docker run` ends its pull at the status line
                 ui.line(&shown);
             }
         }
@@ -94,6 +120,48 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     Ok(())
 }
 
+/// docker's words for an image that is not for the platform wanted: "requested" only when one was
+/// asked for with `--platform`, else the host's.
+pub(crate) fn platform_warning(
+    name: &str,
+    image: &Platform,
+    wanted: &Platform,
+    requested: bool,
+) -> String {
+    if requested {
+        format!(
+            "image with reference {name} was found but does not match the requested platform: \
+             wanted {wanted}, actual: {image}"
+        )
+    } else {
+        format!(
+            "the platform of image {name} ({image}) does not match the detected host platform \
+             ({wanted})"
+        )
+    }
+}
+
+/// Lines of layers (bottom first), printed in that order whatever order the concurrent workers
+/// finish in, as docker prints them.
+#[derive(Default)]
+pub(crate) struct InOrder {
+    next: usize,
+    waiting: BTreeMap<usize, String>,
+}
+
+impl InOrder {
+    /// Takes the line of layer `index`; returns the lines now ready to print, in order.
+    pub(crate) fn push(&mut self, index: usize, line: String) -> Vec<String> {
+        self.waiting.insert(index, line);
+        let mut ready = vec![];
+        while let Some(line) = self.waiting.remove(&self.next) {
+            ready.push(line);
+            self.next += 1;
+        }
+        ready
+    }
+}
+
 fn status_line(new: bool, name: &str) -> String {
     if new {
         format!("Status: Downloaded newer image for {name}")
@@ -106,6 +174,9 @@ fn status_line(new: bool, name: &str) -> String {
 struct PullUi {
     multi: Option<MultiProgress>,
     quiet: bool,
+    to_stderr: bool,
+    /// `--platform` was given.
+    platform_requested: bool,
     state: Mutex<UiState>,
 }
 
@@ -115,15 +186,23 @@ struct UiState {
     blob_of: HashMap<Digest, Digest>,
     /// Live bars, by blob digest.
     bars: HashMap<Digest, ProgressBar>,
+    /// The layer lines, held back until the layers below them have theirs.
+    lines: InOrder,
 }
 
 impl PullUi {
-    fn new(quiet: bool) -> PullUi {
-        let multi = (!quiet && std::io::stdout().is_terminal())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+    fn new(quiet: bool, to_stderr: bool, platform_requested: bool) -> PullUi {
+        let multi = match to_stderr {
+            false => (!quiet && std::io::stdout().is_terminal())
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
+            true => (!quiet && std::io::stderr().is_terminal())
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        };
         PullUi {
             multi,
             quiet,
+            to_stderr,
+            platform_requested,
             state: Mutex::new(UiState::default()),
         }
     }
@@ -136,6 +215,7 @@ impl PullUi {
             Some(m) => {
                 let _ = m.println(s);
             }
+            None if self.to_stderr => eprintln!("{s}"),
             None => {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{s}");
@@ -146,17 +226,27 @@ impl PullUi {
 
 impl Observer for PullUi {
     fn warning(&self, message: &str) {
-        let s = format!("WARNING: {message}");
+        let s = format!("WARNING: {}", super::output::escape_controls(message));
         match &self.multi {
             Some(m) => m.suspend(|| eprintln!("{s}")),
             None => eprintln!("{s}"),
         }
     }
 
+    fn platform_mismatch(&self, name: &str, image: &Platform, wanted: &Platform) {
+        self.warning(&platform_warning(
+            name,
+            image,
+            wanted,
+            self.platform_requested,
+        ));
+    }
+
     fn image_started(&self, layers: &[(Descriptor, Digest)]) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
+        st.lines = InOrder::default();
         st.blob_of = layers
             .iter()
             .map(|(desc, diff_id)| (diff_id.clone(), desc.digest.clone()))
@@ -212,8 +302,11 @@ impl Observer for PullUi {
                 return;
             }
         };
+        let ready = st.lines.push(e.index, line);
         drop(st);
-        self.line(&line);
+        for line in ready {
+            self.line(&line);
+        }
     }
 }
 
@@ -240,17 +333,4 @@ fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template("{prefix}: Downloading [{bar:40}] {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
-}
-
-pub fn manifest_inspect(a: ManifestInspectArgs) -> CliResult {
-    let what = || format!("manifest inspect {}", a.reference);
-    let reference = Reference::parse(&a.reference).context(what)?;
-    let puller = Puller::open(&reference, &registry_options(&a.registry), None).context(what)?;
-    let bytes = puller.manifest(&engine::wanted(&reference)).context(what)?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&bytes).context(what)?;
-    if !bytes.ends_with(b"\n") {
-        out.write_all(b"\n").context(what)?;
-    }
-    Ok(())
 }

@@ -239,5 +239,6 @@ fn resolved(
         config,
         layers,
         warnings: vec![],
+        indexes: Vec::new(),
     })
 }

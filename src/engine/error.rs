@@ -83,3 +83,7 @@ impl EngineError {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;

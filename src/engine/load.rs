@@ -117,9 +117,7 @@ impl Engine {
     ) -> Result<LoadedImage> {
         let r = &loader.refs[index];
         let image = source::resolve(&*loader.source, r, platform)?;
-        for w in &image.warnings {
-            observer.warning(w);
-        }
+        super::pull::report_warnings(&image, &r.display_name(), platform, observer);
         let tags = match (tag, &r.name) {
             (Some(t), _) => vec![store::normalize_tag(t)?],
             (None, Some(n)) => vec![tag_for_ref(n, &loader.source.default_repository())?],

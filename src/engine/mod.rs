@@ -15,6 +15,7 @@ mod plan;
 mod pull;
 mod query;
 mod remove;
+mod run;
 mod save;
 
 #[cfg(test)]
@@ -26,17 +27,22 @@ pub use load::Loader;
 pub use load::{LayerEvent, LayerStatus, LoadedImage};
 pub use mount::{MountOptions, MountedImage};
 pub use plan::{plan, Driver, MountPlan, PlannedMount};
-pub use pull::{full_name, login, login_registry, wanted, BlobProgress, PulledImage, Puller};
+pub use pull::{
+    full_name, login, login_registry, wanted, BlobProgress, InspectedManifest, PulledImage, Puller,
+    ResolvedPull, TagList, TAG_RULE,
+};
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
+pub use run::{RunOptions, RunOutcome};
 pub use save::{ArchiveFormat, SavedImage};
 
 /// Data types of the layers below that callers see in results; re-exported so that a caller needs
 /// nothing but `engine`.
 pub use crate::digest::Digest;
 pub use crate::image::change::ConfigChange;
+pub use crate::image::media_types;
 pub use crate::image::{Descriptor, ImageConfig, Platform, Reference, UtcTime};
 pub use crate::mount::{Features, RuntimeMount};
-pub use crate::runtime::{format_changes, Change};
+pub use crate::runtime::{format_changes, Change, ContainerStdio, NetworkMode};
 pub use crate::source::registry::{Credentials, RegistryOptions};
 pub use crate::store::{
     familiar, familiar_repository, normalize_tag, now, repository_of, DiskUsage, ErrorKind,
@@ -60,6 +66,13 @@ pub trait Observer: Sync {
     fn image_finished(&self) {}
     /// Something a person should know but that does not stop the operation.
     fn warning(&self, _message: &str) {}
+    /// The image `name` resolved to is for `image`, not for the platform `wanted` (the one asked
+    /// for, or the host's): the caller words it, knowing which of the two it was.
+    fn platform_mismatch(&self, name: &str, image: &Platform, wanted: &Platform) {
+        self.warning(&format!(
+            "{name}: image platform {image} does not match platform {wanted}"
+        ));
+    }
 }
 
 /// An observer that shows nothing.
@@ -103,5 +116,10 @@ impl Engine {
     /// The (canonical) root the store was opened at.
     pub fn root(&self) -> &Path {
         self.store.layout().root()
+    }
+
+    /// The diff dirs of an image's layers, top first (what `inspect` shows as its GraphDriver).
+    pub fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>> {
+        Ok(self.store.lower_dirs(id)?)
     }
 }

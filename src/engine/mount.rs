@@ -16,8 +16,9 @@ use crate::digest::Digest;
 use crate::mount::{self, Features, RuntimeMount};
 use crate::runtime::{self, Change};
 use crate::store::staging::{self, Staging};
-use crate::store::{self, IoContext, LayerKey, MountId, MountRow, StoreError};
+use crate::store::{self, perms, IoContext, LayerKey, MountId, MountRow, StoreError};
 use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
@@ -64,15 +65,24 @@ impl Engine {
 
     /// `lamina mount`: mounts an image (and writes its bundle, if asked).
     pub fn mount(&mut self, image: &str, opts: &MountOptions) -> Result<MountedImage> {
+        // A target outside the store is made (where missing) and checked here, walking its path
+        // without following any symlink: a planted `BUNDLE/rootfs -> /etc` is refused, never
+        // mounted over. The mount itself opens it the same way again (see `mount::Target`).
         let target = match (&opts.bundle, &opts.target) {
             (Some(_), Some(_)) => {
                 return Err(EngineError::Invalid(
                     "--bundle mounts at BUNDLE/rootfs; do not give --target too".into(),
                 ))
             }
-            (Some(b), None) => Some(b.join(runtime::ROOTFS_DIR)),
-            (None, t) => t.clone(),
+            (Some(b), None) => {
+                // A bundle lamina makes is 0700: its rootfs shows the image's setuid binaries.
+                mount::Target::create(b, 0o700)?;
+                Some(mount::Target::create(&b.join(runtime::ROOTFS_DIR), 0o755)?)
+            }
+            (None, Some(t)) => Some(mount::Target::create(t, 0o755)?),
+            (None, None) => None,
         };
+        let target = target.map(|t| t.path().to_path_buf());
         let mounted = self.mount_image(image, target, opts)?;
         if let Some(bundle) = &opts.bundle {
             if let Err(e) = self.write_bundle(&mounted, bundle, &opts.command) {
@@ -86,7 +96,7 @@ impl Engine {
         Ok(mounted)
     }
 
-    fn mount_image(
+    pub(super) fn mount_image(
         &mut self,
         image: &str,
         target: Option<PathBuf>,
@@ -102,15 +112,12 @@ impl Engine {
         }
         let lowers = self.store.lower_dirs(&image_id)?;
         let layout = self.store.layout().clone();
-        let target = match target {
-            Some(t) => {
-                fs::create_dir_all(&t).at(&t)?;
-                t.canonicalize().at(&t)?
-            }
-            None => layout.mount_merged(&id),
-        };
+        let target = target.unwrap_or_else(|| layout.mount_merged(&id));
+        // mounts/<id>/ is 0700: nobody but root walks to its merged tree (see `store::perms`).
         let dir = layout.mount(&id);
-        fs::create_dir_all(layout.mount_merged(&id)).at(&dir)?;
+        perms::create_private_dir(&dir).at(&dir)?;
+        let merged = layout.mount_merged(&id);
+        perms::create_private_dir(&merged).at(&merged)?;
         let row = MountRow {
             id: id.clone(),
             image_id: image_id.clone(),
@@ -261,10 +268,28 @@ impl Engine {
         bundle: &Path,
         command: &[String],
     ) -> Result<()> {
-        let config = self.store.config(&mounted.image_id)?;
+        let cfg = self.image_runtime_config(&mounted.image_id)?;
+        let opts = runtime::BundleOptions {
+            args_override: (!command.is_empty()).then(|| command.to_vec()),
+            readonly_rootfs: mounted.readonly,
+            terminal: false,
+            hostname: mounted.id.as_str().chars().take(12).collect(),
+            ..Default::default()
+        };
+        let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &opts)?;
+        runtime::write_bundle(bundle, &spec)?;
+        Ok(())
+    }
+
+    /// What of the image's config shapes its container's process (Entrypoint, Cmd, Env, ...).
+    pub(super) fn image_runtime_config(
+        &self,
+        image_id: &Digest,
+    ) -> Result<runtime::ImageRuntimeConfig> {
+        let config = self.store.config(image_id)?;
         let c = config.container_config();
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let cfg = runtime::ImageRuntimeConfig {
+        Ok(runtime::ImageRuntimeConfig {
             user: non_empty(&c.user),
             env: c.env.clone(),
             entrypoint: c.entrypoint.clone().unwrap_or_default(),
@@ -272,16 +297,7 @@ impl Engine {
             working_dir: non_empty(&c.working_dir),
             hostname: None,
             stop_signal: non_empty(&c.stop_signal),
-        };
-        let opts = runtime::BundleOptions {
-            args_override: (!command.is_empty()).then(|| command.to_vec()),
-            readonly_rootfs: mounted.readonly,
-            terminal: false,
-            hostname: mounted.id.as_str().chars().take(12).collect(),
-        };
-        let spec = runtime::build_spec(&cfg, &mounted.mountpoint, &opts)?;
-        runtime::write_bundle(bundle, &spec)?;
-        Ok(())
+        })
     }
 }
 
@@ -314,8 +330,11 @@ fn make(plan: &MountPlan, features: Option<&Features>, no_mount: bool) -> Result
         }
         PlannedMount::Overlay(spec) => {
             if let Some((u, w)) = &spec.upper {
-                fs::create_dir(u).at(u)?;
-                fs::create_dir(w).at(w)?;
+                // The upper dir's mode is the mounted root's: 0755 as a root dir is, whatever the
+                // umask (mounts/<id>/ above it keeps others out).
+                fs::DirBuilder::new().mode(0o755).create(u).at(u)?;
+                fs::set_permissions(u, fs::Permissions::from_mode(0o755)).at(u)?;
+                perms::create_private_dir(w).at(w)?;
             }
             if !no_mount {
                 let features = features.cloned().unwrap_or_else(Features::conservative);

@@ -4,9 +4,11 @@
 
 use super::{Engine, EngineError, Observer, Result};
 use crate::digest::Digest;
-use crate::image::{Platform, Reference};
+use crate::image::media_types as mt;
+use crate::image::reference::is_valid_tag;
+use crate::image::{parse_manifest, Descriptor, ManifestKind, Platform, Reference};
 use crate::source::registry::{self, Credentials, RegistryError, RegistryOptions, RegistrySource};
-use crate::source::{self, SourceRef};
+use crate::source::{self, ResolvedImage, SourceRef};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,14 +54,92 @@ impl Puller {
         })
     }
 
-    /// Every tag of the repository.
-    pub fn tags(&self) -> Result<Vec<String>> {
-        Ok(self.source.tags()?)
+    /// Every tag of the repository, checked against the reference grammar: what a registry lists
+    /// becomes part of a request path and a stored name, so `../x`, `-rf`, `.hidden`, 300 bytes or
+    /// escape sequences are set aside (for the caller to warn about), never pulled.
+    pub fn tags(&self) -> Result<TagList> {
+        let (valid, refused) = self
+            .source
+            .tags()?
+            .into_iter()
+            .partition(|t| is_valid_tag(t));
+        Ok(TagList { valid, refused })
     }
 
     /// A manifest or index exactly as the registry serves it.
     pub fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
         Ok(self.source.fetch_manifest(tag_or_digest)?.bytes)
+    }
+}
+
+/// A repository's tag list, split by the reference grammar.
+#[derive(Debug, Clone, Default)]
+pub struct TagList {
+    /// The tags that may be pulled, in the registry's order.
+    pub valid: Vec<String>,
+    /// What the registry listed that is not a tag (see [`TAG_RULE`]).
+    pub refused: Vec<String>,
+}
+
+/// What a tag is, for messages.
+pub const TAG_RULE: &str =
+    "a tag is up to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'";
+
+/// A manifest or index as `manifest inspect` shows it.
+#[derive(Debug, Clone)]
+pub struct InspectedManifest {
+    /// The document exactly as the registry serves it.
+    pub bytes: Vec<u8>,
+    /// Its media type (the document's own when the registry's Content-Type is generic).
+    pub media_type: String,
+    pub digest: Digest,
+    /// For an index: each entry, with its manifest's bytes when they were asked for.
+    pub members: Option<Vec<(Descriptor, Option<Vec<u8>>)>>,
+    /// For one manifest, when asked for: the platform its config says.
+    pub platform: Option<Platform>,
+}
+
+impl Puller {
+    /// The manifest or index `tag_or_digest` names; with `verbose`, also each entry's manifest
+    /// (for an index) or the platform of its config (for a manifest), as docker's `-v` shows them.
+    pub fn inspect(&self, tag_or_digest: &str, verbose: bool) -> Result<InspectedManifest> {
+        let fetched = self.source.fetch_manifest(tag_or_digest)?;
+        // A generic Content-Type leaves the decision to the document's mediaType.
+        let hint = (mt::is_manifest(&fetched.media_type) || mt::is_index(&fetched.media_type))
+            .then_some(fetched.media_type.as_str());
+        let kind = parse_manifest(&fetched.bytes, hint)
+            .map_err(|e| EngineError::Invalid(format!("manifest {}: {e}", fetched.digest)))?;
+        let mut out = InspectedManifest {
+            media_type: String::new(),
+            bytes: fetched.bytes.clone(),
+            digest: fetched.digest.clone(),
+            members: None,
+            platform: None,
+        };
+        match kind {
+            ManifestKind::Index(index) => {
+                out.media_type = index.media_type.clone().unwrap_or(fetched.media_type);
+                let mut members = Vec::with_capacity(index.manifests.len());
+                for d in index.manifests {
+                    let bytes = if verbose {
+                        Some(self.source.fetch_manifest(&d.digest.to_string())?.bytes)
+                    } else {
+                        None
+                    };
+                    members.push((d, bytes));
+                }
+                out.members = Some(members);
+            }
+            ManifestKind::Manifest(m) => {
+                out.media_type = m.media_type.clone().unwrap_or(fetched.media_type);
+                if verbose {
+                    let sref = self.source.source_ref(tag_or_digest)?;
+                    let image = source::resolve(&self.source, &sref, &Platform::host())?;
+                    out.platform = Some(image.platform);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -92,48 +172,113 @@ pub fn login_registry(arg: &str) -> String {
     registry::login_registry(arg)
 }
 
+/// What a tag or digest of the repository resolved to, before anything is fetched but the
+/// manifests and the config (so that a caller prints nothing before a "manifest unknown").
+pub struct ResolvedPull {
+    tag_or_digest: String,
+    name: String,
+    top_digest: Digest,
+    image: ResolvedImage,
+}
+
+impl ResolvedPull {
+    /// The digest of what the tag names (the index for a multi-platform image), as docker shows it.
+    pub fn digest(&self) -> &Digest {
+        &self.top_digest
+    }
+}
+
+impl Puller {
+    /// Fetches the manifest (and, through an index, the platform's manifest) and the config of
+    /// one tag or digest.
+    pub fn resolve(&self, tag_or_digest: &str, platform: &Platform) -> Result<ResolvedPull> {
+        // Checked before it reaches the registry as part of a URL, or the store as a name.
+        if tag_or_digest.parse::<Digest>().is_err() && !is_valid_tag(tag_or_digest) {
+            return Err(EngineError::Invalid(format!(
+                "{tag_or_digest:?} is neither a tag nor a digest: {TAG_RULE}"
+            )));
+        }
+        let sref: SourceRef = self.source.source_ref(tag_or_digest)?;
+        let image = source::resolve(&self.source, &sref, platform)?;
+        Ok(ResolvedPull {
+            tag_or_digest: tag_or_digest.to_string(),
+            name: sref.display_name(),
+            top_digest: sref.descriptor.digest.clone(),
+            image,
+        })
+    }
+}
+
+/// Tells the observer what a person should hear about a resolved image: the source's warnings,
+/// and an image that is not for the platform wanted.
+pub(crate) fn report_warnings(
+    image: &ResolvedImage,
+    name: &str,
+    platform: &Platform,
+    observer: &dyn Observer,
+) {
+    for w in &image.warnings {
+        observer.warning(w);
+    }
+    if !platform.matches(&image.platform) {
+        observer.platform_mismatch(name, &image.platform, platform);
+    }
+}
+
 impl Engine {
-    /// Pulls one tag or digest of the puller's repository.
+    /// Pulls what `resolved` names from the puller's repository. An image already in the store is
+    /// not fetched again (docker: "Image is up to date", or only a new name for it): only its
+    /// names are recorded, and the observer hears of no layer.
     pub fn pull(
         &mut self,
         puller: &Puller,
-        tag_or_digest: &str,
+        resolved: &ResolvedPull,
         platform: &Platform,
         observer: &dyn Observer,
     ) -> Result<PulledImage> {
-        let sref: SourceRef = puller.source.source_ref(tag_or_digest)?;
-        let image = source::resolve(&puller.source, &sref, platform)?;
-        for w in &image.warnings {
-            observer.warning(w);
-        }
+        let image = &resolved.image;
+        report_warnings(image, &resolved.name, platform, observer);
         let id = image.id();
         let repository = puller.reference.repository();
-        let top_digest = sref.descriptor.digest.clone();
-        let is_digest = tag_or_digest.parse::<Digest>().is_ok();
-        let tags = if is_digest {
+        let top_digest = &resolved.top_digest;
+        let tags = if resolved.tag_or_digest.parse::<Digest>().is_ok() {
             vec![]
         } else {
-            vec![full_name(&puller.reference, tag_or_digest)]
+            vec![full_name(&puller.reference, &resolved.tag_or_digest)]
         };
         let up_to_date = self.store.is_current(
             &id,
             &repository,
-            &top_digest,
+            top_digest,
             tags.first().map(String::as_str),
         )?;
+        // The indexes walked to the manifest: the repository digest names the outermost, and the
+        // store keeps the manifest it chose because the index lists it.
+        for (digest, bytes) in &image.indexes {
+            self.store.put_blob(digest, bytes)?;
+        }
+        let repo_digest = Some((repository.as_str(), top_digest));
+        if let Some(row) = self.store.image(&id)? {
+            let layers = self.store.image_layers(&id)?;
+            if self.store.lower_dirs(&id).is_ok() {
+                if let Some(d) = &image.manifest_digest {
+                    self.store.put_blob(d, &image.manifest_bytes)?;
+                }
+                self.store.record_image(&row, &layers, &tags, repo_digest)?;
+                return Ok(PulledImage {
+                    id,
+                    digest: top_digest.clone(),
+                    new: !up_to_date,
+                });
+            }
+        }
         observer.image_started(&image.layers);
-        let result = self.ingest(
-            &puller.source,
-            &image,
-            &tags,
-            Some((repository.as_str(), &top_digest)),
-            observer,
-        );
+        let result = self.ingest(&puller.source, image, &tags, repo_digest, observer);
         observer.image_finished();
         result?;
         Ok(PulledImage {
             id,
-            digest: top_digest,
+            digest: top_digest.clone(),
             new: !up_to_date,
         })
     }

@@ -16,9 +16,10 @@ use crate::image::media_types as mt;
 use crate::image::Descriptor;
 use crate::store::{self as names, recorded, IoContext};
 use crate::tar::reassemble::TarSplitReader;
+use rustix::fs::Mode;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -87,13 +88,21 @@ impl Engine {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(
-            ".{}.lamina-{}",
-            out.file_name().and_then(|n| n.to_str()).unwrap_or("save"),
-            std::process::id()
-        ));
+        let name = out
+            .file_name()
+            .ok_or_else(|| save_err(&out.display().to_string(), "not a file name"))?;
+        // The archive is made in the output's dir (opened once: everything after is relative to
+        // it) under a random name created exclusively, never through a name someone planted
+        // there, and renamed over `out` (a symlink at `out` is replaced, not written through).
+        let dir_fd = File::open(dir).at(dir)?;
+        let (file, tmp_name) = crate::sys::create::create_temp(
+            &dir_fd,
+            &format!("{}.lamina", name.to_string_lossy()),
+            Mode::from_raw_mode(0o644),
+        )
+        .at(dir)?;
+        let tmp = dir.join(&tmp_name);
         let result = (|| -> Result<()> {
-            let file = File::create(&tmp).at(&tmp)?;
             let mut ar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
             ar.mode(tar::HeaderMode::Deterministic);
             match format {
@@ -103,11 +112,13 @@ impl Engine {
             let mut w = ar.into_inner().at(&tmp)?;
             w.flush().at(&tmp)?;
             w.get_ref().sync_all().at(&tmp)?;
-            fs::rename(&tmp, out).at(out)?;
+            rustix::fs::renameat(&dir_fd, &tmp_name, &dir_fd, name)
+                .map_err(std::io::Error::from)
+                .at(out)?;
             Ok(())
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = rustix::fs::unlinkat(&dir_fd, &tmp_name, rustix::fs::AtFlags::empty());
         }
         result?;
         Ok(entries

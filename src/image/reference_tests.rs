@@ -240,3 +240,32 @@ fn serde_is_the_full_string() {
     assert_eq!(serde_json::from_str::<Reference>(&json).unwrap(), r);
     assert!(serde_json::from_str::<Reference>("\"Bad\"").is_err());
 }
+
+#[test]
+fn hostile_tags_are_not_tags() {
+    use super::is_valid_tag;
+    let long = "a".repeat(129);
+    for bad in [
+        "../x",
+        "..",
+        "a/b",
+        "-rf",
+        ".hidden",
+        long.as_str(),
+        "nl\nx",
+        "esc\u{1b}[31m",
+        "sp ace",
+        "",
+        "tab\t",
+        "ünïcode",
+    ] {
+        assert!(!is_valid_tag(bad), "{bad:?}");
+        assert!(
+            Reference::parse(&format!("x:{bad}")).is_err() || bad.contains('/'),
+            "{bad:?}"
+        );
+    }
+    for good in ["latest", "v1.2.3", "_x", "A-b_c.d", &"a".repeat(128)] {
+        assert!(is_valid_tag(good), "{good:?}");
+    }
+}

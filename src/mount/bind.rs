@@ -9,6 +9,7 @@ use rustix::mount::{
     OpenTreeFlags, UnmountFlags,
 };
 
+use super::target::Target;
 use super::MountError;
 use crate::sys::mount_api::set_tree_readonly;
 
@@ -17,6 +18,11 @@ use crate::sys::mount_api::set_tree_readonly;
 /// With the new mount API the clone is made read-only while still detached, so the tree is never
 /// writable through `target`; older kernels get a bind mount followed by a read-only remount.
 pub fn bind_readonly(source: &Path, target: &Path) -> Result<(), MountError> {
+    bind_readonly_at(source, &Target::open(target)?)
+}
+
+/// [`bind_readonly`] onto an opened target.
+pub fn bind_readonly_at(source: &Path, target: &Target) -> Result<(), MountError> {
     let flags = OpenTreeFlags::OPEN_TREE_CLONE
         | OpenTreeFlags::OPEN_TREE_CLOEXEC
         | OpenTreeFlags::AT_RECURSIVE;
@@ -27,31 +33,50 @@ pub fn bind_readonly(source: &Path, target: &Path) -> Result<(), MountError> {
     };
     set_tree_readonly(rustix::fd::AsFd::as_fd(&tree))
         .map_err(|e| MountError::syscall("mount_setattr read-only", source, e))?;
-    move_mount(
-        &tree,
-        "",
-        CWD,
-        target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(|e| MountError::syscall("move_mount bind to", target, e))
+    attach(&tree, target)
 }
 
-fn bind_then_remount(source: &Path, target: &Path) -> Result<(), MountError> {
-    mount_bind_recursive(source, target)
-        .map_err(|e| MountError::syscall("bind mount to", target, e))?;
-    let ro = MountFlags::BIND | MountFlags::RDONLY;
-    mount_remount(target, ro, "").map_err(|e| {
+/// `move_mount` of a detached tree onto the opened target itself.
+fn attach(tree: &rustix::fd::OwnedFd, target: &Target) -> Result<(), MountError> {
+    move_mount(
+        tree,
+        "",
+        target.fd(),
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| MountError::syscall("move_mount bind to", target.path(), e))
+}
+
+fn bind_then_remount(source: &Path, target: &Target) -> Result<(), MountError> {
+    mount_bind_recursive(source, target.proc_path())
+        .map_err(|e| MountError::syscall("bind mount to", target.path(), e))?;
+    // The remount must name the new mount: open its root the same no-follow way.
+    let remount = || -> Result<(), MountError> {
+        let mounted = Target::open(target.path())?;
+        let ro = MountFlags::BIND | MountFlags::RDONLY;
+        mount_remount(mounted.proc_path(), ro, "")
+            .map_err(|e| MountError::syscall("remount read-only", target.path(), e))
+    };
+    remount().inspect_err(|_| {
         // Never leave a writable view behind.
-        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW);
-        MountError::syscall("remount read-only", target, e)
+        let _ =
+            rustix::mount::unmount(target.path(), UnmountFlags::DETACH | UnmountFlags::NOFOLLOW);
     })
 }
 
 /// Bind `source` (recursively) at `target`, writable: the copy driver's writable view.
 pub fn bind(source: &Path, target: &Path) -> Result<(), MountError> {
-    mount_bind_recursive(source, target)
-        .map_err(|e| MountError::syscall("bind mount to", target, e))
+    let target = Target::open(target)?;
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_RECURSIVE;
+    match open_tree(CWD, source, flags) {
+        Ok(tree) => attach(&tree, &target),
+        Err(Errno::NOSYS) => mount_bind_recursive(source, target.proc_path())
+            .map_err(|e| MountError::syscall("bind mount to", target.path(), e)),
+        Err(e) => Err(MountError::syscall("open_tree (clone)", source, e)),
+    }
 }
 
 /// Unmount the topmost mount at `target`.

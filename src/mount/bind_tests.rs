@@ -8,7 +8,7 @@ fn bind_then_remount_is_readonly() {
     let dirs = mkdirs(tmp.path(), &["src", "dst"]);
     std::fs::write(dirs[0].join("f"), b"f").expect("write");
     let mut guard = MountGuard::default();
-    bind_then_remount(&dirs[0], &dirs[1]).expect("bind + remount");
+    bind_then_remount(&dirs[0], &Target::open(&dirs[1]).expect("target")).expect("bind + remount");
     guard.push(&dirs[1]);
     assert!(is_mountpoint(&dirs[1]));
     assert!(listed_in_mountinfo(&dirs[1]) && !listed_in_mountinfo(&dirs[0]));

@@ -12,6 +12,8 @@
 //!   the stack. Where it is missing, the legacy `mount(2)` route names layers by `/proc/self/fd/N` (or by
 //!   short names relative to their common parent, resolved in a thread with its own cwd), never with a
 //!   process-wide `chdir`.
+//! - A target is opened once, without following any symlink on its path, and the mount is attached
+//!   to that open directory (see `target`), never to a path resolved again.
 //! - A mount that should be read-only is read-only from the moment it becomes visible: attributes are
 //!   set on the detached mount before `move_mount` attaches it.
 
@@ -19,6 +21,7 @@ mod bind;
 mod overlay;
 mod probe;
 mod runtime;
+mod target;
 
 #[cfg(test)]
 mod mount_tests;
@@ -36,6 +39,7 @@ pub use bind::{bind, bind_readonly, is_mountpoint, unmount};
 pub use overlay::{mount_overlay, mount_overlay_legacy};
 pub use probe::probe;
 pub use runtime::runtime_mounts;
+pub use target::Target;
 
 /// The overlayfs stacking limit (`OVL_MAX_STACK`) of every kernel so far; the probe measures the real one.
 pub const DEFAULT_MAX_LOWERS: usize = 500;
@@ -157,6 +161,8 @@ pub enum MountError {
     Busy { target: PathBuf },
     #[error("{target:?} is not a mount point")]
     NotMounted { target: PathBuf },
+    #[error("mount target {path:?}: {reason}")]
+    UnsafeTarget { path: PathBuf, reason: String },
     #[error("{0}")]
     Unsupported(String),
 }

@@ -196,12 +196,12 @@ fn errors_before_any_syscall() {
         mount_overlay(&spec, Path::new("/nonexistent"), features()),
         Err(MountError::NoLowers)
     ));
-    let target = Path::new("/nonexistent-target");
+    let tmp = tempfile::tempdir().expect("tempdir");
     let spec = OverlaySpec {
         lowers: vec!["/nonexistent-a".into(), "/nonexistent-b".into()],
         upper: None,
     };
-    let err = mount_overlay(&spec, target, features()).expect_err("missing lowers");
+    let err = mount_overlay(&spec, tmp.path(), features()).expect_err("missing lowers");
     assert!(err.to_string().contains("nonexistent-a"), "{err}");
     assert_eq!(
         fs::read_dir("/nonexistent-a").map_err(|e| e.kind()).err(),
@@ -247,4 +247,39 @@ fn writable_mounts_by_every_route() {
             b"x"
         );
     }
+}
+
+#[test]
+fn targets_behind_symlinks_are_refused_by_every_route() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lowers = build_layers(tmp.path());
+    let dirs = mkdirs(tmp.path(), &["canary", "real", "upper", "work"]);
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&dirs[0], &link).expect("symlink");
+    std::os::unix::fs::symlink(&dirs[1], tmp.path().join("dirlink")).expect("symlink");
+    let through_dir = tmp.path().join("dirlink");
+    let rw = OverlaySpec {
+        lowers: lowers.clone(),
+        upper: Some((dirs[2].clone(), dirs[3].clone())),
+    };
+    let ro_one = OverlaySpec {
+        lowers: lowers[..1].to_vec(),
+        upper: None,
+    };
+    for target in [&link, &through_dir] {
+        for (what, result) in [
+            ("overlay", mount_overlay(&rw, target, features())),
+            ("legacy", mount_overlay_legacy(&rw, target, features())),
+            ("bind ro", mount_overlay(&ro_one, target, features())),
+            ("bind", bind(&lowers[0], target)),
+        ] {
+            let err = result.expect_err(what);
+            assert!(
+                matches!(err, MountError::UnsafeTarget { .. })
+                    && err.to_string().contains("symlink"),
+                "{what}: {err}"
+            );
+        }
+    }
+    assert!(!is_mountpoint(&dirs[0]) && !is_mountpoint(&dirs[1]));
 }

@@ -4,14 +4,15 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::CWD;
 use rustix::io::Errno;
 use rustix::mount::{
     fsconfig_create, fsconfig_set_fd, fsconfig_set_string, fsmount, fsopen, move_mount,
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
 };
 
-use super::{bind_readonly, max_lowers, Features, MountError, OverlaySpec, MAX_LOWERDIR_PLUS_LEN};
+use super::bind::bind_readonly_at;
+use super::target::Target;
+use super::{max_lowers, Features, MountError, OverlaySpec, MAX_LOWERDIR_PLUS_LEN};
 use crate::sys::mount_api::read_fs_log;
 use crate::sys::open::{open_root, proc_fd_path, DirAccess};
 
@@ -25,8 +26,18 @@ pub fn mount_overlay(
     features: &Features,
 ) -> Result<(), MountError> {
     check_lowers(spec, features)?;
+    mount_overlay_at(spec, &Target::open(target)?, features)
+}
+
+/// [`mount_overlay`] onto an opened target.
+pub fn mount_overlay_at(
+    spec: &OverlaySpec,
+    target: &Target,
+    features: &Features,
+) -> Result<(), MountError> {
+    check_lowers(spec, features)?;
     if spec.lowers.len() == 1 && spec.upper.is_none() {
-        return bind_readonly(&spec.lowers[0], target);
+        return bind_readonly_at(&spec.lowers[0], target);
     }
     if features.new_mount_api && features.lowerdir_plus {
         match mount_new_api(spec, target, features.lowerdir_fd) {
@@ -35,7 +46,7 @@ pub fn mount_overlay(
             other => return other,
         }
     }
-    mount_overlay_legacy(spec, target, features)
+    mount_overlay_legacy_at(spec, target, features)
 }
 
 fn check_lowers(spec: &OverlaySpec, features: &Features) -> Result<(), MountError> {
@@ -50,9 +61,11 @@ fn check_lowers(spec: &OverlaySpec, features: &Features) -> Result<(), MountErro
 /// `fsopen("overlay")`, one `fsconfig` per parameter, `fsmount`, `move_mount`.
 pub(super) fn mount_new_api(
     spec: &OverlaySpec,
-    target: &Path,
+    target: &Target,
     layers_as_fds: bool,
 ) -> Result<(), MountError> {
+    let fd = target.fd();
+    let target = target.path();
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
         .map_err(|e| MountError::syscall("fsopen overlay for", target, e))?;
     let fail = |op: &'static str, path: &Path, err: Errno| MountError::Syscall {
@@ -89,9 +102,9 @@ pub(super) fn mount_new_api(
     move_mount(
         &mnt,
         "",
-        CWD,
-        target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        fd,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
     .map_err(|e| MountError::syscall("move_mount overlay to", target, e))
 }
@@ -126,6 +139,14 @@ fn add_layer(
 pub fn mount_overlay_legacy(
     spec: &OverlaySpec,
     target: &Path,
+    features: &Features,
+) -> Result<(), MountError> {
+    mount_overlay_legacy_at(spec, &Target::open(target)?, features)
+}
+
+fn mount_overlay_legacy_at(
+    spec: &OverlaySpec,
+    target: &Target,
     features: &Features,
 ) -> Result<(), MountError> {
     check_lowers(spec, features)?;
@@ -165,28 +186,41 @@ fn legacy_options(names: &[String], spec: &OverlaySpec) -> String {
     options
 }
 
-fn legacy_mount(options: &str, target: &Path, read_only: bool) -> Result<(), MountError> {
+/// `mount(2)` onto `/proc/self/fd/N` of the opened target: that inode, whatever its path now is.
+fn legacy_mount(options: &str, target: &Target, read_only: bool) -> Result<(), MountError> {
     let data = CString::new(options).map_err(|_| {
-        MountError::Unsupported(format!("NUL byte in overlay options for {target:?}"))
+        MountError::Unsupported(format!(
+            "NUL byte in overlay options for {:?}",
+            target.path()
+        ))
     })?;
     let flags = if read_only {
         MountFlags::RDONLY
     } else {
         MountFlags::empty()
     };
-    rustix::mount::mount("lamina", target, "overlay", flags, data.as_c_str())
-        .map_err(|e| MountError::syscall("mount(2) overlay at", target, e))
+    rustix::mount::mount(
+        "lamina",
+        target.proc_path(),
+        "overlay",
+        flags,
+        data.as_c_str(),
+    )
+    .map_err(|e| MountError::syscall("mount(2) overlay at", target.path(), e))
 }
 
 /// The containers/storage trick: relative names from the layers' common parent.
 fn mount_relative(
     spec: &OverlaySpec,
     dirs: &[&Path],
-    target: &Path,
+    target: &Target,
     limit: usize,
 ) -> Result<(), MountError> {
     let parent = common_parent(dirs).ok_or_else(|| {
-        MountError::Unsupported(format!("layer dirs for {target:?} share no parent dir"))
+        MountError::Unsupported(format!(
+            "layer dirs for {:?} share no parent dir",
+            target.path()
+        ))
     })?;
     let mut names = Vec::with_capacity(dirs.len());
     for dir in dirs {
@@ -205,17 +239,11 @@ fn mount_relative(
     let options = legacy_options(&names, spec);
     if options.len() > limit {
         return Err(MountError::OptionsTooLong {
-            target: target.to_path_buf(),
+            target: target.path().to_path_buf(),
             len: options.len(),
             max: limit,
         });
     }
-    let target = std::path::absolute(target).map_err(|e| MountError::Syscall {
-        op: "resolve mount target",
-        path: target.to_path_buf(),
-        source: e,
-        log: String::new(),
-    })?;
     let read_only = spec.upper.is_none();
     std::thread::scope(|scope| {
         scope
@@ -223,10 +251,11 @@ fn mount_relative(
                 // SAFETY: only CLONE_FS is unshared; it gives this thread its own cwd and umask and
                 // touches no fd table, so no other thread can observe the chdir below.
                 unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }
-                    .map_err(|e| MountError::syscall("unshare(CLONE_FS) for", &target, e))?;
+                    .map_err(|e| MountError::syscall("unshare(CLONE_FS) for", target.path(), e))?;
                 rustix::process::chdir(&parent)
                     .map_err(|e| MountError::syscall("chdir", &parent, e))?;
-                legacy_mount(&options, &target, read_only)
+                // The target is its absolute /proc/self/fd name: the chdir does not change it.
+                legacy_mount(&options, target, read_only)
             })
             .join()
             .unwrap_or_else(|_| {

@@ -42,9 +42,9 @@ pub fn probe(scratch: &Path) -> Features {
 
     features.new_mount_api = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).is_ok();
     if features.new_mount_api {
-        features.lowerdir_plus = mounts(&target, || mount_new_api(&spec, &target, false).is_ok());
-        features.lowerdir_fd = features.lowerdir_plus
-            && mounts(&target, || mount_new_api(&spec, &target, true).is_ok());
+        features.lowerdir_plus = mounts(&target, || new_api_at(&spec, &target, false));
+        features.lowerdir_fd =
+            features.lowerdir_plus && mounts(&target, || new_api_at(&spec, &target, true));
         if features.lowerdir_plus {
             features.max_lowers =
                 count_lowerdir_plus(&spec.lowers[0]).unwrap_or(DEFAULT_MAX_LOWERS);
@@ -106,4 +106,9 @@ impl Drop for ProbeDir {
         }
         let _ = fs::remove_dir_all(&self.root);
     }
+}
+
+/// One new-API overlay mount onto `target`; whether it worked.
+fn new_api_at(spec: &super::OverlaySpec, target: &Path, layers_as_fds: bool) -> bool {
+    super::Target::open(target).is_ok_and(|t| mount_new_api(spec, &t, layers_as_fds).is_ok())
 }

@@ -3,10 +3,11 @@
 //! config.json is replaced atomically (temp file, fsync, rename, fsync of the directory), so a runtime
 //! started at any moment reads either the old config or the new one, never half of one.
 
-use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use crate::sys::create::{create_temp, open_dir_nofollow};
+use rustix::fs::{Mode, OFlags};
 
 use oci_spec::runtime::Spec;
 
@@ -22,10 +23,14 @@ pub fn write_bundle(bundle_dir: &Path, spec: &Spec) -> Result<(), RuntimeError> 
         let path = path.to_path_buf();
         move |source: std::io::Error| RuntimeError::WriteBundle { path, source }
     };
-    fs::create_dir_all(bundle_dir).map_err(io_err(bundle_dir))?;
+    // Everything below happens in the bundle dir opened without following a symlink anywhere on
+    // its path (a new one is 0700: its rootfs shows the image's setuid binaries), and by name in
+    // that dir: a planted `rootfs` or `config.json` symlink is never written through.
+    let dir = open_dir_nofollow(bundle_dir, Some(Mode::from_raw_mode(0o700)))
+        .map_err(io_err(bundle_dir))?;
     let rootfs = bundle_dir.join(ROOTFS_DIR);
-    match fs::create_dir(&rootfs) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_err(&rootfs)(e)),
+    match rustix::fs::mkdirat(&dir, ROOTFS_DIR, Mode::from_raw_mode(0o755)) {
+        Err(e) if e != rustix::io::Errno::EXIST => return Err(io_err(&rootfs)(e.into())),
         _ => {}
     }
 
@@ -35,24 +40,22 @@ pub fn write_bundle(bundle_dir: &Path, spec: &Spec) -> Result<(), RuntimeError> 
     text.push(b'\n');
 
     let target = bundle_dir.join(CONFIG_FILE);
-    let temp = bundle_dir.join(format!(
-        ".{CONFIG_FILE}.tmp-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let (mut file, temp) =
+        create_temp(&dir, CONFIG_FILE, Mode::from_raw_mode(0o644)).map_err(io_err(&target))?;
     let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)?;
         file.write_all(&text)?;
         file.sync_all()?;
-        fs::rename(&temp, &target)?;
-        File::open(bundle_dir)?.sync_all()
+        rustix::fs::renameat(&dir, &temp, &dir, CONFIG_FILE)?;
+        rustix::fs::fsync(rustix::fs::openat(
+            &dir,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)?;
+        Ok(())
     })();
     if written.is_err() {
-        let _ = fs::remove_file(&temp);
+        let _ = rustix::fs::unlinkat(&dir, &temp, rustix::fs::AtFlags::empty());
     }
     written.map_err(io_err(&target))
 }

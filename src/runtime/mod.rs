@@ -9,11 +9,19 @@
 //!   following any symlink out of the upper dir; [`tree_changes`] the same for a copy-driver tree, and
 //!   [`stage_changes`] lays those out as an upper dir so that commit treats both drivers alike.
 //!
-//! It takes plain data (no image or store types) and never starts a runtime: invoking runc or crun is the
-//! caller's business (see `scripts/run-bundle.sh`).
+//! - [`run_container`]: the process side of `lamina run`: the runtime binary ([`OciRuntime`], crun or
+//!   runc), create/start/wait as a subreaper, signal forwarding ([`SignalForwarder`]) and the
+//!   container's terminal (`--console-socket`, see `pty.rs`).
+//!
+//! It takes plain data (no image or store types).
 
 mod bundle;
 mod diff;
+mod oci_runtime;
+mod process;
+mod pty;
+mod run_options;
+mod signals;
 mod spec;
 mod tree_diff;
 mod tree_stage;
@@ -23,6 +31,10 @@ use std::path::PathBuf;
 
 pub use bundle::{write_bundle, CONFIG_FILE, ROOTFS_DIR};
 pub use diff::{format_changes, upper_changes, Change, ChangeKind};
+pub use oci_runtime::{Flavor, OciRuntime};
+pub use process::{run_container, ContainerStdio};
+pub use run_options::{env_entry, env_file_entries, BindMount, NetworkMode};
+pub use signals::SignalForwarder;
 pub use spec::{
     build_spec, BundleOptions, ImageRuntimeConfig, DEFAULT_HOSTNAME, DEFAULT_PATH_ENV,
     DOCKER_DEFAULT_CAPS, STOP_SIGNAL_ANNOTATION,
@@ -65,4 +77,59 @@ pub enum RuntimeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("no OCI runtime found: {wanted} is not installed")]
+    NoRuntime { wanted: String },
+    #[error("starting {path}: {source}")]
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The runtime refused or failed; `message` is its own (one line).
+    #[error("{runtime} {action}: {message}")]
+    Runtime {
+        runtime: &'static str,
+        action: &'static str,
+        message: String,
+    },
+    /// The container's command could not be run: docker's exit code (126, 127) and the runtime's words.
+    #[error("{message}")]
+    Exec { code: i32, message: String },
+    /// A signal asked the run to stop before the container started.
+    #[error("interrupted by signal {signal} before the container started")]
+    Interrupted { signal: i32 },
+    #[error("-v {spec:?}: {reason}")]
+    BadVolume { spec: String, reason: String },
+    #[error("-e {entry:?}: {reason}")]
+    BadEnv { entry: String, reason: String },
+    #[error("installing signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("{what}: {source}")]
+    Console {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the runtime's pid file {path}: {source}")]
+    PidFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the runtime's state dir {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("waiting for the container: {0}")]
+    Wait(std::io::Error),
+}
+
+impl RuntimeError {
+    /// The exit code `lamina run` ends with for this error: docker's 126/127 for a command that
+    /// cannot be run, 128 + the signal for an interrupt, 125 for everything else (lamina's own).
+    pub fn run_exit_code(&self) -> i32 {
+        match self {
+            RuntimeError::Exec { code, .. } => *code,
+            RuntimeError::Interrupted { signal } => 128 + signal,
+            _ => 125,
+        }
+    }
 }

@@ -14,7 +14,7 @@
 //! - `terminal` is off unless asked for: without a tty runc fails with "open /dev/tty".
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
     Capability, LinuxCapabilities, LinuxDeviceCgroup, LinuxNamespace, LinuxNamespaceType,
@@ -22,6 +22,7 @@ use oci_spec::runtime::{
     User,
 };
 
+use super::run_options::{clean, BindMount, NetworkMode};
 use super::user::resolve_user;
 use super::RuntimeError;
 
@@ -57,6 +58,20 @@ pub struct BundleOptions {
     pub terminal: bool,
     /// Empty: the image's hostname, else [`DEFAULT_HOSTNAME`].
     pub hostname: String,
+    /// `run --entrypoint`: replaces the image's Entrypoint and drops its Cmd, as docker does (`""`
+    /// clears the Entrypoint).
+    pub entrypoint: Option<String>,
+    /// `run -u`: replaces the image's User.
+    pub user: Option<String>,
+    /// `run -e`/`--env-file` entries (`K=V`), applied after the image's Env (same key: replaced).
+    pub env: Vec<String>,
+    /// `run -w`: replaces the image's WorkingDir.
+    pub working_dir: Option<String>,
+    /// `run -v`: bind mounts, after the default mounts.
+    pub binds: Vec<BindMount>,
+    pub network: NetworkMode,
+    /// The root filesystem when it is not the bundle's `rootfs` dir (an absolute path).
+    pub root_path: Option<PathBuf>,
 }
 
 /// The spec for running the image mounted at `rootfs`. `rootfs` is read only to resolve `User` through the
@@ -66,7 +81,10 @@ pub fn build_spec(
     rootfs: &Path,
     opts: &BundleOptions,
 ) -> Result<Spec, RuntimeError> {
-    let args = process_args(cfg, opts.args_override.as_deref())?;
+    let args = match &opts.entrypoint {
+        Some(entrypoint) => entrypoint_args(entrypoint, opts.args_override.as_deref())?,
+        None => process_args(cfg, opts.args_override.as_deref())?,
+    };
     let hostname = [
         opts.hostname.as_str(),
         cfg.hostname.as_deref().unwrap_or(""),
@@ -75,7 +93,8 @@ pub fn build_spec(
     .find(|h| !h.is_empty())
     .unwrap_or(DEFAULT_HOSTNAME)
     .to_string();
-    let resolved = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
+    let user_spec = opts.user.as_deref().or(cfg.user.as_deref()).unwrap_or("");
+    let resolved = resolve_user(rootfs, user_spec)?;
     let mut user = User::default();
     user.set_uid(resolved.uid);
     user.set_gid(resolved.gid);
@@ -85,14 +104,21 @@ pub fn build_spec(
     process.set_terminal(Some(opts.terminal));
     process.set_user(user);
     process.set_args(Some(args));
-    process.set_env(Some(process_env(&cfg.env, &hostname, opts.terminal)));
-    process.set_cwd(working_dir(cfg.working_dir.as_deref()));
+    let env: Vec<String> = cfg.env.iter().chain(&opts.env).cloned().collect();
+    process.set_env(Some(process_env(&env, &hostname, opts.terminal)));
+    process.set_cwd(working_dir(
+        opts.working_dir.as_deref().or(cfg.working_dir.as_deref()),
+    ));
     process.set_capabilities(Some(docker_capabilities()));
     process.set_rlimits(Some(vec![nofile_rlimit()?]));
     process.set_no_new_privileges(Some(false));
 
     let mut root = Root::default();
-    root.set_path(PathBuf::from("rootfs"));
+    root.set_path(
+        opts.root_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("rootfs")),
+    );
     root.set_readonly(Some(opts.readonly_rootfs));
 
     let mut annotations = HashMap::new();
@@ -105,8 +131,10 @@ pub fn build_spec(
     spec.set_process(Some(process));
     spec.set_root(Some(root));
     spec.set_hostname(Some(hostname));
-    spec.set_mounts(Some(default_mounts()));
-    spec.set_linux(Some(default_linux()));
+    let mut mounts = default_mounts();
+    mounts.extend(opts.binds.iter().map(BindMount::to_mount));
+    spec.set_mounts(Some(mounts));
+    spec.set_linux(Some(default_linux(opts.network)));
     spec.set_annotations(Some(annotations));
     Ok(spec)
 }
@@ -121,6 +149,23 @@ pub(crate) fn process_args(
         _ => cfg.cmd.as_slice(),
     };
     let args: Vec<String> = cfg.entrypoint.iter().chain(cmd).cloned().collect();
+    if args.is_empty() {
+        return Err(RuntimeError::NoCommand);
+    }
+    Ok(args)
+}
+
+/// docker's rule for `--entrypoint`: it replaces the Entrypoint and the image's Cmd is dropped, so
+/// only the caller's arguments follow it.
+pub(crate) fn entrypoint_args(
+    entrypoint: &str,
+    args: Option<&[String]>,
+) -> Result<Vec<String>, RuntimeError> {
+    let args: Vec<String> = (!entrypoint.is_empty())
+        .then(|| entrypoint.to_string())
+        .into_iter()
+        .chain(args.unwrap_or_default().iter().cloned())
+        .collect();
     if args.is_empty() {
         return Err(RuntimeError::NoCommand);
     }
@@ -160,17 +205,7 @@ pub(crate) fn process_env(image_env: &[String], hostname: &str, terminal: bool) 
 
 /// WorkingDir made absolute and lexically clean; "" means "/".
 pub(crate) fn working_dir(dir: Option<&str>) -> PathBuf {
-    let mut clean = PathBuf::from("/");
-    for part in Path::new(dir.unwrap_or("")).components() {
-        match part {
-            Component::Normal(name) => clean.push(name),
-            Component::ParentDir => {
-                clean.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    clean
+    clean(dir.unwrap_or(""))
 }
 
 /// moby `oci/caps/defaults.go`.
@@ -273,7 +308,8 @@ fn default_mounts() -> Vec<Mount> {
         .collect()
 }
 
-fn default_linux() -> oci_spec::runtime::Linux {
+/// runc spec's namespaces; `--network host` leaves out the network one.
+fn default_linux(network: NetworkMode) -> oci_spec::runtime::Linux {
     let namespaces = [
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Network,
@@ -282,6 +318,7 @@ fn default_linux() -> oci_spec::runtime::Linux {
         LinuxNamespaceType::Mount,
     ]
     .into_iter()
+    .filter(|typ| !(network == NetworkMode::Host && *typ == LinuxNamespaceType::Network))
     .map(|typ| {
         let mut ns = LinuxNamespace::default();
         ns.set_typ(typ);

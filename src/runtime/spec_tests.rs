@@ -271,6 +271,7 @@ fn options_shape_the_spec() {
         readonly_rootfs: true,
         terminal: true,
         hostname: String::new(),
+        ..Default::default()
     };
     let spec = spec_json(&cfg, &opts);
     assert_eq!(
@@ -293,6 +294,87 @@ fn options_shape_the_spec() {
 
     let no_name = spec_json(&image(&[], &["sh"]), &BundleOptions::default());
     assert_eq!(no_name["hostname"], json!(DEFAULT_HOSTNAME));
+}
+
+#[test]
+fn run_options_override_the_image_config() {
+    let cfg = ImageRuntimeConfig {
+        user: Some("web".into()),
+        env: strings(&["A=image", "B=image"]),
+        entrypoint: strings(&["/entry"]),
+        cmd: strings(&["default"]),
+        working_dir: Some("/image".into()),
+        ..Default::default()
+    };
+    let opts = BundleOptions {
+        entrypoint: Some("/bin/echo".into()),
+        user: Some("0:4".into()),
+        env: strings(&["B=run", "C=run"]),
+        working_dir: Some("/run/../work".into()),
+        binds: vec![BindMount::parse("/srv:/data:ro").expect("bind")],
+        network: NetworkMode::Host,
+        root_path: Some(PathBuf::from("/mnt/c1")),
+        ..Default::default()
+    };
+    let spec = spec_json(&cfg, &opts);
+    // --entrypoint drops the image's Cmd as well as its Entrypoint
+    assert_eq!(spec["process"]["args"], json!(["/bin/echo"]));
+    assert_eq!(
+        spec["process"]["user"],
+        json!({"uid": 0, "gid": 4, "additionalGids": [4]})
+    );
+    let env = &spec["process"]["env"];
+    assert_eq!(
+        env,
+        &json!([
+            DEFAULT_PATH_ENV,
+            "HOSTNAME=lamina",
+            "A=image",
+            "B=run",
+            "C=run"
+        ])
+    );
+    assert_eq!(spec["process"]["cwd"], json!("/work"));
+    assert_eq!(spec["root"]["path"], json!("/mnt/c1"));
+    let mounts = spec["mounts"].as_array().expect("mounts");
+    assert_eq!(
+        mounts.last(),
+        Some(
+            &json!({"destination": "/data", "type": "bind", "source": "/srv",
+                     "options": ["rbind", "rprivate", "ro"]})
+        )
+    );
+    let namespaces: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    assert_eq!(namespaces, ["pid", "ipc", "uts", "mount"]);
+
+    let with_args = BundleOptions {
+        entrypoint: Some("/bin/echo".into()),
+        args_override: Some(strings(&["a", "b"])),
+        ..Default::default()
+    };
+    assert_eq!(
+        spec_json(&cfg, &with_args)["process"]["args"],
+        json!(["/bin/echo", "a", "b"])
+    );
+    // --entrypoint "" clears it: only the caller's arguments are left, and there must be some
+    let cleared = BundleOptions {
+        entrypoint: Some(String::new()),
+        args_override: Some(strings(&["sh"])),
+        ..Default::default()
+    };
+    assert_eq!(spec_json(&cfg, &cleared)["process"]["args"], json!(["sh"]));
+    let root = rootfs();
+    let nothing = BundleOptions {
+        entrypoint: Some(String::new()),
+        ..Default::default()
+    };
+    let err = build_spec(&cfg, root.path(), &nothing).expect_err("no command");
+    assert_eq!(err.to_string(), "no command specified");
 }
 
 #[test]

@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 const MAX_MANIFEST_JSON_SIZE: u64 = 16 << 20;
+/// Images one manifest.json may list: each costs a config read (up to 8 MiB) and, for a
+/// compressed legacy layer, a hash of the layer; `docker save` of a whole host writes a few hundred.
+const MAX_IMAGES: usize = 4096;
 
 #[derive(serde::Deserialize)]
 struct Entry {
@@ -45,6 +48,9 @@ pub struct DockerArchive {
     tar: TarIndex,
     refs: Vec<SourceRef>,
     blobs: HashMap<Digest, Blob>,
+    /// Blob digests of compressed legacy layers (None: not compressed), each member hashed
+    /// once however many images list it.
+    legacy_digests: HashMap<String, Option<Digest>>,
 }
 
 impl DockerArchive {
@@ -55,10 +61,17 @@ impl DockerArchive {
                 file: file_name(&tar, "manifest.json"),
                 reason: e.to_string(),
             })?;
+        if entries.len() > MAX_IMAGES {
+            return Err(SourceError::Limit {
+                file: file_name(&tar, "manifest.json"),
+                reason: format!("lists {} images (limit {MAX_IMAGES})", entries.len()),
+            });
+        }
         let mut archive = DockerArchive {
             tar,
             refs: Vec::new(),
             blobs: HashMap::new(),
+            legacy_digests: HashMap::new(),
         };
         for entry in entries {
             archive.add_image(entry)?;
@@ -108,7 +121,17 @@ impl DockerArchive {
         for (path, diff_id) in entry.layers.iter().zip(diff_ids) {
             let digest = match digest_in_name(path, None) {
                 Some(d) => d,
-                None => self.legacy_layer_digest(path, diff_id)?,
+                None => {
+                    let hashed = match self.legacy_digests.get(path) {
+                        Some(known) => known.clone(),
+                        None => {
+                            let hashed = self.compressed_layer_digest(path)?;
+                            self.legacy_digests.insert(path.clone(), hashed.clone());
+                            hashed
+                        }
+                    };
+                    hashed.unwrap_or_else(|| diff_id.clone())
+                }
             };
             let size =
                 self.tar
@@ -231,15 +254,16 @@ fn file_name(tar: &TarIndex, name: &str) -> String {
 }
 
 impl DockerArchive {
-    /// The blob digest of a legacy `<id>/layer.tar`: docker writes plain tars (blob digest = diffID),
-    /// but `docker load` also takes compressed ones, whose digest only hashing the member tells.
-    fn legacy_layer_digest(&self, path: &str, diff_id: &Digest) -> Result<Digest, SourceError> {
+    /// The blob digest of a legacy `<id>/layer.tar` when it is compressed: docker writes plain
+    /// tars (blob digest = diffID, `None` here), but `docker load` also takes compressed ones,
+    /// whose digest only hashing the member tells.
+    fn compressed_layer_digest(&self, path: &str) -> Result<Option<Digest>, SourceError> {
         let io_err = |e: std::io::Error| SourceError::Io {
             path: self.tar.path().join(path),
             source: e,
         };
         let Some(mut member) = self.tar.open(path)? else {
-            return Ok(diff_id.clone());
+            return Ok(None);
         };
         let mut magic = [0u8; 4];
         let mut got = 0;
@@ -251,14 +275,14 @@ impl DockerArchive {
         }
         let compressed = matches!(magic, [0x1f, 0x8b, ..] | [0x28, 0xb5, 0x2f, 0xfd]);
         if !compressed {
-            return Ok(diff_id.clone());
+            return Ok(None);
         }
         let Some(member) = self.tar.open(path)? else {
-            return Ok(diff_id.clone());
+            return Ok(None);
         };
         let (digest, _) = crate::digest::HashingReader::new(member)
             .finish()
             .map_err(io_err)?;
-        Ok(digest)
+        Ok(Some(digest))
     }
 }

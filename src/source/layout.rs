@@ -7,7 +7,7 @@ use super::tar_index::TarIndex;
 use super::{repository_from_path, ImageSource, SourceError, SourceRef};
 use crate::image::media_types as mt;
 use crate::image::{parse_manifest, Descriptor, Index, ManifestKind};
-use std::fs::File;
+use crate::sys::regular::open_regular;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -25,8 +25,10 @@ impl Files {
     fn open(&self, rel: &str) -> Result<Option<Box<dyn Read + Send + '_>>, SourceError> {
         match self {
             Files::Dir(root) => {
+                // A FIFO planted as a blob would block open() forever, a symlink could point
+                // anywhere on the host: blobs are regular files or refused (see sys::regular).
                 let path = root.join(rel);
-                match File::open(&path) {
+                match open_regular(&path) {
                     Ok(f) => Ok(Some(Box::new(BufReader::with_capacity(256 * 1024, f)))),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(SourceError::io(&path, e)),

@@ -19,7 +19,10 @@ mod tar_index;
 
 pub use docker_archive::DockerArchive;
 pub use layout::OciLayout;
-pub use resolve::{resolve, ResolvedImage, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE};
+pub use resolve::{
+    resolve, ResolvedImage, MAX_BLOBS_VISITED, MAX_CONFIG_SIZE, MAX_INDEX_DEPTH, MAX_INDEX_ENTRIES,
+    MAX_MANIFEST_SIZE,
+};
 
 use crate::digest::Digest;
 use crate::image::{Descriptor, ImageError, Reference};
@@ -75,6 +78,9 @@ pub enum SourceError {
     Malformed { file: String, reason: String },
     #[error("{file}: {reason}")]
     Invalid { file: String, reason: String },
+    /// A bound on how much of an input is read was reached (index depth, fan-out, blobs visited).
+    #[error("{file}: {reason}")]
+    Limit { file: String, reason: String },
     #[error("{what} {digest}: {source}")]
     Image {
         what: String,
@@ -93,7 +99,8 @@ pub enum SourceError {
     #[error(transparent)]
     Registry(Box<registry::RegistryError>),
     #[error(
-        "{name}: no manifest for platform {want}; the image has: {}",
+        // Not the name: whoever asked for the image says which (`pull NAME: …`).
+        "no manifest for platform {want}; the image has: {}",
         list_or_none(available)
     )]
     NoMatchingPlatform {
@@ -227,7 +234,8 @@ pub fn open_path(path: &Path) -> Result<Box<dyn ImageSource>, SourceError> {
 /// Archives are read in place by seeking, which a compressed stream does not allow.
 fn check_not_compressed(path: &Path) -> Result<(), SourceError> {
     let mut magic = [0u8; 6];
-    let mut f = std::fs::File::open(path).map_err(|e| SourceError::io(path, e))?;
+    let mut f =
+        crate::sys::regular::open_regular_following(path).map_err(|e| SourceError::io(path, e))?;
     let n = read_up_to(&mut f, &mut magic).map_err(|e| SourceError::io(path, e))?;
     let kind = match &magic[..n] {
         [0x1f, 0x8b, ..] => Some("gzip"),
@@ -322,5 +330,7 @@ mod errors_tests;
 mod fixture_tests;
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod resolve_tests;

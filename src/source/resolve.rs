@@ -16,7 +16,57 @@ pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
 /// Configs of images with hundreds of layers carry long histories; still small.
 pub const MAX_CONFIG_SIZE: u64 = 8 << 20;
 /// Indexes inside indexes are legal; a chain this deep is not an image.
-const MAX_INDEX_DEPTH: usize = 8;
+pub const MAX_INDEX_DEPTH: usize = 8;
+/// Entries of one index reached while resolving: real ones list a few platforms and their
+/// attestations. (A layout's own index.json, which lists its tags, is not held to this.)
+pub const MAX_INDEX_ENTRIES: usize = 1024;
+/// Manifests, indexes and configs read to resolve one ref. Entries without a platform are opened
+/// to see what they hold; a small layout whose indexes list the same nested index many times over
+/// would otherwise make that walk take exponential time.
+pub const MAX_BLOBS_VISITED: usize = 256;
+
+/// What one resolve has spent: every small blob read counts, so no input makes it read more than
+/// [`MAX_BLOBS_VISITED`] of them.
+struct Walk<'a> {
+    source: &'a dyn ImageSource,
+    name: String,
+    visited: usize,
+}
+
+impl Walk<'_> {
+    /// Reads a manifest, index or config, counting it against the budget.
+    fn read(&mut self, desc: &Descriptor, what: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+        self.visited += 1;
+        if self.visited > MAX_BLOBS_VISITED {
+            return Err(self.refuse(format!(
+                "choosing a platform would read more than {MAX_BLOBS_VISITED} manifests, \
+                 indexes and configs (indexes that fan out into each other)"
+            )));
+        }
+        read_verified(self.source, desc, what, limit)
+    }
+
+    fn refuse(&self, reason: String) -> SourceError {
+        SourceError::Limit {
+            file: format!("{} in {}", self.name, self.source.describe()),
+            reason,
+        }
+    }
+
+    /// Refuses an index with more entries than any image has platforms.
+    fn check_fan_out(&self, digest: &Digest, entries: usize) -> Result<(), SourceError> {
+        if entries > MAX_INDEX_ENTRIES {
+            return Err(self.refuse(format!(
+                "index {digest} has {entries} entries (limit {MAX_INDEX_ENTRIES})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn too_deep(&self) -> SourceError {
+        self.refuse(format!("indexes nested more than {MAX_INDEX_DEPTH} deep"))
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct ResolvedImage {
@@ -31,8 +81,11 @@ pub struct ResolvedImage {
     pub layers: Vec<(Descriptor, Digest)>,
     /// The platform the config says the image is for.
     pub platform: Platform,
-    /// Things a person should hear about (a platform that does not match the request).
+    /// Things a person should hear about (an index that misdescribes a manifest's platform).
     pub warnings: Vec<String>,
+    /// The indexes walked to reach the manifest, outermost first, with their bytes (a pull keeps
+    /// them: its repository digest names the outermost).
+    pub indexes: Vec<(Digest, Vec<u8>)>,
 }
 
 impl ResolvedImage {
@@ -43,22 +96,27 @@ impl ResolvedImage {
 }
 
 /// Resolves `r` for `platform`: descends indexes (choosing the best manifest for the platform,
-/// as containerd does), then reads and checks the manifest and config.
+/// as containerd does), then reads and checks the manifest and config. Bounded by
+/// [`MAX_INDEX_DEPTH`], [`MAX_INDEX_ENTRIES`] and [`MAX_BLOBS_VISITED`].
 pub fn resolve(
     source: &dyn ImageSource,
     r: &SourceRef,
     platform: &Platform,
 ) -> Result<ResolvedImage, SourceError> {
-    let name = r.display_name();
+    let mut walk = Walk {
+        source,
+        name: r.display_name(),
+        visited: 0,
+    };
     let mut desc = r.descriptor.clone();
-    let mut via_index = false;
-    for _ in 0..MAX_INDEX_DEPTH {
+    let mut indexes = Vec::new();
+    for depth in 0..MAX_INDEX_DEPTH {
         let what = if mt::is_index(&desc.media_type) {
             "index"
         } else {
             "manifest"
         };
-        let bytes = read_verified(source, &desc, what, MAX_MANIFEST_SIZE)?;
+        let bytes = walk.read(&desc, what, MAX_MANIFEST_SIZE)?;
         let parsed =
             parse_manifest(&bytes, Some(&desc.media_type)).map_err(|e| SourceError::Image {
                 what: what.into(),
@@ -67,28 +125,31 @@ pub fn resolve(
             })?;
         match parsed {
             ManifestKind::Index(index) => {
-                desc = choose(source, &name, &index.manifests, platform)?.clone();
-                via_index = true;
+                walk.check_fan_out(&desc.digest, index.manifests.len())?;
+                let levels_left = MAX_INDEX_DEPTH - depth - 1;
+                let chosen = choose(&mut walk, &index.manifests, platform, levels_left)?.clone();
+                indexes.push((std::mem::replace(&mut desc, chosen).digest, bytes));
             }
             ManifestKind::Manifest(manifest) => {
-                return finish(source, r, desc, bytes, manifest, platform, via_index)
+                let via_index = !indexes.is_empty();
+                let mut image = finish(source, r, desc, bytes, manifest, platform, via_index)?;
+                image.indexes = indexes;
+                return Ok(image);
             }
         }
     }
-    Err(SourceError::Invalid {
-        file: format!("{} in {}", name, source.describe()),
-        reason: format!("indexes nested more than {MAX_INDEX_DEPTH} deep"),
-    })
+    Err(walk.too_deep())
 }
 
 /// The best entry of an index for `platform`. Entries without a platform are judged by what
 /// they hold (a manifest by its config, a nested index by its entries), as containerd does,
-/// but only when no entry declares a matching platform.
+/// but only when no entry declares a matching platform. `levels_left`: how many more indexes
+/// may lie below this one.
 fn choose<'a>(
-    source: &dyn ImageSource,
-    name: &str,
+    walk: &mut Walk,
     manifests: &'a [Descriptor],
     platform: &Platform,
+    levels_left: usize,
 ) -> Result<&'a Descriptor, SourceError> {
     if let Some(d) = platform.select(manifests) {
         return Ok(d);
@@ -100,7 +161,7 @@ fn choose<'a>(
             seen.push(p.to_string());
             continue;
         }
-        let held = undeclared_platforms(source, d, MAX_INDEX_DEPTH);
+        let held = undeclared_platforms(walk, d, levels_left)?;
         if held.is_empty() {
             seen.push(format!("unknown ({})", d.digest.short()));
         }
@@ -113,42 +174,48 @@ fn choose<'a>(
     }
     best.map(|(_, d)| d)
         .ok_or_else(|| SourceError::NoMatchingPlatform {
-            name: name.to_string(),
+            name: walk.name.clone(),
             want: platform.to_string(),
             available: seen,
         })
 }
 
-/// The platforms an index entry without a platform holds; unreadable entries hold none.
+/// The platforms an index entry without a platform holds; unreadable entries hold none. Only
+/// the walk's limits (depth, fan-out, blobs read) are errors.
 fn undeclared_platforms(
-    source: &dyn ImageSource,
+    walk: &mut Walk,
     desc: &Descriptor,
-    depth: usize,
-) -> Vec<Platform> {
-    if depth == 0 {
-        return Vec::new();
-    }
-    let Ok(bytes) = read_verified(source, desc, "manifest", MAX_MANIFEST_SIZE) else {
-        return Vec::new();
+    levels_left: usize,
+) -> Result<Vec<Platform>, SourceError> {
+    let bytes = match walk.read(desc, "manifest", MAX_MANIFEST_SIZE) {
+        Ok(b) => b,
+        Err(e @ SourceError::Limit { .. }) => return Err(e),
+        Err(_) => return Ok(Vec::new()),
     };
-    match parse_manifest(&bytes, Some(&desc.media_type)) {
-        Ok(ManifestKind::Manifest(m)) => {
-            read_verified(source, &m.config, "config", MAX_CONFIG_SIZE)
-                .ok()
-                .and_then(|c| ImageConfig::parse(c).ok())
+    Ok(match parse_manifest(&bytes, Some(&desc.media_type)) {
+        Ok(ManifestKind::Manifest(m)) => match walk.read(&m.config, "config", MAX_CONFIG_SIZE) {
+            Ok(c) => ImageConfig::parse(c)
                 .map(|c| vec![c.platform()])
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            Err(e @ SourceError::Limit { .. }) => return Err(e),
+            Err(_) => Vec::new(),
+        },
+        Ok(ManifestKind::Index(i)) => {
+            if levels_left == 0 {
+                return Err(walk.too_deep());
+            }
+            walk.check_fan_out(&desc.digest, i.manifests.len())?;
+            let mut held = Vec::new();
+            for d in &i.manifests {
+                match &d.platform {
+                    Some(p) => held.push(p.clone()),
+                    None => held.extend(undeclared_platforms(walk, d, levels_left - 1)?),
+                }
+            }
+            held
         }
-        Ok(ManifestKind::Index(i)) => i
-            .manifests
-            .iter()
-            .flat_map(|d| match &d.platform {
-                Some(p) => vec![p.clone()],
-                None => undeclared_platforms(source, d, depth - 1),
-            })
-            .collect(),
         Err(_) => Vec::new(),
-    }
+    })
 }
 
 fn finish(
@@ -193,21 +260,17 @@ fn finish(
 
     let image_platform = config.platform();
     let mut warnings = Vec::new();
-    if !platform.matches(&image_platform) {
-        // containerd only checks configs reached through an index; docker warns for the rest.
-        let w = match (&desc.platform, via_index) {
-            (Some(listed), true) => format!(
+    // An index that misdescribes its manifest is worth a word; an image that is not for the
+    // platform asked for is the caller's to report (it knows whether a platform was asked for, or
+    // the host's assumed), by comparing `platform` with its request.
+    if let (Some(listed), true) = (&desc.platform, via_index) {
+        if !platform.matches(&image_platform) {
+            warnings.push(format!(
                 "{}: the index lists manifest {} for {listed}, but its config says {image_platform}",
                 r.display_name(),
                 desc.digest.short()
-            ),
-            _ => format!(
-                "{}: image platform {image_platform} does not match the requested platform {platform}",
-                r.display_name()
-            ),
-        };
-        tracing::warn!("{w}");
-        warnings.push(w);
+            ));
+        }
     }
     Ok(ResolvedImage {
         name: r.name.clone(),
@@ -219,6 +282,7 @@ fn finish(
         layers,
         platform: image_platform,
         warnings,
+        indexes: Vec::new(),
     })
 }
 

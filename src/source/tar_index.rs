@@ -34,6 +34,11 @@ enum Node {
 #[derive(Debug)]
 pub(crate) struct TarIndex {
     path: PathBuf,
+    /// The archive, held open: `reopen` (its /proc/self/fd path) gives each reader its own
+    /// offset on the same file.
+    #[allow(dead_code)]
+    file: File,
+    reopen: String,
     nodes: HashMap<String, Node>,
 }
 
@@ -44,7 +49,10 @@ impl TarIndex {
             reason: one_line(&reason),
         };
         let io_err = |e: io::Error| SourceError::io(path, e);
-        let file = File::open(path).map_err(io_err)?;
+        let file = crate::sys::regular::open_regular_following(path).map_err(io_err)?;
+        // Members are read through this very file (reopened by fd), so swapping the path for a
+        // FIFO after it was checked changes nothing.
+        let reopen = crate::sys::open::proc_fd_path(&file);
         let mut r = BufReader::new(file);
         let mut nodes = HashMap::new();
         // Where the next header starts; member data is seeked over, never read.
@@ -105,6 +113,8 @@ impl TarIndex {
         }
         Ok(TarIndex {
             path: path.to_path_buf(),
+            file: r.into_inner(),
+            reopen,
             nodes,
         })
     }
@@ -134,7 +144,7 @@ impl TarIndex {
         let Some(m) = self.member(name) else {
             return Ok(None);
         };
-        let mut file = File::open(&self.path).map_err(|e| SourceError::io(&self.path, e))?;
+        let mut file = File::open(&self.reopen).map_err(|e| SourceError::io(&self.path, e))?;
         file.seek(SeekFrom::Start(m.offset))
             .map_err(|e| SourceError::io(&self.path, e))?;
         Ok(Some(MemberReader {

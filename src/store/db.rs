@@ -494,6 +494,17 @@ impl Db {
         .collect()
     }
 
+    /// Forgets one `repository@digest` reference (docker's `rmi NAME@sha256:…`).
+    pub(super) fn delete_repo_digest(&mut self, repository: &str, digest: &Digest) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM repo_digests WHERE repository = ?1 AND digest = ?2",
+                params![repository, digest.to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Every manifest digest some repository digest names (their blobs are kept).
     pub(super) fn manifest_digests(&self) -> Result<Vec<Digest>> {
         let mut st = self

@@ -21,6 +21,7 @@ use rustix::fs::{flock, FlockOperation};
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, OpenOptions};
 use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +43,8 @@ pub enum ProblemKind {
     OrphanLayer,
     BrokenImage,
     OrphanBlob,
+    /// A dir or file of the store that others than its owner may read (see `perms`).
+    Permissions,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,7 @@ impl Store {
         self.check_images(&mut r, opts, &damaged)?;
         self.check_layer_dirs(&mut r, opts)?;
         self.check_blobs(&mut r, opts)?;
+        self.check_modes(&mut r, opts)?;
         Ok(r)
     }
 
@@ -365,19 +369,41 @@ impl Store {
         Ok(())
     }
 
+    fn check_modes(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+        let root = self.layout.root();
+        for w in super::perms::wrong_modes(&self.layout).at(root)? {
+            let shown = w
+                .path
+                .strip_prefix(root)
+                .unwrap_or(&w.path)
+                .display()
+                .to_string();
+            let i = r.add(
+                ProblemKind::Permissions,
+                if shown.is_empty() {
+                    ".".to_string()
+                } else {
+                    shown
+                },
+                format!("mode {:04o}, the store allows {:04o}", w.mode, w.want),
+            );
+            if opts.repair {
+                let perm = fs::Permissions::from_mode(w.want);
+                fs::set_permissions(&w.path, perm).at(&w.path)?;
+                r.repaired(i, format!("set to {:04o}", w.want));
+            }
+        }
+        Ok(())
+    }
+
     fn check_blobs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
-        let mut wanted: BTreeSet<String> = self
-            .db
-            .images()?
-            .into_iter()
-            .map(|i| i.id.hex().to_string())
+        // Configs, the manifests or indexes names came with, and the manifests those indexes
+        // list (a multi-platform pull keeps the index and the platform's manifest).
+        let wanted: BTreeSet<String> = self
+            .referenced_blobs()?
+            .iter()
+            .map(|d| d.hex().to_string())
             .collect();
-        wanted.extend(
-            self.db
-                .manifest_digests()?
-                .iter()
-                .map(|d| d.hex().to_string()),
-        );
         let dir = self.layout.blobs_dir();
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
@@ -388,7 +414,7 @@ impl Store {
             let i = r.add(
                 ProblemKind::OrphanBlob,
                 format!("blobs/sha256/{name}"),
-                "no image or repository digest refers to it",
+                "no image, repository digest or index refers to it",
             );
             if opts.repair {
                 fs::remove_file(entry.path()).at(&entry.path())?;

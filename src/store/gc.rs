@@ -40,22 +40,23 @@ impl Store {
 
     /// Deletes an image (which must have no mounts) and every layer no other image uses.
     pub fn delete_image(&mut self, id: &Digest, report: &mut RemoveReport) -> Result<()> {
-        let manifests = self.db.repo_digests_of(id)?;
+        // Its config, and the manifests (and indexes) it was loaded with, unless another image
+        // came with the same one.
+        let mut blobs = self.blob_closure(
+            self.db
+                .repo_digests_of(id)?
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect(),
+        );
+        blobs.insert(id.clone());
         let gone = self.db.delete_image(id)?;
         report.deleted_images.push(id.clone());
         for l in gone {
             self.remove_layer_dir(&l.key)?;
             report.deleted_layers.push((l.diff_id, l.key, l.size));
         }
-        let _ = fs::remove_file(self.layout.blob(id));
-        // The manifests it was loaded with, unless another image came with the same one.
-        let kept = self.db.manifest_digests()?;
-        for (_, digest) in manifests {
-            if !kept.contains(&digest) {
-                let _ = fs::remove_file(self.layout.blob(&digest));
-            }
-        }
-        Ok(())
+        self.drop_unreferenced_blobs(&blobs)
     }
 
     /// Forgets a layer no image uses, and removes its dir.

@@ -10,6 +10,7 @@ use rustix::fs::{flock, FlockOperation};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// The record kept beside each layer's `diff/`, written before the layer is renamed into place.
@@ -82,8 +83,14 @@ impl Store {
             layer: record.diff_id.to_string(),
             reason: e.to_string(),
         })?;
-        let rec_path = LayerPaths::staged(staging.path()).record();
-        fs::write(&rec_path, json).at(&rec_path)?;
+        let staged = LayerPaths::staged(staging.path());
+        let rec_path = staged.record();
+        std::io::Write::write_all(&mut private_file(&rec_path).at(&rec_path)?, &json)
+            .at(&rec_path)?;
+        // The records other modules wrote into the staged dir take the store's file mode too.
+        for path in [staged.tar_split(), staged.files()] {
+            super::perms::tighten(&path, super::perms::FILE_MODE).at(&path)?;
+        }
         let dest = self.layout.layer(&record.key());
         staging.commit_to(dest.dir()).at(dest.dir())?;
         Ok(())
@@ -96,6 +103,8 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(super::perms::FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .at(&path)?;
         flock(f.as_fd(), FlockOperation::LockExclusive)
@@ -118,4 +127,14 @@ impl Drop for LayerLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
+}
+
+/// A new file of the store, created exclusively (never through a planted name) and 0600.
+fn private_file(path: &std::path::Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(super::perms::FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }

@@ -206,6 +206,16 @@ impl Layout {
         self.mount(id).join("copy")
     }
 
+    /// The OCI runtime bundle `lamina run` writes for the container on this mount.
+    pub fn mount_bundle(&self, id: &MountId) -> PathBuf {
+        self.mount(id).join("bundle")
+    }
+
+    /// The state dir (`--root`) of the OCI runtime `runtime` for lamina's containers.
+    pub fn runtime_state(&self, runtime: &str) -> PathBuf {
+        self.root.join("runtime").join(runtime)
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

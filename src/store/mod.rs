@@ -8,9 +8,12 @@
 //! - A stored layer is never written to again. Mounts stack them read-only under their own upper dir.
 //! - Nothing outside `tmp/` is ever half-written; `tmp/` is cleared of dead processes' work by every
 //!   command that opens the store.
+//! - Only the owner reads the store: dirs 0700, files lamina writes 0600 (see `perms`), so no local
+//!   user reaches a layer tree or a mount, or the setuid binaries in them.
 //! - The database is reached only through the named operations here (its module is private), and
 //!   only typed keys ([`LayerKey`], [`MountId`], digests) become paths.
 
+mod blobs;
 mod db;
 mod df;
 mod error;
@@ -20,6 +23,7 @@ mod gc;
 mod layers;
 pub mod layout;
 mod names;
+pub mod perms;
 pub(crate) mod recorded;
 pub mod staging;
 
@@ -74,12 +78,18 @@ impl Store {
     fn open_with(root: &Path, clear_tmp: bool) -> Result<Store> {
         // Mount targets and layer paths are recorded and printed; a relative `--root` would make them
         // mean something else from another working directory.
-        fs::create_dir_all(root).at(root)?;
+        perms::create_private_dir(root).at(root)?;
         let root = root.canonicalize().at(root)?;
         let layout = Layout::new(&root);
-        for dir in layout.dirs() {
-            fs::create_dir_all(&dir).at(&dir)?;
+        // fsck opens the store as it is, so that it can report wrong modes; everything else
+        // tightens what an older lamina left 0755/0644 (see `perms`).
+        if clear_tmp {
+            perms::tighten_on_open(&layout).at(&root)?;
         }
+        for dir in layout.dirs() {
+            perms::create_private_dir(&dir).at(&dir)?;
+        }
+        perms::precreate_db(&layout).at(&layout.meta_db())?;
         if clear_tmp {
             staging::clear_abandoned(&layout.tmp_dir()).at(&layout.tmp_dir())?;
         }

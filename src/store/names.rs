@@ -5,14 +5,18 @@
 
 use super::{MountRow, Result, Store, StoreError};
 use crate::digest::Digest;
-use crate::image::Reference;
+use crate::image::{ImageError, Reference};
 use std::path::Path;
 
 /// The full name a tag is stored under (docker.io/library/debian:latest for `debian`).
 pub fn normalize_tag(name: &str) -> Result<String> {
     let r = Reference::parse(name).map_err(|e| StoreError::BadName {
         name: name.to_string(),
-        reason: e.to_string(),
+        // BadName says "invalid reference NAME" itself: only the reason, not the whole message.
+        reason: match e {
+            ImageError::InvalidReference { reason, .. } => reason,
+            other => other.to_string(),
+        },
     })?;
     if r.digest.is_some() {
         return Err(StoreError::BadName {

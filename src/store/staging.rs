@@ -10,6 +10,7 @@ use rustix::fs::{flock, FlockOperation};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A staging directory owned by this process; removed on drop unless committed.
@@ -32,9 +33,15 @@ impl Staging {
         let lock = OpenOptions::new()
             .create_new(true)
             .write(true)
+            .mode(super::perms::FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)?;
         flock(lock.as_fd(), FlockOperation::NonBlockingLockExclusive)?;
-        fs::create_dir(&dir)?;
+        // Exactly 0700 (the umask may say otherwise): the dir becomes `layers/<key>/` as it is.
+        fs::DirBuilder::new()
+            .mode(super::perms::DIR_MODE)
+            .create(&dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(super::perms::DIR_MODE))?;
         Ok(Staging {
             dir,
             lock_path,
@@ -132,26 +139,25 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
     crate::sys::walk::remove_tree(path)
 }
 
-/// Writes a small file atomically: temp file in the same dir, fsync, rename, fsync the dir.
+/// Writes a small file of the store atomically: an exclusively created 0600 temp file in the
+/// same dir (see `sys::create`), fsync, rename, fsync the dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{:08x}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let bad = || io::Error::new(io::ErrorKind::InvalidInput, "path has no parent or name");
+    let dir = path.parent().ok_or_else(bad)?;
+    let name = path.file_name().ok_or_else(bad)?;
+    let dir_fd = File::open(dir)?;
+    let mode = rustix::fs::Mode::from_raw_mode(super::perms::FILE_MODE);
+    let stem = name.to_string_lossy();
+    let (mut f, tmp) = crate::sys::create::create_temp(&dir_fd, &stem, mode)?;
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        crate::sys::create::set_mode(&f, mode)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        rustix::fs::renameat(&dir_fd, &tmp, &dir_fd, name)?;
+        dir_fd.sync_all()
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = rustix::fs::unlinkat(&dir_fd, &tmp, rustix::fs::AtFlags::empty());
     }
     result
 }

@@ -9,10 +9,13 @@
 //! Invariants: nothing here follows a symlink unless its name says the path comes from the store
 //! (`open_root`); `open_beneath` never leaves the directory it starts from.
 
+pub mod create;
 pub mod mount_api;
 pub mod open;
 pub mod reflink;
+pub mod regular;
 pub mod sparse;
+pub mod spawn;
 pub mod walk;
 pub mod writeback;
 pub mod xattr;

@@ -18,6 +18,8 @@
 //! This module sits below `source` and `unpack`; it uses only `digest` and crates.
 
 pub mod content_sum;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod header;
 pub(crate) mod pax;
 pub(crate) mod reader;

@@ -15,6 +15,11 @@ use super::pax::{parse_pax, Pax};
 
 /// Largest PAX / GNU long-name member we read into memory (Go's archive/tar uses the same).
 pub(crate) const MAX_EXTENSION: u64 = 1 << 20;
+/// Largest sum of the extension members (`x`, `L`, `K`, `g`) before one member. Each is capped
+/// alone, but PAX xattr records accumulate across consecutive `x` headers: without this, thousands
+/// of them before one member would grow memory without bound. Real archives have at most one of
+/// each kind per member.
+pub(crate) const MAX_EXTENSIONS_PER_MEMBER: u64 = 4 * MAX_EXTENSION;
 /// Largest number of chunks in a GNU sparse map.
 const MAX_SPARSE_CHUNKS: usize = 1 << 16;
 
@@ -150,6 +155,7 @@ impl<'t, R: BufRead> TarReader<'t, R> {
         let mut long_link: Option<Vec<u8>> = None;
         let mut pax = Pax::default();
         let mut pending = false;
+        let mut extension_bytes = 0u64;
         loop {
             let mut block: Block = [0u8; BLOCK as usize];
             if !self.read_block(&mut block)? {
@@ -168,6 +174,18 @@ impl<'t, R: BufRead> TarReader<'t, R> {
             header::verify_checksum(&block).map_err(|r| bad(&name, r))?;
             let size = header::size(&block).map_err(|r| bad(&name, r))?;
             let typeflag = block[header::TYPEFLAG];
+            if matches!(typeflag, b'x' | b'L' | b'K' | b'g') {
+                extension_bytes = extension_bytes.saturating_add(size);
+                if extension_bytes > MAX_EXTENSIONS_PER_MEMBER {
+                    return Err(bad(
+                        &name,
+                        format!(
+                            "extension headers (PAX, GNU long names) of more than \
+                             {MAX_EXTENSIONS_PER_MEMBER} bytes in all before one member"
+                        ),
+                    ));
+                }
+            }
             match typeflag {
                 b'x' | b'L' | b'K' => {
                     let data = self.read_extension(&name, size)?;
@@ -180,7 +198,14 @@ impl<'t, R: BufRead> TarReader<'t, R> {
                     continue;
                 }
                 b'g' => {
-                    // Global PAX headers: docker and containerd ignore them too.
+                    // Global PAX headers: docker and containerd ignore them too, so no record
+                    // of one is carried over to later members. Go refuses them past 1 MiB.
+                    if size > MAX_EXTENSION {
+                        return Err(bad(
+                            &name,
+                            format!("global PAX header of {size} bytes (limit {MAX_EXTENSION})"),
+                        ));
+                    }
                     self.set_data(&name, size);
                     self.skip_rest()?;
                     continue;
@@ -418,8 +443,13 @@ fn kind_of(typeflag: u8, path: &[u8]) -> Option<Kind> {
         b'2' => Kind::Symlink,
         b'3' => Kind::Char,
         b'4' => Kind::Block,
-        b'5' => Kind::Dir,
+        // GNU tar -G writes directories as `D` (a dumpdir: the names it held, as its data).
+        b'5' | b'D' => Kind::Dir,
         b'6' => Kind::Fifo,
         _ => return None,
     })
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

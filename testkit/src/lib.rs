@@ -7,6 +7,7 @@
 //! - [`oci`]: OCI image layouts and oci-archives, valid or spoiled on purpose.
 //! - [`docker`]: the same images as `docker save` archives.
 //! - [`layerdir`]: a layer dir built entry by entry (whiteouts, opaque dirs, xattrs, owners, times).
+//! - [`messages`]: checks on the one-line messages (nothing said twice).
 //! - [`tree`]: a tree described in `../shared/tools/treemanifest.py`'s format, and compared.
 //!
 //! It does not depend on lamina: every input is made from bytes and JSON, so lamina's readers are
@@ -16,6 +17,7 @@ pub mod compress;
 pub mod docker;
 pub mod env;
 pub mod layerdir;
+pub mod messages;
 pub mod oci;
 pub mod tarw;
 pub mod tree;

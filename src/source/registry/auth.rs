@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// docker.io's credentials live under this key, for historical reasons.
@@ -325,23 +325,25 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
     Ok(path)
 }
 
-/// Writes `bytes` to a 0600 temporary file beside `path`, then renames it over `path`.
+/// Writes `bytes` to a 0600 temporary file beside `path` (created exclusively under a random
+/// name: a symlink planted under a predictable one would be written through), then renames it over
+/// `path`.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+    use crate::sys::create::{create_temp, set_mode};
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name");
+    let name = path.file_name().ok_or_else(invalid)?;
+    let dir = fs::File::open(path.parent().ok_or_else(invalid)?)?;
+    let mode = rustix::fs::Mode::from_raw_mode(0o600);
+    let (mut f, tmp) = create_temp(&dir, &name.to_string_lossy(), mode)?;
     let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        set_mode(&f, mode)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        rustix::fs::renameat(&dir, &tmp, &dir, name)?;
+        Ok(())
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = rustix::fs::unlinkat(&dir, &tmp, rustix::fs::AtFlags::empty());
     }
     result
 }

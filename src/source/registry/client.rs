@@ -7,7 +7,10 @@
 //! `RegistryError` that carries the registry's own error codes and message.
 
 use super::auth::{self, Challenge, Credentials};
-use super::error::{is_transient, looks_like_plain_http, parse_error_body, transport_reason};
+use super::error::{
+    is_transient, looks_like_plain_http, parse_error_body, transport_reason, without_code,
+};
+use super::redirect::{is_redirect, redirect_target, MAX_REDIRECTS};
 use super::{tls, RegistryError, RegistryOptions};
 use std::collections::HashMap;
 use std::io::Read;
@@ -207,9 +210,10 @@ impl Client {
         if !(realm.starts_with("https://") || realm.starts_with("http://")) {
             return Err(token_err(format!("realm {realm:?} is not an http(s) URL")));
         }
-        let mut req = self.agent.get(realm);
+        let mut url = url::Url::parse(realm)
+            .map_err(|e| token_err(format!("realm {realm:?} is not a URL: {e}")))?;
         if let Some(service) = challenge.param("service") {
-            req = req.query("service", service);
+            url.query_pairs_mut().append_pair("service", service);
         }
         let scope = if scope.is_empty() {
             challenge.param("scope").unwrap_or("")
@@ -217,14 +221,12 @@ impl Client {
             scope
         };
         if !scope.is_empty() {
-            req = req.query("scope", scope);
+            url.query_pairs_mut().append_pair("scope", scope);
         }
-        if let Some(c) = &self.credentials {
-            req = req.set("Authorization", &c.basic_header());
-        }
-        let resp = match req.call() {
+        let basic = self.credentials.as_ref().map(Credentials::basic_header);
+        let resp = match self.call(url.as_str(), &[], basic.as_deref())? {
             Ok(r) => r,
-            Err(ureq::Error::Status(401 | 403, _)) => {
+            Err(refusal) if matches!(refusal.status, 401 | 403) => {
                 return Err(RegistryError::Unauthorized {
                     registry: self.registry.clone(),
                     detail: if self.credentials.is_some() {
@@ -237,7 +239,7 @@ impl Client {
                     },
                 })
             }
-            Err(e) => return Err(token_err(format!("{realm}: {e}"))),
+            Err(refusal) => return Err(token_err(format!("{realm}: {}", refusal.message))),
         };
         let mut body = Vec::new();
         resp.into_reader()
@@ -253,9 +255,42 @@ impl Client {
             .ok_or_else(|| token_err(format!("{realm}: the answer holds no token")))
     }
 
+    /// One GET and the redirects it leads to, each target checked before it is requested (see
+    /// `redirect`). Authorization is never sent on to where a redirect points (a blob store's
+    /// signed URL must not see the registry's token), as ureq's own redirects did.
+    fn call(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        authorization: Option<&str>,
+    ) -> Result<Result<ureq::Response, Refusal>, RegistryError> {
+        let mut url = url.to_string();
+        let mut authorization = authorization;
+        for _ in 0..=MAX_REDIRECTS {
+            let r = match self.call_once(&url, headers, authorization)? {
+                Ok(r) if is_redirect(r.status()) => r,
+                answer => return Ok(answer),
+            };
+            let Some(location) = r.header("location") else {
+                return Err(RegistryError::BadRedirect {
+                    from: redact(&url),
+                    to: String::new(),
+                    reason: format!("HTTP {} without a Location", r.status()),
+                });
+            };
+            url = redirect_target(&url, location)?;
+            authorization = None;
+        }
+        Err(RegistryError::BadRedirect {
+            from: redact(&url),
+            to: String::new(),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
     /// One GET, retried with backoff while the failure is transient. `Ok(Err(_))` is a final
     /// refusal status; `Err` a transport failure that retries did not cure.
-    fn call(
+    fn call_once(
         &self,
         url: &str,
         headers: &[(&str, &str)],
@@ -309,11 +344,11 @@ impl Client {
         match r.status {
             401 => RegistryError::Unauthorized {
                 registry: self.registry.clone(),
-                detail: r.message,
+                detail: without_code(r.message, "unauthorized"),
             },
             403 => RegistryError::Denied {
                 what: what.to_string(),
-                message: r.message,
+                message: without_code(r.message, "denied"),
             },
             404 => RegistryError::NotFound {
                 what: what.to_string(),
@@ -367,7 +402,8 @@ fn agent(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
         .user_agent(USER_AGENT)
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(60))
-        .redirects(8)
+        // Redirects are followed by `call`, which checks each target first.
+        .redirects(0)
         .max_idle_connections_per_host(8);
     if let Some(t) = tls {
         b = b.tls_config(t);
@@ -380,6 +416,6 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// URLs are shown without their query (token requests carry scopes, blob redirects signatures).
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_string()
 }

@@ -28,9 +28,10 @@ pub enum RegistryError {
     },
     #[error("{registry} is not a v2 registry: GET /v2/ answered HTTP {status}")]
     NotARegistry { registry: String, status: u16 },
-    #[error("{registry}: unauthorized: {detail}")]
+    // Not the registry: whoever asked names it (`login R: …`, `pull R/x:1: …`).
+    #[error("unauthorized: {detail}")]
     Unauthorized { registry: String, detail: String },
-    #[error("{registry}: getting a token: {reason}")]
+    #[error("getting a token: {reason}")]
     Token { registry: String, reason: String },
     #[error("{what}: access denied: {message}")]
     Denied { what: String, message: String },
@@ -60,6 +61,12 @@ pub enum RegistryError {
     },
     #[error("manifest for {reference} is larger than {limit} bytes")]
     TooLarge { reference: String, limit: u64 },
+    #[error("GET {from}: refusing the redirect to {to:?}: {reason}")]
+    BadRedirect {
+        from: String,
+        to: String,
+        reason: String,
+    },
 }
 
 impl From<RegistryError> for SourceError {
@@ -89,7 +96,13 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
             .iter()
             .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
                 (false, false) => {
-                    format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message)
+                    let code = e.code.to_lowercase().replace('_', " ");
+                    // distribution's messages often just repeat the code ("manifest unknown").
+                    if e.message.eq_ignore_ascii_case(&code) {
+                        code
+                    } else {
+                        format!("{code}: {}", e.message)
+                    }
                 }
                 (true, false) => e.message.clone(),
                 _ => e.code.to_lowercase().replace('_', " "),
@@ -105,6 +118,18 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> String {
                 format!("HTTP {status}: {text}")
             }
         }
+    }
+}
+
+/// The registry's message without the code a variant already says (`Unauthorized` prints
+/// "unauthorized: …" itself, so "unauthorized: authentication required" loses its first word).
+pub(crate) fn without_code(message: String, code: &str) -> String {
+    match message
+        .strip_prefix(code)
+        .and_then(|rest| rest.strip_prefix(": "))
+    {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => message,
     }
 }
 

@@ -19,6 +19,7 @@ mod blob;
 mod client;
 mod error;
 mod insecure;
+mod redirect;
 mod tags;
 mod tls;
 

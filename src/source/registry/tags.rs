@@ -7,8 +7,11 @@ use std::io::Read;
 
 /// A page of tags is a small JSON document; a registry sending more is broken.
 const MAX_PAGE: u64 = 8 << 20;
-/// Pages to follow at most: a registry that links pages in a loop must not keep us forever.
-const MAX_PAGES: usize = 10_000;
+/// Pages to follow at most: a registry that serves endless pages must not keep us forever.
+/// (Docker Hub's largest repositories have a few thousand tags, 100 to a page.)
+pub(crate) const MAX_PAGES: usize = 1_000;
+/// Bytes of all pages together: the tags are held in memory until the list is complete.
+pub(crate) const MAX_TOTAL: u64 = 32 << 20;
 
 /// Every tag of `repository`, in the registry's order.
 pub fn list_tags(
@@ -21,7 +24,8 @@ pub fn list_tags(
         #[serde(default)]
         tags: Option<Vec<String>>,
     }
-    let mut url = format!("/v2/{repository}/tags/list");
+    // Absolute from the start, so that a Link back to the first page is seen as a revisit.
+    let mut url = format!("{}/v2/{repository}/tags/list", client.base());
     // A page size makes the registry paginate (distribution 2.8 sends Link only when asked to).
     if let Some(n) = std::env::var("LAMINA_TAGS_PAGE_SIZE")
         .ok()
@@ -30,33 +34,49 @@ pub fn list_tags(
         url.push_str(&format!("?n={n}"));
     }
     let mut tags = Vec::new();
+    let mut total = 0u64;
+    // Every page URL read so far: a Link back to one of them is a loop, not more tags.
+    let mut visited = std::collections::HashSet::new();
+    let malformed = |reason: String| RegistryError::Malformed {
+        what: format!("tag list of {repository}"),
+        reason,
+    };
     for _ in 0..MAX_PAGES {
+        if !visited.insert(url.clone()) {
+            return Err(malformed(format!(
+                "the Link header leads back to {}, a page already read",
+                super::client::redact(&url)
+            )));
+        }
         let resp = client
             .get(&url, scope, &[("Accept", "application/json")])
             .map_err(|r| client.refusal_error(r, &format!("tags of {repository}")))?;
         let next = resp.header("link").and_then(next_link);
         let mut body = Vec::new();
         resp.into_reader()
-            .take(MAX_PAGE)
+            .take(MAX_PAGE.min(MAX_TOTAL - total) + 1)
             .read_to_end(&mut body)
             .map_err(|e| RegistryError::Transport {
                 url: url.clone(),
                 reason: e.to_string(),
             })?;
-        let page: Page = serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
-            what: format!("tag list of {repository}"),
-            reason: e.to_string(),
-        })?;
+        if body.len() as u64 > MAX_PAGE {
+            return Err(malformed(format!("a page larger than {MAX_PAGE} bytes")));
+        }
+        total += body.len() as u64;
+        if total > MAX_TOTAL {
+            return Err(malformed(format!(
+                "pages larger than {MAX_TOTAL} bytes in all"
+            )));
+        }
+        let page: Page = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
         tags.extend(page.tags.unwrap_or_default());
         match next {
             Some(n) => url = resolve_link(client.base(), &n),
             None => return Ok(tags),
         }
     }
-    Err(RegistryError::Malformed {
-        what: format!("tag list of {repository}"),
-        reason: format!("more than {MAX_PAGES} pages"),
-    })
+    Err(malformed(format!("more than {MAX_PAGES} pages")))
 }
 
 /// The target of the `rel="next"` entry of a Link header (RFC 8288), if any.
