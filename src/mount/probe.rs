@@ -85,7 +85,7 @@ impl ProbeDir {
     fn create(scratch: &Path) -> std::io::Result<ProbeDir> {
         let root = scratch.join(format!(".lamina-probe-{}", std::process::id()));
         let probe = ProbeDir { root };
-        let _ = fs::remove_dir_all(&probe.root);
+        let _ = crate::sys::walk::remove_tree(&probe.root);
         for sub in ["l1", "l2", "m"] {
             fs::create_dir_all(probe.path(sub))?;
         }
@@ -104,7 +104,7 @@ impl Drop for ProbeDir {
         if super::is_mountpoint(&target) {
             let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
         }
-        let _ = fs::remove_dir_all(&self.root);
+        let _ = crate::sys::walk::remove_tree(&self.root);
     }
 }
 
