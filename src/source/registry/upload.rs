@@ -198,10 +198,17 @@ impl BlobUpload<'_> {
                     self.location = self.up.location(&resp, &self.what)?;
                     self.offset += rest.len() as u64;
                 }
-                Err(r) if r.status == 0 && failures < self.up.client.retries() => {
+                Err(r) if is_broken(&r) && failures < self.up.client.retries() => {
                     failures += 1;
                     let cause = r.message.clone();
-                    let have = self.registry_offset()?;
+                    // A registry that lost the session (distribution cancels an upload whose
+                    // state no longer matches what it holds) leaves restarting the blob to the
+                    // caller: the error stays a broken connection.
+                    let have = self.registry_offset().map_err(|e| RegistryError::Request {
+                        method: "PATCH".into(),
+                        url: redact(&self.location),
+                        reason: format!("{cause}; the upload cannot be resumed: {e}"),
+                    })?;
                     if have < start || have > start + chunk.len() as u64 {
                         return Err(RegistryError::Malformed {
                             what: self.what.clone(),
@@ -262,6 +269,14 @@ impl BlobUpload<'_> {
     pub fn url(&self) -> String {
         redact(&self.location)
     }
+}
+
+/// A connection that broke under the request (not a refusal, nor an auth failure).
+fn is_broken(r: &Refusal) -> bool {
+    matches!(
+        r.error.as_deref(),
+        Some(RegistryError::Request { .. } | RegistryError::Transport { .. })
+    )
 }
 
 /// `0-1023` -> 1023; an empty upload answers `0-0` (distribution) or nothing.
