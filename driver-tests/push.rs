@@ -28,10 +28,7 @@ fn store() -> Store {
 
 /// Loads the corpus debian image (gzip) as `name`.
 fn load_debian(env: &Env, s: &Store, name: &str) {
-    let src = format!(
-        "{}:gzip",
-        path_str(&env.corpus.join("oci").join("debian"))
-    );
+    let src = format!("{}:gzip", path_str(&env.corpus.join("oci").join("debian")));
     s.ok(&["load", &src, "--tag", name]);
 }
 
@@ -62,7 +59,10 @@ fn pushed_digest(r: &Run, tag: &str) -> String {
         .unwrap_or_else(|| panic!("no digest line for {tag}: {}", r.describe()));
     let rest = &line[prefix.len()..];
     let (digest, size) = rest.split_once(" size: ").expect("size");
-    assert!(digest.starts_with("sha256:") && size.parse::<u64>().is_ok(), "{line}");
+    assert!(
+        digest.starts_with("sha256:") && size.parse::<u64>().is_ok(),
+        "{line}"
+    );
     digest.to_string()
 }
 
@@ -87,7 +87,11 @@ fn push_again_mount_all_tags_and_pull_back() {
     );
     let layers = layer_lines(&r);
     assert_eq!(layers.len(), 4, "{}", r.describe());
-    assert!(layers.iter().all(|(_, st)| st == "Pushed"), "{}", r.describe());
+    assert!(
+        layers.iter().all(|(_, st)| st == "Pushed"),
+        "{}",
+        r.describe()
+    );
     let digest = pushed_digest(&r, "1");
     let first = proxy.sent();
     assert!(first > 10 << 20, "the layers went up: {first} bytes");
@@ -97,7 +101,12 @@ fn push_again_mount_all_tags_and_pull_back() {
     let again = layer_lines(&r);
     assert_eq!(again.len(), 4, "{}", r.describe());
     for ((h1, _), (h2, st)) in layers.iter().zip(&again) {
-        assert_eq!((h1, st.as_str()), (h2, "Layer already exists"), "{}", r.describe());
+        assert_eq!(
+            (h1, st.as_str()),
+            (h2, "Layer already exists"),
+            "{}",
+            r.describe()
+        );
     }
     assert_eq!(pushed_digest(&r, "1"), digest, "same manifest");
     let sent = proxy.sent() - first;
@@ -127,7 +136,11 @@ fn push_again_mount_all_tags_and_pull_back() {
     // pulled back into a fresh store: same image ID, same tree
     let fresh = store();
     fresh.ok(&["pull", &other]);
-    assert_eq!(image_id(&fresh, &other), id, "image ID survives the round trip");
+    assert_eq!(
+        image_id(&fresh, &other),
+        id,
+        "image ID survives the round trip"
+    );
     let listed = fresh.ok(&["images", "--digests", "--no-trunc"]).stdout;
     assert!(listed.contains(&digest), "{listed}");
     let expected = oracle::oracle(&env.corpus.join("oci").join("debian"), "gzip");
@@ -138,7 +151,11 @@ fn push_again_mount_all_tags_and_pull_back() {
         .args(["inspect", "--tls-verify=false", &format!("docker://{name}")])
         .output()
         .expect("skopeo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["Digest"], digest.as_str());
     assert_eq!(v["Layers"].as_array().map(Vec::len), Some(4));
@@ -156,7 +173,11 @@ fn push_again_mount_all_tags_and_pull_back() {
         .arg(format!("oci:{}:copied", path_str(&layout)))
         .output()
         .expect("skopeo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let umoci = oracle::oracle(&layout, "copied");
     oracle::check_mount(&s, &name, "overlay", &umoci);
 }
@@ -172,7 +193,12 @@ fn zstd_push_round_trips() {
     let r = s.ok(&["push", "--compression-format", "zstd", &name]);
     assert_eq!(layer_lines(&r).len(), 4, "{}", r.describe());
     let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{name}")])
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{name}"),
+        ])
         .output()
         .expect("skopeo");
     let raw = String::from_utf8_lossy(&raw.stdout);
@@ -202,3 +228,5 @@ fn push_resumes_after_a_connection_cut_mid_layer() {
     fresh.ok(&["pull", &name]);
     assert_eq!(image_id(&fresh, &name), image_id(&s, &name));
 }
+
+mod auth;

@@ -44,7 +44,8 @@ impl CountingProxy {
                             Ok(n) => n,
                         };
                         let total = sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
-                        if cut_after.is_some_and(|c| total >= c) && !cut.swap(true, Ordering::SeqCst)
+                        if cut_after.is_some_and(|c| total >= c)
+                            && !cut.swap(true, Ordering::SeqCst)
                         {
                             let _ = c_kill.shutdown(Shutdown::Both);
                             let _ = u_kill.shutdown(Shutdown::Both);
@@ -82,7 +83,8 @@ impl CountingProxy {
 
 /// A registry that answers `GET /v2/` and refuses every upload (403 DENIED); blobs are unknown.
 pub fn refusing_registry() -> u16 {
-    serve(|method, _path| match method {
+    serve(|method, _path| {
+        match method {
         "GET" => (200, "{}".into()),
         "HEAD" => (404, String::new()),
         _ => (
@@ -90,6 +92,7 @@ pub fn refusing_registry() -> u16 {
             r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#
                 .into(),
         ),
+    }
     })
 }
 

@@ -139,7 +139,8 @@ impl Engine {
         // Which known manifest every layer came from, if all came from the same one.
         let mut reused_from: Option<Option<usize>> = None;
         for (i, layer) in layers.iter().enumerate() {
-            let (desc, source) = self.push_layer(pusher, layer, i, &same_registry, compression, oci, observer)?;
+            let (desc, source) =
+                self.push_layer(pusher, layer, i, &same_registry, compression, oci, observer)?;
             reused_from = Some(match reused_from {
                 None => source,
                 Some(prev) if prev == source => prev,
@@ -211,12 +212,16 @@ impl Engine {
         let compressed = loop {
             let mut session = Some(up.start(&what)?);
             let sent = compress_layer(&paths, &layer.diff_id, compression, &what, |chunk| {
-                let s = session.as_mut().ok_or_else(|| EngineError::Invalid(what.clone()))?;
+                let s = session
+                    .as_mut()
+                    .ok_or_else(|| EngineError::Invalid(what.clone()))?;
                 s.send_chunk(chunk, &|m| observer.notice(m))?;
                 Ok(())
             });
             let result = sent.and_then(|(c, last)| {
-                let s = session.take().ok_or_else(|| EngineError::Invalid(what.clone()))?;
+                let s = session
+                    .take()
+                    .ok_or_else(|| EngineError::Invalid(what.clone()))?;
                 s.finish_with(&c.digest, &last)?;
                 Ok(c)
             });

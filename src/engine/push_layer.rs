@@ -102,7 +102,8 @@ pub fn compress_layer(
             };
             match compression {
                 Compression::Gzip => {
-                    let mut enc = flate2::write::GzEncoder::new(&mut sink, flate2::Compression::default());
+                    let mut enc =
+                        flate2::write::GzEncoder::new(&mut sink, flate2::Compression::default());
                     io::copy(&mut hashing, &mut enc)?;
                     enc.finish()?;
                 }

@@ -384,7 +384,10 @@ impl Client {
                 }
             };
             let wait = backoff(attempt);
-            tracing::info!("{method} {}: {transient}; retrying in {wait:?}", redact(url));
+            tracing::info!(
+                "{method} {}: {transient}; retrying in {wait:?}",
+                redact(url)
+            );
             std::thread::sleep(wait);
             attempt += 1;
         }

@@ -62,7 +62,10 @@ impl Uploader {
     /// cancelled.
     pub fn mount(&self, digest: &Digest, from: &str) -> Result<MountOutcome, RegistryError> {
         let scope = format!("{} repository:{from}:pull", self.scope);
-        let url = format!("/v2/{}/blobs/uploads/?mount={digest}&from={from}", self.path);
+        let url = format!(
+            "/v2/{}/blobs/uploads/?mount={digest}&from={from}",
+            self.path
+        );
         let what = format!("mounting blob {digest} from {from}");
         let resp = self
             .client
@@ -83,7 +86,13 @@ impl Uploader {
         let url = format!("/v2/{}/blobs/uploads/", self.path);
         let resp = self
             .client
-            .send("POST", &url, &self.scope, &[("Content-Length", "0")], Some(&[]))
+            .send(
+                "POST",
+                &url,
+                &self.scope,
+                &[("Content-Length", "0")],
+                Some(&[]),
+            )
             .map_err(|r| self.refused(r, what))?;
         let location = self.location(&resp, what)?;
         Ok(BlobUpload {
@@ -189,11 +198,13 @@ impl BlobUpload<'_> {
                 ("Content-Range", range.as_str()),
                 ("Content-Length", len.as_str()),
             ];
-            match self
-                .up
-                .client
-                .send("PATCH", &self.location, &self.up.scope, &headers, Some(rest))
-            {
+            match self.up.client.send(
+                "PATCH",
+                &self.location,
+                &self.up.scope,
+                &headers,
+                Some(rest),
+            ) {
                 Ok(resp) => {
                     self.location = self.up.location(&resp, &self.what)?;
                     self.offset += rest.len() as u64;
@@ -246,7 +257,11 @@ impl BlobUpload<'_> {
 
     /// `PUT ?digest=` ending the upload, with the last bytes (or none).
     pub fn finish_with(self, digest: &Digest, last: &[u8]) -> Result<(), RegistryError> {
-        let sep = if self.location.contains('?') { '&' } else { '?' };
+        let sep = if self.location.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let url = format!("{}{sep}digest={digest}", self.location);
         let len = last.len().to_string();
         self.up
