@@ -18,6 +18,7 @@ mod load;
 mod manage;
 mod mount;
 mod oracle;
+mod push;
 mod registry;
 mod run;
 mod runtime;

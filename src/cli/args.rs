@@ -60,6 +60,8 @@ pub enum Command {
     Fsck(FsckArgs),
     /// Pull an image (or every tag of a repository) from a registry
     Pull(PullArgs),
+    /// Push an image (or every tag of a repository) to a registry
+    Push(PushArgs),
     /// Log in to a registry (credentials are stored as docker stores them)
     Login(LoginArgs),
     /// Manifests as a registry serves them
@@ -83,6 +85,8 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     /// Pull an image from a registry (= pull)
     Pull(PullArgs),
+    /// Push an image to a registry (= push)
+    Push(PushArgs),
     /// Remove images (= rmi)
     #[command(aliases = ["rmi", "remove"])]
     Rm(RmiArgs),
@@ -111,6 +115,23 @@ pub struct RegistryArgs {
     /// Also trust the CA certificates (*.crt, e.g. ca.crt) in this directory
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// NAME[:TAG]; the registry is docker.io unless NAME starts with one
+    pub reference: String,
+    /// Push every tag of the repository that the store holds
+    #[arg(long, short = 'a')]
+    pub all_tags: bool,
+    /// Compression of the layers the registry does not have yet
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression_format: crate::engine::Compression,
+    /// Print only the references pushed
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]

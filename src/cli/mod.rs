@@ -17,6 +17,7 @@ mod manifest;
 mod mount;
 mod output;
 mod pull;
+mod push;
 mod run;
 mod template;
 mod template_exec;
@@ -57,6 +58,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => return inspect::inspect(&root, a, "object"),
         Command::Rmi(a) => images::rmi(&root, a),
         Command::Pull(a) => pull::pull(&root, a),
+        Command::Push(a) => push::push(&root, a),
         Command::Login(a) => login::login(a),
         Command::Manifest(args::ManifestCommand::Inspect(a)) => manifest::inspect(a),
         Command::History(a) => history::history(&root, a),
@@ -71,6 +73,7 @@ pub fn main() -> i32 {
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => image_list::images(&root, a),
             ImageCommand::Pull(a) => pull::pull(&root, a),
+            ImageCommand::Push(a) => push::push(&root, a),
             ImageCommand::Rm(a) => images::rmi(&root, a),
             ImageCommand::Tag(a) => images::tag(&root, a),
             ImageCommand::Inspect(a) => return inspect::inspect(&root, a, "image"),

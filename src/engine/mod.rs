@@ -13,6 +13,8 @@ mod load;
 mod mount;
 mod plan;
 mod pull;
+mod push;
+mod push_layer;
 mod query;
 mod remove;
 mod run;
@@ -31,6 +33,8 @@ pub use pull::{
     full_name, login, login_registry, wanted, BlobProgress, InspectedManifest, PulledImage, Puller,
     ResolvedPull, TagList, TAG_RULE,
 };
+pub use push::{PushObserver, PushStatus, PushedTag, Pusher};
+pub use push_layer::Compression;
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
 pub use run::{RunOptions, RunOutcome};
 pub use save::{ArchiveFormat, SavedImage};

@@ -220,8 +220,10 @@ impl Client {
         } else {
             scope
         };
-        if !scope.is_empty() {
-            url.query_pairs_mut().append_pair("scope", scope);
+        // A push with a mount asks for two scopes at once (`repository:A:pull,push
+        // repository:B:pull`): one `scope` parameter each, as docker sends them.
+        for s in scope.split(' ').filter(|s| !s.is_empty()) {
+            url.query_pairs_mut().append_pair("scope", s);
         }
         let basic = self.credentials.as_ref().map(Credentials::basic_header);
         let resp = match self.call(url.as_str(), &[], basic.as_deref())? {
@@ -267,7 +269,7 @@ impl Client {
         let mut url = url.to_string();
         let mut authorization = authorization;
         for _ in 0..=MAX_REDIRECTS {
-            let r = match self.call_once(&url, headers, authorization)? {
+            let r = match self.call_once("GET", &url, headers, authorization, None)? {
                 Ok(r) if is_redirect(r.status()) => r,
                 answer => return Ok(answer),
             };
@@ -288,44 +290,104 @@ impl Client {
         })
     }
 
-    /// One GET, retried with backoff while the failure is transient. `Ok(Err(_))` is a final
-    /// refusal status; `Err` a transport failure that retries did not cure.
+    /// An authorized request of any method (push: HEAD, POST, PATCH, PUT, DELETE), with `body`
+    /// sent whole. Redirects are not followed (the upload API answers with Location headers the
+    /// caller reads). A PATCH is not retried here: a chunk the registry half took must be resumed
+    /// from where the registry says it is, which only the caller knows how to do.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<ureq::Response, Refusal> {
+        let url = if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        };
+        let mut authorization = self.cached_authorization(scope);
+        let mut attempt = 0;
+        loop {
+            let answer = self
+                .call_once(method, &url, headers, authorization.as_deref(), body)
+                .map_err(Refusal::from_error)?;
+            match answer {
+                Err(refusal) if refusal.status == 401 && attempt == 0 => {
+                    let value = self
+                        .authorize(&refusal.challenges, scope)
+                        .map_err(Refusal::from_error)?;
+                    authorization = Some(value);
+                    attempt += 1;
+                }
+                a => return a,
+            }
+        }
+    }
+
+    /// The registry as references name it.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// One request, retried with backoff while the failure is transient (never a PATCH, see
+    /// `send`). `Ok(Err(_))` is a final refusal status; `Err` a transport failure that retries did
+    /// not cure.
     fn call_once(
         &self,
+        method: &str,
         url: &str,
         headers: &[(&str, &str)],
         authorization: Option<&str>,
+        body: Option<&[u8]>,
     ) -> Result<Result<ureq::Response, Refusal>, RegistryError> {
+        let retries = if method == "PATCH" { 0 } else { self.retries };
         let mut attempt = 0;
         loop {
-            let mut req = self.agent.get(url);
+            let mut req = self.agent.request(method, url);
             for (k, v) in headers {
                 req = req.set(k, v);
             }
             if let Some(a) = authorization {
                 req = req.set("Authorization", a);
             }
-            let transient = match req.call() {
+            let sent = match body {
+                Some(b) => req.send_bytes(b),
+                None => req.call(),
+            };
+            let transient = match sent {
                 Ok(r) => return Ok(Ok(r)),
                 Err(ureq::Error::Status(status, r)) => {
-                    if !(status == 429 || status >= 500) || attempt >= self.retries {
+                    if !(status == 429 || status >= 500) || attempt >= retries {
                         return Ok(Err(Refusal::read(status, r)));
                     }
                     format!("HTTP {status}")
                 }
                 Err(ureq::Error::Transport(t)) => {
                     let reason = transport_reason(&t);
-                    if !is_transient(&t) || attempt >= self.retries {
-                        return Err(RegistryError::Transport {
-                            url: redact(url),
-                            reason,
+                    if !is_transient(&t) || attempt >= retries {
+                        return Err(if method == "GET" {
+                            RegistryError::Transport {
+                                url: redact(url),
+                                reason,
+                            }
+                        } else {
+                            RegistryError::Request {
+                                method: method.to_string(),
+                                url: redact(url),
+                                reason,
+                            }
                         });
                     }
                     reason
                 }
             };
             let wait = backoff(attempt);
-            tracing::info!("GET {}: {transient}; retrying in {wait:?}", redact(url));
+            tracing::info!(
+                "{method} {}: {transient}; retrying in {wait:?}",
+                redact(url)
+            );
             std::thread::sleep(wait);
             attempt += 1;
         }

@@ -15,6 +15,13 @@ pub enum RegistryError {
     Tls { host: String, reason: String },
     #[error("GET {url}: {reason}")]
     Transport { url: String, reason: String },
+    /// A transport failure of a request other than GET (push).
+    #[error("{method} {url}: {reason}")]
+    Request {
+        method: String,
+        url: String,
+        reason: String,
+    },
     #[error(
         "registry {registry} answers plain HTTP, not HTTPS: use --insecure, or list it in \
          LAMINA_INSECURE_REGISTRIES, to talk to it without TLS"

@@ -22,12 +22,14 @@ mod insecure;
 mod redirect;
 mod tags;
 mod tls;
+mod upload;
 
 pub use auth::{docker_config_dir, parse_challenges, Challenge, Credentials};
 pub use client::Client;
 pub use error::RegistryError;
 pub use insecure::is_insecure_registry;
 pub use tags::next_link;
+pub use upload::{BlobUpload, MountOutcome, Uploader};
 
 use super::{ImageSource, SourceError, SourceRef};
 use crate::digest::Digest;

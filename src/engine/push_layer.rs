@@ -1,0 +1,152 @@
+//! One layer on its way to a registry, in one pass and without a temporary file: its tar is
+//! reassembled from the tar-split record (as `save` does) and compressed in one thread, checked
+//! against the diffID as it goes; the compressed bytes are hashed and uploaded in chunks by the
+//! caller's thread as they come (the blob's digest is only known at the end, so chunks go up with
+//! `PATCH` and the digest with the final `PUT`).
+
+use super::{EngineError, Result};
+use crate::digest::{Digest, HashingReader};
+use crate::store::{recorded, LayerPaths};
+use crate::tar::reassemble::TarSplitReader;
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
+
+/// Chunks of this size are uploaded with one `PATCH` each.
+pub const CHUNK: usize = 8 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Compression {
+    Gzip,
+    Zstd,
+}
+
+/// The compressed blob that was produced.
+pub struct Compressed {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+fn push_err(what: &str, reason: impl std::fmt::Display) -> EngineError {
+    EngineError::Archive {
+        image: what.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A writer that hands out full chunks through a channel.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: SyncSender<Vec<u8>>,
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = CHUNK - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ChunkWriter {
+    fn flush_chunk(&mut self) -> io::Result<()> {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .send(full)
+            .map_err(|_| io::Error::other("the upload stopped"))
+    }
+}
+
+/// Compresses the layer at `paths` (whose tar must hash to `diff_id`) and gives each chunk of the
+/// compressed stream to `upload` in order; the last chunk (possibly short or empty) is returned
+/// with the result for the caller to send with the final request.
+pub fn compress_layer(
+    paths: &LayerPaths,
+    diff_id: &Digest,
+    compression: Compression,
+    what: &str,
+    mut upload: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<(Compressed, Vec<u8>)> {
+    let record = paths.tar_split();
+    if !record.exists() {
+        return Err(recorded::no_record(
+            &paths.dir().display().to_string(),
+            "tar-split record, so its tar cannot be reproduced",
+        )
+        .into());
+    }
+    let (header, reader) =
+        TarSplitReader::open(&record, &paths.diff()).map_err(|e| push_err(what, e))?;
+    if &header.diff_id != diff_id {
+        return Err(push_err(
+            what,
+            format!("its tar-split record is for {}", header.diff_id),
+        ));
+    }
+    let (tx, rx) = sync_channel::<Vec<u8>>(2);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> io::Result<(Digest, u64, Vec<u8>)> {
+            let mut hashing = HashingReader::new(reader);
+            let mut sink = ChunkWriter {
+                buf: Vec::with_capacity(CHUNK),
+                tx,
+            };
+            match compression {
+                Compression::Gzip => {
+                    let mut enc =
+                        flate2::write::GzEncoder::new(&mut sink, flate2::Compression::default());
+                    io::copy(&mut hashing, &mut enc)?;
+                    enc.finish()?;
+                }
+                Compression::Zstd => {
+                    let mut enc = zstd::stream::write::Encoder::new(&mut sink, 3)?;
+                    io::copy(&mut hashing, &mut enc)?;
+                    enc.finish()?;
+                }
+            }
+            let (got, size) = hashing.finish()?;
+            Ok((got, size, sink.buf))
+        });
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut failed = None;
+        for chunk in rx.iter() {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            if let Err(e) = upload(&chunk) {
+                failed = Some(e);
+                break;
+            }
+        }
+        // Dropping the receiver ends the producer at its next chunk.
+        drop(rx);
+        let produced = producer
+            .join()
+            .map_err(|_| push_err(what, "the compressing thread panicked"))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (got, tar_size, last) = produced.map_err(|e| push_err(what, e))?;
+        if &got != diff_id || tar_size != header.tar_size {
+            return Err(push_err(
+                what,
+                format!("the reassembled tar has digest {got} ({tar_size} bytes); the layer was changed"),
+            ));
+        }
+        hasher.update(&last);
+        size += last.len() as u64;
+        let digest = format!("sha256:{}", hex::encode(hasher.finalize()))
+            .parse::<Digest>()
+            .map_err(|e| push_err(what, e))?;
+        Ok((Compressed { digest, size }, last))
+    })
+}
