@@ -122,6 +122,15 @@ impl Client {
             .map_err(|r| self.refusal_error(r, "/v2/"))
     }
 
+    /// `url` as given when absolute, else a path below the registry's base.
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        }
+    }
+
     /// An authorized GET of `url` (absolute, or a path below the base) for `scope`
     /// (`repository:NAME:pull`). A 401 is answered once with fresh authorization.
     pub(crate) fn get(
@@ -130,11 +139,7 @@ impl Client {
         scope: &str,
         headers: &[(&str, &str)],
     ) -> Result<ureq::Response, Refusal> {
-        let url = if url.starts_with('/') {
-            format!("{}{url}", self.base)
-        } else {
-            url.to_string()
-        };
+        let url = self.absolute(url);
         let mut authorization = self.cached_authorization(scope);
         for attempt in 0..2 {
             let answer = self
@@ -302,11 +307,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<ureq::Response, Refusal> {
-        let url = if url.starts_with('/') {
-            format!("{}{url}", self.base)
-        } else {
-            url.to_string()
-        };
+        let url = self.absolute(url);
         let mut authorization = self.cached_authorization(scope);
         let mut attempt = 0;
         loop {
