@@ -30,24 +30,15 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// RFC 3339 in UTC ("2020-01-01T00:00:00Z"), by Howard Hinnant's days-to-civil.
+/// RFC 3339 in UTC ("2020-01-01T00:00:00Z"), as GNU date prints it: an oracle that is not lamina's
+/// own civil-time code.
 fn rfc3339(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date runs");
+    assert!(out.status.success(), "date -d @{secs} failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn layer(name: &str, size: usize) -> Layer {
