@@ -10,19 +10,27 @@
 
 mod common;
 mod compat;
+mod concurrency;
 mod corpus;
 mod crash;
+mod credentials;
 mod format;
+mod full_disk;
 mod hostile;
+mod kills;
 mod load;
 mod manage;
+mod manifest_list;
 mod mount;
 mod oracle;
+mod power_loss;
 mod push;
 mod registry;
 mod run;
 mod runtime;
+mod search;
 mod security_input;
 mod security_store;
 mod security_tree;
+mod snapshotter;
 mod testkit;

@@ -4,7 +4,7 @@
 //! middle of a layer; what was pushed is pulled back into a fresh store, and read by skopeo and
 //! umoci, and must be the same image and the same tree.
 
-mod servers;
+pub mod servers;
 
 use crate::common::{self, Run, Store};
 use crate::oracle;
@@ -30,6 +30,13 @@ fn store() -> Store {
 fn load_debian(env: &Env, s: &Store, name: &str) {
     let src = format!("{}:gzip", path_str(&env.corpus.join("oci").join("debian")));
     s.ok(&["load", &src, "--tag", name]);
+}
+
+/// What a failed push must leave as it was: the images and their digests, and the disk usage.
+fn state(s: &Store) -> String {
+    let images = s.ok(&["images", "--digests", "--no-trunc", "-a"]).stdout;
+    let df = s.ok(&["df", "-v"]).stdout;
+    format!("{images}\n{df}")
 }
 
 fn image_id(s: &Store, name: &str) -> String {
@@ -230,3 +237,4 @@ fn push_resumes_after_a_connection_cut_mid_layer() {
 }
 
 mod auth;
+mod bad_input;

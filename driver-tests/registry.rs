@@ -3,6 +3,7 @@
 //! skopeo. Every pulled image is checked against the same image loaded from its OCI layout: both
 //! are mounted and their trees compared.
 
+pub mod custom;
 pub mod fixture;
 
 use fixture::{count, path_str, CuttingProxy, Env, Lamina, Registry};

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
   umoci skopeo crun runc docker-registry debootstrap pigz zstd busybox-static
   libcap2-bin python3 jq attr e2fsprogs apache2-utils openssl ca-certificates time
+  # protoc for containerd-snapshots' build; Go and containerd's sources for its conformance suite
+  protobuf-compiler golang-go golang-github-containerd-containerd-dev
 )
 
 missing=()

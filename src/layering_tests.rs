@@ -8,8 +8,20 @@ use std::path::{Path, PathBuf};
 
 /// Bottom to top: a module may use only the modules before it.
 const LAYERS: &[&str] = &[
-    "digest", "image", "sys", "tar", "layerfs", "source", "unpack", "mount", "copier", "runtime",
-    "store", "engine", "cli",
+    "digest",
+    "image",
+    "sys",
+    "tar",
+    "layerfs",
+    "source",
+    "unpack",
+    "mount",
+    "copier",
+    "runtime",
+    "store",
+    "engine",
+    "snapshotter",
+    "cli",
 ];
 
 fn src() -> PathBuf {

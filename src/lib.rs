@@ -8,6 +8,8 @@ pub mod image;
 pub mod layerfs;
 pub mod mount;
 pub mod runtime;
+#[cfg(feature = "snapshotter")]
+pub mod snapshotter;
 pub mod source;
 pub mod store;
 pub mod sys;

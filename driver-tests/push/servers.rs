@@ -109,12 +109,15 @@ pub fn stalling_server() -> u16 {
     port
 }
 
-/// A tiny HTTP/1.1 server: `answer(method, path)` gives status and JSON body.
-fn serve(answer: fn(&str, &str) -> (u16, String)) -> u16 {
+/// A tiny HTTP/1.1 server: `answer(method, path)` gives status and JSON body (the path with its
+/// query, as the client sent it).
+pub fn serve(answer: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for c in listener.incoming().map_while(Result::ok) {
+            let answer = answer.clone();
             std::thread::spawn(move || {
                 let mut r = BufReader::new(c.try_clone().expect("clone"));
                 let mut w = c;

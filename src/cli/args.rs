@@ -64,7 +64,11 @@ pub enum Command {
     Push(PushArgs),
     /// Log in to a registry (credentials are stored as docker stores them)
     Login(LoginArgs),
-    /// Manifests as a registry serves them
+    /// Log out from a registry (remove its stored credentials)
+    Logout(LogoutArgs),
+    /// Search a registry for repositories ([REGISTRY/]TERM; Docker Hub by default)
+    Search(SearchArgs),
+    /// Manifests as a registry serves them, and manifest lists of your own (docker manifest)
     #[command(subcommand)]
     Manifest(ManifestCommand),
     /// Run a command in a new container (a writable mount of the image), in the foreground
@@ -75,6 +79,15 @@ pub enum Command {
     /// docker's `image` command forms (image ls, image rm, ...)
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Serve containerd's snapshots from this store (a proxy snapshotter), in the foreground
+    Snapshotter(SnapshotterArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotterArgs {
+    /// The unix socket to serve containerd's Snapshots API on (containerd's proxy_plugins address)
+    #[arg(long)]
+    pub address: PathBuf,
 }
 
 /// `lamina image ...`: the same commands under docker's `docker image` names.
@@ -173,21 +186,112 @@ pub struct LoginArgs {
     pub registry_args: RegistryArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// Registry host[:port] (default docker.io)
+    pub registry: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// [REGISTRY/]TERM: the registry is Docker Hub unless the first component is a host
+    pub term: String,
+    /// is-official=BOOL, is-automated=BOOL, stars=N (at least N stars)
+    #[arg(long, short = 'f', value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Most results to show (1 to 100)
+    #[arg(long, default_value_t = crate::engine::DEFAULT_SEARCH_LIMIT)]
+    pub limit: usize,
+    /// Go template for each result (.Name .Description .StarCount .IsOfficial .IsAutomated), or table/json
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not cut descriptions short
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ManifestCommand {
-    /// Print a manifest or index exactly as the registry serves it
+    /// Print a manifest or index as the registry serves it, or a local manifest list
     Inspect(ManifestInspectArgs),
+    /// Create a local manifest list from images in a registry, for annotating and pushing
+    Create(ManifestCreateArgs),
+    /// Set the platform of an image in a local manifest list
+    Annotate(ManifestAnnotateArgs),
+    /// Push a local manifest list to its repository
+    Push(ManifestPushArgs),
+    /// Delete local manifest lists
+    #[command(alias = "remove")]
+    Rm(ManifestRmArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct ManifestInspectArgs {
-    /// NAME[:TAG|@DIGEST]
-    pub reference: String,
+    /// [LIST] NAME[:TAG|@DIGEST]: an image of a local list, a local list, or a registry's manifest
+    #[arg(value_name = "[LIST] REF", num_args = 1..=2, required = true)]
+    pub names: Vec<String>,
     /// Also each manifest's platform, size and contents (docker's verbose form)
     #[arg(long, short = 'v')]
     pub verbose: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestCreateArgs {
+    /// The list's NAME[:TAG] (the repository it will be pushed to)
+    pub list: String,
+    /// The images (NAME[:TAG|@DIGEST] in a registry), one per platform
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Add to (or refresh) an existing local list
+    #[arg(long, short = 'a')]
+    pub amend: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestAnnotateArgs {
+    /// The local list
+    pub list: String,
+    /// The image of the list to annotate
+    pub image: String,
+    /// Set the operating system
+    #[arg(long, default_value = "")]
+    pub os: String,
+    /// Set the architecture
+    #[arg(long, default_value = "")]
+    pub arch: String,
+    /// Set the architecture variant
+    #[arg(long, default_value = "")]
+    pub variant: String,
+    /// Set the operating system version
+    #[arg(long, default_value = "")]
+    pub os_version: String,
+    /// Add operating system features (comma-separated, or the flag repeated)
+    #[arg(long, value_delimiter = ',')]
+    pub os_features: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestPushArgs {
+    /// The local list
+    pub list: String,
+    /// Remove the local list once it is pushed
+    #[arg(long, short = 'p')]
+    pub purge: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestRmArgs {
+    /// The local lists
+    #[arg(required = true)]
+    pub lists: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -1,8 +1,8 @@
 //! `lamina login REGISTRY [-u USER] [--password-stdin]`: checks the credentials against the
 //! registry, then stores them in docker's config.json (mode 0600) so docker, podman, skopeo and
-//! lamina share one login.
+//! lamina share one login. `lamina logout [REGISTRY]` removes them again.
 
-use super::args::LoginArgs;
+use super::args::{LoginArgs, LogoutArgs};
 use super::{CliError, CliResult, Context};
 use crate::engine::{self, Credentials};
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -50,6 +50,20 @@ pub fn login(a: LoginArgs) -> CliResult {
         path.display()
     );
     println!("Login Succeeded");
+    Ok(())
+}
+
+/// `lamina logout [REGISTRY]`: removes the stored credentials, with docker's words (on stdout,
+/// exit 0 whether or not there were any).
+pub fn logout(a: LogoutArgs) -> CliResult {
+    let registry_name = engine::login_registry(a.registry.as_deref().unwrap_or("docker.io"));
+    let shown = engine::logout_name(&registry_name);
+    let opts = engine::RegistryOptions::default();
+    if engine::logout(&registry_name, &opts).context(|| format!("logout {registry_name}"))? {
+        println!("Removing login credentials for {shown}");
+    } else {
+        println!("Not logged in to {shown}");
+    }
     Ok(())
 }
 

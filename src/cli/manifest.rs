@@ -1,5 +1,6 @@
-//! `lamina manifest inspect [-v] REF`, printed as docker-cli prints it
-//! (cli/command/manifest/inspect.go):
+//! `lamina manifest inspect [-v] REF` of a registry's manifest, printed as docker-cli prints it
+//! (cli/command/manifest/inspect.go); local lists are shown by manifest_list.rs with the same
+//! helpers:
 //!
 //! - a manifest: its bytes re-indented with tabs (Go's `json.Indent(raw, "", "\t")`);
 //! - an index or manifest list: re-indented with three spaces, as distribution's manifestlist
@@ -16,9 +17,10 @@ use crate::engine::{self, media_types, Digest, InspectedManifest, Platform, Pull
 use base64::Engine as _;
 use std::io::Write;
 
-pub fn inspect(a: ManifestInspectArgs) -> CliResult {
-    let what = || format!("manifest inspect {}", a.reference);
-    let reference = Reference::parse(&a.reference).context(what)?;
+/// `manifest inspect REF` of what the registry holds.
+pub fn inspect_remote(a: &ManifestInspectArgs, name: &str) -> CliResult {
+    let what = || format!("manifest inspect {name}");
+    let reference = Reference::parse(name).context(what)?;
     let puller = Puller::open(&reference, &registry_options(&a.registry), None).context(what)?;
     let wanted = engine::wanted(&reference);
     let m = puller.inspect(&wanted, a.verbose).context(what)?;
@@ -29,9 +31,13 @@ pub fn inspect(a: ManifestInspectArgs) -> CliResult {
     } else {
         json_indent(&m.bytes, "\t")
     };
+    print_line(&text).context(what)
+}
+
+/// `text` and a newline on stdout.
+pub(crate) fn print_line(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").context(what)?;
-    Ok(())
+    writeln!(out, "{text}")
 }
 
 /// docker's `-v`: one `ImageManifest` for a manifest, an array of them for an index.
@@ -43,7 +49,7 @@ fn verbose(reference: &Reference, wanted: &str, m: &InspectedManifest) -> String
     };
     let json = match &m.members {
         None => image_manifest(
-            &named,
+            &format!("{named}@{}", m.digest),
             &m.digest,
             &m.media_type,
             &m.bytes,
@@ -54,7 +60,8 @@ fn verbose(reference: &Reference, wanted: &str, m: &InspectedManifest) -> String
                 .iter()
                 .filter_map(|(d, bytes)| {
                     bytes.as_ref().map(|b| {
-                        image_manifest(&named, &d.digest, &d.media_type, b, d.platform.as_ref())
+                        let r = format!("{named}@{}", d.digest);
+                        image_manifest(&r, &d.digest, &d.media_type, b, d.platform.as_ref())
                     })
                 })
                 .collect();
@@ -64,9 +71,9 @@ fn verbose(reference: &Reference, wanted: &str, m: &InspectedManifest) -> String
     json_indent(json.as_bytes(), "\t")
 }
 
-/// One of docker's `ImageManifest` objects, as compact JSON.
-fn image_manifest(
-    named: &str,
+/// One of docker's `ImageManifest` objects, as compact JSON; `reference` is its `Ref`.
+pub(crate) fn image_manifest(
+    reference: &str,
     digest: &Digest,
     media_type: &str,
     bytes: &[u8],
@@ -95,7 +102,7 @@ fn image_manifest(
     let string = |s: &str| serde_json::to_string(s).unwrap_or_default();
     format!(
         "{{\"Ref\":{},\"Descriptor\":{},\"Raw\":{},\"{field}\":{}}}",
-        string(&format!("{named}@{digest}")),
+        string(reference),
         serde_json::to_string(&desc).unwrap_or_default(),
         string(&base64::engine::general_purpose::STANDARD.encode(bytes)),
         String::from_utf8_lossy(bytes).trim(),

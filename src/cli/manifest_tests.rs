@@ -17,7 +17,7 @@ fn verbose_entries_carry_docker_s_fields() {
     let digest: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
     let platform = Platform::parse("linux/arm64/v8").unwrap();
     let one = image_manifest(
-        "example.com/x:1",
+        &format!("example.com/x:1@{digest}"),
         &digest,
         media_types::OCI_MANIFEST,
         bytes,

@@ -14,11 +14,14 @@ mod load;
 mod login;
 mod manage;
 mod manifest;
+mod manifest_list;
 mod mount;
 mod output;
 mod pull;
 mod push;
 mod run;
+mod search;
+mod snapshotter;
 mod template;
 mod template_exec;
 mod template_funcs;
@@ -39,7 +42,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    init_logging(cli.debug);
+    // The snapshotter is a daemon: what it serves is logged unless LAMINA_LOG says otherwise.
+    let daemon = matches!(cli.command, Command::Snapshotter(_));
+    init_logging(cli.debug, if daemon { "info" } else { "warn" });
     let root = cli
         .root
         .clone()
@@ -60,7 +65,9 @@ pub fn main() -> i32 {
         Command::Pull(a) => pull::pull(&root, a),
         Command::Push(a) => push::push(&root, a),
         Command::Login(a) => login::login(a),
-        Command::Manifest(args::ManifestCommand::Inspect(a)) => manifest::inspect(a),
+        Command::Logout(a) => login::logout(a),
+        Command::Search(a) => search::search(a),
+        Command::Manifest(c) => manifest_list::manifest(&root, c),
         Command::History(a) => history::history(&root, a),
         Command::Prune(a) => manage::prune(&root, a),
         Command::Save(a) => manage::save(&root, a),
@@ -83,6 +90,7 @@ pub fn main() -> i32 {
             ImageCommand::Load(a) => load::load(&root, a),
             ImageCommand::Import(a) => load::import(&root, a),
         },
+        Command::Snapshotter(a) => snapshotter::snapshotter(&root, a),
     };
     match result {
         Ok(()) => 0,
@@ -95,12 +103,12 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_logging(debug: bool) {
+fn init_logging(debug: bool, default_level: &str) {
     let filter = if debug {
         tracing_subscriber::EnvFilter::new("debug")
     } else {
         tracing_subscriber::EnvFilter::try_from_env("LAMINA_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level))
     };
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -29,6 +29,10 @@ pub(crate) fn registry_options(a: &RegistryArgs) -> RegistryOptions {
     RegistryOptions {
         insecure: a.insecure,
         cert_dir: a.cert_dir.clone(),
+        // retries and resumes are said as they happen, a line each
+        notices: crate::engine::Notices::new(|m| {
+            eprintln!("{}", super::output::escape_controls(m))
+        }),
         ..RegistryOptions::default()
     }
 }

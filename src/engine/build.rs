@@ -134,6 +134,12 @@ impl Engine {
         observer: &dyn Observer,
     ) -> Result<LoadedImage> {
         let m = self.store.find_mount(id_or_dir)?;
+        // Held until the new image is recorded: an `umount` meanwhile would delete the upper dir
+        // being read, and a walk of a deleted dir ends early without an error (see `store::locks`).
+        let lock_path = self.store.layout().mount_lock(&m.id);
+        let _lock = crate::store::FileLock::acquire(&lock_path, crate::store::LockMode::Exclusive)
+            .at(&lock_path)?;
+        let m = self.store.find_mount(m.id.as_str())?;
         let base = self.store.config(&m.image_id)?;
         let staging = self.store.stage("commit")?;
         let upper = match self.writable_tree(&m)? {
@@ -150,7 +156,16 @@ impl Engine {
         let tar_path = staging.path().join("layer.tar");
         let out = BufWriter::with_capacity(1 << 20, File::create(&tar_path).at(&tar_path)?);
         let mut hashing = HashingWriter::new(out);
-        unpack::write_layer_tar_with(&upper, &mut hashing, TreeKind::OverlayUpper, &self.unpack)?;
+        unpack::write_layer_tar_with(&upper, &mut hashing, TreeKind::OverlayUpper, &self.unpack)
+            .map_err(|e| {
+                EngineError::writing(e, &tar_path, || {
+                    format!(
+                        "writing the new layer of mount {} ({})",
+                        m.id,
+                        tar_path.display()
+                    )
+                })
+            })?;
         let (mut out, diff_id, size) = hashing.finish();
         out.flush().at(&tar_path)?;
         drop(out);

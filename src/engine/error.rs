@@ -5,7 +5,7 @@ use crate::copier::CopyError;
 use crate::mount::MountError;
 use crate::runtime::RuntimeError;
 use crate::source::SourceError;
-use crate::store::{ErrorKind, StoreError};
+use crate::store::{ErrorKind, FsError, StoreError};
 use crate::unpack::UnpackError;
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ pub enum EngineError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    Unpack(#[from] UnpackError),
+    Unpack(UnpackError),
     #[error(transparent)]
     Mount(#[from] MountError),
     #[error(transparent)]
@@ -51,9 +51,46 @@ pub enum EngineError {
     /// A request the engine refuses as given (the message says why).
     #[error("{0}")]
     Invalid(String),
+    /// What the request names is not there (the message says what).
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// An unpack that the store's filesystem refused (full, read-only, not ours) is the store's
+/// [`StoreError::Filesystem`], so that it reads and sorts as one whatever wrote the file.
+impl From<UnpackError> for EngineError {
+    fn from(e: UnpackError) -> Self {
+        if let UnpackError::Io { blob, path, source } = &e {
+            let doing = |_| match blob {
+                Some(b) => format!("unpacking layer {b} (writing {})", path.display()),
+                None => format!("writing {}", path.display()),
+            };
+            if let Some(f) = FsError::from_io(source, path, doing) {
+                return EngineError::Store(StoreError::Filesystem(f));
+            }
+        }
+        EngineError::Unpack(e)
+    }
 }
 
 impl EngineError {
+    /// `e`, from writing to `at` while `doing` something: the store's filesystem refusal when it
+    /// was one (an error a tree walk reports with the path it read from, not the one it wrote).
+    pub(crate) fn writing(
+        e: UnpackError,
+        at: &std::path::Path,
+        doing: impl Fn() -> String,
+    ) -> Self {
+        let refused = match &e {
+            UnpackError::Io { source, .. } => FsError::from_io(source, at, |_| doing()),
+            _ => None,
+        };
+        match refused {
+            Some(f) => EngineError::Store(StoreError::Filesystem(f)),
+            None => EngineError::from(e),
+        }
+    }
+
     /// What kind of failure this is, for callers that act on it.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -78,6 +115,7 @@ impl EngineError {
             EngineError::Build { .. } | EngineError::NoChanges { .. } | EngineError::Invalid(_) => {
                 ErrorKind::Invalid
             }
+            EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Bundle { source, .. } => source.kind(),
             _ => ErrorKind::Other,
         }

@@ -2,17 +2,20 @@
 //! and renamed into place; then one transaction records the image. `pull`, `import` and `commit`
 //! end here too.
 //!
-//! Two processes loading images that share a layer never unpack it twice: a worker takes the layer's
-//! `flock` (locks/<diffID>) before looking for it, and holds it until the layer is in place. Layers whose
-//! tree depends on their parents (implied directories, hardlinks into lower layers) are fixed up once
-//! the layers below are known, and stored under their chainID.
+//! Locks (see `store::locks` and the README's "Locking"): a worker takes `layer-<diffID>` shared
+//! before it looks for a layer and the load holds it until the image is recorded, so no `rmi`,
+//! `prune` or `fsck --repair` deletes a layer the load has found, staged or renamed into place. Two
+//! processes loading images that share a layer never unpack it twice: `chain-<chainID>` and
+//! `unpack-<diffID>` are held while it is looked for and unpacked, and `chain-` until a layer whose
+//! tree depends on its parents (implied directories, hardlinks into lower layers; fixed up once the
+//! layers below are known and stored under its chainID) is committed.
 
 use super::{Engine, EngineError, Observer, Result};
 use crate::digest::Digest;
 use crate::image::Platform;
 use crate::source::{self, ImageSource, ResolvedImage, SourceRef};
 use crate::store::staging::{self, Staging};
-use crate::store::{self, recorded, ImageRow, LayerPaths, LayerRecord, Layout, Store};
+use crate::store::{self, recorded, FileLock, ImageRow, LayerPaths, LayerRecord, Layout, Store};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackOptions};
 use std::fs;
 use std::path::PathBuf;
@@ -101,8 +104,9 @@ pub(crate) fn tag_for_ref(ref_name: &str, default_repository: &str) -> Result<St
 enum Slot {
     /// In the store (found, or committed by us).
     Stored(LayerRecord),
-    /// Unpacked into staging, waiting for its parents to be fixed up.
-    Staged(Staging, LayerReport, LayerRecord),
+    /// Unpacked into staging, waiting for its parents to be fixed up; the chain lock is held until
+    /// it is committed, so that another load waits for it instead of unpacking it again.
+    Staged(Staging, Box<LayerReport>, LayerRecord, Option<FileLock>),
 }
 
 impl Engine {
@@ -148,6 +152,9 @@ impl Engine {
         let opts: UnpackOptions = self.unpack.clone();
 
         let slots: Vec<Mutex<Option<Slot>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
+        // The layers' use locks, held until the image is recorded (see the module's comment).
+        let in_use: Mutex<Vec<FileLock>> = Mutex::new(Vec::new());
+        let staged_top = AtomicUsize::new(0);
         let next = AtomicUsize::new(0);
         let first_error: Mutex<Option<EngineError>> = Mutex::new(None);
         let order = &largest_first(image);
@@ -180,8 +187,17 @@ impl Engine {
                             diff_id,
                             chain_id: &chain_ids[i],
                             index: i,
+                            staged_top: &staged_top,
                         };
-                        match fetch_layer(&store, source, &layer, &opts, observer) {
+                        let fetched = store.lock_layer_use(diff_id).map(|lock| {
+                            if let Ok(mut held) = in_use.lock() {
+                                held.push(lock);
+                            }
+                        });
+                        let fetched = fetched
+                            .map_err(EngineError::from)
+                            .and_then(|()| fetch_layer(&store, source, &layer, &opts, observer));
+                        match fetched {
                             Ok(slot) => {
                                 if let Ok(mut s) = slots[i].lock() {
                                     *s = Some(slot);
@@ -215,10 +231,11 @@ impl Engine {
                 })?;
             let record = match slot {
                 Slot::Stored(record) => record,
-                Slot::Staged(staging, report, record) => {
+                Slot::Staged(staging, report, record, chain_lock) => {
                     let diff = LayerPaths::staged(staging.path()).diff();
                     unpack::fix_up_layer(&diff, &report, &lower_dirs, &opts)?;
                     commit_layer(&self.store, staging, &record)?;
+                    drop(chain_lock);
                     observer.layer(&LayerEvent {
                         index,
                         diff_id: record.diff_id.clone(),
@@ -244,6 +261,14 @@ impl Engine {
         };
         let layers: Vec<_> = records.iter().map(LayerRecord::row).collect();
         let untagged_from = self.store.record_image(&row, &layers, tags, repo_digest)?;
+        // A removal of these blobs (rmi of an image with the same config, fsck --repair) that ran
+        // between writing them and recording the image deleted them: written again, now that the
+        // record keeps them (see `store::gc`).
+        self.store.put_blob(&id, &image.config_bytes)?;
+        if let Some(d) = &image.manifest_digest {
+            self.store.put_blob(d, &image.manifest_bytes)?;
+        }
+        drop(in_use);
         Ok(LoadedImage {
             id,
             tags: tags.to_vec(),
@@ -273,6 +298,8 @@ struct LayerJob<'a> {
     diff_id: &'a Digest,
     chain_id: &'a Digest,
     index: usize,
+    /// 1 + the highest position this load holds a staged layer (and its chain lock) at; 0 if none.
+    staged_top: &'a AtomicUsize,
 }
 
 /// Finds the layer in the store, or unpacks it into staging (committing it at once when it does
@@ -289,6 +316,7 @@ fn fetch_layer(
         diff_id,
         chain_id,
         index,
+        staged_top,
     } = *layer;
     let event = |status| LayerEvent {
         index,
@@ -296,8 +324,9 @@ fn fetch_layer(
         status,
         size: Some(desc.size),
     };
-    let _lock = store.lock_layer(diff_id)?;
-    if let Some(record) = store.find_layer(diff_id, chain_id)? {
+    let chain_lock = wait_for_chain(store, layer)?;
+    let unpack_lock = store.lock_unpack(diff_id)?;
+    if let Some(record) = store.find_layer(diff_id, chain_id, (&desc.digest, desc.size))? {
         observer.layer(&event(LayerStatus::Exists));
         return Ok(Slot::Stored(record));
     }
@@ -329,11 +358,38 @@ fn fetch_layer(
         entries: report.entries,
     };
     if record.parent_dependent {
-        return Ok(Slot::Staged(staging, report, record));
+        staged_top.fetch_max(index + 1, Ordering::SeqCst);
+        return Ok(Slot::Staged(staging, Box::new(report), record, chain_lock));
     }
     commit_layer(store, staging, &record)?;
+    drop(unpack_lock);
     observer.layer(&event(LayerStatus::Loaded));
     Ok(Slot::Stored(record))
+}
+
+/// Takes the layer's chain lock; `None` when the layer was stored meanwhile (it is then found) or
+/// when waiting could deadlock. It is polled, not waited on: a load that holds a staged layer above
+/// this position stops waiting (and may unpack the layer a second time; the rename into `layers/`
+/// keeps one copy). In any cycle of loads waiting for each other's chain locks, the one waiting for
+/// the lowest position holds a staged layer above it, so no cycle lasts; a chain lock is otherwise
+/// held only while unpacking, which waits for nothing.
+fn wait_for_chain(store: &Store, layer: &LayerJob) -> Result<Option<FileLock>> {
+    loop {
+        if let Some(lock) = store.try_lock_chain(layer.chain_id)? {
+            return Ok(Some(lock));
+        }
+        if layer.staged_top.load(Ordering::SeqCst) > layer.index + 1 {
+            return Ok(None);
+        }
+        let blob = (&layer.desc.digest, layer.desc.size);
+        if store
+            .find_layer(layer.diff_id, layer.chain_id, blob)?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Finishes the staged layer's records and moves it into `layers/`.

@@ -1,7 +1,8 @@
-//! The operations: load, pull, save, import, commit, mount (with a runtime bundle), diff, history,
-//! inspect, rmi, prune, df, fsck. This is the only module that drives source, unpack, store, mount,
+//! The operations: load, pull, push, manifest lists, save, import, commit, mount (with a runtime
+//! bundle), diff, history, inspect, rmi, prune, df, fsck. This is the only module that drives source, unpack, store, mount,
 //! copier and runtime together; the CLI (and the coming snapshotter server) call it and nothing below
-//! it, so each operation is written once.
+//! it, so each operation is written once. The `snapshot_*` methods are containerd's Snapshots API
+//! (`snapshots*.rs`), served by the `snapshotter` module.
 //!
 //! An [`Engine`] is opened on a store root and has one method per operation, returning typed results
 //! for the caller to print. Progress goes to an [`Observer`] the caller passes, never to the terminal.
@@ -10,6 +11,8 @@
 mod build;
 mod error;
 mod load;
+mod manifest_list;
+mod manifest_list_push;
 mod mount;
 mod plan;
 mod pull;
@@ -19,6 +22,11 @@ mod query;
 mod remove;
 mod run;
 mod save;
+mod search;
+mod snapshots;
+mod snapshots_commit;
+mod snapshots_filter;
+mod snapshots_share;
 
 #[cfg(test)]
 mod ops_tests;
@@ -27,17 +35,23 @@ pub use crate::unpack::DEFAULT_MAX_EXPANSION;
 pub use error::EngineError;
 pub use load::Loader;
 pub use load::{LayerEvent, LayerStatus, LoadedImage};
+pub use manifest_list::{ListMember, LocalList, PlatformAnnotation};
+pub use manifest_list_push::PushedList;
 pub use mount::{MountOptions, MountedImage};
 pub use plan::{plan, Driver, MountPlan, PlannedMount};
 pub use pull::{
-    full_name, login, login_registry, wanted, BlobProgress, InspectedManifest, PulledImage, Puller,
-    ResolvedPull, TagList, TAG_RULE,
+    full_name, login, login_registry, logout, logout_name, wanted, BlobProgress, InspectedManifest,
+    PulledImage, Puller, ResolvedPull, TagList, TAG_RULE,
 };
 pub use push::{PushObserver, PushStatus, PushedTag, Pusher};
 pub use push_layer::Compression;
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
 pub use run::{RunOptions, RunOutcome};
 pub use save::{ArchiveFormat, SavedImage};
+pub use search::{
+    search, split_search_term, SearchFilter, SearchReport, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT,
+};
+pub use snapshots::{Labels, SnapshotInfo, SnapshotUsage, LABEL_PARENT_CHAIN, LABEL_SNAPSHOT_REF};
 
 /// Data types of the layers below that callers see in results; re-exported so that a caller needs
 /// nothing but `engine`.
@@ -47,11 +61,13 @@ pub use crate::image::media_types;
 pub use crate::image::{Descriptor, ImageConfig, Platform, Reference, UtcTime};
 pub use crate::mount::{Features, RuntimeMount};
 pub use crate::runtime::{format_changes, Change, ContainerStdio, NetworkMode};
-pub use crate::source::registry::{Credentials, RegistryOptions};
+pub use crate::source::registry::{
+    Credentials, Notices, RegistryOptions, SearchOutcome, SearchResult,
+};
 pub use crate::store::{
     familiar, familiar_repository, normalize_tag, now, repository_of, DiskUsage, ErrorKind,
     FsckOptions, FsckReport, ImageRow, LayerRow, MountId, MountRow, Problem, ProblemKind,
-    RemoveReport,
+    RemoveReport, SnapshotKind, SnapshotRefusal,
 };
 
 use crate::store::Store;
@@ -92,10 +108,15 @@ pub struct Engine {
 impl Engine {
     /// Opens (creating if needed) the store at `root`, clearing what dead processes left in `tmp/`.
     pub fn open(root: &Path) -> Result<Engine> {
-        Ok(Engine {
+        let mut engine = Engine {
             store: Store::open(root)?,
             unpack: Default::default(),
-        })
+        };
+        // Best effort, as `Store::open`'s own clean-up: a read-only command must still work.
+        if let Err(e) = engine.clear_killed_mounts() {
+            tracing::warn!(error = %e, "could not undo a mount a killed command left");
+        }
+        Ok(engine)
     }
 
     /// How many bytes of files a layer may claim per byte of its blob (holes of sparse files

@@ -16,7 +16,9 @@ use crate::digest::Digest;
 use crate::mount::{self, Features, RuntimeMount};
 use crate::runtime::{self, Change};
 use crate::store::staging::{self, Staging};
-use crate::store::{self, perms, IoContext, LayerKey, MountId, MountRow, StoreError};
+use crate::store::{
+    self, perms, FileLock, IoContext, LayerKey, LockMode, MountId, MountRow, StoreError,
+};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -107,16 +109,39 @@ impl Engine {
             Some(n) => MountId::parse(n).ok_or_else(|| StoreError::BadMountId(n.clone()))?,
             None => MountId::random(),
         };
+        let layout = self.store.layout().clone();
+        // The mount's lock, held while it is made; its marker says so to the commands after a kill.
+        let lock_path = layout.mount_lock(&id);
+        let _lock = FileLock::acquire(&lock_path, LockMode::Exclusive).at(&lock_path)?;
+        self.clear_leftover_mount(&id)?;
         if self.store.mount_exists(&id)? {
             return Err(StoreError::MountExists(id.to_string()).into());
         }
-        let lowers = self.store.lower_dirs(&image_id)?;
+        let marker = layout.mount_marker(&id);
+        staging::write_atomic(&marker, b"").at(&marker)?;
+        let made = self.make_mount(&id, &image_id, target, opts);
+        if made.is_err() {
+            let _ = self.store.forget_mount(&id);
+        }
+        fs::remove_file(&marker).at(&marker)?;
+        made
+    }
+
+    /// Mount `id`'s dirs, row and mount, in that order (the row pins the image before its layers
+    /// are looked at, so no removal takes them from under the mount).
+    fn make_mount(
+        &mut self,
+        id: &MountId,
+        image_id: &Digest,
+        target: Option<PathBuf>,
+        opts: &MountOptions,
+    ) -> Result<MountedImage> {
         let layout = self.store.layout().clone();
-        let target = target.unwrap_or_else(|| layout.mount_merged(&id));
+        let target = target.unwrap_or_else(|| layout.mount_merged(id));
         // mounts/<id>/ is 0700: nobody but root walks to its merged tree (see `store::perms`).
-        let dir = layout.mount(&id);
+        let dir = layout.mount(id);
         perms::create_private_dir(&dir).at(&dir)?;
-        let merged = layout.mount_merged(&id);
+        let merged = layout.mount_merged(id);
         perms::create_private_dir(&merged).at(&merged)?;
         let row = MountRow {
             id: id.clone(),
@@ -127,21 +152,73 @@ impl Engine {
             created: store::now(),
             prepared: opts.no_mount,
         };
-        self.store.add_mount(&row)?;
-        match self.attach(&id, lowers, target.clone(), opts) {
-            Ok(mounts) => Ok(MountedImage {
-                id,
-                image_id,
-                mountpoint: target,
-                driver: opts.driver,
-                readonly: opts.readonly,
-                mounts,
-            }),
-            Err(e) => {
-                let _ = self.store.forget_mount(&id);
-                Err(e)
+        self.store
+            .add_mount(&row)
+            .map_err(|e| match self.store.image(image_id) {
+                Ok(None) => StoreError::NoSuchImage(image_id.to_string()),
+                _ => e,
+            })?;
+        let lowers = self.store.lower_dirs(image_id)?;
+        let mounts = self.attach(id, lowers, target.clone(), opts)?;
+        Ok(MountedImage {
+            id: id.clone(),
+            image_id: image_id.clone(),
+            mountpoint: target,
+            driver: opts.driver,
+            readonly: opts.readonly,
+            mounts,
+        })
+    }
+
+    /// With mount `id`'s lock held: what a killed `mount` of that id left (a row whose mount was
+    /// never finished, or nothing is mounted any more, or dirs without a row) is cleared, so that the
+    /// id can be used again. A live mount, or a prepared one (`--no-mount`), stays.
+    fn clear_leftover_mount(&mut self, id: &MountId) -> Result<()> {
+        let layout = self.store.layout().clone();
+        let marker = layout.mount_marker(id);
+        let killed = marker.exists();
+        match self.store.mounts()?.into_iter().find(|m| &m.id == id) {
+            Some(m) => {
+                let target = PathBuf::from(&m.target);
+                let mounted = mount::is_mountpoint(&target);
+                if !killed && (m.prepared || mounted) {
+                    return Ok(());
+                }
+                if mounted {
+                    mount::unmount(&target)?;
+                }
+                self.store.forget_mount(id)?;
+            }
+            None => {
+                let dir = layout.mount(id);
+                for m in mount::mounts_below(&dir) {
+                    mount::unmount(&m)?;
+                }
+                staging::remove_tree(&dir).at(&dir)?;
             }
         }
+        if killed {
+            fs::remove_file(&marker).at(&marker)?;
+        }
+        Ok(())
+    }
+
+    /// Undoes the mounts whose maker was killed (their marker is left and their lock free): run by
+    /// every command that opens the store, so that a killed `mount` leaves nothing `fsck` reports.
+    pub(super) fn clear_killed_mounts(&mut self) -> Result<()> {
+        let layout = self.store.layout().clone();
+        for id in layout.marked_mounts().at(&layout.locks_dir())? {
+            let lock_path = layout.mount_lock(&id);
+            let Some(_lock) =
+                FileLock::try_acquire(&lock_path, LockMode::Exclusive).at(&lock_path)?
+            else {
+                continue; // being made right now
+            };
+            if layout.mount_marker(&id).exists() {
+                self.clear_leftover_mount(&id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Plans the mount and makes its dirs (and tree) and, unless `no_mount`, mounts it at `target`.
@@ -207,6 +284,10 @@ impl Engine {
     /// Unmounts and forgets a mount; its writable layer is discarded.
     pub fn unmount(&mut self, id_or_dir: &str) -> Result<MountRow> {
         let m = self.store.find_mount(id_or_dir)?;
+        // Not while it is being made: the maker finishes (or fails) first.
+        let lock_path = self.store.layout().mount_lock(&m.id);
+        let _lock = FileLock::acquire(&lock_path, LockMode::Exclusive).at(&lock_path)?;
+        let m = self.store.find_mount(m.id.as_str())?;
         let target = PathBuf::from(&m.target);
         if mount::is_mountpoint(&target) {
             mount::unmount(&target)?;

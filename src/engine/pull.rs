@@ -167,6 +167,16 @@ pub fn login(registry: &str, credentials: Credentials, opts: &RegistryOptions) -
     Ok(registry::login(registry, credentials, opts)?)
 }
 
+/// Removes the stored credentials for `registry`; false when there were none.
+pub fn logout(registry: &str, opts: &RegistryOptions) -> Result<bool> {
+    Ok(registry::logout(registry, opts)?)
+}
+
+/// The registry as docker's logout messages name it (Docker Hub: `https://index.docker.io/v1/`).
+pub fn logout_name(registry: &str) -> String {
+    registry::logout_name(registry)
+}
+
 /// The registry a `login` argument names (`host[:port]`, Docker Hub's aliases as `docker.io`).
 pub fn login_registry(arg: &str) -> String {
     registry::login_registry(arg)
@@ -260,7 +270,14 @@ impl Engine {
         let repo_digest = Some((repository.as_str(), top_digest));
         if let Some(row) = self.store.image(&id)? {
             let layers = self.store.image_layers(&id)?;
-            if self.store.lower_dirs(&id).is_ok() {
+            // Held until the names are recorded, so that an `rmi` of the image meanwhile cannot
+            // take the layers the record names (see `store::locks`).
+            let _in_use = layers
+                .iter()
+                .map(|l| self.store.lock_layer_use(&l.diff_id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let layout = self.store.layout();
+            if layers.iter().all(|l| layout.layer(&l.key).diff().is_dir()) {
                 if let Some(d) = &image.manifest_digest {
                     self.store.put_blob(d, &image.manifest_bytes)?;
                 }

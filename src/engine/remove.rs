@@ -5,6 +5,9 @@
 //! manifest it was pulled or loaded by), as in docker's reference store: `rmi` of a reference removes
 //! that reference; removing a repository's last tag also removes that repository's digest
 //! references; the image goes when its last reference does (moby daemon/images/image_delete.go).
+//!
+//! How a removal stays correct beside a running load and survives a kill is the store's
+//! (`store::gc`, `store::locks`): a layer a running command found is left for later.
 
 use super::{Engine, EngineError, Result};
 use crate::digest::Digest;
@@ -180,6 +183,9 @@ impl Engine {
             report.untagged.extend(refs.iter().map(ImageRef::familiar));
             self.store.delete_image(&img.id, &mut report)?;
         }
+        // Layers no image uses: those of failed or killed loads, and those a removal left because
+        // a running command held them then (a layer a running command holds now stays).
+        self.store.remove_unused_layers(&mut report)?;
         Ok(report)
     }
 

@@ -10,6 +10,7 @@
 pub mod change;
 pub mod config;
 pub mod manifest;
+pub mod manifest_list;
 pub mod media_types;
 pub mod platform;
 pub mod reference;

@@ -125,6 +125,23 @@ fn listed_in_mountinfo(path: &Path) -> bool {
         .any(|mnt| Path::new(&unescape_mountinfo(mnt)) == real)
 }
 
+/// The mounts at or below `dir` (as given, e.g. canonical) in this mount namespace, deepest first:
+/// what a killed process mounted in a dir that is to be removed (the kernel feature probe's mount in
+/// its staging dir).
+pub fn mounts_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut found: Vec<std::path::PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|mnt| std::path::PathBuf::from(unescape_mountinfo(mnt)))
+        .filter(|mnt| mnt.starts_with(dir))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found
+}
+
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
 fn unescape_mountinfo(field: &str) -> String {
     let bytes = field.as_bytes();

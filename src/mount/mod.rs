@@ -35,7 +35,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use bind::{bind, bind_readonly, is_mountpoint, unmount};
+pub use bind::{bind, bind_readonly, is_mountpoint, mounts_below, unmount};
 pub use overlay::{mount_overlay, mount_overlay_legacy};
 pub use probe::probe;
 pub use runtime::runtime_mounts;

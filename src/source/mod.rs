@@ -19,6 +19,7 @@ mod tar_index;
 
 pub use docker_archive::DockerArchive;
 pub use layout::OciLayout;
+pub(crate) use resolve::read_verified;
 pub use resolve::{
     resolve, ResolvedImage, MAX_BLOBS_VISITED, MAX_CONFIG_SIZE, MAX_INDEX_DEPTH, MAX_INDEX_ENTRIES,
     MAX_MANIFEST_SIZE,

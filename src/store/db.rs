@@ -11,10 +11,14 @@
 //! This module is private to `store` and holds the only SQL in the crate: each change is one named
 //! operation (as containerd's metastore hides bolt), and nothing outside sees the connection.
 
+use super::fserror::{FsCause, FsError};
 use super::layout::{LayerKey, MountId};
+use super::snapshots::{NewSnapshot, SnapshotCommit, SnapshotKind, SnapshotRefusal, SnapshotRow};
 use crate::digest::Digest;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use std::path::Path;
+use crate::sys::{fsinfo, sqlite};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,9 @@ pub enum DbError {
     },
     #[error("metadata database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The filesystem refused (full, read-only, not ours): said in those words, not SQLite's.
+    #[error(transparent)]
+    Filesystem(FsError),
     #[error("metadata database holds a malformed value {value:?} in {column}")]
     Corrupt { column: &'static str, value: String },
     #[error("image {0} gained a mount while being deleted")]
@@ -37,10 +44,26 @@ pub type Result<T, E = DbError> = std::result::Result<T, E>;
 /// How long a command waits for another one's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn set_up(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+/// Bytes set aside beside meta.db (`meta.db-reserve`) for the database to grow into when the
+/// filesystem is full: a write transaction that fails for lack of space deletes it and runs again,
+/// so that `rmi` and `prune` can record what they free on a disk full to the last byte. Commands
+/// re-create it when there is room. 127 WAL frames of a 4 KiB page: more than any removal needs.
+const RESERVE_BYTES: u64 = 512 << 10;
+
+/// `read_only`: the store's filesystem is mounted read-only, so nothing is written (a database made
+/// by an older lamina, missing tables or columns, cannot be read there).
+fn set_up(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
+    // Keep the WAL and shared-memory files when the last connection closes (see `sys::sqlite`).
+    sqlite::persist_wal(conn)?;
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        return Ok(());
+    }
     conn.execute_batch(SCHEMA)?;
     add_missing_columns(conn)
 }
@@ -126,10 +149,36 @@ CREATE TABLE IF NOT EXISTS mounts (
     created INTEGER NOT NULL,
     prepared INTEGER NOT NULL DEFAULT 0  -- --no-mount: the runtime mounts it, maybe where we cannot see
 );
+CREATE TABLE IF NOT EXISTS manifest_list_members (
+    list TEXT NOT NULL,            -- full reference of a local manifest list (`manifest create`)
+    member TEXT NOT NULL,          -- full reference of one image of it, as given
+    descriptor TEXT NOT NULL,      -- its manifest's descriptor (platform included), JSON
+    raw BLOB NOT NULL,             -- its manifest, as the registry served it
+    PRIMARY KEY (list, member)
+);
+CREATE TABLE IF NOT EXISTS removals (  -- removals decided but maybe not done (see store::gc)
+    kind TEXT NOT NULL,            -- 'layer' (name = layer key) or 'blob' (name = digest)
+    name TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS snapshots (    -- containerd's, served by `lamina snapshotter`
+    id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: names snapshots/<id>/ and l/<id in base 36>
+    key TEXT NOT NULL UNIQUE,             -- the key of an active snapshot or view, the name of a committed one
+    kind TEXT NOT NULL,                   -- active, view or committed
+    parent INTEGER REFERENCES snapshots(id),
+    layer_key TEXT REFERENCES layers(key), -- committed: the layer it is
+    chain_id TEXT,                        -- committed: the chainID of its layers, as containerd names it
+    labels TEXT NOT NULL,                 -- JSON object
+    created INTEGER NOT NULL,             -- unix nanoseconds
+    updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_parent ON snapshots(parent);
+CREATE INDEX IF NOT EXISTS snapshots_by_layer ON snapshots(layer_key);
 ";
 
 pub(super) struct Db {
     conn: Connection,
+    path: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -204,36 +253,118 @@ const MOUNT_COLS: &str = "id, image_id, target, driver, readonly, created, prepa
 
 impl Db {
     pub(super) fn open(path: &Path) -> Result<Db> {
+        let read_only = fsinfo::space(path.parent().unwrap_or(path)).is_ok_and(|s| s.read_only);
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::default()
+        };
         let open_err = |source| DbError::Open {
             path: path.display().to_string(),
             source,
         };
-        let conn = Connection::open(path).map_err(open_err)?;
+        let conn = match Connection::open_with_flags(path, flags) {
+            Ok(c) => c,
+            // No connection to ask for the errno: look at the file and its filesystem instead.
+            Err(e) => {
+                return Err(match diagnose(path) {
+                    Some(cause) => DbError::Filesystem(FsError::new(cause, path, opening(path))),
+                    None => open_err(e),
+                })
+            }
+        };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let db = Db {
+            conn,
+            path: path.to_path_buf(),
+        };
         // Switching a new database to WAL takes an exclusive lock, and SQLite returns SQLITE_BUSY for
         // it without calling the busy handler: two processes creating one store at the same instant
         // must wait for each other here themselves.
         let started = std::time::Instant::now();
         loop {
-            match set_up(&conn) {
-                Ok(()) => return Ok(Db { conn }),
+            match set_up(&db.conn, read_only) {
+                Ok(()) => break,
                 Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
-                Err(e) => return Err(open_err(e)),
+                Err(e) => {
+                    return Err(match db.refusal(&e, || opening(path)) {
+                        Some(f) => DbError::Filesystem(f),
+                        None => open_err(e),
+                    })
+                }
             }
         }
+        if !read_only {
+            keep_reserve(&reserve_path(path));
+        }
+        Ok(db)
+    }
+
+    /// The filesystem's refusal behind a failed SQLite call, if that is what it was (read at once:
+    /// the errno is the connection's last).
+    fn refusal(&self, e: &rusqlite::Error, doing: impl FnOnce() -> String) -> Option<FsError> {
+        use rusqlite::ErrorCode::*;
+        let code = e.sqlite_error_code()?;
+        if !matches!(code, DiskFull | ReadOnly | CannotOpen | SystemIoFailure) {
+            return None;
+        }
+        let cause = FsCause::from_errno(sqlite::system_errno(&self.conn), &self.path).or_else(
+            || match code {
+                DiskFull => FsCause::from_errno(libc::ENOSPC, &self.path),
+                _ => diagnose(&self.path),
+            },
+        )?;
+        Some(FsError::new(cause, &self.path, doing()))
     }
 
     /// Runs `f` in one IMMEDIATE transaction (taking the write lock up front, so two writers queue
     /// instead of failing with SQLITE_BUSY halfway).
-    fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    ///
+    /// When the filesystem is full, `f` runs once more (the failed transaction was rolled back)
+    /// after making room for it: the WAL's frames are checkpointed into meta.db, so that the next
+    /// transaction starts the WAL over, writing into the blocks it already has (the WAL file is
+    /// never deleted, see `set_up`), and the reserve beside the database is given up.
+    /// A failed update as the filesystem's refusal (no space, read-only, denied) where it is one.
+    fn in_plain_words(&self, e: rusqlite::Error) -> DbError {
+        let doing = || format!("updating the metadata database {}", self.path.display());
+        match self.refusal(&e, doing) {
+            Some(refused) => DbError::Filesystem(refused),
+            None => DbError::Sql(e),
+        }
+    }
+
+    fn write<T>(&mut self, f: impl Fn(&Transaction) -> Result<T>) -> Result<T> {
+        match self.write_once(&f) {
+            Err(DbError::Filesystem(e)) if e.cause.kind() == super::ErrorKind::NoSpace => {
+                let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                release_reserve(&reserve_path(&self.path));
+                self.write_once(&f)
+            }
+            other => other,
+        }
+    }
+
+    fn write_once<T>(&mut self, f: &impl Fn(&Transaction) -> Result<T>) -> Result<T> {
+        let attempt = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        match attempt {
+            Err(DbError::Sql(e)) => {
+                let refused = self.in_plain_words(e);
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(refused)
+            }
+            other => other,
+        }
     }
 
     // ---- checks
@@ -290,25 +421,14 @@ impl Db {
         rows.map(|r| layer_row(r?)).collect()
     }
 
-    /// How many images use a layer.
+    /// How many images and containerd snapshots use a layer.
     pub(super) fn layer_users(&self, key: &LayerKey) -> Result<u64> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(DISTINCT image_id) FROM image_layers WHERE layer_key = ?1",
+            "SELECT (SELECT COUNT(DISTINCT image_id) FROM image_layers WHERE layer_key = ?1)
+                  + (SELECT COUNT(*) FROM snapshots WHERE layer_key = ?1)",
             params![key.as_str()],
             |r| r.get::<_, i64>(0),
         )? as u64)
-    }
-
-    /// Forgets a layer no image uses.
-    pub(super) fn delete_unused_layer(&mut self, key: &LayerKey) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "DELETE FROM layers WHERE key = ?1
-                 AND NOT EXISTS (SELECT 1 FROM image_layers WHERE layer_key = ?1)",
-                params![key.as_str()],
-            )?;
-            Ok(())
-        })
     }
 
     // ---- images
@@ -392,9 +512,10 @@ impl Db {
         })
     }
 
-    /// Deletes an image's rows (it must have no mount) and the rows of the layers only it used,
-    /// which are returned.
-    pub(super) fn delete_image(&mut self, id: &Digest) -> Result<Vec<LayerRow>> {
+    /// Deletes an image's rows (it must have no mount) and records the removal of the layers only
+    /// it used (which are returned) and of `blobs`, in one transaction. The layers' rows stay until
+    /// their dirs are gone (see `store::gc`).
+    pub(super) fn delete_image(&mut self, id: &Digest, blobs: &[Digest]) -> Result<Vec<LayerRow>> {
         let layers = self.image_layers(id)?;
         let idstr = id.to_string();
         self.write(|tx| {
@@ -415,18 +536,124 @@ impl Db {
             tx.execute("DELETE FROM images WHERE id = ?1", params![idstr])?;
             let mut gone: Vec<LayerRow> = Vec::new();
             for l in &layers {
-                let users: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM image_layers WHERE layer_key = ?1",
-                    params![l.key.as_str()],
-                    |r| r.get(0),
-                )?;
-                if users == 0 && !gone.iter().any(|g| g.key == l.key) {
-                    tx.execute("DELETE FROM layers WHERE key = ?1", params![l.key.as_str()])?;
+                if layer_user_count(tx, &l.key)? == 0 && !gone.iter().any(|g| g.key == l.key) {
+                    add_removal(tx, "layer", l.key.as_str())?;
                     gone.push(l.clone());
                 }
             }
+            for b in blobs {
+                add_removal(tx, "blob", &b.to_string())?;
+            }
             Ok(gone)
         })
+    }
+
+    /// Records the removal of every layer no image uses; returns their keys.
+    pub(super) fn mark_unused_layers(&mut self) -> Result<Vec<LayerKey>> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO removals (kind, name)
+                 SELECT 'layer', key FROM layers
+                 WHERE NOT EXISTS (SELECT 1 FROM image_layers WHERE layer_key = layers.key)
+                 AND NOT EXISTS (SELECT 1 FROM snapshots WHERE layer_key = layers.key)",
+                [],
+            )?;
+            Ok(())
+        })?;
+        self.removals("layer")?
+            .into_iter()
+            .map(key_col)
+            .collect::<Result<Vec<_>>>()
+    }
+
+    /// Records the removal of a blob (deleted only if nothing refers to it by then).
+    pub(super) fn mark_blob_removal(&mut self, d: &Digest) -> Result<()> {
+        self.write(|tx| add_removal(tx, "blob", &d.to_string()))
+    }
+
+    /// Records the removal of one layer (which is removed only if no image uses it by then).
+    pub(super) fn mark_layer_removal(&mut self, key: &LayerKey) -> Result<()> {
+        self.write(|tx| add_removal(tx, "layer", key.as_str()))
+    }
+
+    /// The names of the removals of `kind` recorded and not yet done.
+    pub(super) fn removals(&self, kind: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM removals WHERE kind = ?1 ORDER BY name")?;
+        let rows = st.query_map(params![kind], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A layer's row, by key.
+    pub(super) fn layer(&self, key: &LayerKey) -> Result<Option<LayerRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {LAYER_COLS} FROM layers WHERE key = ?1"),
+                params![key.as_str()],
+                raw_layer,
+            )
+            .optional()?
+            .map(layer_row)
+            .transpose()
+    }
+
+    /// Runs `f` holding the database's write lock (one IMMEDIATE transaction): what it reads through
+    /// this connection and the statements below it runs are one atomic step, committed if it
+    /// returns Ok and rolled back otherwise.
+    pub(super) fn locked<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.in_plain_words(e))?;
+        match f() {
+            Ok(v) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let refused = self.in_plain_words(e);
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(refused.into())
+                }
+            },
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Inside [`locked`](Db::locked): forgets a layer's row and its recorded removal.
+    pub(super) fn drop_layer_row(&self, key: &LayerKey) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM layers WHERE key = ?1", params![key.as_str()])?;
+        self.drop_removal("layer", key.as_str())
+    }
+
+    /// Inside [`locked`](Db::locked), or alone: forgets a recorded removal.
+    pub(super) fn drop_removal(&self, kind: &str, name: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM removals WHERE kind = ?1 AND name = ?2",
+            params![kind, name],
+        )?;
+        Ok(())
+    }
+
+    /// Records layers (no image uses them yet); rows already there are kept.
+    pub(super) fn insert_layers(&self, rows: &[LayerRow]) -> Result<()> {
+        let attempt = (|| {
+            let tx = self.conn.unchecked_transaction()?;
+            for l in rows {
+                insert_layer(&tx, l)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        match attempt {
+            Err(DbError::Sql(e)) => Err(self.in_plain_words(e)),
+            other => other,
+        }
     }
 
     // ---- names
@@ -515,6 +742,46 @@ impl Db {
             .collect()
     }
 
+    // ---- local manifest lists
+
+    /// The members of a local manifest list: (member, descriptor JSON, manifest bytes).
+    pub(super) fn list_members(&self, list: &str) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let mut st = self.conn.prepare(
+            "SELECT member, descriptor, raw FROM manifest_list_members WHERE list = ?1 ORDER BY member",
+        )?;
+        let rows = st.query_map(params![list], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Adds or replaces members of a list, all or none.
+    pub(super) fn save_list_members(
+        &mut self,
+        list: &str,
+        members: &[(String, String, Vec<u8>)],
+    ) -> Result<()> {
+        self.write(|tx| {
+            for (member, descriptor, raw) in members {
+                tx.execute(
+                    "INSERT OR REPLACE INTO manifest_list_members (list, member, descriptor, raw) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![list, member, descriptor, raw],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets a list; false when there was none.
+    pub(super) fn delete_list(&mut self, list: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM manifest_list_members WHERE list = ?1",
+                params![list],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
     // ---- mounts
 
     pub(super) fn mounts(&self) -> Result<Vec<MountRow>> {
@@ -561,6 +828,281 @@ impl Db {
             Ok(())
         })
     }
+
+    // ---- snapshots (containerd's; the rules are `snapshots`' and the engine's)
+
+    pub(super) fn snapshot(&self, key: &str) -> Result<Option<SnapshotRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {SNAPSHOT_COLS} FROM {SNAPSHOT_FROM} WHERE s.key = ?1"),
+                params![key],
+                raw_snapshot,
+            )
+            .optional()?
+            .map(snapshot_row)
+            .transpose()
+    }
+
+    pub(super) fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {SNAPSHOT_COLS} FROM {SNAPSHOT_FROM} ORDER BY s.id"
+        ))?;
+        let rows = st.query_map([], raw_snapshot)?;
+        rows.map(|r| snapshot_row(r?)).collect()
+    }
+
+    /// The committed snapshots under snapshot `id` and their layers: its parent, grandparent, and
+    /// so on, nearest first (overlay's lowerdir order).
+    pub(super) fn snapshot_lowers(&self, id: i64) -> Result<Vec<(i64, LayerKey)>> {
+        let mut st = self.conn.prepare(
+            "WITH RECURSIVE up(id, depth) AS (
+                 SELECT parent, 1 FROM snapshots WHERE id = ?1 AND parent IS NOT NULL
+                 UNION ALL
+                 SELECT s.parent, up.depth + 1 FROM snapshots s JOIN up ON s.id = up.id
+                 WHERE s.parent IS NOT NULL)
+             SELECT s.id, s.layer_key FROM up JOIN snapshots s ON s.id = up.id ORDER BY up.depth",
+        )?;
+        let rows = st.query_map(params![id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        rows.map(|r| {
+            let (id, key) = r?;
+            let key = key.ok_or_else(|| DbError::Corrupt {
+                column: "snapshots.layer_key",
+                value: format!("NULL for the parent snapshot {id}"),
+            })?;
+            Ok((id, key_col(key)?))
+        })
+        .collect()
+    }
+
+    /// Records a new snapshot (a committed one names a recorded layer), unless its key is taken or
+    /// its parent is not a committed snapshot. Returns its id.
+    pub(super) fn insert_snapshot(
+        &mut self,
+        new: &NewSnapshot,
+    ) -> Result<Result<i64, SnapshotRefusal>> {
+        self.write(|tx| {
+            if snapshot_kind(tx, "key", &new.key)?.is_some() {
+                return Ok(Err(SnapshotRefusal::Exists));
+            }
+            if let Some(parent) = new.parent {
+                if let Err(refusal) = committed_parent(tx, parent)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            tx.execute(
+                "INSERT INTO snapshots (key, kind, parent, layer_key, chain_id, labels, created, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                params![
+                    new.key,
+                    new.kind.as_str(),
+                    new.parent,
+                    new.layer.as_ref().map(LayerKey::as_str),
+                    new.chain_id.as_ref().map(Digest::to_string),
+                    labels_json(&new.labels),
+                    new.time
+                ],
+            )?;
+            Ok(Ok(tx.last_insert_rowid()))
+        })
+    }
+
+    /// Turns active snapshot `c.id` into the committed snapshot `c.name` of layer `c.layer`
+    /// (recorded here unless it is already), rebased onto `c.parent` when it had none.
+    pub(super) fn commit_snapshot(
+        &mut self,
+        c: &SnapshotCommit,
+    ) -> Result<Result<(), SnapshotRefusal>> {
+        self.write(|tx| {
+            if snapshot_kind(tx, "key", &c.name)?.is_some() {
+                return Ok(Err(SnapshotRefusal::Exists));
+            }
+            match snapshot_kind(tx, "id", &c.id)? {
+                None => return Ok(Err(SnapshotRefusal::NotFound)),
+                Some(SnapshotKind::Active) => {}
+                Some(_) => return Ok(Err(SnapshotRefusal::NotActive)),
+            }
+            if let Some(parent) = c.parent {
+                if let Err(refusal) = committed_parent(tx, parent)? {
+                    return Ok(Err(refusal));
+                }
+            }
+            insert_layer(tx, c.layer)?;
+            tx.execute(
+                "UPDATE snapshots SET key = ?2, kind = 'committed', parent = COALESCE(?3, parent),
+                     layer_key = ?4, chain_id = ?5, labels = ?6, created = ?7, updated = ?7
+                 WHERE id = ?1",
+                params![
+                    c.id,
+                    c.name,
+                    c.parent,
+                    c.layer.key.as_str(),
+                    c.chain_id.to_string(),
+                    labels_json(c.labels),
+                    c.time
+                ],
+            )?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// Replaces a snapshot's labels; false when it is gone.
+    pub(super) fn update_snapshot(
+        &mut self,
+        id: i64,
+        labels: &std::collections::BTreeMap<String, String>,
+        time: i64,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE snapshots SET labels = ?2, updated = ?3 WHERE id = ?1",
+                params![id, labels_json(labels), time],
+            )? == 1)
+        })
+    }
+
+    /// Forgets a snapshot without children, and its layer when nothing else uses it (returned,
+    /// for its dir to be removed).
+    pub(super) fn delete_snapshot(
+        &mut self,
+        id: i64,
+    ) -> Result<Result<Option<LayerKey>, SnapshotRefusal>> {
+        self.write(|tx| {
+            let layer: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT layer_key FROM snapshots WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(layer) = layer else {
+                return Ok(Err(SnapshotRefusal::NotFound));
+            };
+            let children: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM snapshots WHERE parent = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            if children > 0 {
+                return Ok(Err(SnapshotRefusal::HasChildren));
+            }
+            tx.execute("DELETE FROM snapshots WHERE id = ?1", params![id])?;
+            let Some(key) = layer.map(key_col).transpose()? else {
+                return Ok(Ok(None));
+            };
+            if layer_user_count(tx, &key)? > 0 {
+                return Ok(Ok(None));
+            }
+            // Step (1) of a two-step removal (see `store::gc`), as for a deleted image.
+            add_removal(tx, "layer", key.as_str())?;
+            Ok(Ok(Some(key)))
+        })
+    }
+}
+
+/// The kind of the snapshot whose `column` (`key` or `id`) is `value`.
+fn snapshot_kind(
+    tx: &Transaction,
+    column: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<SnapshotKind>> {
+    let kind: Option<String> = tx
+        .query_row(
+            &format!("SELECT kind FROM snapshots WHERE {column} = ?1"),
+            params![value],
+            |r| r.get(0),
+        )
+        .optional()?;
+    kind.map(|k| kind_col(&k)).transpose()
+}
+
+/// Whether snapshot `id` can be a parent: it exists and is committed.
+fn committed_parent(tx: &Transaction, id: i64) -> Result<Result<(), SnapshotRefusal>> {
+    Ok(match snapshot_kind(tx, "id", &id)? {
+        None => Err(SnapshotRefusal::ParentNotFound),
+        Some(SnapshotKind::Committed) => Ok(()),
+        Some(_) => Err(SnapshotRefusal::ParentNotCommitted),
+    })
+}
+
+/// Images and snapshots that use a layer (one it must keep while any does).
+fn layer_user_count(tx: &Transaction, key: &LayerKey) -> Result<i64> {
+    Ok(tx.query_row(
+        "SELECT (SELECT COUNT(*) FROM image_layers WHERE layer_key = ?1)
+              + (SELECT COUNT(*) FROM snapshots WHERE layer_key = ?1)",
+        params![key.as_str()],
+        |r| r.get(0),
+    )?)
+}
+
+fn add_removal(tx: &Transaction, kind: &str, name: &str) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO removals (kind, name) VALUES (?1, ?2)",
+        params![kind, name],
+    )?;
+    Ok(())
+}
+
+fn opening(path: &Path) -> String {
+    format!("opening the metadata database {}", path.display())
+}
+
+/// Why the database at `path` cannot be opened or written, from the file and its filesystem: used
+/// where SQLite gives no errno (a connection that could not be made).
+fn diagnose(path: &Path) -> Option<FsCause> {
+    let space = fsinfo::space(fsinfo::existing_ancestor(path)?).ok()?;
+    if space.read_only {
+        return Some(FsCause::ReadOnly);
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path);
+    if let Err(e) = opened {
+        if let Some(cause) = e.raw_os_error().and_then(|n| FsCause::from_errno(n, path)) {
+            return Some(cause);
+        }
+    }
+    if space.free_inodes == 0 {
+        Some(FsCause::NoInodes)
+    } else if space.free_blocks == 0 {
+        Some(FsCause::NoSpace)
+    } else {
+        None
+    }
+}
+
+fn reserve_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push("-reserve");
+    PathBuf::from(s)
+}
+
+/// Makes the reserve [`RESERVE_BYTES`] long (allocated, not sparse) when it is missing or short;
+/// where there is not that much room it is left for a later command.
+fn keep_reserve(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() >= RESERVE_BYTES) {
+        return;
+    }
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(super::perms::FILE_MODE)
+        .open(path)
+        .and_then(|f| {
+            rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, RESERVE_BYTES)
+                .map_err(std::io::Error::from)
+        });
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Deletes the reserve (if a command has not already).
+fn release_reserve(path: &Path) {
+    let _ = std::fs::remove_file(path);
 }
 
 fn insert_layer(tx: &Transaction, l: &LayerRow) -> Result<()> {
@@ -656,6 +1198,66 @@ fn mount_row(r: RawMount) -> Result<MountRow> {
         created: r.5,
         prepared: r.6,
     })
+}
+
+const SNAPSHOT_COLS: &str =
+    "s.id, s.key, s.kind, s.parent, p.key, s.layer_key, s.chain_id, s.labels, s.created, s.updated";
+const SNAPSHOT_FROM: &str = "snapshots s LEFT JOIN snapshots p ON p.id = s.parent";
+
+type RawSnapshot = (
+    i64,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+);
+fn raw_snapshot(r: &rusqlite::Row) -> rusqlite::Result<RawSnapshot> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+fn snapshot_row(r: RawSnapshot) -> Result<SnapshotRow> {
+    let labels = serde_json::from_str(&r.7).map_err(|_| DbError::Corrupt {
+        column: "snapshots.labels",
+        value: r.7.clone(),
+    })?;
+    Ok(SnapshotRow {
+        id: r.0,
+        key: r.1,
+        kind: kind_col(&r.2)?,
+        parent: r.3.zip(r.4),
+        layer: r.5.map(key_col).transpose()?,
+        chain_id: r
+            .6
+            .map(|c| digest_col("snapshots.chain_id", c))
+            .transpose()?,
+        labels,
+        created: r.8,
+        updated: r.9,
+    })
+}
+fn kind_col(s: &str) -> Result<SnapshotKind> {
+    SnapshotKind::parse(s).ok_or_else(|| DbError::Corrupt {
+        column: "snapshots.kind",
+        value: s.to_string(),
+    })
+}
+fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".into())
 }
 
 #[cfg(test)]

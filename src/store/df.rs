@@ -34,7 +34,7 @@ pub struct LayerUsage {
     pub size: u64,
     /// Images that use the layer.
     pub images: usize,
-    /// Whether an image that uses it is mounted.
+    /// Whether an image that uses it is mounted, or containerd holds it as a snapshot.
     pub active: bool,
 }
 
@@ -116,6 +116,12 @@ impl Store {
                 unique: size - shared,
                 mounts: mounts.iter().filter(|m| m.image_id == img.id).count(),
             });
+        }
+        // A layer one of containerd's snapshots is stays while containerd holds it.
+        for s in self.db.snapshots()? {
+            if let Some(key) = s.layer {
+                active.insert(key, true);
+            }
         }
         for l in self.db.layers()? {
             usage.layers.push(LayerUsage {

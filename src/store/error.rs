@@ -3,6 +3,7 @@
 //! apart without reading messages.
 
 use super::db::DbError;
+use super::fserror::FsError;
 use std::io;
 use std::path::PathBuf;
 
@@ -20,6 +21,12 @@ pub enum ErrorKind {
     Invalid,
     /// What is stored does not match what was recorded (fsck reports it).
     Corrupt,
+    /// The store's filesystem is full: no free blocks, no free inodes, or the quota is used up.
+    NoSpace,
+    /// The store's filesystem is mounted read-only.
+    ReadOnly,
+    /// The store (or a file in it) is not this user's to read or write.
+    PermissionDenied,
     /// Anything else: I/O, the kernel, the network.
     Other,
 }
@@ -30,6 +37,9 @@ pub enum StoreError {
     Io { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The filesystem refused: full, read-only, or not ours (see `fserror`).
+    #[error(transparent)]
+    Filesystem(FsError),
     #[error("invalid reference {name:?}: {reason}")]
     BadName { name: String, reason: String },
     #[error("no such image: {0}")]
@@ -50,6 +60,12 @@ pub enum StoreError {
     /// A layer lacks a record a later lamina keeps (tar-split, file list).
     #[error("image layer {key}: has no {what} (it was stored by an older lamina)")]
     NoRecord { key: String, what: String },
+    /// A request about one of containerd's snapshots refused (see `snapshots`).
+    #[error("snapshot {key}: {refusal}")]
+    Snapshot {
+        key: String,
+        refusal: super::SnapshotRefusal,
+    },
     /// A layer's `layer.json` cannot be written.
     #[error("image {layer}: cannot encode layer record: {reason}")]
     LayerRecord { layer: String, reason: String },
@@ -58,6 +74,7 @@ pub enum StoreError {
 impl StoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
+            StoreError::Filesystem(f) | StoreError::Db(DbError::Filesystem(f)) => f.cause.kind(),
             StoreError::NoSuchImage(_)
             | StoreError::NoSuchMount(_)
             | StoreError::NoRecord { .. } => ErrorKind::NotFound,
@@ -74,6 +91,7 @@ impl StoreError {
                 ErrorKind::NotFound
             }
             StoreError::Io { .. } | StoreError::Db(_) => ErrorKind::Other,
+            StoreError::Snapshot { refusal, .. } => refusal.kind(),
         }
     }
 }

@@ -11,9 +11,11 @@
 //! forgotten (nothing is mounted there any more). A layer that is missing or changed cannot be
 //! restored without its blob, so the images that need it are removed (with their tags, reported, so
 //! they can be loaded again) unless a mount uses them; then the layer goes with its last user.
-//! Nothing that a live mount uses is ever touched.
+//! Nothing that a live mount uses is ever touched, and nothing a running command holds (a layer
+//! whose `locks/layer-<diffID>` is held, a staging dir whose lock is held) is reported or removed:
+//! `fsck --repair` beside a running load leaves the load's layers alone (see `store::locks`).
+//! The layer checks are in `fsck_layers`.
 
-use super::filelist::{self, KnownHashes};
 use super::layout::{LayerKey, MountId};
 use super::{staging, IoContext, RemoveReport, Result, Store};
 use crate::digest::Digest;
@@ -33,6 +35,8 @@ pub struct FsckOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     Database,
+    /// A removal a killed `rmi` or `prune` recorded and did not finish.
+    UnfinishedRemoval,
     StagingLeftover,
     StaleMount,
     OrphanMountDir,
@@ -65,7 +69,7 @@ pub struct FsckReport {
 }
 
 impl FsckReport {
-    fn add(
+    pub(super) fn add(
         &mut self,
         kind: ProblemKind,
         subject: impl Into<String>,
@@ -80,7 +84,7 @@ impl FsckReport {
         self.problems.len() - 1
     }
 
-    fn repaired(&mut self, i: usize, what: impl Into<String>) {
+    pub(super) fn repaired(&mut self, i: usize, what: impl Into<String>) {
         self.problems[i].repaired = Some(what.into());
     }
 
@@ -99,6 +103,7 @@ impl Store {
         self.check_database(&mut r)?;
         self.check_staging(&mut r, opts)?;
         self.check_mounts(&mut r, opts)?;
+        self.check_removals(&mut r, opts)?;
         let damaged = self.check_layers(&mut r, opts)?;
         self.check_images(&mut r, opts, &damaged)?;
         self.check_layer_dirs(&mut r, opts)?;
@@ -189,75 +194,6 @@ impl Store {
         Ok(())
     }
 
-    /// Layer rows against their dirs (and, with `verify`, their trees). Returns the damaged keys.
-    fn check_layers(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<HashSet<LayerKey>> {
-        let mut damaged = HashSet::new();
-        for l in self.db.layers()? {
-            r.layers_checked += 1;
-            let subject = format!("layer {}", l.diff_id);
-            let paths = self.layout.layer(&l.key);
-            let diff = paths.diff();
-            if !diff.is_dir() {
-                r.add(
-                    ProblemKind::MissingLayer,
-                    subject,
-                    format!("{} is missing", diff.display()),
-                );
-                damaged.insert(l.key.clone());
-                continue;
-            }
-            match self.layer_record(&l.key)? {
-                Some(rec) if rec.diff_id == l.diff_id => {}
-                Some(rec) => {
-                    r.add(
-                        ProblemKind::LayerRecord,
-                        &subject,
-                        format!("layer.json names {}", rec.diff_id),
-                    );
-                }
-                None => {
-                    r.add(
-                        ProblemKind::LayerRecord,
-                        &subject,
-                        "layer.json is missing or unreadable",
-                    );
-                }
-            }
-            if self.db.layer_users(&l.key)? == 0 {
-                let i = r.add(ProblemKind::UnusedLayer, &subject, "no image uses it");
-                if opts.repair {
-                    self.delete_unused_layer(&l.key)?;
-                    r.repaired(i, "removed");
-                    continue;
-                }
-            }
-            if opts.verify {
-                let list = paths.files();
-                if !list.exists() {
-                    r.add(
-                        ProblemKind::LayerRecord,
-                        &subject,
-                        "no file list to verify against (stored by an older lamina)",
-                    );
-                    continue;
-                }
-                let (sums, want) = filelist::read_list(&list).at(&list)?;
-                let got = filelist::walk(&diff, &KnownHashes::new(), sums).at(&diff)?;
-                r.files_verified += got.len() as u64;
-                let changes = filelist::compare(&want, &got);
-                if !changes.is_empty() {
-                    let lines: Vec<String> = changes
-                        .iter()
-                        .map(|c| format!("{}: {}", c.shown_path(), c.what))
-                        .collect();
-                    r.add(ProblemKind::ChangedLayer, subject, lines.join("; "));
-                    damaged.insert(l.key.clone());
-                }
-            }
-        }
-        Ok(damaged)
-    }
-
     fn check_images(
         &mut self,
         r: &mut FsckReport,
@@ -327,48 +263,6 @@ impl Store {
         Ok(())
     }
 
-    /// Dirs under `layers/` that no row names.
-    fn check_layer_dirs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
-        let keys: HashSet<LayerKey> = self.db.layers()?.into_iter().map(|l| l.key).collect();
-        let any_mount = !self.db.mounts()?.is_empty();
-        let dir = self.layout.layers_dir();
-        for entry in fs::read_dir(&dir).at(&dir)? {
-            let entry = entry.at(&dir)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let key = LayerKey::parse(&name);
-            if key.as_ref().is_some_and(|k| keys.contains(k)) {
-                continue;
-            }
-            if let Some(key) = key.as_ref().filter(|k| k.is_flat()) {
-                // A cache of flattened bottom layers for deep images; a live mount may stack it.
-                if !any_mount && opts.repair {
-                    let i = r.add(
-                        ProblemKind::OrphanLayer,
-                        format!("layers/{name}"),
-                        "flattened-layer cache no mount uses",
-                    );
-                    self.remove_layer_dir(key)?;
-                    r.repaired(i, "removed");
-                }
-                continue;
-            }
-            let i = r.add(
-                ProblemKind::OrphanLayer,
-                format!("layers/{name}"),
-                if key.is_some() {
-                    "a layer dir no row names"
-                } else {
-                    "not a layer dir"
-                },
-            );
-            if let Some(key) = key.filter(|_| opts.repair) {
-                self.remove_layer_dir(&key)?;
-                r.repaired(i, "removed");
-            }
-        }
-        Ok(())
-    }
-
     fn check_modes(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
         let root = self.layout.root();
         for w in super::perms::wrong_modes(&self.layout).at(root)? {
@@ -396,7 +290,7 @@ impl Store {
         Ok(())
     }
 
-    fn check_blobs(&self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
+    fn check_blobs(&mut self, r: &mut FsckReport, opts: FsckOptions) -> Result<()> {
         // Configs, the manifests or indexes names came with, and the manifests those indexes
         // list (a multi-platform pull keeps the index and the platform's manifest).
         let wanted: BTreeSet<String> = self
@@ -405,22 +299,59 @@ impl Store {
             .map(|d| d.hex().to_string())
             .collect();
         let dir = self.layout.blobs_dir();
+        let mut orphans = vec![];
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if wanted.contains(&name) {
                 continue;
             }
+            let digest = Digest::from_hex(&name).ok();
+            if digest.is_none() && name.starts_with('.') && is_recent(&entry.path()) {
+                continue; // a blob being written (see `staging::write_atomic`)
+            }
             let i = r.add(
                 ProblemKind::OrphanBlob,
                 format!("blobs/sha256/{name}"),
                 "no image, repository digest or index refers to it",
             );
-            if opts.repair {
-                fs::remove_file(entry.path()).at(&entry.path())?;
-                r.repaired(i, "removed");
+            match digest.filter(|_| opts.repair) {
+                Some(d) => orphans.push((i, name, d)),
+                None if opts.repair => {
+                    // Not a blob: a killed writer's temp file, or something put there by hand.
+                    fs::remove_file(entry.path()).at(&entry.path())?;
+                    r.repaired(i, "removed");
+                }
+                None => {}
+            }
+        }
+        if !orphans.is_empty() {
+            // Deleted the way `rmi` deletes blobs: only while nothing refers to them, checked
+            // under the database's write lock (a load may be about to record one).
+            for (_, _, d) in &orphans {
+                self.db.mark_blob_removal(d)?;
+            }
+            self.finish_blob_removals()?;
+            for (i, name, _) in orphans {
+                r.repaired(
+                    i,
+                    if dir.join(&name).exists() {
+                        "kept: an image recorded meanwhile refers to it"
+                    } else {
+                        "removed"
+                    },
+                );
             }
         }
         Ok(())
     }
+}
+
+/// Modified within the last minute: a temp file some running command is writing.
+fn is_recent(path: &Path) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(60))
 }

@@ -1,17 +1,15 @@
 //! Stored layers: the `layer.json` record kept beside each `diff/`, finding a layer for a position
-//! in an image, moving a staged layer into place, and the per-layer lock.
+//! in an image, moving a staged layer into place, and the per-layer locks (see `locks`).
 
 use super::db::LayerRow;
 use super::layout::{LayerKey, LayerPaths};
-use super::staging::Staging;
+use super::locks::{FileLock, LockMode};
+use super::staging::{self, Staging};
 use super::{IoContext, Result, Store, StoreError};
 use crate::digest::Digest;
-use rustix::fs::{flock, FlockOperation};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
 
 /// The record kept beside each layer's `diff/`, written before the layer is renamed into place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,16 +47,30 @@ impl LayerRecord {
 
 impl Store {
     /// A stored layer for this position: from the database, or a complete layer dir whose row was
-    /// never written (the process that stored it was killed before recording it).
-    pub fn find_layer(&self, diff_id: &Digest, chain_id: &Digest) -> Result<Option<LayerRecord>> {
+    /// never written (the process that stored it was killed before recording it). A recorded layer
+    /// whose `layer.json` is gone gets it back from its row (`blob`: the blob it is loaded from), so
+    /// that it is not unpacked again and thrown away by every load.
+    pub fn find_layer(
+        &self,
+        diff_id: &Digest,
+        chain_id: &Digest,
+        blob: (&Digest, u64),
+    ) -> Result<Option<LayerRecord>> {
         if let Some(row) = self.db.find_layer(diff_id, chain_id)? {
             if self.layout.layer(&row.key).diff().is_dir() {
-                return self.layer_record(&row.key);
+                if let Some(rec) = self.layer_record(&row.key)? {
+                    return Ok(Some(rec));
+                }
+                let rec = record_of_row(&row, blob);
+                self.write_layer_record(&row.key, &rec)?;
+                return Ok(Some(rec));
             }
         }
         for key in [LayerKey::of(diff_id), LayerKey::of(chain_id)] {
             if let Some(rec) = self.layer_record(&key)? {
                 if &rec.diff_id == diff_id && (!rec.parent_dependent || &rec.chain_id == chain_id) {
+                    // Adopted: recorded as a layer no image uses yet (df counts it from now on).
+                    self.db.insert_layers(&[rec.row()])?;
                     return Ok(Some(rec));
                 }
             }
@@ -76,13 +88,18 @@ impl Store {
         }
     }
 
-    /// Writes the layer record into the staged layer dir and renames it into `layers/`. If another
-    /// process stored the same layer meanwhile, ours is discarded and theirs is used.
+    /// Writes (or re-writes, atomically) the `layer.json` of a stored layer.
+    pub(crate) fn write_layer_record(&self, key: &LayerKey, rec: &LayerRecord) -> Result<()> {
+        let path = self.layout.layer(key).record();
+        staging::write_atomic(&path, &encode(rec)?).at(&path)
+    }
+
+    /// Writes the layer record into the staged layer dir, renames it into `layers/` and records it
+    /// as a layer no image uses yet (so that `df` counts it and `prune` removes it if the load that
+    /// stored it fails). If another process stored the same layer meanwhile, ours is discarded and
+    /// theirs is used.
     pub fn commit_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
-        let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::LayerRecord {
-            layer: record.diff_id.to_string(),
-            reason: e.to_string(),
-        })?;
+        let json = encode(record)?;
         let staged = LayerPaths::staged(staging.path());
         let rec_path = staged.record();
         std::io::Write::write_all(&mut private_file(&rec_path).at(&rec_path)?, &json)
@@ -93,40 +110,50 @@ impl Store {
         }
         let dest = self.layout.layer(&record.key());
         staging.commit_to(dest.dir()).at(dest.dir())?;
+        self.db.insert_layers(&[record.row()])?;
         Ok(())
     }
 
-    /// Holds `locks/<diffID>` while a layer is looked for and unpacked.
-    pub fn lock_layer(&self, diff_id: &Digest) -> Result<LayerLock> {
+    /// `locks/layer-<diffID>`, shared: held from before a layer is looked for until the image that
+    /// uses it is recorded, so that no remover deletes it meanwhile (see `locks`).
+    pub fn lock_layer_use(&self, diff_id: &Digest) -> Result<FileLock> {
         let path = self.layout.layer_lock(diff_id);
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(super::perms::FILE_MODE)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .at(&path)?;
-        flock(f.as_fd(), FlockOperation::LockExclusive)
-            .map_err(std::io::Error::from)
-            .at(&path)?;
-        Ok(LayerLock { path, _file: f })
+        FileLock::acquire(&path, LockMode::Shared).at(&path)
+    }
+
+    /// `locks/unpack-<diffID>`, exclusive: held while a layer is looked for and unpacked.
+    pub fn lock_unpack(&self, diff_id: &Digest) -> Result<FileLock> {
+        let path = self.layout.unpack_lock(diff_id);
+        FileLock::acquire(&path, LockMode::Exclusive).at(&path)
+    }
+
+    /// `locks/chain-<chainID>`, exclusive, if free: held until the layer at this chain is committed.
+    pub fn try_lock_chain(&self, chain_id: &Digest) -> Result<Option<FileLock>> {
+        let path = self.layout.chain_lock(chain_id);
+        FileLock::try_acquire(&path, LockMode::Exclusive).at(&path)
     }
 }
 
-/// A held `locks/<diffID>`. The file is unlinked when the holder is done, so a failed or finished
-/// load leaves no trace. (A process that opened the file just before the unlink may lock the orphaned
-/// inode and unpack the layer a second time; the rename into `layers/` then keeps exactly one copy.
-/// The lock saves work; it is not what keeps the store right.)
-pub struct LayerLock {
-    path: PathBuf,
-    _file: File,
+/// The record a layer's row gives back when its `layer.json` is lost; the blob is the one the
+/// caller has at hand (a re-created record of `fsck --repair` names the diffID, the uncompressed
+/// tar, as its blob).
+pub(crate) fn record_of_row(row: &LayerRow, blob: (&Digest, u64)) -> LayerRecord {
+    LayerRecord {
+        diff_id: row.diff_id.clone(),
+        chain_id: row.chain_id.clone(),
+        parent_dependent: row.parent_dependent,
+        blob_digest: blob.0.clone(),
+        compressed_size: blob.1,
+        size: row.size,
+        entries: row.entries,
+    }
 }
 
-impl Drop for LayerLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
+fn encode(record: &LayerRecord) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(record).map_err(|e| StoreError::LayerRecord {
+        layer: record.diff_id.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// A new file of the store, created exclusively (never through a planted name) and 0600.

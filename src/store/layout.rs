@@ -8,8 +8,12 @@
 //!   layers/<key>/         diff/ (the unpacked layer) and layer.json; key = diffID hex, or chainID hex
 //!                         for layers whose tree depends on their parents, or flat-<hex> for a cache
 //!                         of flattened bottom layers
-//!   locks/<hex>           per-layer lock files, so two processes never unpack one layer twice
+//!   locks/                lock files of running commands: layer-<diffID>, unpack-<diffID>,
+//!                         chain-<chainID>, mount-<id>, newmount-<id> (see `store::locks`)
 //!   mounts/<id>/          upper/, work/, merged/ (the default mount target)
+//!   snapshots/<id>/       fs/ and work/ of containerd's active snapshots and views (`lamina snapshotter`)
+//!   l/<short>             short symlinks to the layer dirs of committed snapshots (`../layers/<key>/diff`),
+//!                         so that containerd's `lowerdir=` of a 500-layer chain fits in one page
 //!   tmp/                  staging; anything here is incomplete by definition
 //! ```
 //! Only a [`LayerKey`], a [`MountId`] or a [`Digest`] becomes a path component, and each is validated
@@ -24,6 +28,7 @@ use std::path::{Path, PathBuf};
 pub struct LayerKey(String);
 
 const FLAT_PREFIX: &str = "flat-";
+const NEW_MOUNT_PREFIX: &str = "newmount-";
 
 impl LayerKey {
     /// A layer stored under a digest: its diffID (self-contained) or its chainID (parent-dependent).
@@ -177,8 +182,46 @@ impl Layout {
         self.root.join("locks")
     }
 
+    /// Held shared by the users of layers with this diffID, exclusive by their removers.
     pub fn layer_lock(&self, diff_id: &Digest) -> PathBuf {
-        self.locks_dir().join(diff_id.hex())
+        self.locks_dir().join(format!("layer-{}", diff_id.hex()))
+    }
+
+    /// Held while a layer with this diffID is looked for and unpacked.
+    pub fn unpack_lock(&self, diff_id: &Digest) -> PathBuf {
+        self.locks_dir().join(format!("unpack-{}", diff_id.hex()))
+    }
+
+    /// Held while the layer at this chainID is unpacked, until it is committed.
+    pub fn chain_lock(&self, chain_id: &Digest) -> PathBuf {
+        self.locks_dir().join(format!("chain-{}", chain_id.hex()))
+    }
+
+    /// Held while mount `id` is made or removed.
+    pub fn mount_lock(&self, id: &MountId) -> PathBuf {
+        self.locks_dir().join(format!("mount-{}", id.as_str()))
+    }
+
+    /// Exists while mount `id` is being made: left behind, it says the maker was killed.
+    pub fn mount_marker(&self, id: &MountId) -> PathBuf {
+        self.locks_dir()
+            .join(format!("{NEW_MOUNT_PREFIX}{}", id.as_str()))
+    }
+
+    /// The mounts whose maker left a marker (see [`mount_marker`](Layout::mount_marker)).
+    pub fn marked_mounts(&self) -> std::io::Result<Vec<MountId>> {
+        let mut out = vec![];
+        for entry in std::fs::read_dir(self.locks_dir())? {
+            let name = entry?.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(NEW_MOUNT_PREFIX))
+                .and_then(MountId::parse)
+            {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     pub fn mounts_dir(&self) -> PathBuf {
@@ -216,6 +259,33 @@ impl Layout {
         self.root.join("runtime").join(runtime)
     }
 
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+
+    /// The dir of one of containerd's snapshots (by its row id): `fs/` (its tree, the upper dir of
+    /// an active snapshot) and `work/` (overlay's work dir).
+    pub fn snapshot(&self, id: i64) -> PathBuf {
+        self.snapshots_dir().join(id.to_string())
+    }
+
+    pub fn snapshot_fs(&self, id: i64) -> PathBuf {
+        self.snapshot(id).join("fs")
+    }
+
+    pub fn snapshot_work(&self, id: i64) -> PathBuf {
+        self.snapshot(id).join("work")
+    }
+
+    pub fn short_links_dir(&self) -> PathBuf {
+        self.root.join("l")
+    }
+
+    /// The short symlink naming a committed snapshot's layer dir: its row id in base 36.
+    pub fn short_link(&self, id: i64) -> PathBuf {
+        self.short_links_dir().join(base36(id))
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
@@ -231,6 +301,23 @@ impl Layout {
             self.root.clone(),
         ]
     }
+}
+
+/// `n` in base 36 (digits, then lowercase letters): `l/` names stay 1–3 characters for the first
+/// 46656 snapshots.
+pub fn base36(n: i64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut n = n.unsigned_abs();
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

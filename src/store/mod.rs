@@ -19,22 +19,33 @@ mod df;
 mod error;
 pub mod filelist;
 mod fsck;
+mod fsck_layers;
+mod fserror;
 mod gc;
 mod layers;
 pub mod layout;
+pub mod locks;
+mod manifest_lists;
 mod names;
 pub mod perms;
 pub(crate) mod recorded;
+mod snapshots;
 pub mod staging;
 
 pub use db::{DbError, ImageRow, LayerRow, MountRow};
 pub use df::{DiskUsage, ImageUsage, LayerUsage, MountUsage};
 pub use error::{ErrorKind, StoreError};
 pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
+pub use fserror::{FsCause, FsError};
 pub use gc::RemoveReport;
-pub use layers::{LayerLock, LayerRecord};
+pub use layers::LayerRecord;
 pub use layout::{LayerKey, LayerPaths, Layout, MountId};
+pub use locks::{FileLock, LockMode};
+pub use manifest_lists::ListMember;
 pub use names::{familiar, familiar_repository, names_id_of, normalize_tag, repository_of};
+pub use snapshots::{
+    disk_usage, refused, NewSnapshot, SnapshotCommit, SnapshotKind, SnapshotRefusal, SnapshotRow,
+};
 
 use crate::digest::Digest;
 use db::{Db, NewImage};
@@ -49,10 +60,21 @@ pub(crate) trait IoContext<T> {
 }
 
 impl<T> IoContext<T> for io::Result<T> {
+    /// A full, read-only or forbidden filesystem becomes [`StoreError::Filesystem`], which names
+    /// the device; any other error keeps its path.
     fn at(self, path: &Path) -> Result<T> {
-        self.map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
+        self.map_err(|source| {
+            let doing = |cause| match cause {
+                FsCause::Denied => format!("opening {}", path.display()),
+                _ => format!("writing {}", path.display()),
+            };
+            match FsError::from_io(&source, path, doing) {
+                Some(f) => StoreError::Filesystem(f),
+                None => StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            }
         })
     }
 }
@@ -81,6 +103,9 @@ impl Store {
         perms::create_private_dir(root).at(root)?;
         let root = root.canonicalize().at(root)?;
         let layout = Layout::new(&root);
+        // On a read-only filesystem nothing is tightened, created or cleared: reading commands work.
+        let writable = !crate::sys::fsinfo::space(&root).is_ok_and(|s| s.read_only);
+        let clear_tmp = clear_tmp && writable;
         // fsck opens the store as it is, so that it can report wrong modes; everything else
         // tightens what an older lamina left 0755/0644 (see `perms`).
         if clear_tmp {
@@ -89,11 +114,21 @@ impl Store {
         for dir in layout.dirs() {
             perms::create_private_dir(&dir).at(&dir)?;
         }
-        perms::precreate_db(&layout).at(&layout.meta_db())?;
+        if writable {
+            perms::precreate_db(&layout).at(&layout.meta_db())?;
+        }
         if clear_tmp {
             staging::clear_abandoned(&layout.tmp_dir()).at(&layout.tmp_dir())?;
         }
-        Self::connect(&layout)
+        let mut store = Self::connect(&layout)?;
+        if clear_tmp {
+            // What a killed rmi or prune left recorded and not done (cheap when there is none).
+            // Best effort: a command that only reads must work on a store it cannot change.
+            if let Err(e) = store.finish_removals() {
+                tracing::warn!(error = %e, "could not finish a removal a killed command left");
+            }
+        }
+        Ok(store)
     }
 
     /// Another connection to an opened store (for a worker thread).

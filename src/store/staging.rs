@@ -107,6 +107,11 @@ pub fn clear_abandoned(tmp_dir: &Path) -> io::Result<usize> {
             Err(e) => return Err(e),
         };
         if abandoned {
+            // A process killed while it had something mounted in its staging dir (the kernel
+            // feature probe does) left that mount; detached first, or the removal fails.
+            for m in crate::mount::mounts_below(&entry.path()) {
+                let _ = rustix::mount::unmount(&m, rustix::mount::UnmountFlags::DETACH);
+            }
             remove_tree(&entry.path())?;
             let _ = fs::remove_file(&lock_path);
             removed += 1;

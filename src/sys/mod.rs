@@ -10,12 +10,14 @@
 //! (`open_root`); `open_beneath` never leaves the directory it starts from.
 
 pub mod create;
+pub mod fsinfo;
 pub mod mount_api;
 pub mod open;
 pub mod reflink;
 pub mod regular;
 pub mod sparse;
 pub mod spawn;
+pub mod sqlite;
 pub mod walk;
 pub mod writeback;
 pub mod xattr;

@@ -252,7 +252,11 @@ impl<W: Write> Packer<'_, W> {
         let mut write_failed = None;
         let read = read_sparse(fd.as_fd(), size, &mut buf, |b| {
             out.write_all(b).inspect_err(|e| {
-                write_failed = Some(io::Error::new(e.kind(), e.to_string()));
+                // The errno stays (ENOSPC must still read as a full disk above).
+                write_failed = Some(match e.raw_os_error() {
+                    Some(n) => io::Error::from_raw_os_error(n),
+                    None => io::Error::new(e.kind(), e.to_string()),
+                });
             })
         });
         self.buf = buf;

@@ -325,6 +325,79 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
     Ok(path)
 }
 
+/// Removes the credentials for `host` from `dir/config.json` as `docker logout` does: every
+/// `auths` key that names the host (bare, `http://`, `https://`, with a path), everything else
+/// kept, the file replaced whole. A credential helper named for the host is asked to erase its
+/// copy too. Returns false when there were none to remove (docker's "Not logged in").
+pub fn erase(dir: &Path, host: &str) -> Result<bool, RegistryError> {
+    let path = dir.join("config.json");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(config_err(&path, e.to_string())),
+    };
+    let mut config: Value = serde_json::from_str(&text)
+        .map_err(|e| config_err(&path, format!("malformed JSON, not changing it: {e}")))?;
+    let want = key_host(host);
+    let helper = config
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(k, _)| key_host(k) == want))
+        .and_then(|(_, v)| v.as_str())
+        .or_else(|| config.get("credsStore").and_then(Value::as_str))
+        .filter(|h| !h.is_empty())
+        .map(str::to_string);
+    let mut removed = false;
+    if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
+        let before = auths.len();
+        auths.retain(|k, _| key_host(k) != want);
+        removed = auths.len() != before;
+    }
+    if let Some(helper) = helper {
+        removed |= helper_erase(&helper, host);
+    }
+    if removed {
+        let mut bytes =
+            serde_json::to_vec_pretty(&config).map_err(|e| config_err(&path, e.to_string()))?;
+        bytes.push(b'\n');
+        write_private(&path, &bytes).map_err(|e| config_err(&path, e.to_string()))?;
+    }
+    Ok(removed)
+}
+
+/// `docker-credential-NAME erase` with the server URL on stdin; true when it erased something.
+fn helper_erase(name: &str, host: &str) -> bool {
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{name}");
+    let child = Command::new(&program)
+        .arg("erase")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        tracing::warn!("credential helper {program} cannot be run");
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(auth_key(host).as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            tracing::debug!(
+                "{program} erase: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!("credential helper {program}: {e}");
+            false
+        }
+    }
+}
+
 /// Writes `bytes` to a 0600 temporary file beside `path` (created exclusively under a random
 /// name: a symlink planted under a predictable one would be written through), then renames it over
 /// `path`.

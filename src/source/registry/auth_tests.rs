@@ -204,3 +204,47 @@ fn basic_header_is_base64_of_user_colon_password() {
     assert_eq!(c.basic_header(), "Basic bGFtaW5hOmxhbWluYS1wYXNz");
     assert!(!format!("{c:?}").contains("lamina-pass"));
 }
+
+#[test]
+fn erase_removes_every_spelling_of_the_host_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let creds = Credentials {
+        username: "u".into(),
+        password: "p".into(),
+    };
+    let path = store(dir.path(), "127.0.0.1:5000", &creds).expect("store");
+    // another spelling docker once wrote, another registry, and a key of another tool
+    let mut v: Value =
+        serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("json");
+    v["auths"]["https://127.0.0.1:5000/v2/"] = serde_json::json!({"auth": "eDp5"});
+    v["auths"]["other:1"] = serde_json::json!({"auth": "eDp5"});
+    v["psFormat"] = serde_json::json!("table {{.ID}}");
+    fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+
+    assert!(erase(dir.path(), "127.0.0.1:5000").expect("erase"));
+    let after: Value =
+        serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("json");
+    let keys: Vec<&String> = after["auths"].as_object().expect("auths").keys().collect();
+    assert_eq!(keys, ["other:1"]);
+    assert_eq!(after["psFormat"], "table {{.ID}}");
+    let mode = fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(lookup(dir.path(), "127.0.0.1:5000")
+        .expect("lookup")
+        .is_none());
+    // nothing left to remove: the file is not rewritten, and the answer says so
+    assert!(!erase(dir.path(), "127.0.0.1:5000").expect("erase"));
+    assert!(!erase(&dir.path().join("nowhere"), "x:1").expect("no config"));
+}
+
+#[test]
+fn erase_refuses_a_config_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("config.json"), "{not json").expect("write");
+    let e = erase(dir.path(), "h:1").expect_err("malformed");
+    assert!(e.to_string().contains("malformed JSON"), "{e}");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("config.json")).expect("read"),
+        "{not json"
+    );
+}

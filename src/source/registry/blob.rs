@@ -97,11 +97,11 @@ impl<'a> BlobReader<'a> {
             ));
         }
         let wait = Duration::from_millis(250u64 << self.failures.min(4));
-        tracing::info!(
+        self.client.notice(&format!(
             "{}: {cause}; resuming at byte {} in {wait:?}",
             self.what(),
             self.offset
-        );
+        ));
         std::thread::sleep(wait);
         self.failures += 1;
         // the request itself retries while the registry does not answer; past that, give up

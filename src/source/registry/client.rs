@@ -4,18 +4,36 @@
 //!
 //! Invariant: a request is retried only when nothing of its answer has been handed to the caller:
 //! a transport failure or a 429/5xx status. Every other status reaches the caller as a
-//! `RegistryError` that carries the registry's own error codes and message.
+//! `RegistryError` that carries the registry's own error codes and message. Each retry is said
+//! through `RegistryOptions::notices`.
+//!
+//! Timeouts (docker's transport has the first two): a connect gives up after `CONNECT_TIMEOUT`,
+//! a TLS handshake after `HANDSHAKE_TIMEOUT`, and a registry silent for `STALL_TIMEOUT` while we
+//! wait for (or send) any part of a request has stalled. A stall before the registry ever answered
+//! (the `/v2/` ping) is final; later, a timed-out request is retried once. So a registry that
+//! accepts connections and never answers is given up on in `HANDSHAKE_TIMEOUT` (+ `STALL_TIMEOUT`
+//! for the plain-HTTP try of an insecure registry), and a request that stalls later within two
+//! `STALL_TIMEOUT`s.
 
 use super::auth::{self, Challenge, Credentials};
 use super::error::{
-    is_transient, looks_like_plain_http, parse_error_body, transport_reason, without_code,
+    is_transient, looks_like_plain_http, parse_error_body, timed_out, transport_reason,
+    without_code,
 };
 use super::redirect::{is_redirect, redirect_target, MAX_REDIRECTS};
-use super::{tls, RegistryError, RegistryOptions};
+use super::{tls, Notices, RegistryError, RegistryOptions};
 use std::collections::HashMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// A TCP connect that gets no answer (docker's dialer: 30 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A TLS handshake that does not finish (docker's `TLSHandshakeTimeout`: 10 s).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A registry that sends nothing (or reads nothing of what we send) for this long has stalled.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 const USER_AGENT: &str = concat!("lamina/", env!("CARGO_PKG_VERSION"));
 /// Error bodies are small JSON documents; more than this is not worth reading.
@@ -32,6 +50,9 @@ pub struct Client {
     /// Authorization header values by scope ("" for requests without one).
     authorizations: Mutex<HashMap<String, String>>,
     retries: u32,
+    notices: Notices,
+    /// Set once the registry has answered: until then a timeout is not retried.
+    answered: AtomicBool,
 }
 
 /// A 4xx/5xx answer, with what the registry said about it.
@@ -52,13 +73,25 @@ impl Client {
         } else {
             registry
         };
+        Self::connect_to(registry, api_host, opts, true)
+    }
+
+    /// Connects to `api_host` on behalf of `registry` (Docker Hub searches at index.docker.io).
+    /// With `v2_only` false, any HTTP answer to `/v2/` will do: the server was reached over that
+    /// scheme, even if it is no v2 registry (a search index).
+    pub(crate) fn connect_to(
+        registry: &str,
+        api_host: &str,
+        opts: &RegistryOptions,
+        v2_only: bool,
+    ) -> Result<Client, RegistryError> {
         let credentials = match &opts.credentials {
             Some(c) => Some(c.clone()),
             None => auth::lookup(&opts.docker_config_dir(), registry)?,
         };
         let insecure = opts.insecure || super::is_insecure_registry(registry);
         let https = if insecure {
-            tls::unverified_config(api_host)?
+            tls::unverified_config(api_host, opts.cert_dir.as_deref())?
         } else {
             tls::verifying_config(api_host, opts.cert_dir.as_deref())?
         };
@@ -69,11 +102,26 @@ impl Client {
             credentials,
             authorizations: Mutex::new(HashMap::new()),
             retries: opts.retries,
+            notices: opts.notices.clone(),
+            answered: AtomicBool::new(false),
         };
-        let https_err = match client.ping() {
-            Ok(()) => return Ok(client),
+        let reached = |r: Result<(), RegistryError>| match r {
+            Err(RegistryError::NotARegistry { .. }) if !v2_only => Ok(()),
+            r => r,
+        };
+        // An insecure registry's HTTPS is only a first try (docker goes on to plain HTTP at once):
+        // it is not retried.
+        if insecure {
+            client.retries = 0;
+        }
+        let https_err = match reached(client.ping()) {
+            Ok(()) => {
+                client.retries = opts.retries;
+                return Ok(client);
+            }
             Err(e) => e,
         };
+        client.retries = opts.retries;
         if !insecure {
             return Err(match https_err {
                 RegistryError::Transport { reason, .. } if looks_like_plain_http(&reason) => {
@@ -87,7 +135,7 @@ impl Client {
         tracing::debug!("{registry}: HTTPS failed ({https_err}); trying plain HTTP");
         client.base = format!("http://{api_host}");
         client.agent = agent(None);
-        match client.ping() {
+        match reached(client.ping()) {
             Ok(()) => Ok(client),
             Err(http_err) => Err(RegistryError::Unreachable {
                 registry: registry.to_string(),
@@ -104,7 +152,9 @@ impl Client {
     /// `GET /v2/`: any answer from a v2 registry (200, or 401 asking for credentials) will do.
     fn ping(&self) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.base);
-        match self.call(&url, &[], None)? {
+        let answer = self.call(&url, &[], None)?;
+        self.answered.store(true, Ordering::Relaxed);
+        match answer {
             Ok(_) => Ok(()),
             Err(r) if r.status == 401 => Ok(()),
             Err(r) => Err(RegistryError::NotARegistry {
@@ -367,6 +417,15 @@ impl Client {
                 }
                 Err(ureq::Error::Transport(t)) => {
                     let reason = transport_reason(&t);
+                    // a stall is waited out once more at most, and not at all before the
+                    // registry ever answered (see the module's comment)
+                    let retries = if !timed_out(&t) {
+                        retries
+                    } else if self.answered.load(Ordering::Relaxed) {
+                        retries.min(1)
+                    } else {
+                        0
+                    };
                     if !is_transient(&t) || attempt >= retries {
                         return Err(if method == "GET" {
                             RegistryError::Transport {
@@ -385,10 +444,11 @@ impl Client {
                 }
             };
             let wait = backoff(attempt);
-            tracing::info!(
-                "{method} {}: {transient}; retrying in {wait:?}",
-                redact(url)
-            );
+            self.notices.say(&format!(
+                "{method} {}: {transient}; retrying in {wait:?} (retry {} of {retries})",
+                redact(url),
+                attempt + 1
+            ));
             std::thread::sleep(wait);
             attempt += 1;
         }
@@ -396,6 +456,11 @@ impl Client {
 
     pub fn retries(&self) -> u32 {
         self.retries
+    }
+
+    /// Says `message` where the options said retries go.
+    pub(crate) fn notice(&self, message: &str) {
+        self.notices.say(message);
     }
 
     /// A refusal as an error for `what` (a path, or a reference), mapping the codes the
@@ -416,6 +481,15 @@ impl Client {
             404 => RegistryError::NotFound {
                 what: what.to_string(),
                 message: r.message,
+            },
+            // distribution answers every write so in read-only (maintenance) mode
+            405 => RegistryError::Status {
+                what: what.to_string(),
+                status: 405,
+                message: format!(
+                    "{} (the registry does not allow this request: is it read-only?)",
+                    r.message
+                ),
             },
             status => RegistryError::Status {
                 what: what.to_string(),
@@ -463,13 +537,18 @@ impl Refusal {
 fn agent(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
     let mut b = ureq::AgentBuilder::new()
         .user_agent(USER_AGENT)
-        .timeout_connect(Duration::from_secs(30))
-        .timeout_read(Duration::from_secs(60))
+        .timeout_connect(CONNECT_TIMEOUT)
+        .timeout_read(STALL_TIMEOUT)
+        .timeout_write(STALL_TIMEOUT)
         // Redirects are followed by `call`, which checks each target first.
         .redirects(0)
         .max_idle_connections_per_host(8);
-    if let Some(t) = tls {
-        b = b.tls_config(t);
+    if let Some(config) = tls {
+        b = b.tls_connector(std::sync::Arc::new(tls::HandshakeLimited {
+            config,
+            handshake: HANDSHAKE_TIMEOUT,
+            stall: STALL_TIMEOUT,
+        }));
     }
     b.build()
 }

@@ -33,6 +33,15 @@ pub enum RegistryError {
         https: String,
         http: String,
     },
+    #[error(
+        "registry {registry} answers neither the search API (GET /v1/search: {index}) nor the \
+         catalog (GET /v2/_catalog: {catalog})"
+    )]
+    NoSearch {
+        registry: String,
+        index: String,
+        catalog: String,
+    },
     #[error("{registry} is not a v2 registry: GET /v2/ answered HTTP {status}")]
     NotARegistry { registry: String, status: u16 },
     // Not the registry: whoever asked names it (`login R: …`, `pull R/x:1: …`).
@@ -169,8 +178,50 @@ fn find_rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a
     None
 }
 
+/// Whether `e` or one of its causes is a timeout: a socket read or write timeout (EAGAIN on
+/// Linux, which ureq reports as TimedOut), a connect that got no answer, a TLS handshake that
+/// did not finish in time.
+pub(crate) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    timeout_cause(e).is_some()
+}
+
+fn timeout_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return Some(io);
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// A timeout in words: what did not answer, and for how long we waited.
+fn timeout_reason(t: &ureq::Transport, io: &std::io::Error) -> String {
+    use super::client::{CONNECT_TIMEOUT, STALL_TIMEOUT};
+    let said = io.to_string();
+    if said.starts_with("TLS handshake") {
+        said
+    } else if t.kind() == ureq::ErrorKind::ConnectionFailed {
+        format!("connect: no answer within {}s", CONNECT_TIMEOUT.as_secs())
+    } else {
+        format!(
+            "no answer within {}s (the registry stalled)",
+            STALL_TIMEOUT.as_secs()
+        )
+    }
+}
+
 /// The transport failure in words, with a hint for the one every private registry user meets.
 pub(crate) fn transport_reason(t: &ureq::Transport) -> String {
+    if let Some(io) = timeout_cause(t) {
+        return timeout_reason(t, io);
+    }
     // ureq's Display repeats the URL, which our messages already name
     let mut reason = t.kind().to_string();
     if let Some(m) = t.message() {

@@ -77,3 +77,14 @@ fn refusals_do_not_repeat_the_registry_s_code() {
         "unauthorized"
     );
 }
+
+#[test]
+fn timeouts_are_found_through_the_causes() {
+    use std::io::{Error, ErrorKind};
+    // SO_RCVTIMEO shows as EAGAIN on Linux; ureq's deadlines as TimedOut; both under ureq's error
+    assert!(timed_out(&Error::from(ErrorKind::WouldBlock)));
+    let handshake: ureq::Error = Error::new(ErrorKind::TimedOut, "TLS handshake: no answer").into();
+    assert!(timed_out(&handshake));
+    let refused: ureq::Error = Error::from(ErrorKind::ConnectionRefused).into();
+    assert!(!timed_out(&refused));
+}

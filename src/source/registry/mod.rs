@@ -16,18 +16,23 @@
 
 mod auth;
 mod blob;
+mod catalog;
 mod client;
+mod client_cert;
 mod error;
 mod insecure;
 mod redirect;
+mod search;
 mod tags;
 mod tls;
 mod upload;
 
 pub use auth::{docker_config_dir, parse_challenges, Challenge, Credentials};
-pub use client::Client;
+pub use catalog::list_repositories;
+pub use client::{Client, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, STALL_TIMEOUT};
 pub use error::RegistryError;
 pub use insecure::is_insecure_registry;
+pub use search::{search as search_registry, SearchOutcome, SearchResult};
 pub use tags::next_link;
 pub use upload::{BlobUpload, MountOutcome, Uploader};
 
@@ -67,6 +72,37 @@ pub struct RegistryOptions {
     pub docker_config: Option<PathBuf>,
     /// Retries of a request that failed transiently, and of a blob whose connection dropped.
     pub retries: u32,
+    /// Where a retry is said (the CLI: stderr); without one, the debug log.
+    pub notices: Notices,
+}
+
+/// Something a person should hear while a command goes on (a retry, a resume).
+#[derive(Clone, Default)]
+pub struct Notices(Option<Arc<Say>>);
+
+type Say = dyn Fn(&str) + Send + Sync;
+
+impl Notices {
+    pub fn new(say: impl Fn(&str) + Send + Sync + 'static) -> Notices {
+        Notices(Some(Arc::new(say)))
+    }
+
+    pub fn say(&self, message: &str) {
+        match &self.0 {
+            Some(f) => f(message),
+            None => tracing::info!("{message}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Notices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Notices(..)"
+        } else {
+            "Notices(log)"
+        })
+    }
 }
 
 impl Default for RegistryOptions {
@@ -80,6 +116,7 @@ impl Default for RegistryOptions {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(4),
+            notices: Notices::default(),
         }
     }
 }
@@ -284,6 +321,16 @@ pub fn login(
     let client = Client::connect(registry, &opts)?;
     client.check_login()?;
     auth::store(&opts.docker_config_dir(), registry, &credentials)
+}
+
+/// Removes the stored credentials for `registry` (`docker logout`): false when there were none.
+pub fn logout(registry: &str, opts: &RegistryOptions) -> Result<bool, RegistryError> {
+    auth::erase(&opts.docker_config_dir(), registry)
+}
+
+/// How docker names a registry in its logout messages: Docker Hub as its config key.
+pub fn logout_name(registry: &str) -> String {
+    auth::auth_key(registry)
 }
 
 /// The registry a `login` argument names: `host[:port]` with any scheme or path dropped, and

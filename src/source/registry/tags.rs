@@ -1,5 +1,6 @@
 //! `GET /v2/NAME/tags/list`, following the `Link: <…>; rel="next"` pages (distribution spec,
-//! "Listing Tags"). `$LAMINA_TAGS_PAGE_SIZE` asks for pages of that many tags.
+//! "Listing Tags"), and the page walk itself, which the catalog shares. `$LAMINA_TAGS_PAGE_SIZE`
+//! asks for pages of that many tags.
 
 use super::client::Client;
 use super::RegistryError;
@@ -27,18 +28,39 @@ pub fn list_tags(
     // Absolute from the start, so that a Link back to the first page is seen as a revisit.
     let mut url = format!("{}/v2/{repository}/tags/list", client.base());
     // A page size makes the registry paginate (distribution 2.8 sends Link only when asked to).
-    if let Some(n) = std::env::var("LAMINA_TAGS_PAGE_SIZE")
-        .ok()
-        .and_then(|n| n.parse::<u32>().ok())
-    {
+    if let Some(n) = page_size("LAMINA_TAGS_PAGE_SIZE") {
         url.push_str(&format!("?n={n}"));
     }
     let mut tags = Vec::new();
+    let what = format!("tag list of {repository}");
+    for_each_page(client, url, scope, &what, |body| {
+        let page: Page = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        tags.extend(page.tags.unwrap_or_default());
+        Ok(true)
+    })?;
+    Ok(tags)
+}
+
+/// A page size asked for in `$VAR` (tests use it to see pagination with few entries).
+pub(crate) fn page_size(var: &str) -> Option<u32> {
+    std::env::var(var).ok().and_then(|n| n.parse::<u32>().ok())
+}
+
+/// Reads the pages of a listing from `url` on, following `Link: <…>; rel="next"`, handing each
+/// body to `page` (which says whether more pages are wanted, or why the body is malformed).
+/// Loops, huge pages and endless pages are refused (`what` names the listing in the error).
+pub(crate) fn for_each_page(
+    client: &Client,
+    mut url: String,
+    scope: &str,
+    what: &str,
+    mut page: impl FnMut(&[u8]) -> Result<bool, String>,
+) -> Result<(), RegistryError> {
     let mut total = 0u64;
-    // Every page URL read so far: a Link back to one of them is a loop, not more tags.
+    // Every page URL read so far: a Link back to one of them is a loop, not more entries.
     let mut visited = std::collections::HashSet::new();
     let malformed = |reason: String| RegistryError::Malformed {
-        what: format!("tag list of {repository}"),
+        what: what.to_string(),
         reason,
     };
     for _ in 0..MAX_PAGES {
@@ -50,14 +72,14 @@ pub fn list_tags(
         }
         let resp = client
             .get(&url, scope, &[("Accept", "application/json")])
-            .map_err(|r| client.refusal_error(r, &format!("tags of {repository}")))?;
+            .map_err(|r| client.refusal_error(r, what))?;
         let next = resp.header("link").and_then(next_link);
         let mut body = Vec::new();
         resp.into_reader()
             .take(MAX_PAGE.min(MAX_TOTAL - total) + 1)
             .read_to_end(&mut body)
             .map_err(|e| RegistryError::Transport {
-                url: url.clone(),
+                url: super::client::redact(&url),
                 reason: e.to_string(),
             })?;
         if body.len() as u64 > MAX_PAGE {
@@ -69,11 +91,10 @@ pub fn list_tags(
                 "pages larger than {MAX_TOTAL} bytes in all"
             )));
         }
-        let page: Page = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
-        tags.extend(page.tags.unwrap_or_default());
+        let more = page(&body).map_err(malformed)?;
         match next {
-            Some(n) => url = resolve_link(client.base(), &n),
-            None => return Ok(tags),
+            Some(n) if more => url = resolve_link(client.base(), &n),
+            _ => return Ok(()),
         }
     }
     Err(malformed(format!("more than {MAX_PAGES} pages")))

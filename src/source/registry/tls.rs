@@ -1,9 +1,12 @@
 //! TLS trust for one registry: the system roots, plus the CAs docker and podman would add for it
 //! (`/etc/docker/certs.d/HOST[:PORT]/*.crt`, `/etc/containers/certs.d/…`, and `--cert-dir DIR`),
 //! or no verification at all for a registry the user declared insecure (docker's
-//! `insecure-registries`: HTTPS without verification first, then plain HTTP).
+//! `insecure-registries`: HTTPS without verification first, then plain HTTP). A client
+//! certificate (`NAME.cert` + `NAME.key` in the same dirs, see `client_cert`) is offered to a
+//! registry that asks for one, verified or not. The handshake has its own time limit
+//! (`HandshakeLimited`), as docker's transport has.
 
-use super::RegistryError;
+use super::{client_cert, RegistryError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -12,6 +15,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where per-registry CA directories live: docker's and podman's places, or `$LAMINA_CERTS_D`
 /// (one directory, for tests and unusual setups).
@@ -29,6 +33,40 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
+/// The dirs whose certificates apply to `host`: `certs.d/HOST` under docker's and podman's roots,
+/// then `--cert-dir` (which must exist).
+fn cert_dirs(host: &str, cert_dir: Option<&Path>) -> Result<Vec<PathBuf>, RegistryError> {
+    let mut dirs: Vec<PathBuf> = certs_d_roots().iter().map(|r| r.join(host)).collect();
+    if let Some(d) = cert_dir {
+        if !d.is_dir() {
+            return Err(RegistryError::CertDir {
+                path: d.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        dirs.push(d.to_path_buf());
+    }
+    Ok(dirs)
+}
+
+/// Ends a config: with the client certificate of `dirs` if there is one.
+fn with_client_cert(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    dirs: &[PathBuf],
+) -> Result<ClientConfig, RegistryError> {
+    match client_cert::find(dirs)? {
+        Some(c) => {
+            builder
+                .with_client_auth_cert(c.chain, c.key)
+                .map_err(|e| RegistryError::CertDir {
+                    path: c.cert_file,
+                    reason: format!("client certificate and key: {e}"),
+                })
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
 /// A client config that verifies `host`'s certificate against the system roots and the extra CAs.
 pub fn verifying_config(
     host: &str,
@@ -41,19 +79,10 @@ pub fn verifying_config(
     }
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
     tracing::debug!("system roots: {added} added, {ignored} unparsable");
-    let mut dirs: Vec<PathBuf> = certs_d_roots().iter().map(|r| r.join(host)).collect();
-    if let Some(d) = cert_dir {
-        if !d.is_dir() {
-            return Err(RegistryError::CertDir {
-                path: d.to_path_buf(),
-                reason: "not a directory".into(),
-            });
-        }
-        dirs.push(d.to_path_buf());
-    }
+    let dirs = cert_dirs(host, cert_dir)?;
     let mut extra = Vec::new();
-    for dir in dirs {
-        add_ca_dir(&mut extra, &dir)?;
+    for dir in &dirs {
+        add_ca_dir(&mut extra, dir)?;
     }
     for c in &extra {
         roots.add(c.clone()).map_err(|e| RegistryError::Tls {
@@ -74,13 +103,12 @@ pub fn verifying_config(
         pinned: extra,
         provider: provider.clone(),
     });
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_custom_certificate_verifier(verifier);
+    Ok(Arc::new(with_client_cert(builder, &dirs)?))
 }
 
 /// The usual verification against the roots, plus one case Go's crypto/x509 (so docker, podman
@@ -201,20 +229,64 @@ fn add_ca_dir(out: &mut Vec<CertificateDer<'static>>, dir: &Path) -> Result<(), 
 }
 
 /// A client config that accepts any certificate (for registries declared insecure). Signatures
-/// are still checked, so the handshake is a real one; only the identity goes unverified.
-pub fn unverified_config(host: &str) -> Result<Arc<ClientConfig>, RegistryError> {
+/// are still checked, so the handshake is a real one; only the identity goes unverified. A client
+/// certificate is still offered (docker does too).
+pub fn unverified_config(
+    host: &str,
+    cert_dir: Option<&Path>,
+) -> Result<Arc<ClientConfig>, RegistryError> {
+    let dirs = cert_dirs(host, cert_dir)?;
     let provider = provider();
     let verifier = Arc::new(AcceptAnyCert(provider.clone()));
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Tls {
             host: host.into(),
             reason: e.to_string(),
         })?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_custom_certificate_verifier(verifier);
+    Ok(Arc::new(with_client_cert(builder, &dirs)?))
+}
+
+/// The TLS of a ureq agent with a time limit on the handshake (docker's `TLSHandshakeTimeout`):
+/// while it runs, the socket's read and write timeouts are `handshake`; after it, `stall` again
+/// (the limit on a silent registry for the rest of the connection).
+pub(crate) struct HandshakeLimited {
+    pub config: Arc<ClientConfig>,
+    pub handshake: Duration,
+    pub stall: Duration,
+}
+
+impl ureq::TlsConnector for HandshakeLimited {
+    fn connect(
+        &self,
+        dns_name: &str,
+        io: Box<dyn ureq::ReadWrite>,
+    ) -> Result<Box<dyn ureq::ReadWrite>, ureq::Error> {
+        if let Some(s) = io.socket() {
+            s.set_read_timeout(Some(self.handshake))?;
+            s.set_write_timeout(Some(self.handshake))?;
+        }
+        match ureq::TlsConnector::connect(&self.config, dns_name, io) {
+            Ok(stream) => {
+                if let Some(s) = stream.socket() {
+                    s.set_read_timeout(Some(self.stall))?;
+                    s.set_write_timeout(Some(self.stall))?;
+                }
+                Ok(stream)
+            }
+            Err(e) if super::error::timed_out(&e) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "TLS handshake: no answer within {}s",
+                    self.handshake.as_secs()
+                ),
+            )
+            .into()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[derive(Debug)]
