@@ -88,6 +88,24 @@ impl Run {
     }
 }
 
+/// Runs a command with `input` on its stdin (a password for `login --password-stdin`).
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
 /// Runs a command with a time limit, so a hung binary fails its test instead of the suite.
 pub fn run(cmd: &mut Command, limit: Duration) -> Run {
     let text = format!("{cmd:?}");
@@ -218,6 +236,17 @@ impl Store {
             };
         }
         cmd
+    }
+
+    /// Starts `lamina ARGS` on this store with no stdio, for a test that will stop or kill it.
+    pub fn spawn_silent<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> std::process::Child {
+        self.command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn lamina")
     }
 
     /// `lamina --root ROOT ARGS...` as it finished, stdin empty, no time limit: the raw output.

@@ -7,7 +7,7 @@ use lamina_testkit::oci::{hex_of, Compression, Image, Layer, OciBuilder};
 use lamina_testkit::tarw::TarWriter;
 use lamina_testkit::tree;
 use rand::Rng;
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -38,15 +38,7 @@ fn sigkill_during_load_then_reload() {
     for round in 0..rounds {
         let s = Store::new(&format!("crash{round}"));
         let delay = Duration::from_millis(rng.gen_range(0..=typical.as_millis().max(1) as u64));
-        let mut child = s
-            .command()
-            .arg("load")
-            .arg(&layout)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn lamina load");
+        let mut child = s.spawn_silent(&[Path::new("load"), &layout]);
         std::thread::sleep(delay);
         if child.try_wait().expect("wait").is_none() {
             killed_while_running += 1;

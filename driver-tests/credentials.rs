@@ -2,11 +2,9 @@
 //! client certificates from `certs.d/HOST:PORT/*.cert|*.key` for push and pull against a
 //! distribution registry that requires one (`http.tls.clientcas`).
 
-use crate::common::Store;
+use crate::common::{run_with_stdin, Store};
 use crate::registry::custom::{self, Config, CustomRegistry};
 use crate::registry::fixture::{self, path_str, Registry};
-use std::io::Write;
-use std::process::Stdio;
 
 fn store() -> Store {
     Store::new("creds")
@@ -26,21 +24,11 @@ fn tiny_image(s: &Store, name: &str) {
 }
 
 fn login(s: &Store, host: &str, password: &str) -> std::process::Output {
-    let mut child = s
-        .command()
-        .args(["login", host, "-u", "lamina", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("login starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(password.as_bytes())
-        .expect("password");
-    child.wait_with_output().expect("login ends")
+    run_with_stdin(
+        s.command()
+            .args(["login", host, "-u", "lamina", "--password-stdin"]),
+        password.as_bytes(),
+    )
 }
 
 fn config_json(s: &Store) -> serde_json::Value {

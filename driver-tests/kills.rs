@@ -6,7 +6,6 @@ use crate::common::{self, Store};
 use crate::concurrency::{file_counts, files_layer, layout};
 use rand::Rng;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn rounds() -> usize {
@@ -19,14 +18,7 @@ fn rounds() -> usize {
 /// Starts `lamina ARGS` and SIGKILLs it after a random delay of up to `within`; true when it was
 /// still running then.
 fn kill_during(s: &Store, args: &[&str], within: Duration) -> bool {
-    let mut child = s
-        .command()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn lamina");
+    let mut child = s.spawn_silent(args);
     let delay = rand::thread_rng().gen_range(0..=within.as_millis().max(1) as u64);
     std::thread::sleep(Duration::from_millis(delay));
     let running = child.try_wait().expect("wait").is_none();

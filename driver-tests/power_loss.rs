@@ -17,7 +17,7 @@ use lamina_testkit::tree::{self, Manifest};
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The vm.dirty_* settings as they were; put back on drop (a panicking test unwinds through it).
@@ -216,14 +216,7 @@ fn crash_during(
 ) {
     let mut rng = rand::thread_rng();
     let delay = Duration::from_micros(rng.gen_range(0..=typical.as_micros().max(1) as u64));
-    let mut child = live
-        .command()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn lamina");
+    let mut child = live.spawn_silent(args);
     std::thread::sleep(delay);
     let pid = rustix::process::Pid::from_child(&child);
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::STOP);

@@ -274,8 +274,8 @@ fn basic_auth_over_tls_with_a_private_ca() {
     );
 
     let login = |password: &str| {
-        let mut child = store
-            .cmd(&[
+        crate::common::run_with_stdin(
+            &mut store.cmd(&[
                 "login",
                 &reg.host(),
                 "-u",
@@ -283,20 +283,9 @@ fn basic_auth_over_tls_with_a_private_ca() {
                 "--password-stdin",
                 "--cert-dir",
                 &certs,
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("login starts");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("password");
-        child.wait_with_output().expect("login ends")
+            ]),
+            format!("{password}\n").as_bytes(),
+        )
     };
     let config = store.docker_config().join("config.json");
     let out = login("wrong");

@@ -1143,14 +1143,7 @@ fn set_tag(tx: &Transaction, name: &str, id: &Digest) -> Result<Option<Digest>> 
 
 type RawLayer = (String, String, String, bool, i64, i64);
 fn raw_layer(r: &rusqlite::Row) -> rusqlite::Result<RawLayer> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
+    RawLayer::try_from(r)
 }
 fn layer_row(r: RawLayer) -> Result<LayerRow> {
     Ok(LayerRow {
@@ -1165,7 +1158,7 @@ fn layer_row(r: RawLayer) -> Result<LayerRow> {
 
 type RawImage = (String, Option<String>, i64, i64);
 fn raw_image(r: &rusqlite::Row) -> rusqlite::Result<RawImage> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    RawImage::try_from(r)
 }
 fn image_row(r: RawImage) -> Result<ImageRow> {
     Ok(ImageRow {
@@ -1178,15 +1171,7 @@ fn image_row(r: RawImage) -> Result<ImageRow> {
 
 type RawMount = (String, String, String, String, bool, i64, bool);
 fn raw_mount(r: &rusqlite::Row) -> rusqlite::Result<RawMount> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+    RawMount::try_from(r)
 }
 fn mount_row(r: RawMount) -> Result<MountRow> {
     Ok(MountRow {
@@ -1217,18 +1202,7 @@ type RawSnapshot = (
     i64,
 );
 fn raw_snapshot(r: &rusqlite::Row) -> rusqlite::Result<RawSnapshot> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+    RawSnapshot::try_from(r)
 }
 fn snapshot_row(r: RawSnapshot) -> Result<SnapshotRow> {
     let labels = serde_json::from_str(&r.7).map_err(|_| DbError::Corrupt {

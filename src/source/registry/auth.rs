@@ -182,21 +182,11 @@ fn key_host(key: &str) -> String {
 /// the host (or `credsStore` for all), else `auths`. `Ok(None)` when there are none.
 pub fn lookup(dir: &Path, host: &str) -> Result<Option<Credentials>, RegistryError> {
     let path = dir.join("config.json");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(config_err(&path, e.to_string())),
+    let Some(config) = read_config(&path, "")? else {
+        return Ok(None);
     };
-    let config: Value = serde_json::from_str(&text)
-        .map_err(|e| config_err(&path, format!("malformed JSON: {e}")))?;
     let want = key_host(host);
-    let helper = config
-        .get("credHelpers")
-        .and_then(Value::as_object)
-        .and_then(|m| m.iter().find(|(k, _)| key_host(k) == want))
-        .and_then(|(_, v)| v.as_str())
-        .or_else(|| config.get("credsStore").and_then(Value::as_str));
-    if let Some(helper) = helper.filter(|h| !h.is_empty()) {
+    if let Some(helper) = helper_for(&config, host) {
         if let Some(c) = from_helper(helper, host)? {
             return Ok(Some(c));
         }
@@ -290,13 +280,8 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
     let path = dir.join("config.json");
     fs::create_dir_all(dir).map_err(|e| config_err(dir, e.to_string()))?;
     let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    let mut config = match fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => serde_json::from_str::<Value>(&t)
-            .map_err(|e| config_err(&path, format!("malformed JSON, not overwriting it: {e}")))?,
-        Ok(_) => Value::Object(Map::new()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Object(Map::new()),
-        Err(e) => return Err(config_err(&path, e.to_string())),
-    };
+    let mut config =
+        read_config(&path, ", not overwriting it")?.unwrap_or_else(|| Value::Object(Map::new()));
     let Some(obj) = config.as_object_mut() else {
         return Err(config_err(
             &path,
@@ -318,10 +303,7 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
         entry.insert("auth".into(), Value::String(B64.encode(raw)));
         auths.insert(auth_key(host), Value::Object(entry));
     }
-    let mut bytes =
-        serde_json::to_vec_pretty(&config).map_err(|e| config_err(&path, e.to_string()))?;
-    bytes.push(b'\n');
-    write_private(&path, &bytes).map_err(|e| config_err(&path, e.to_string()))?;
+    write_config(&path, &config)?;
     Ok(path)
 }
 
@@ -331,22 +313,11 @@ pub fn store(dir: &Path, host: &str, creds: &Credentials) -> Result<PathBuf, Reg
 /// copy too. Returns false when there were none to remove (docker's "Not logged in").
 pub fn erase(dir: &Path, host: &str) -> Result<bool, RegistryError> {
     let path = dir.join("config.json");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(config_err(&path, e.to_string())),
+    let Some(mut config) = read_config(&path, ", not changing it")? else {
+        return Ok(false);
     };
-    let mut config: Value = serde_json::from_str(&text)
-        .map_err(|e| config_err(&path, format!("malformed JSON, not changing it: {e}")))?;
     let want = key_host(host);
-    let helper = config
-        .get("credHelpers")
-        .and_then(Value::as_object)
-        .and_then(|m| m.iter().find(|(k, _)| key_host(k) == want))
-        .and_then(|(_, v)| v.as_str())
-        .or_else(|| config.get("credsStore").and_then(Value::as_str))
-        .filter(|h| !h.is_empty())
-        .map(str::to_string);
+    let helper = helper_for(&config, host).map(str::to_string);
     let mut removed = false;
     if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
         let before = auths.len();
@@ -357,12 +328,43 @@ pub fn erase(dir: &Path, host: &str) -> Result<bool, RegistryError> {
         removed |= helper_erase(&helper, host);
     }
     if removed {
-        let mut bytes =
-            serde_json::to_vec_pretty(&config).map_err(|e| config_err(&path, e.to_string()))?;
-        bytes.push(b'\n');
-        write_private(&path, &bytes).map_err(|e| config_err(&path, e.to_string()))?;
+        write_config(&path, &config)?;
     }
     Ok(removed)
+}
+
+/// The config.json at `path`; `None` when there is none (or it is empty). `not_touching` ends the
+/// message for malformed JSON when the caller was about to change the file.
+fn read_config(path: &Path, not_touching: &str) -> Result<Option<Value>, RegistryError> {
+    match fs::read_to_string(path) {
+        Ok(t) if t.trim().is_empty() => Ok(None),
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| config_err(path, format!("malformed JSON{not_touching}: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(config_err(path, e.to_string())),
+    }
+}
+
+/// The credential helper docker would ask for `host`: `credHelpers` for that host, else
+/// `credsStore` for every host.
+fn helper_for<'c>(config: &'c Value, host: &str) -> Option<&'c str> {
+    let want = key_host(host);
+    config
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(k, _)| key_host(k) == want))
+        .and_then(|(_, v)| v.as_str())
+        .or_else(|| config.get("credsStore").and_then(Value::as_str))
+        .filter(|h| !h.is_empty())
+}
+
+/// Replaces config.json whole, private to its owner, indented as docker writes it.
+fn write_config(path: &Path, config: &Value) -> Result<(), RegistryError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(config).map_err(|e| config_err(path, e.to_string()))?;
+    bytes.push(b'\n');
+    write_private(path, &bytes).map_err(|e| config_err(path, e.to_string()))
 }
 
 /// `docker-credential-NAME erase` with the server URL on stdin; true when it erased something.
