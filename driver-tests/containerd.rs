@@ -1,0 +1,349 @@
+//! `lamina snapshotter` under a real containerd (Debian's 1.6, `[proxy_plugins.lamina]`): images
+//! imported with `ctr images import` and pulled with `ctr images pull` from the local registry run
+//! with `ctr run`, their trees (through a view containerd asks lamina for) equal `umoci unpack`'s,
+//! and `ctr images rm` leaves no layer in lamina's store once containerd's GC has run. A 500-layer
+//! image imports and runs. A layer chain `lamina load` stored is shared with a pull through
+//! containerd's CRI plugin (the unpacker's `containerd.io/snapshot.ref` path): containerd fetches
+//! and applies nothing. The port of containerd 2.x's rename case is in `containerd/rename.rs`.
+
+mod fixture;
+mod grpc;
+mod rename;
+
+use crate::common::{self, Store};
+use crate::oracle;
+use crate::registry::fixture as registry;
+use fixture::{Containerd, Options, NS};
+use lamina_testkit::compress::sha256_hex;
+use lamina_testkit::tree::{self, Manifest};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The facts ../shared/recipes/make-busybox-image.sh builds into `busybox:layered` (whiteout,
+/// opaque dir, hardlink, a file rewritten by a later layer), read back inside a container.
+const LAYERED_PROBE: &str = "cat /etc/lamina/layer2.txt; ls /opt; ls /opt/keep; \
+     stat -c %h /opt/keep/c; test -e /bin/vi && echo vi-present || echo vi-gone";
+const LAYERED_EXPECTED: &str = "layer2 rewritten by layer3\nkeep\nc\nc-hardlink\n2\nvi-gone\n";
+
+/// What the snapshotter's log holds once per Commit it serves (the module that serves it).
+const COMMIT_LOGGED: &str = "snapshotter::commit";
+
+/// Names directly under `dir` ("/bin") in a manifest.
+fn children(m: &Manifest, dir: &str) -> Vec<String> {
+    let prefix = format!("{dir}/");
+    let mut v: Vec<String> = m
+        .keys()
+        .filter_map(|k| k.strip_prefix(&prefix))
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The image's chain (through a view) equals `expected`.
+fn assert_chain_tree(c: &Containerd, namespace: &str, what: &str, expected: &Manifest) {
+    let top = c.top_of_chain(namespace);
+    let actual = c.view_tree(namespace, &top);
+    tree::assert_same(
+        &format!("{what} through containerd and lamina vs umoci unpack"),
+        expected,
+        &actual,
+        tree::ORACLE,
+    );
+}
+
+/// `ctr images rm --sync` (containerd's GC runs before it returns); then lamina's store holds no
+/// layer, no snapshot dir and no short link, and containerd no snapshot.
+fn remove_and_check_gc(c: &Containerd, image: &str) {
+    c.ctr(&["images", "rm", "--sync", image]);
+    // `ctr run --rm` leaves its container's snapshot to the GC too; give a late one a moment
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = (
+            c.layers(),
+            common::list_dir(&c.store.root.join("snapshots")),
+            common::list_dir(&c.store.root.join("l")),
+            c.snapshots_in(NS),
+        );
+        if left.0.is_empty() && left.1.is_empty() && left.2.is_empty() && left.3.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after ctr images rm {image} + GC, left in lamina's store (layers, snapshots, l) and \
+             containerd: {left:?}\n--- snapshotter log (tail) ---\n{}",
+            fixture::tail(&c.snapshotter.log_text(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let df = c.store.ok(&["df"]).stdout;
+    let layers_row = df
+        .lines()
+        .find(|l| l.starts_with("Layers"))
+        .unwrap_or_else(|| panic!("no Layers row in lamina df:\n{df}"));
+    assert_eq!(
+        layers_row.split_whitespace().nth(1),
+        Some("0"),
+        "lamina df after GC:\n{df}"
+    );
+}
+
+/// The one image name `ctr images ls -q` shows.
+fn only_image(c: &Containerd) -> String {
+    let r = c.ctr(&["images", "ls", "-q"]);
+    let names: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(names.len(), 1, "{}", r.describe());
+    names[0].to_string()
+}
+
+#[test]
+fn import_run_and_gc_of_busybox_images() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(images) = common::test_images() else {
+        return;
+    };
+    if !common::have_tool("umoci") {
+        return;
+    }
+    let layout = images.join("busybox/oci");
+    let c = Containerd::start(recipes, Store::new("ctr"), Options::default());
+
+    // one layer, from an oci-archive
+    let archive = images.join("busybox/busybox-oci.tar");
+    c.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "lamina",
+        archive.to_str().expect("utf-8"),
+    ]);
+    let expected = oracle::oracle(&layout, "latest");
+    let passwd = c.run("busybox:latest", &["cat", "/etc/passwd"]);
+    assert_eq!(
+        expected["/etc/passwd"].fields.get("sha256"),
+        Some(&sha256_hex(passwd.as_bytes())),
+        "/etc/passwd inside the container: {passwd}"
+    );
+    let listed = c.run("busybox:latest", &["ls", "-1A", "/bin"]);
+    let mut listed: Vec<String> = listed.lines().map(str::to_string).collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        children(&expected, "/bin"),
+        "ls /bin in the container"
+    );
+    assert_chain_tree(&c, NS, "busybox:latest", &expected);
+    assert_eq!(c.layers().len(), 1, "one layer in lamina's store");
+    remove_and_check_gc(&c, "busybox:latest");
+
+    // four layers with whiteouts, an opaque dir and a hardlink, from a docker-archive
+    let archive = images.join("busybox/layered-docker.tar");
+    c.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "lamina",
+        archive.to_str().expect("utf-8"),
+    ]);
+    let name = only_image(&c);
+    assert_eq!(c.run(&name, &["sh", "-c", LAYERED_PROBE]), LAYERED_EXPECTED);
+    assert_chain_tree(&c, NS, &name, &oracle::oracle(&layout, "layered"));
+    remove_and_check_gc(&c, &name);
+}
+
+#[test]
+fn pull_from_the_local_registry_runs_and_is_collected() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(images) = common::test_images() else {
+        return;
+    };
+    let Some(env) = registry::env() else {
+        return;
+    };
+    if !common::have_tool("umoci") {
+        return;
+    }
+    let layout = images.join("busybox/oci");
+    let reg = registry::Registry::start(&env, &[]);
+    reg.push(
+        &format!("oci:{}:layered", layout.display()),
+        "busybox:layered",
+        &[],
+    );
+    let c = Containerd::start(recipes, Store::new("ctr-pull"), Options::default());
+    let name = format!("{}/busybox:layered", reg.host());
+    c.ctr(&[
+        "images",
+        "pull",
+        "--plain-http",
+        "--snapshotter",
+        "lamina",
+        &name,
+    ]);
+    assert_eq!(c.run(&name, &["sh", "-c", LAYERED_PROBE]), LAYERED_EXPECTED);
+    assert_chain_tree(&c, NS, &name, &oracle::oracle(&layout, "layered"));
+    assert_eq!(c.layers().len(), 4, "four layers in lamina's store");
+    assert_eq!(
+        c.snapshotter.logged(COMMIT_LOGGED),
+        4,
+        "one Commit per layer:\n{}",
+        c.snapshotter.log_text()
+    );
+    remove_and_check_gc(&c, &name);
+}
+
+#[test]
+fn a_500_layer_image_imports_and_runs() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    if !common::have_tool("umoci") || !Path::new("/bin/busybox").is_file() {
+        common::skip("500-layer run: umoci or /bin/busybox (busybox-static) missing");
+        return;
+    }
+    let _heavy = common::heavy();
+    let _long = common::long_mountinfo();
+    let expected = oracle::oracle(&corpus.join("oci/many-layers"), "500");
+    let c = Containerd::start(recipes, Store::new("ctr-500"), Options::default());
+    let archive = corpus.join("archives/many-layers-500.oci.tar");
+    let started = Instant::now();
+    c.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "lamina",
+        archive.to_str().expect("utf-8"),
+    ]);
+    eprintln!(
+        "ctr images import of 500 layers into lamina: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(c.layers().len(), 500, "500 layers in lamina's store");
+    // the image has no binaries: the host's static busybox is bound in
+    let started = Instant::now();
+    let out = c.run_in(
+        NS,
+        &[
+            "--mount",
+            "type=bind,src=/bin/busybox,dst=/bin/busybox,options=rbind:ro",
+        ],
+        "many-layers:500",
+        &["/bin/busybox", "cat", "/etc/layer-counter"],
+    );
+    eprintln!(
+        "ctr run --rm on 500 layers: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(out, "500\n");
+    assert_chain_tree(&c, NS, "many-layers:500", &expected);
+}
+
+#[test]
+fn layers_lamina_holds_are_shared_with_a_cri_pull() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(images) = common::test_images() else {
+        return;
+    };
+    let Some(env) = registry::env() else {
+        return;
+    };
+    let layout = images.join("busybox/oci");
+    let reg = registry::Registry::start(&env, &[]);
+    reg.push(
+        &format!("oci:{}:layered", layout.display()),
+        "busybox:layered",
+        &[],
+    );
+    let store = Store::new("ctr-share");
+    store.load(Path::new(&format!("{}:layered", layout.display())), &[]);
+    let root = store.root.clone();
+    let held = common::list_dir(&root.join("layers"));
+    assert_eq!(held.len(), 4, "lamina load stored the four layers");
+
+    let c = Containerd::start(
+        recipes,
+        store,
+        Options {
+            cri_registry: Some(reg.host()),
+        },
+    );
+    let name = format!("{}/busybox:layered", reg.host());
+    let image_ref = grpc::cri_pull(&c.socket(), &name).unwrap_or_else(|(code, msg)| {
+        panic!(
+            "CRI PullImage {name}: {code:?} {msg}\n--- containerd log (tail) ---\n{}",
+            fixture::tail(&c.log_text(), 30)
+        )
+    });
+    assert!(image_ref.starts_with("sha256:"), "image ref {image_ref}");
+
+    // containerd applied nothing: lamina committed no snapshot, stored no layer, and containerd
+    // never fetched a layer blob (its unpacker fetches a layer only to apply it)
+    assert_eq!(
+        c.snapshotter.logged(COMMIT_LOGGED),
+        0,
+        "lamina served a Commit:\n{}",
+        c.snapshotter.log_text()
+    );
+    assert_eq!(
+        c.layers(),
+        held,
+        "the store's layers are the ones lamina load made"
+    );
+    let content = c.ctr_in("k8s.io", &["content", "ls", "-q"]).stdout;
+    for layer in layer_digests(&layout, "layered") {
+        assert!(
+            !content.contains(&layer),
+            "containerd fetched layer {layer}:\n{content}"
+        );
+    }
+    let committed = c
+        .snapshots_in("k8s.io")
+        .into_iter()
+        .filter(|s| s.2 == "Committed")
+        .count();
+    assert_eq!(committed, 4, "containerd knows the four shared snapshots");
+
+    // and a container runs on them
+    assert_eq!(
+        c.run_in("k8s.io", &[], &name, &["sh", "-c", LAYERED_PROBE]),
+        LAYERED_EXPECTED
+    );
+    assert_eq!(c.layers(), held, "running added no layer");
+}
+
+/// The layer digests of LAYOUT:TAG's manifest.
+fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+            .expect("JSON")
+    };
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let index = read(&layout.join("index.json"));
+    let manifest = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .and_then(|m| m["digest"].as_str())
+        .expect("tag in index.json");
+    read(&blob(manifest))["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter_map(|l| l["digest"].as_str().map(str::to_string))
+        .collect()
+}
