@@ -4,11 +4,14 @@
 //! and `ctr images rm` leaves no layer in lamina's store once containerd's GC has run. A 500-layer
 //! image imports and runs. A layer chain `lamina load` stored is shared with a pull through
 //! containerd's CRI plugin (the unpacker's `containerd.io/snapshot.ref` path): containerd fetches
-//! and applies nothing. The port of containerd 2.x's rename case is in `containerd/rename.rs`.
+//! and applies nothing. The sharing tests are in `containerd/share.rs`, the port of containerd 2.x's rename case in
+//! `containerd/rename.rs`.
 
 mod fixture;
 mod grpc;
+mod mounts;
 mod rename;
+mod share;
 
 use crate::common::{self, Store};
 use crate::oracle;
@@ -53,10 +56,19 @@ fn assert_chain_tree(c: &Containerd, namespace: &str, what: &str, expected: &Man
     );
 }
 
-/// `ctr images rm --sync` (containerd's GC runs before it returns); then lamina's store holds no
-/// layer, no snapshot dir and no short link, and containerd no snapshot.
-fn remove_and_check_gc(c: &Containerd, image: &str) {
-    c.ctr(&["images", "rm", "--sync", image]);
+/// `ctr images rm --sync` of every image in `namespace` (containerd's GC runs before the last
+/// returns); then lamina's store holds no layer, no snapshot dir and no short link, and containerd
+/// no snapshot.
+fn remove_and_check_gc(c: &Containerd, namespace: &str) {
+    let images = c
+        .ctr_in(namespace, &["images", "ls", "-q"])
+        .expect_ok()
+        .stdout;
+    let images: Vec<&str> = images.lines().collect();
+    assert!(!images.is_empty(), "no image in {namespace} to remove");
+    let mut rm = vec!["images", "rm", "--sync"];
+    rm.extend(images.iter().copied());
+    c.ctr_in(namespace, &rm).expect_ok();
     // `ctr run --rm` leaves its container's snapshot to the GC too; give a late one a moment
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -64,15 +76,15 @@ fn remove_and_check_gc(c: &Containerd, image: &str) {
             c.layers(),
             common::list_dir(&c.store.root.join("snapshots")),
             common::list_dir(&c.store.root.join("l")),
-            c.snapshots_in(NS),
+            c.snapshots_in(namespace),
         );
         if left.0.is_empty() && left.1.is_empty() && left.2.is_empty() && left.3.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "after ctr images rm {image} + GC, left in lamina's store (layers, snapshots, l) and \
-             containerd: {left:?}\n--- snapshotter log (tail) ---\n{}",
+            "after ctr images rm {images:?} + GC, left in lamina's store (layers, snapshots, l) \
+             and containerd: {left:?}\n--- snapshotter log (tail) ---\n{}",
             fixture::tail(&c.snapshotter.log_text(), 40)
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -137,7 +149,7 @@ fn import_run_and_gc_of_busybox_images() {
     );
     assert_chain_tree(&c, NS, "busybox:latest", &expected);
     assert_eq!(c.layers().len(), 1, "one layer in lamina's store");
-    remove_and_check_gc(&c, "busybox:latest");
+    remove_and_check_gc(&c, NS);
 
     // four layers with whiteouts, an opaque dir and a hardlink, from a docker-archive
     let archive = images.join("busybox/layered-docker.tar");
@@ -151,7 +163,7 @@ fn import_run_and_gc_of_busybox_images() {
     let name = only_image(&c);
     assert_eq!(c.run(&name, &["sh", "-c", LAYERED_PROBE]), LAYERED_EXPECTED);
     assert_chain_tree(&c, NS, &name, &oracle::oracle(&layout, "layered"));
-    remove_and_check_gc(&c, &name);
+    remove_and_check_gc(&c, NS);
 }
 
 #[test]
@@ -194,7 +206,7 @@ fn pull_from_the_local_registry_runs_and_is_collected() {
         "one Commit per layer:\n{}",
         c.snapshotter.log_text()
     );
-    remove_and_check_gc(&c, &name);
+    remove_and_check_gc(&c, NS);
 }
 
 #[test]
@@ -247,103 +259,53 @@ fn a_500_layer_image_imports_and_runs() {
 }
 
 #[test]
-fn layers_lamina_holds_are_shared_with_a_cri_pull() {
+fn a_layer_two_namespaces_share_outlives_one_removal() {
     let Some(recipes) = fixture::recipes() else {
         return;
     };
     let Some(images) = common::test_images() else {
         return;
     };
-    let Some(env) = registry::env() else {
-        return;
-    };
-    let layout = images.join("busybox/oci");
-    let reg = registry::Registry::start(&env, &[]);
-    reg.push(
-        &format!("oci:{}:layered", layout.display()),
-        "busybox:layered",
-        &[],
-    );
-    let store = Store::new("ctr-share");
-    store.load(Path::new(&format!("{}:layered", layout.display())), &[]);
-    let root = store.root.clone();
-    let held = common::list_dir(&root.join("layers"));
-    assert_eq!(held.len(), 4, "lamina load stored the four layers");
-
-    let c = Containerd::start(
-        recipes,
-        store,
-        Options {
-            cri_registry: Some(reg.host()),
-        },
-    );
-    let name = format!("{}/busybox:layered", reg.host());
-    let image_ref = grpc::cri_pull(&c.socket(), &name).unwrap_or_else(|(code, msg)| {
-        panic!(
-            "CRI PullImage {name}: {code:?} {msg}\n--- containerd log (tail) ---\n{}",
-            fixture::tail(&c.log_text(), 30)
+    let c = Containerd::start(recipes, Store::new("ctr-ns"), Options::default());
+    let archive = images.join("busybox/busybox-oci.tar");
+    let archive = archive.to_str().expect("utf-8");
+    let other = "lamina-test-2";
+    for ns in [NS, other] {
+        c.ctr_in(
+            ns,
+            &["images", "import", "--snapshotter", "lamina", archive],
         )
-    });
-    assert!(image_ref.starts_with("sha256:"), "image ref {image_ref}");
-
-    // containerd applied nothing: lamina committed no snapshot, stored no layer, and containerd
-    // never fetched a layer blob (its unpacker fetches a layer only to apply it)
+        .expect_ok();
+    }
+    // the same tree committed twice is one lamina layer under two snapshots
+    assert_eq!(c.layers().len(), 1, "one layer for both namespaces");
     assert_eq!(
         c.snapshotter.logged(COMMIT_LOGGED),
-        0,
-        "lamina served a Commit:\n{}",
-        c.snapshotter.log_text()
+        2,
+        "one Commit per namespace"
+    );
+    remove_and_check_gc_of_one(&c, other);
+    assert_eq!(
+        c.layers().len(),
+        1,
+        "the other namespace's snapshot keeps the layer"
     );
     assert_eq!(
-        c.layers(),
-        held,
-        "the store's layers are the ones lamina load made"
+        c.run("busybox:latest", &["echo", "still here"]),
+        "still here\n"
     );
-    let content = c.ctr_in("k8s.io", &["content", "ls", "-q"]).stdout;
-    for layer in layer_digests(&layout, "layered") {
-        assert!(
-            !content.contains(&layer),
-            "containerd fetched layer {layer}:\n{content}"
-        );
-    }
-    let committed = c
-        .snapshots_in("k8s.io")
-        .into_iter()
-        .filter(|s| s.2 == "Committed")
-        .count();
-    assert_eq!(committed, 4, "containerd knows the four shared snapshots");
-
-    // and a container runs on them
-    assert_eq!(
-        c.run_in("k8s.io", &[], &name, &["sh", "-c", LAYERED_PROBE]),
-        LAYERED_EXPECTED
-    );
-    assert_eq!(c.layers(), held, "running added no layer");
+    remove_and_check_gc(&c, NS);
 }
 
-/// The layer digests of LAYOUT:TAG's manifest.
-fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
-    let read = |p: &Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-            .expect("JSON")
-    };
-    let blob = |digest: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    };
-    let index = read(&layout.join("index.json"));
-    let manifest = index["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .and_then(|m| m["digest"].as_str())
-        .expect("tag in index.json");
-    read(&blob(manifest))["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .filter_map(|l| l["digest"].as_str().map(str::to_string))
-        .collect()
+/// `ctr -n NAMESPACE images rm --sync` of everything there; containerd then has no snapshot left
+/// in that namespace.
+fn remove_and_check_gc_of_one(c: &Containerd, namespace: &str) {
+    let images = c
+        .ctr_in(namespace, &["images", "ls", "-q"])
+        .expect_ok()
+        .stdout;
+    let mut rm = vec!["images", "rm", "--sync"];
+    rm.extend(images.lines());
+    c.ctr_in(namespace, &rm).expect_ok();
+    assert_eq!(c.snapshots_in(namespace), vec![], "{namespace} after GC");
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::fixture::MountSpec;
+use super::mounts::MountSpec;
 
 /// A runtime for one client (its channel's worker task lives on it).
 fn runtime() -> tokio::runtime::Runtime {

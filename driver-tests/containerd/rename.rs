@@ -12,8 +12,9 @@
 //! that the directory is untouched by it), then renames as `mv` does on EXDEV: a new directory
 //! with the old one's mode, then the old one removed.
 
-use super::fixture::{self, Snapshotter};
+use super::fixture::Snapshotter;
 use super::grpc::Snapshots;
+use super::mounts;
 use crate::common::{self, Store};
 use lamina_testkit::tree::{self, Manifest};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -95,7 +96,7 @@ fn rename_case_of_containerd_2_suite() {
         let key = format!("{name}-prepare");
         let mounts = api.prepare(&key, &parent);
         let work = store.scratch(&format!("prepare-{name}"));
-        fixture::mount_all(&mounts, &work);
+        mounts::mount_all(&mounts, &work);
         if i == 0 {
             layer1(&work);
             layer1(&flat);
@@ -103,15 +104,15 @@ fn rename_case_of_containerd_2_suite() {
             layer2(&work, true);
             layer2(&flat, false);
         }
-        fixture::unmount_all(&work);
+        mounts::unmount_all(&work);
         api.commit(name, &key);
 
         let view = format!("{name}-view");
         let mounts = api.view(&view, name);
         let check = store.scratch(&format!("check-{name}"));
-        fixture::mount_all(&mounts, &check);
+        mounts::mount_all(&mounts, &check);
         let got = contents(&check);
-        fixture::unmount_all(&check);
+        mounts::unmount_all(&check);
         api.remove(&view);
         tree::assert_same(
             &format!("view of {name} vs the directory that took the same changes"),
