@@ -28,6 +28,9 @@ const LAYERED_PROBE: &str = "cat /etc/lamina/layer2.txt; ls /opt; ls /opt/keep; 
      stat -c %h /opt/keep/c; test -e /bin/vi && echo vi-present || echo vi-gone";
 const LAYERED_EXPECTED: &str = "layer2 rewritten by layer3\nkeep\nc\nc-hardlink\n2\nvi-gone\n";
 
+/// Whether the container's rootfs takes a write.
+const READ_ONLY_PROBE: &str = "touch /probe 2>/dev/null && echo writable || echo read-only";
+
 /// What the snapshotter's log holds once per Commit it serves (the module that serves it).
 const COMMIT_LOGGED: &str = "snapshotter::commit";
 
@@ -148,6 +151,16 @@ fn import_run_and_gc_of_busybox_images() {
         "ls /bin in the container"
     );
     assert_chain_tree(&c, NS, "busybox:latest", &expected);
+    assert_eq!(
+        c.run_in(
+            NS,
+            &["--read-only"],
+            "busybox:latest",
+            &["sh", "-c", READ_ONLY_PROBE]
+        ),
+        "read-only\n",
+        "a --read-only container's rootfs (a View of the one layer)"
+    );
     assert_eq!(c.layers().len(), 1, "one layer in lamina's store");
     remove_and_check_gc(&c, NS);
 
@@ -163,6 +176,12 @@ fn import_run_and_gc_of_busybox_images() {
     let name = only_image(&c);
     assert_eq!(c.run(&name, &["sh", "-c", LAYERED_PROBE]), LAYERED_EXPECTED);
     assert_chain_tree(&c, NS, &name, &oracle::oracle(&layout, "layered"));
+    let probe = format!("{LAYERED_PROBE}; {READ_ONLY_PROBE}");
+    assert_eq!(
+        c.run_in(NS, &["--read-only"], &name, &["sh", "-c", &probe]),
+        format!("{LAYERED_EXPECTED}read-only\n"),
+        "a --read-only container's rootfs (a View of four layers)"
+    );
     remove_and_check_gc(&c, NS);
 }
 
@@ -308,4 +327,41 @@ fn remove_and_check_gc_of_one(c: &Containerd, namespace: &str) {
     rm.extend(images.lines());
     c.ctr_in(namespace, &rm).expect_ok();
     assert_eq!(c.snapshots_in(namespace), vec![], "{namespace} after GC");
+}
+
+#[test]
+fn the_debian_image_imports_runs_and_equals_umoci() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(corpus) = common::corpus() else {
+        return;
+    };
+    if !common::have_tool("umoci") {
+        return;
+    }
+    let _heavy = common::heavy();
+    let expected = oracle::oracle(&corpus.join("oci/debian"), "gzip");
+    let c = Containerd::start(recipes, Store::new("ctr-debian"), Options::default());
+    let archive = corpus.join("archives/debian-gzip.oci.tar");
+    let started = Instant::now();
+    c.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "lamina",
+        archive.to_str().expect("utf-8"),
+    ]);
+    eprintln!(
+        "ctr images import of debian:gzip into lamina: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let version = c.run("debian:gzip", &["cat", "/etc/debian_version"]);
+    assert_eq!(
+        expected["/etc/debian_version"].fields.get("sha256"),
+        Some(&sha256_hex(version.as_bytes())),
+        "/etc/debian_version inside the container: {version}"
+    );
+    assert_chain_tree(&c, NS, "debian:gzip", &expected);
+    remove_and_check_gc(&c, NS);
 }
