@@ -104,6 +104,24 @@ fn remove_and_check_gc(c: &Containerd, namespace: &str) {
     );
 }
 
+/// `lamina fsck --verify` finds the store containerd filled consistent, and `lamina prune -a`
+/// (which removes lamina's unused images) leaves containerd's snapshots alone.
+fn assert_store_sound(c: &Containerd) {
+    let before = c.layers();
+    let r = c.store.ok(&["fsck", "--verify"]);
+    assert!(
+        r.lines().iter().any(|l| l.contains(" 0 problems found")),
+        "{}",
+        r.describe()
+    );
+    c.store.ok(&["prune", "-a", "-f"]);
+    assert_eq!(
+        c.layers(),
+        before,
+        "lamina prune -a removed a snapshot's layer"
+    );
+}
+
 /// The one image name `ctr images ls -q` shows.
 fn only_image(c: &Containerd) -> String {
     let r = c.ctr(&["images", "ls", "-q"]);
@@ -176,6 +194,7 @@ fn import_run_and_gc_of_busybox_images() {
     let name = only_image(&c);
     assert_eq!(c.run(&name, &["sh", "-c", LAYERED_PROBE]), LAYERED_EXPECTED);
     assert_chain_tree(&c, NS, &name, &oracle::oracle(&layout, "layered"));
+    assert_store_sound(&c);
     let probe = format!("{LAYERED_PROBE}; {READ_ONLY_PROBE}");
     assert_eq!(
         c.run_in(NS, &["--read-only"], &name, &["sh", "-c", &probe]),
