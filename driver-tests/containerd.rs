@@ -384,3 +384,63 @@ fn the_debian_image_imports_runs_and_equals_umoci() {
     assert_chain_tree(&c, NS, "debian:gzip", &expected);
     remove_and_check_gc(&c, NS);
 }
+
+#[test]
+fn containerd_reconnects_to_a_restarted_snapshotter() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(images) = common::test_images() else {
+        return;
+    };
+    let mut c = Containerd::start(recipes, Store::new("ctr-restart"), Options::default());
+    let archive = images.join("busybox/layered-docker.tar");
+    c.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "lamina",
+        archive.to_str().expect("utf-8"),
+    ]);
+    let name = only_image(&c);
+    c.snapshotter.kill();
+    // the new one replaces the dead one's socket; what containerd recorded is in lamina's store
+    c.snapshotter = fixture::Snapshotter::start(&c.store);
+    // gRPC's reconnect backoff may refuse the first calls
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let id = common::unique("c");
+        let runc_root = c.dir.join("runc").display().to_string();
+        let fifo = c.dir.join("fifo").display().to_string();
+        let r = c.ctr_in(
+            NS,
+            &[
+                "run",
+                "--rm",
+                "--snapshotter",
+                "lamina",
+                "--runc-root",
+                &runc_root,
+                "--fifo-dir",
+                &fifo,
+                &name,
+                &id,
+                "sh",
+                "-c",
+                LAYERED_PROBE,
+            ],
+        );
+        if r.success() {
+            assert_eq!(r.stdout, LAYERED_EXPECTED);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && r.stderr.contains("connection refused"),
+            "after the snapshotter's restart: {}",
+            r.describe()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_store_sound(&c);
+    remove_and_check_gc(&c, NS);
+}

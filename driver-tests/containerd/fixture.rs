@@ -85,6 +85,12 @@ impl Snapshotter {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGKILL, as a crash: the socket file stays behind.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// How many lines of the log carry `what` (e.g. `"commit"` for the RPCs served).
     pub fn logged(&self, what: &str) -> usize {
         self.log_text().lines().filter(|l| l.contains(what)).count()
