@@ -18,6 +18,7 @@ use crate::oracle;
 use crate::registry::fixture as registry;
 use fixture::{Containerd, Options, NS};
 use lamina_testkit::compress::sha256_hex;
+use lamina_testkit::oci::OciBuilder;
 use lamina_testkit::tree::{self, Manifest};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -442,5 +443,51 @@ fn containerd_reconnects_to_a_restarted_snapshotter() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_store_sound(&c);
+    remove_and_check_gc(&c, NS);
+}
+
+/// Regression: an image that repeats a layer has two committed snapshots on one lamina layer; a
+/// container (or view) over both failed to mount with "too many levels of symbolic links".
+#[test]
+fn an_image_repeating_a_layer_runs() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    if !common::have_tool("umoci") || !Path::new("/bin/busybox").is_file() {
+        common::skip("repeated layer: umoci or /bin/busybox (busybox-static) missing");
+        return;
+    }
+    let c = Containerd::start(recipes, Store::new("ctr-repeat"), Options::default());
+    let layout = c.store.scratch("repeat");
+    OciBuilder::new()
+        .image(Some("latest"), crate::mount::repeated_layer_image())
+        .write_layout(&layout);
+    let archive = c.store.base.join("repeat.tar");
+    OciBuilder::new()
+        .image(Some("repeat:latest"), crate::mount::repeated_layer_image())
+        .write_oci_archive(&archive);
+    c.ctr(&[
+        "images",
+        "import",
+        "--snapshotter",
+        "lamina",
+        archive.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        c.layers().len(),
+        3,
+        "X is one lamina layer under two snapshots"
+    );
+    let out = c.run_in(
+        NS,
+        &[
+            "--mount",
+            "type=bind,src=/bin/busybox,dst=/bin/busybox,options=rbind:ro",
+        ],
+        "repeat:latest",
+        &["/bin/busybox", "sh", "-c", "cat /etc/x; ls /d /etc"],
+    );
+    assert_eq!(out, "from X\n/d:\nfx\nfy\n\n/etc:\nx\n");
+    assert_chain_tree(&c, NS, "repeat:latest", &oracle::oracle(&layout, "latest"));
     remove_and_check_gc(&c, NS);
 }
