@@ -11,6 +11,7 @@
 mod common;
 mod compat;
 mod concurrency;
+mod containerd;
 mod corpus;
 mod crash;
 mod credentials;

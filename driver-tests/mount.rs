@@ -176,6 +176,58 @@ pub fn many_layer_image(n: usize) -> Image {
     Image::new(layers)
 }
 
+/// An image whose chain repeats a layer: base, X, Y, X. Y rewrites X's file, whites out one of
+/// X's files and the base's; X on top brings its own back. Two layer rows on one layer dir, which
+/// overlayfs refuses twice in one stack (ELOOP) and lamina stacks once, at the top.
+pub fn repeated_layer_image() -> Image {
+    let mut base = TarWriter::new();
+    base.dir("etc/", 0o755)
+        .file("etc/base", 0o644, b"base\n")
+        .dir("bin/", 0o755);
+    let mut x = TarWriter::new();
+    x.dir("etc/", 0o755)
+        .file("etc/x", 0o644, b"from X\n")
+        .dir("d/", 0o755)
+        .file("d/fx", 0o644, b"fx\n");
+    let mut y = TarWriter::new();
+    y.dir("etc/", 0o755)
+        .file("etc/x", 0o644, b"from Y\n")
+        .file("etc/.wh.base", 0o644, b"")
+        .dir("d/", 0o755)
+        .file("d/.wh.fx", 0o644, b"")
+        .file("d/fy", 0o644, b"fy\n");
+    let x = Layer::new(&x.finish(), Compression::Gzip);
+    Image::new(vec![
+        Layer::new(&base.finish(), Compression::Gzip),
+        x.clone(),
+        Layer::new(&y.finish(), Compression::Gzip),
+        x,
+    ])
+}
+
+/// Regression: mounting such an image failed with "Too many levels of symbolic links".
+#[test]
+fn an_image_repeating_a_layer_mounts_as_umoci_unpacks_it() {
+    if !common::require_root() || !common::have_tool("umoci") {
+        return;
+    }
+    let s = Store::new("repeat");
+    let layout = s.scratch("repeat");
+    OciBuilder::new()
+        .image(Some("latest"), repeated_layer_image())
+        .write_layout(&layout);
+    let expected = oracle::oracle(&layout, "latest");
+    s.load(&layout, &[]);
+    for driver in ["overlay", "copy"] {
+        oracle::check_mount(&s, "repeat:latest", driver, &expected);
+    }
+    let m = s.mount("repeat:latest", &["--read-only"]);
+    assert_eq!(fs::read(m.join("etc/x")).expect("etc/x"), b"from X\n");
+    assert_eq!(common::list_dir(&m.join("d")), ["fx", "fy"]);
+    assert_eq!(common::list_dir(&m.join("etc")), ["x"]);
+    s.umount(&m);
+}
+
 fn many_layers(n: usize) {
     if !common::require_root() || !common::have_tool("umoci") {
         return;

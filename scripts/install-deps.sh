@@ -9,6 +9,8 @@ PACKAGES=(
   libcap2-bin python3 jq attr e2fsprogs apache2-utils openssl ca-certificates time
   # protoc for containerd-snapshots' build; Go and containerd's sources for its conformance suite
   protobuf-compiler golang-go golang-github-containerd-containerd-dev
+  # a real containerd (1.6) for driver-tests/containerd.rs: lamina as its proxy snapshotter
+  containerd
 )
 
 missing=()

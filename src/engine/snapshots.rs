@@ -123,7 +123,7 @@ impl Engine {
         }
         let parent = self.committed_parent(parent)?;
         if let Some(p) = &parent {
-            let layers = 1 + self.store.snapshot_lowers(p.id)?.len();
+            let layers = 1 + distinct_lowers(self.store.snapshot_lowers(p.id)?).len();
             let max = mount::DEFAULT_MAX_LOWERS;
             if layers > max {
                 return Err(refused(key, SnapshotRefusal::TooDeep { layers, max }).into());
@@ -277,13 +277,21 @@ impl Engine {
     }
 }
 
+/// A snapshot's parents' layers (nearest first) with a layer two of them share (an image that
+/// repeats a layer: one lamina layer under two committed snapshots) only at its nearest place:
+/// overlayfs refuses one directory twice, even through two `l/` links (ELOOP).
+fn distinct_lowers(lowers: Vec<(i64, LayerKey)>) -> Vec<(i64, LayerKey)> {
+    crate::layerfs::topmost_distinct(lowers, |(_, layer)| layer.clone())
+}
+
 /// The mounts of active snapshot or view `row` over `lowers` (its parents' layers, nearest
-/// first), as containerd's overlayfs snapshotter gives them.
+/// first, each layer once: see `distinct_lowers`), as containerd's overlayfs snapshotter gives them.
 pub(super) fn describe_mounts(
     layout: &Layout,
     row: &SnapshotRow,
     lowers: &[(i64, LayerKey)],
 ) -> Vec<RuntimeMount> {
+    let lowers = &distinct_lowers(lowers.to_vec())[..];
     let tree = layout.snapshot_fs(row.id);
     let active = row.kind == SnapshotKind::Active;
     match lowers {

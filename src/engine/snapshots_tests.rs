@@ -62,6 +62,35 @@ fn mounts_are_what_containerds_overlay_snapshotter_returns() {
     assert_eq!(view[0].options, ["lowerdir=/s/l/2:/s/l/1", "index=off"]);
 }
 
+/// An image that repeats a layer (two empty layers, say) has two committed snapshots on one layer
+/// dir; overlayfs refuses a dir twice in one stack (ELOOP), so the lower place goes.
+#[test]
+fn a_layer_two_parents_share_is_stacked_once_at_its_nearest_place() {
+    let layout = Layout::new("/s");
+    let stack = [(3, layer(7)), (2, layer(8)), (1, layer(7))];
+    let active = describe_mounts(&layout, &row(9, SnapshotKind::Active, &[]), &stack);
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        active[0].options,
+        [
+            "lowerdir=/s/l/3:/s/l/2",
+            "upperdir=/s/snapshots/9/fs",
+            "workdir=/s/snapshots/9/work",
+            "index=off"
+        ]
+    );
+    // one layer left: a view of it is the read-only bind of that layer
+    let same = [(2, layer(7)), (1, layer(7))];
+    let view = describe_mounts(&layout, &row(9, SnapshotKind::View, &[]), &same);
+    assert_eq!(
+        view,
+        vec![RuntimeMount::bind(
+            Path::new(&format!("/s/layers/{}/diff", layer(7))),
+            true
+        )]
+    );
+}
+
 /// containerd 2.2's parallel unpack prepares a layer without its parent: the overlay mount that
 /// names only the upper dir makes its applier keep whiteouts (containerd's bindToOverlay).
 #[test]

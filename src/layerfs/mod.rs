@@ -12,6 +12,8 @@
 mod format;
 mod view;
 
+use std::collections::HashSet;
+use std::hash::Hash;
 use std::io;
 use std::path::PathBuf;
 
@@ -21,6 +23,17 @@ pub use format::{
 };
 pub use view::{LowerView, MergedDir, Shown};
 
+/// A stack of layers (top first) with each layer kept only at its topmost place, as `key` names
+/// it. overlayfs refuses one directory twice in a stack (ELOOP, "overlapping layers"), and an
+/// image may repeat a layer (two empty ones, or the same change made twice). Dropping the lower
+/// copy leaves the merged tree as it was: the lower copy is reached only for a path the upper
+/// copy does not hold, and then it holds nothing there either; a directory it would add to a
+/// merge holds what the upper copy's already added.
+pub fn topmost_distinct<T, K: Eq + Hash>(stack: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut seen = HashSet::new();
+    stack.into_iter().filter(|l| seen.insert(key(l))).collect()
+}
+
 /// A view operation failed on `path` (a layer dir's path joined with the entry's).
 #[derive(Debug, thiserror::Error)]
 #[error("{op} {path:?}: {source}")]
@@ -29,4 +42,35 @@ pub struct ViewError {
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topmost_distinct;
+
+    #[test]
+    fn a_repeated_layer_is_kept_at_its_topmost_place() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&[], &[]),
+            (&["a"], &["a"]),
+            (&["a", "b", "c"], &["a", "b", "c"]),
+            (&["a", "a"], &["a"]),
+            (&["x", "y", "x", "base"], &["x", "y", "base"]),
+            (&["a", "b", "a", "b", "a"], &["a", "b"]),
+        ];
+        for (stack, want) in cases {
+            let got = topmost_distinct(stack.to_vec(), |l| *l);
+            assert_eq!(&got, want, "{stack:?}");
+        }
+    }
+
+    #[test]
+    fn the_key_decides_what_is_the_same_layer() {
+        // snapshots: (row id, layer) pairs; two rows on one layer dir are one layer
+        let stack = vec![(3, "x"), (2, "y"), (1, "x")];
+        assert_eq!(
+            topmost_distinct(stack, |(_, l)| *l),
+            vec![(3, "x"), (2, "y")]
+        );
+    }
 }

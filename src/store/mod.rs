@@ -179,7 +179,8 @@ impl Store {
         staging::write_atomic(&path, bytes).at(&path)
     }
 
-    /// The diff dirs of an image's layers, top (nearest) first, as overlay wants them.
+    /// The diff dirs of an image's layers, top (nearest) first, as overlay wants them: a layer the
+    /// image repeats (one dir, keyed by diffID) only at its topmost place (`topmost_distinct`).
     pub fn lower_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>> {
         let layers = self.db.image_layers(id)?;
         let mut dirs = Vec::with_capacity(layers.len());
@@ -193,7 +194,7 @@ impl Store {
             }
             dirs.push(dir);
         }
-        Ok(dirs)
+        Ok(crate::layerfs::topmost_distinct(dirs, PathBuf::clone))
     }
 
     /// A new staging dir under `tmp/` (see `staging`).
