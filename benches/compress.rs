@@ -3,7 +3,11 @@
 //! the corpus's `debian:plain`, which are its uncompressed layers). Each (format, level) is run
 //! `$N` times (default 3) over all the files read into memory, output discarded but counted;
 //! prints the median wall time, MB/s of input, and the output size as a share of the input,
-//! with every core and with one thread.
+//! with every core and with one thread; `gzip-serial` is one flate2 stream on one thread (what
+//! push did before), for the ratio.
+//!
+//! `CASES` chooses what runs (default `gzip:1 gzip:6 gzip-serial:6 zstd:1 zstd:3`); `ONE=1` runs
+//! one thread only.
 //!
 //! `LAMINA_COMPRESS_INPUTS=$(ls -d ...|paste -sd:) cargo bench --bench compress`
 
@@ -22,6 +26,14 @@ impl Write for Counter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// What push did before: one flate2 gzip stream on one thread (the ratio a blocked stream is
+/// compared with).
+fn serial_gzip(data: &[u8], out: &mut Counter, level: u32) -> io::Result<()> {
+    let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
+    enc.write_all(data)?;
+    enc.finish().map(drop)
 }
 
 fn main() {
@@ -48,8 +60,17 @@ fn main() {
     println!();
     println!("| format | level | threads | seconds | MB/s in | output / input |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (format, level) in [("gzip", 1), ("gzip", 6), ("zstd", 1), ("zstd", 3)] {
-        for threads in [all, 1] {
+    let cases = std::env::var("CASES")
+        .unwrap_or_else(|_| "gzip:1 gzip:6 gzip-serial:6 zstd:1 zstd:3".to_string());
+    for case in cases.split_whitespace() {
+        let (format, level) = case.split_once(':').expect("CASES: FORMAT:LEVEL ...");
+        let level: i32 = level.parse().expect("CASES: a level is a number");
+        let counts: &[usize] = if format == "gzip-serial" || std::env::var("ONE").is_ok() {
+            &[1]
+        } else {
+            &[all, 1]
+        };
+        for &threads in counts {
             let mut times = vec![];
             let mut out = 0;
             for _ in 0..rounds {
@@ -58,6 +79,7 @@ fn main() {
                 for f in &files {
                     let r = match format {
                         "gzip" => compress::gzip(&mut &f[..], &mut sink, level as u32, threads),
+                        "gzip-serial" => serial_gzip(f, &mut sink, level as u32),
                         _ => compress::zstd(&mut &f[..], &mut sink, level, threads),
                     };
                     r.unwrap_or_else(|e| panic!("{format} {level}: {e}"));
