@@ -238,3 +238,4 @@ fn push_resumes_after_a_connection_cut_mid_layer() {
 
 mod auth;
 mod bad_input;
+mod levels;

@@ -140,6 +140,9 @@ pub struct PushArgs {
     /// Compression of the layers the registry does not have yet
     #[arg(long, value_enum, default_value = "gzip")]
     pub compression_format: crate::engine::Compression,
+    /// Compression level, as buildx's compression-level: gzip 0-9 (default 6), zstd 0-22 (default 3)
+    #[arg(long, value_name = "N")]
+    pub compression_level: Option<i32>,
     /// Print only the references pushed
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -13,7 +13,9 @@
 use super::args::PushArgs;
 use super::pull::registry_options;
 use super::{CliError, CliResult, Context};
-use crate::engine::{Digest, Engine, PushObserver, PushStatus, Pusher, Reference};
+use crate::engine::{
+    Digest, Engine, LayerCompression, PushObserver, PushStatus, Pusher, Reference,
+};
 use std::io::Write;
 use std::path::Path;
 
@@ -26,6 +28,8 @@ pub fn push(root: &Path, a: PushArgs) -> CliResult {
             what()
         )));
     }
+    let compression =
+        LayerCompression::new(a.compression_format, a.compression_level).context(what)?;
     let mut engine = Engine::open(root).context(what)?;
     // The store is asked first: an image that is not there needs no registry.
     let targets = engine.push_targets(&reference, a.all_tags).context(what)?;
@@ -40,7 +44,7 @@ pub fn push(root: &Path, a: PushArgs) -> CliResult {
     let ui = PushUi { quiet: a.quiet };
     for (tag, id) in &targets {
         let pushed = engine
-            .push(&pusher, tag, id, a.compression_format, &ui)
+            .push(&pusher, tag, id, compression, &ui)
             .context(|| format!("push {}:{tag}", reference.repository_familiar()))?;
         line(
             a.quiet,

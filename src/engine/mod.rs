@@ -9,6 +9,7 @@
 //! Errors are [`EngineError`]s, whose [`kind`](EngineError::kind) a caller can branch on.
 
 mod build;
+pub mod compress;
 mod error;
 mod load;
 mod manifest_list;
@@ -44,7 +45,7 @@ pub use pull::{
     PulledImage, Puller, ResolvedPull, TagList, TAG_RULE,
 };
 pub use push::{PushObserver, PushStatus, PushedTag, Pusher};
-pub use push_layer::Compression;
+pub use push_layer::{Compression, LayerCompression};
 pub use query::{HistoryRow, ImageDetails, ImageSummary, Info};
 pub use run::{RunOptions, RunOutcome};
 pub use save::{ArchiveFormat, SavedImage};

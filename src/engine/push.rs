@@ -12,7 +12,7 @@
 //! Invariant: the store changes only when the registry has confirmed the manifest (the manifest
 //! is kept and the repository digest recorded, as docker records it after a push).
 
-use super::push_layer::{compress_layer, Compression};
+use super::push_layer::{compress_layer, Compression, LayerCompression};
 use super::{Engine, EngineError, Result};
 use crate::digest::Digest;
 use crate::image::media_types as mt;
@@ -121,7 +121,7 @@ impl Engine {
         pusher: &Pusher,
         tag: &str,
         id: &Digest,
-        compression: Compression,
+        compression: LayerCompression,
         observer: &dyn PushObserver,
     ) -> Result<PushedTag> {
         let layers = self.store.image_layers(id)?;
@@ -131,7 +131,7 @@ impl Engine {
             .iter()
             .filter(|k| k.repository.domain == target.domain)
             .collect();
-        let oci = compression == Compression::Zstd
+        let oci = compression.format == Compression::Zstd
             || same_registry
                 .first()
                 .is_some_and(|k| k.media_type == mt::OCI_MANIFEST);
@@ -180,7 +180,7 @@ impl Engine {
         layer: &LayerRow,
         index: usize,
         known: &[&Known],
-        compression: Compression,
+        compression: LayerCompression,
         oci: bool,
         observer: &dyn PushObserver,
     ) -> Result<(Descriptor, Option<usize>)> {
@@ -234,7 +234,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         };
-        let media_type = match (compression, oci) {
+        let media_type = match (compression.format, oci) {
             (Compression::Zstd, _) => mt::OCI_LAYER_TAR_ZSTD,
             (Compression::Gzip, true) => mt::OCI_LAYER_TAR_GZIP,
             (Compression::Gzip, false) => mt::DOCKER_LAYER_TAR_GZIP,

@@ -1,9 +1,10 @@
 //! One layer on its way to a registry, in one pass and without a temporary file: its tar is
-//! reassembled from the tar-split record (as `save` does) and compressed in one thread, checked
-//! against the diffID as it goes; the compressed bytes are hashed and uploaded in chunks by the
-//! caller's thread as they come (the blob's digest is only known at the end, so chunks go up with
-//! `PATCH` and the digest with the final `PUT`).
+//! reassembled from the tar-split record (as `save` does) and compressed on every core
+//! (`compress`), checked against the diffID as it goes; the compressed bytes are hashed and
+//! uploaded in chunks by the caller's thread as they come (the blob's digest is only known at the
+//! end, so chunks go up with `PATCH` and the digest with the final `PUT`).
 
+use super::compress;
 use super::{EngineError, Result};
 use crate::digest::{Digest, HashingReader};
 use crate::store::{recorded, LayerPaths};
@@ -20,6 +21,46 @@ pub const CHUNK: usize = 8 << 20;
 pub enum Compression {
     Gzip,
     Zstd,
+}
+
+/// A format and its level, as buildx's `compression` and `compression-level` options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerCompression {
+    pub format: Compression,
+    level: i32,
+}
+
+impl LayerCompression {
+    /// `format` at `level` (gzip 0-9, zstd 0-22 where 0 is zstd's default, as buildx takes
+    /// them), or at lamina's default level for the format.
+    pub fn new(format: Compression, level: Option<i32>) -> Result<LayerCompression> {
+        let (range, default) = match format {
+            Compression::Gzip => (0..=9, compress::GZIP_DEFAULT_LEVEL as i32),
+            Compression::Zstd => (0..=22, compress::ZSTD_DEFAULT_LEVEL),
+        };
+        let level = level.unwrap_or(default);
+        if !range.contains(&level) {
+            return Err(EngineError::Invalid(format!(
+                "compression level {level} is out of range for {format:?} ({}-{})",
+                range.start(),
+                range.end()
+            )));
+        }
+        Ok(LayerCompression { format, level })
+    }
+
+    pub fn level(&self) -> i32 {
+        self.level
+    }
+}
+
+impl Default for LayerCompression {
+    fn default() -> Self {
+        LayerCompression {
+            format: Compression::Gzip,
+            level: compress::GZIP_DEFAULT_LEVEL as i32,
+        }
+    }
 }
 
 /// The compressed blob that was produced.
@@ -72,7 +113,7 @@ impl ChunkWriter {
 pub fn compress_layer(
     paths: &LayerPaths,
     diff_id: &Digest,
-    compression: Compression,
+    compression: LayerCompression,
     what: &str,
     mut upload: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<(Compressed, Vec<u8>)> {
@@ -100,17 +141,15 @@ pub fn compress_layer(
                 buf: Vec::with_capacity(CHUNK),
                 tx,
             };
-            match compression {
+            let threads = compress::threads();
+            match compression.format {
                 Compression::Gzip => {
-                    let mut enc =
-                        flate2::write::GzEncoder::new(&mut sink, flate2::Compression::default());
-                    io::copy(&mut hashing, &mut enc)?;
-                    enc.finish()?;
+                    // LayerCompression::new checked the range (0-9).
+                    let level = compression.level.unsigned_abs();
+                    compress::gzip(&mut hashing, &mut sink, level, threads)?
                 }
                 Compression::Zstd => {
-                    let mut enc = zstd::stream::write::Encoder::new(&mut sink, 3)?;
-                    io::copy(&mut hashing, &mut enc)?;
-                    enc.finish()?;
+                    compress::zstd(&mut hashing, &mut sink, compression.level, threads)?
                 }
             }
             let (got, size) = hashing.finish()?;
