@@ -28,7 +28,8 @@ fn level_one_push_is_one_gzip_member_per_layer_that_go_and_gzip_read() {
             &name,
         ]);
         assert!(
-            r.stderr.contains(&format!("compression level {level} is out of range"))
+            r.stderr
+                .contains(&format!("compression level {level} is out of range"))
                 && r.stderr.lines().count() == 1,
             "{}",
             r.describe()
@@ -110,7 +111,11 @@ fn gunzip_sha256(path: &std::path::Path) -> String {
         .stdin(gz.stdout.take().expect("stdout"))
         .output()
         .expect("sha256sum");
-    assert!(gz.wait().expect("wait gzip").success(), "gzip -dc {}", path.display());
+    assert!(
+        gz.wait().expect("wait gzip").success(),
+        "gzip -dc {}",
+        path.display()
+    );
     assert!(out.status.success());
     let hex = String::from_utf8_lossy(&out.stdout);
     format!("sha256:{}", hex.split_whitespace().next().unwrap_or(""))
