@@ -147,13 +147,7 @@ fn import_run_and_gc_of_busybox_images() {
 
     // one layer, from an oci-archive
     let archive = images.join("busybox/busybox-oci.tar");
-    c.ctr(&[
-        "images",
-        "import",
-        "--snapshotter",
-        "lamina",
-        archive.to_str().expect("utf-8"),
-    ]);
+    c.import(&archive);
     let expected = oracle::oracle(&layout, "latest");
     let passwd = c.run("busybox:latest", &["cat", "/etc/passwd"]);
     assert_eq!(
@@ -185,13 +179,7 @@ fn import_run_and_gc_of_busybox_images() {
 
     // four layers with whiteouts, an opaque dir and a hardlink, from a docker-archive
     let archive = images.join("busybox/layered-docker.tar");
-    c.ctr(&[
-        "images",
-        "import",
-        "--snapshotter",
-        "lamina",
-        archive.to_str().expect("utf-8"),
-    ]);
+    c.import(&archive);
     let name = only_image(&c);
     assert_eq!(c.run(&name, &["sh", "-c", LAYERED_PROBE]), LAYERED_EXPECTED);
     assert_chain_tree(&c, NS, &name, &oracle::oracle(&layout, "layered"));
@@ -220,12 +208,7 @@ fn pull_from_the_local_registry_runs_and_is_collected() {
         return;
     }
     let layout = images.join("busybox/oci");
-    let reg = registry::Registry::start(&env, &[]);
-    reg.push(
-        &format!("oci:{}:layered", layout.display()),
-        "busybox:layered",
-        &[],
-    );
+    let reg = serve_layered(&env, &layout);
     let c = Containerd::start(recipes, Store::new("ctr-pull"), Options::default());
     let name = format!("{}/busybox:layered", reg.host());
     c.ctr(&[
@@ -265,17 +248,10 @@ fn a_500_layer_image_imports_and_runs() {
     let expected = oracle::oracle(&corpus.join("oci/many-layers"), "500");
     let c = Containerd::start(recipes, Store::new("ctr-500"), Options::default());
     let archive = corpus.join("archives/many-layers-500.oci.tar");
-    let started = Instant::now();
-    c.ctr(&[
-        "images",
-        "import",
-        "--snapshotter",
-        "lamina",
-        archive.to_str().expect("utf-8"),
-    ]);
+    let took = c.import(&archive);
     eprintln!(
         "ctr images import of 500 layers into lamina: {:.1} s",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     assert_eq!(c.layers().len(), 500, "500 layers in lamina's store");
     // the image has no binaries: the host's static busybox is bound in
@@ -364,17 +340,10 @@ fn the_debian_image_imports_runs_and_equals_umoci() {
     let expected = oracle::oracle(&corpus.join("oci/debian"), "gzip");
     let c = Containerd::start(recipes, Store::new("ctr-debian"), Options::default());
     let archive = corpus.join("archives/debian-gzip.oci.tar");
-    let started = Instant::now();
-    c.ctr(&[
-        "images",
-        "import",
-        "--snapshotter",
-        "lamina",
-        archive.to_str().expect("utf-8"),
-    ]);
+    let took = c.import(&archive);
     eprintln!(
         "ctr images import of debian:gzip into lamina: {:.1} s",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     let version = c.run("debian:gzip", &["cat", "/etc/debian_version"]);
     assert_eq!(
@@ -396,13 +365,7 @@ fn containerd_reconnects_to_a_restarted_snapshotter() {
     };
     let mut c = Containerd::start(recipes, Store::new("ctr-restart"), Options::default());
     let archive = images.join("busybox/layered-docker.tar");
-    c.ctr(&[
-        "images",
-        "import",
-        "--snapshotter",
-        "lamina",
-        archive.to_str().expect("utf-8"),
-    ]);
+    c.import(&archive);
     let name = only_image(&c);
     c.snapshotter.kill();
     // the new one replaces the dead one's socket; what containerd recorded is in lamina's store
@@ -410,27 +373,7 @@ fn containerd_reconnects_to_a_restarted_snapshotter() {
     // gRPC's reconnect backoff may refuse the first calls
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let id = common::unique("c");
-        let runc_root = c.dir.join("runc").display().to_string();
-        let fifo = c.dir.join("fifo").display().to_string();
-        let r = c.ctr_in(
-            NS,
-            &[
-                "run",
-                "--rm",
-                "--snapshotter",
-                "lamina",
-                "--runc-root",
-                &runc_root,
-                "--fifo-dir",
-                &fifo,
-                &name,
-                &id,
-                "sh",
-                "-c",
-                LAYERED_PROBE,
-            ],
-        );
+        let r = c.try_run_in(NS, &[], &name, &["sh", "-c", LAYERED_PROBE]);
         if r.success() {
             assert_eq!(r.stdout, LAYERED_EXPECTED);
             break;
@@ -466,13 +409,7 @@ fn an_image_repeating_a_layer_runs() {
     OciBuilder::new()
         .image(Some("repeat:latest"), crate::mount::repeated_layer_image())
         .write_oci_archive(&archive);
-    c.ctr(&[
-        "images",
-        "import",
-        "--snapshotter",
-        "lamina",
-        archive.to_str().expect("utf-8"),
-    ]);
+    c.import(&archive);
     assert_eq!(
         c.layers().len(),
         3,
@@ -490,4 +427,15 @@ fn an_image_repeating_a_layer_runs() {
     assert_eq!(out, "from X\n/d:\nfx\nfy\n\n/etc:\nx\n");
     assert_chain_tree(&c, NS, "repeat:latest", &oracle::oracle(&layout, "latest"));
     remove_and_check_gc(&c, NS);
+}
+
+/// A local distribution registry serving the test images' `busybox:layered` (from `layout`).
+fn serve_layered(env: &registry::Env, layout: &Path) -> registry::Registry {
+    let reg = registry::Registry::start(env, &[]);
+    reg.push(
+        &format!("oci:{}:layered", layout.display()),
+        "busybox:layered",
+        &[],
+    );
+    reg
 }

@@ -32,11 +32,20 @@ fn load_debian(env: &Env, s: &Store, name: &str) {
     s.ok(&["load", &src, "--tag", name]);
 }
 
-/// What a failed push must leave as it was: the images and their digests, and the disk usage.
+/// What a failed push must leave as it was: the images and their digests, and the disk usage
+/// (without the ages `images` and `df` print, which a slow run sees change).
 fn state(s: &Store) -> String {
-    let images = s.ok(&["images", "--digests", "--no-trunc", "-a"]).stdout;
+    let images = s
+        .ok(&[
+            "images",
+            "-a",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}} {{.Size}}",
+        ])
+        .stdout;
     let df = s.ok(&["df", "-v"]).stdout;
-    format!("{images}\n{df}")
+    let ages = regex::Regex::new(r"(\d+|About an?|Less than a) \w+ ago").expect("regex");
+    format!("{images}\n{}", ages.replace_all(&df, "AGE"))
 }
 
 fn image_id(s: &Store, name: &str) -> String {
@@ -71,6 +80,28 @@ fn pushed_digest(r: &Run, tag: &str) -> String {
         "{line}"
     );
     digest.to_string()
+}
+
+/// `skopeo copy docker://NAME oci:DIR/layout:copied` (Go's registry client and gzip/zstd readers):
+/// the temp dir that holds the layout, and the layout.
+fn skopeo_to_layout(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("lamina-push-oci-")
+        .tempdir_in("/var/tmp")
+        .expect("tempdir");
+    let layout = dir.path().join("layout");
+    let out = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("oci:{}:copied", path_str(&layout)))
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, layout)
 }
 
 #[test]
@@ -169,22 +200,7 @@ fn push_again_mount_all_tags_and_pull_back() {
     if !lamina_testkit::env::on_path("umoci") {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("lamina-push-oci-")
-        .tempdir_in("/var/tmp")
-        .expect("tempdir");
-    let layout = dir.path().join("layout");
-    let out = Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!("docker://{name}"))
-        .arg(format!("oci:{}:copied", path_str(&layout)))
-        .output()
-        .expect("skopeo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_dir, layout) = skopeo_to_layout(&name);
     let umoci = oracle::oracle(&layout, "copied");
     oracle::check_mount(&s, &name, "overlay", &umoci);
 }

@@ -287,8 +287,23 @@ disabled_plugins = [{disabled}]
         r
     }
 
-    /// `ctr run --rm --snapshotter lamina [EXTRA...] IMAGE ID ARGS...` in `namespace`: its stdout.
-    pub fn run_in(&self, namespace: &str, extra: &[&str], image: &str, args: &[&str]) -> String {
+    /// `ctr images import --snapshotter lamina ARCHIVE` in the test namespace, which must succeed:
+    /// how long it took.
+    pub fn import(&self, archive: &std::path::Path) -> Duration {
+        let started = Instant::now();
+        self.ctr(&[
+            "images",
+            "import",
+            "--snapshotter",
+            "lamina",
+            archive.to_str().expect("utf-8"),
+        ]);
+        started.elapsed()
+    }
+
+    /// `ctr run --rm --snapshotter lamina [EXTRA...] IMAGE ID ARGS...` in `namespace`, whatever
+    /// its exit code.
+    pub fn try_run_in(&self, namespace: &str, extra: &[&str], image: &str, args: &[&str]) -> Run {
         let id = common::unique("c");
         let runc_root = self.dir.join("runc").display().to_string();
         let fifo = self.dir.join("fifo").display().to_string();
@@ -306,7 +321,12 @@ disabled_plugins = [{disabled}]
         all.push(image);
         all.push(&id);
         all.extend_from_slice(args);
-        let r = self.ctr_in(namespace, &all);
+        self.ctr_in(namespace, &all)
+    }
+
+    /// `try_run_in`, which must succeed: its stdout.
+    pub fn run_in(&self, namespace: &str, extra: &[&str], image: &str, args: &[&str]) -> String {
+        let r = self.try_run_in(namespace, extra, image, args);
         assert!(
             r.success(),
             "{}\n--- snapshotter log (tail) ---\n{}",

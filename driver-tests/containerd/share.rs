@@ -6,7 +6,8 @@
 
 use super::fixture::{self, Containerd, Options};
 use super::{
-    assert_chain_tree, grpc, remove_and_check_gc, COMMIT_LOGGED, LAYERED_EXPECTED, LAYERED_PROBE,
+    assert_chain_tree, grpc, remove_and_check_gc, serve_layered, COMMIT_LOGGED, LAYERED_EXPECTED,
+    LAYERED_PROBE,
 };
 use crate::common::{self, Store};
 use crate::oracle;
@@ -32,12 +33,7 @@ fn cri_pull_over_loaded(loaded: &str, shared: usize, lamina_first: bool) {
         return;
     }
     let layout = images.join("busybox/oci");
-    let reg = registry::Registry::start(&env, &[]);
-    reg.push(
-        &format!("oci:{}:layered", layout.display()),
-        "busybox:layered",
-        &[],
-    );
+    let reg = serve_layered(&env, &layout);
     let store = Store::new("ctr-share");
     store.load(Path::new(&format!("{}:{loaded}", layout.display())), &[]);
     let held = common::list_dir(&store.root.join("layers"));

@@ -3,9 +3,9 @@
 //! joined into one stream), which GNU gzip reads back to the diffID, Go's readers (skopeo, then
 //! umoci) unpack to lamina's tree, and a pull into a fresh store verifies to the same image.
 
-use super::{image_id, layer_lines, load_debian, state, store};
+use super::{image_id, layer_lines, load_debian, skopeo_to_layout, state, store};
 use crate::oracle;
-use crate::registry::fixture::{self, path_str, Registry};
+use crate::registry::fixture::{self, Registry};
 use std::io::Read;
 use std::process::{Command, Stdio};
 
@@ -40,22 +40,7 @@ fn level_one_push_is_one_gzip_member_per_layer_that_go_and_gzip_read() {
     let r = s.ok(&["push", "--compression-level", "1", &name]);
     assert_eq!(layer_lines(&r).len(), 4, "{}", r.describe());
 
-    let dir = tempfile::Builder::new()
-        .prefix("lamina-push-levels-")
-        .tempdir_in("/var/tmp")
-        .expect("tempdir");
-    let layout = dir.path().join("layout");
-    let out = Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!("docker://{name}"))
-        .arg(format!("oci:{}:copied", path_str(&layout)))
-        .output()
-        .expect("skopeo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_dir, layout) = skopeo_to_layout(&name);
 
     // every layer blob: one gzip member whose content hashes to one of the image's diffIDs
     let diff_ids = s
