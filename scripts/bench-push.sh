@@ -35,22 +35,14 @@ for t in skopeo docker-registry curl python3 mkfs.ext4; do
 done
 
 REG=$MNT/registry
+. "$REPO/scripts/loopfs.sh"
 cleanup() {
   set +e
   [ -d "$REG" ] && "$RECIPES/registry-down.sh" "$REG" >/dev/null
-  if mountpoint -q "$MNT"; then
-    grep -o " $MNT/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
-    umount "$MNT" || umount -l "$MNT"
-  fi
-  rmdir "$MNT" 2>/dev/null
-  rm -f "$IMG"
+  loopfs_down "$MNT" "$IMG"
 }
 trap cleanup EXIT
-cleanup
-mkdir -p "$MNT"
-truncate -s 12G "$IMG"
-mkfs.ext4 -q -F -O has_journal "$IMG"
-mount -o loop "$IMG" "$MNT"
+loopfs_up "$MNT" "$IMG" 12G
 echo "bench-push: fresh ext4 on $(findmnt -no SOURCE "$MNT") at $MNT; N=$N rounds" >&2
 
 STORE=$MNT/store

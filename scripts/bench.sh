@@ -33,21 +33,13 @@ for t in umoci pigz zstd tar jq openssl python3 mkfs.ext4 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench: missing $t (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
+. "$REPO/scripts/loopfs.sh"
 cleanup() {
   set +e
-  if mountpoint -q "$MNT"; then
-    grep -o " $MNT/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
-    umount "$MNT" || umount -l "$MNT"
-  fi
-  rmdir "$MNT" 2>/dev/null
-  rm -f "$IMG"
+  loopfs_down "$MNT" "$IMG"
 }
 trap cleanup EXIT
-cleanup
-mkdir -p "$MNT"
-truncate -s 6G "$IMG"
-mkfs.ext4 -q -F -O has_journal "$IMG"
-mount -o loop "$IMG" "$MNT"
+loopfs_up "$MNT" "$IMG" 6G
 echo "bench: fresh ext4 on $(findmnt -no SOURCE "$MNT") at $MNT; N=$N rounds" >&2
 
 now() { echo "$EPOCHREALTIME"; }
