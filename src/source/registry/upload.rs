@@ -251,8 +251,7 @@ impl BlobUpload<'_> {
         if let Some(l) = resp.header("location") {
             self.location = self.up.absolute(l);
         }
-        let range = resp.header("range").unwrap_or("");
-        Ok(parse_range_end(range).map_or(0, |last| last + 1))
+        Ok(held_bytes(resp.header("range").unwrap_or("")))
     }
 
     /// `PUT ?digest=` ending the upload, with the last bytes (or none).
@@ -294,11 +293,19 @@ fn is_broken(r: &Refusal) -> bool {
     )
 }
 
-/// `0-1023` -> 1023; an empty upload answers `0-0` (distribution) or nothing.
-pub(crate) fn parse_range_end(range: &str) -> Option<u64> {
+/// How many bytes an upload's `Range` says the registry holds: `0-1023` -> 1024. distribution
+/// answers `0-0` both for an empty upload and for one of one byte (its end is `size - 1`, but never
+/// below 0); a cut connection leaves the empty one, so `0-0` is read as nothing held. Were it the
+/// one byte, the resent byte 0 is refused (416), never stored twice.
+pub(crate) fn held_bytes(range: &str) -> u64 {
     let range = range.trim().strip_prefix("bytes=").unwrap_or(range.trim());
-    let (_, end) = range.split_once('-')?;
-    end.trim().parse().ok()
+    let end = range
+        .split_once('-')
+        .and_then(|(_, end)| end.trim().parse::<u64>().ok());
+    match end {
+        None | Some(0) => 0,
+        Some(last) => last + 1,
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-use super::parse_range_end;
+use super::held_bytes;
 
 #[test]
-fn the_range_an_upload_answers_gives_the_last_byte_held() {
-    assert_eq!(parse_range_end("0-1023"), Some(1023));
-    assert_eq!(parse_range_end("bytes=0-9"), Some(9));
-    // distribution's answer for an empty upload: nothing held
-    assert_eq!(parse_range_end("0--1"), None);
-    assert_eq!(parse_range_end(""), None);
+fn the_range_an_upload_answers_gives_the_bytes_held() {
+    assert_eq!(held_bytes("0-1023"), 1024);
+    assert_eq!(held_bytes("bytes=0-9"), 10);
+    // distribution's answer for an empty upload (a cut before any byte arrived): nothing held
+    assert_eq!(held_bytes("0-0"), 0);
+    assert_eq!(held_bytes("0--1"), 0);
+    assert_eq!(held_bytes(""), 0);
 }
