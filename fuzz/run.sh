@@ -2,8 +2,9 @@
 # Runs every fuzz target (or those named) for SECONDS each (default 60), one after the other, with
 # the committed seeds. Works on the stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its
 # -Z flags, and `-s none` needs no sanitizer runtime (lamina's unsafe code is a few syscall
-# wrappers; a panic or failed assertion is what these targets find). New inputs go to
-# fuzz/corpus/<target> (not committed), crashes to fuzz/artifacts/<target>.
+# wrappers; a panic or failed assertion is what these targets find). Each target starts from its
+# committed corpus, fuzz/corpus/<target> (what earlier runs found, minimised with
+# `cargo fuzz cmin`), and adds what it finds there; crashes go to fuzz/artifacts/<target>.
 # Needs: cargo install cargo-fuzz; run as root (unpack_layer creates device nodes and owners).
 set -eu
 cd "$(dirname "$0")"
