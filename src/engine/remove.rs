@@ -127,21 +127,27 @@ impl Engine {
             if let Some(e) = in_use.filter(|_| !force && is_single_reference(&refs)) {
                 return Err(e);
             }
-            self.drop_reference(&given, &mut report)?;
             refs.retain(|r| r != &given);
+            let mut dropped = vec![given.clone()];
             let repo = given.repository();
             if given.is_tag() && !refs.iter().any(|r| r.is_tag() && r.repository() == repo) {
                 let (digests, rest): (Vec<_>, Vec<_>) = refs
                     .into_iter()
                     .partition(|r| !r.is_tag() && r.repository() == repo);
-                for r in &digests {
-                    self.drop_reference(r, &mut report)?;
-                }
+                dropped.extend(digests);
                 refs = rest;
             }
             if !refs.is_empty() || !mounts.is_empty() {
+                for r in &dropped {
+                    self.drop_reference(r, &mut report)?;
+                }
                 return Ok(report);
             }
+            // The last references go with the image, in the one transaction that deletes it: a
+            // kill cannot leave it untagged and kept, a `<none>` image nobody asked for.
+            report
+                .untagged
+                .extend(dropped.iter().map(ImageRef::familiar));
         } else {
             if let Some(e) = in_use.filter(|_| !force) {
                 return Err(e);
