@@ -137,9 +137,10 @@ pub struct PushArgs {
     /// Push every tag of the repository that the store holds
     #[arg(long, short = 'a')]
     pub all_tags: bool,
-    /// Compression of the layers the registry does not have yet
-    #[arg(long, value_enum, default_value = "gzip")]
-    pub compression_format: crate::engine::Compression,
+    /// Compression of the layers the registry does not have yet (default: a blob kept by
+    /// --keep-blobs as it is, else gzip)
+    #[arg(long, value_enum)]
+    pub compression_format: Option<crate::engine::Compression>,
     /// Compression level, as buildx's compression-level: gzip 0-9 (default 6), zstd 0-22 (default 3)
     #[arg(long, value_name = "N")]
     pub compression_level: Option<i32>,
@@ -168,6 +169,9 @@ pub struct PullArgs {
     /// Most bytes of files a layer may claim per byte of its blob (sparse holes included; 0: no cap)
     #[arg(long, value_name = "RATIO", default_value_t = crate::engine::DEFAULT_MAX_EXPANSION)]
     pub max_layer_expansion: u64,
+    /// Keep the layers' compressed blobs beside them, so that push sends them as they are
+    #[arg(long)]
+    pub keep_blobs: bool,
     /// Print the pull's lines on stderr (`run` pulling a missing image, as docker does)
     #[arg(skip)]
     pub to_stderr: bool,
@@ -310,6 +314,9 @@ pub struct LoadArgs {
     /// Most bytes of files a layer may claim per byte of its blob (sparse holes included; 0: no cap)
     #[arg(long, value_name = "RATIO", default_value_t = crate::engine::DEFAULT_MAX_EXPANSION)]
     pub max_layer_expansion: u64,
+    /// Keep the layers' compressed blobs beside them, so that push sends them as they are
+    #[arg(long)]
+    pub keep_blobs: bool,
     /// Print only the image IDs
     #[arg(long, short = 'q')]
     pub quiet: bool,

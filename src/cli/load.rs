@@ -100,6 +100,7 @@ pub fn load(root: &Path, a: LoadArgs) -> CliResult {
     let platform = platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
     engine.set_max_layer_expansion(a.max_layer_expansion);
+    engine.set_keep_blobs(a.keep_blobs);
     let names = loader.ref_names();
     for (i, name) in names.iter().enumerate() {
         // Which image of several failed; one image is what SOURCE already names.

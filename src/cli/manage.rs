@@ -98,7 +98,7 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
     let reclaim = u.reclaimable();
     let total = u.layers_size();
     if !a.verbose {
-        let lines = vec![
+        let mut lines = vec![
             "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string(),
             format!(
                 "Images\t{}\t{active_images}\t{}\t{} ({}%)",
@@ -122,6 +122,20 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
                 pct(stale_size, mounts_size)
             ),
         ];
+        let (kept, kept_size) = u.kept_blobs();
+        if kept > 0 {
+            // Only in stores that keep blobs (`--keep-blobs`): others see docker's rows alone.
+            let inactive = u.layers.iter().filter(|l| !l.active);
+            let (kept_active, kept_reclaim) = inactive.fold((kept, 0), |(n, bytes), l| {
+                (n - l.kept_blobs, bytes + l.kept_size)
+            });
+            lines.push(format!(
+                "Layer blobs\t{kept}\t{kept_active}\t{}\t{} ({}%)",
+                human_size(kept_size),
+                human_size(kept_reclaim),
+                pct(kept_reclaim, kept_size)
+            ));
+        }
         print!("{}", super::format::align(&lines));
         return Ok(());
     }
@@ -155,10 +169,18 @@ pub fn df(root: &Path, a: DfArgs) -> CliResult {
     }
     print!("{}", super::format::align(&lines));
     println!("\nLayers space usage:\n");
-    let mut lines = vec!["LAYER\tSIZE\tIMAGES\tACTIVE".to_string()];
+    let kept = u.kept_blobs().0 > 0;
+    let mut lines = vec![format!(
+        "LAYER\tSIZE\tIMAGES\tACTIVE{}",
+        if kept { "\tKEPT BLOBS" } else { "" }
+    )];
     for l in &u.layers {
+        let blobs = match kept {
+            true => format!("\t{}", human_size(l.kept_size)),
+            false => String::new(),
+        };
         lines.push(format!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}{blobs}",
             l.diff_id.short(),
             human_size(l.size),
             l.images,

@@ -49,6 +49,7 @@ pub fn pull(root: &Path, a: PullArgs) -> CliResult {
     let platform = super::load::platform(&a.platform)?;
     let mut engine = Engine::open(root).context(what)?;
     engine.set_max_layer_expansion(a.max_layer_expansion);
+    engine.set_keep_blobs(a.keep_blobs);
     let ui = Arc::new(PullUi::new(a.quiet, a.to_stderr, a.platform.is_some()));
     let progress_ui = ui.clone();
     let puller = Puller::open(

@@ -57,6 +57,7 @@ fn run_image(root: &Path, a: &RunArgs) -> Result<i32, (i32, String)> {
             },
             to_stderr: true,
             max_layer_expansion: crate::engine::DEFAULT_MAX_EXPANSION,
+            keep_blobs: false,
         };
         // the pull's error already names what it pulled
         if let Err(e) = pull::pull(root, pull_args) {

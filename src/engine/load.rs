@@ -10,7 +10,7 @@
 //! tree depends on its parents (implied directories, hardlinks into lower layers; fixed up once the
 //! layers below are known and stored under its chainID) is committed.
 
-use super::{Engine, EngineError, Observer, Result};
+use super::{keep_blobs, Engine, EngineError, Observer, Result};
 use crate::digest::Digest;
 use crate::image::Platform;
 use crate::source::{self, ImageSource, ResolvedImage, SourceRef};
@@ -150,6 +150,7 @@ impl Engine {
             .filter_map(|n| Digest::chain_id(&diff_ids[..n]))
             .collect();
         let opts: UnpackOptions = self.unpack.clone();
+        let keep_blobs = self.keep_blobs;
 
         let slots: Vec<Mutex<Option<Slot>>> = diff_ids.iter().map(|_| Mutex::new(None)).collect();
         // The layers' use locks, held until the image is recorded (see the module's comment).
@@ -188,6 +189,7 @@ impl Engine {
                             chain_id: &chain_ids[i],
                             index: i,
                             staged_top: &staged_top,
+                            keep_blob: keep_blobs,
                         };
                         let fetched = store.lock_layer_use(diff_id).map(|lock| {
                             if let Ok(mut held) = in_use.lock() {
@@ -300,6 +302,8 @@ struct LayerJob<'a> {
     index: usize,
     /// 1 + the highest position this load holds a staged layer (and its chain lock) at; 0 if none.
     staged_top: &'a AtomicUsize,
+    /// Whether its compressed blob is kept (`--keep-blobs`).
+    keep_blob: bool,
 }
 
 /// Finds the layer in the store, or unpacks it into staging (committing it at once when it does
@@ -317,6 +321,7 @@ fn fetch_layer(
         chain_id,
         index,
         staged_top,
+        keep_blob,
     } = *layer;
     let event = |status| LayerEvent {
         index,
@@ -328,6 +333,9 @@ fn fetch_layer(
     let unpack_lock = store.lock_unpack(diff_id)?;
     if let Some(record) = store.find_layer(diff_id, chain_id, (&desc.digest, desc.size))? {
         observer.layer(&event(LayerStatus::Exists));
+        if keep_blob {
+            keep_blobs::keep_for_stored(store, source, desc, diff_id, &record.key())?;
+        }
         return Ok(Slot::Stored(record));
     }
     observer.layer(&event(LayerStatus::Loading));
@@ -337,14 +345,17 @@ fn fetch_layer(
         path: diff.clone(),
         source,
     })?;
-    let blob = source.open_blob(desc)?;
+    let paths = LayerPaths::staged(staging.path());
+    let mut blob = source.open_blob(desc)?;
+    if keep_blob {
+        blob = keep_blobs::tee_into_staged(store, &paths, &desc.digest, blob)?;
+    }
     let expected = ExpectedBlob {
         digest: &desc.digest,
         size: Some(desc.size),
         diff_id,
     };
     let started = std::time::Instant::now();
-    let paths = LayerPaths::staged(staging.path());
     let report =
         unpack::unpack_layer_recorded(blob, &expected, &paths.diff(), &paths.tar_split(), opts)?;
     tracing::debug!(layer = %diff_id, elapsed = ?started.elapsed(), "unpacked and verified");

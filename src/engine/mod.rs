@@ -11,6 +11,7 @@
 mod build;
 pub mod compress;
 mod error;
+mod keep_blobs;
 mod load;
 mod manifest_list;
 mod manifest_list_push;
@@ -104,6 +105,8 @@ impl Observer for Quiet {}
 pub struct Engine {
     store: Store,
     unpack: crate::unpack::UnpackOptions,
+    /// Whether loads and pulls keep the compressed layer blobs (see `keep_blobs`).
+    keep_blobs: bool,
 }
 
 impl Engine {
@@ -112,6 +115,7 @@ impl Engine {
         let mut engine = Engine {
             store: Store::open(root)?,
             unpack: Default::default(),
+            keep_blobs: false,
         };
         // Best effort, as `Store::open`'s own clean-up: a read-only command must still work.
         if let Err(e) = engine.clear_killed_mounts() {
@@ -131,6 +135,7 @@ impl Engine {
         Ok(Engine {
             store: Store::open_for_fsck(root)?,
             unpack: Default::default(),
+            keep_blobs: false,
         })
     }
 

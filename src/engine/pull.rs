@@ -268,7 +268,13 @@ impl Engine {
             self.store.put_blob(digest, bytes)?;
         }
         let repo_digest = Some((repository.as_str(), top_digest));
-        if let Some(row) = self.store.image(&id)? {
+        // With --keep-blobs a stored image goes through the load below, which keeps the blobs
+        // of its layers it does not have yet.
+        let stored = match self.keep_blobs {
+            true => None,
+            false => self.store.image(&id)?,
+        };
+        if let Some(row) = stored {
             let layers = self.store.image_layers(&id)?;
             // Held until the names are recorded, so that an `rmi` of the image meanwhile cannot
             // take the layers the record names (see `store::locks`).

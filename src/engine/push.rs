@@ -1,8 +1,9 @@
 //! `push`: an image of the store to a registry, as docker pushes it. Each layer is, in order of
 //! preference: already in the repository (`HEAD`: "Layer already exists"), mounted from another
 //! repository of the same registry that the image was pulled from or pushed to ("Mounted from"),
-//! or compressed from the stored layer as it streams and uploaded ("Pushed"). Then the config and
-//! the manifest, by tag.
+//! or uploaded ("Pushed"): its kept blob as it came, when `load`/`pull --keep-blobs` kept one that
+//! matches the compression asked for (see `keep_blobs`), else compressed from the stored layer as
+//! it streams. Then the config and the manifest, by tag.
 //!
 //! What the registry holds is known from the store: every pull and push records the repository and
 //! the manifest digest (`repo_digests`), and keeps the manifest, whose layers are the compressed
@@ -12,13 +13,14 @@
 //! Invariant: the store changes only when the registry has confirmed the manifest (the manifest
 //! is kept and the repository digest recorded, as docker records it after a push).
 
-use super::push_layer::{compress_layer, Compression, LayerCompression};
+use super::push_layer::{compress_layer, send_kept_blob, Compression, LayerCompression};
 use super::{Engine, EngineError, Result};
 use crate::digest::Digest;
 use crate::image::media_types as mt;
 use crate::image::{parse_manifest, Descriptor, Manifest, ManifestKind, Reference};
 use crate::source::registry::{MountOutcome, RegistryError, RegistryOptions, Uploader};
-use crate::store::LayerRow;
+use crate::store::{KeptBlob, LayerRow};
+use crate::unpack::{self, BlobCompression};
 use serde_json::json;
 
 /// A connection to one repository of a registry, with push rights.
@@ -131,7 +133,16 @@ impl Engine {
             .iter()
             .filter(|k| k.repository.domain == target.domain)
             .collect();
+        let kept = layers
+            .iter()
+            .map(|l| self.kept_for_push(l, compression))
+            .collect::<Result<Vec<_>>>()?;
+        let kept_zstd = kept
+            .iter()
+            .flatten()
+            .any(|(_, f)| *f == Some(Compression::Zstd));
         let oci = compression.format == Compression::Zstd
+            || kept_zstd
             || same_registry
                 .first()
                 .is_some_and(|k| k.media_type == mt::OCI_MANIFEST);
@@ -139,8 +150,15 @@ impl Engine {
         // Which known manifest every layer came from, if all came from the same one.
         let mut reused_from: Option<Option<usize>> = None;
         for (i, layer) in layers.iter().enumerate() {
-            let (desc, source) =
-                self.push_layer(pusher, layer, i, &same_registry, compression, oci, observer)?;
+            let (desc, source) = self.push_layer(
+                pusher,
+                layer,
+                i,
+                &same_registry,
+                kept[i].as_ref(),
+                (compression, oci),
+                observer,
+            )?;
             reused_from = Some(match reused_from {
                 None => source,
                 Some(prev) if prev == source => prev,
@@ -180,8 +198,8 @@ impl Engine {
         layer: &LayerRow,
         index: usize,
         known: &[&Known],
-        compression: LayerCompression,
-        oci: bool,
+        kept: Option<&(KeptBlob, Option<Compression>)>,
+        (compression, oci): (LayerCompression, bool),
         observer: &dyn PushObserver,
     ) -> Result<(Descriptor, Option<usize>)> {
         let up = &pusher.up;
@@ -206,18 +224,32 @@ impl Engine {
                 return Ok((desc.clone(), Some(k)));
             }
         }
+        if let Some((blob, format)) = kept {
+            if up.has_blob(&blob.digest)? {
+                observer.layer(&blob.digest, &PushStatus::AlreadyExists);
+                let media_type = layer_media_type(*format, oci);
+                return Ok((
+                    Descriptor::new(media_type, blob.digest.clone(), blob.size),
+                    None,
+                ));
+            }
+        }
         let what = format!("layer {}", layer.diff_id);
         let paths = self.store.layout().layer(&layer.key);
         let mut attempt = 0;
         let compressed = loop {
             let mut session = Some(up.start(&what)?);
-            let sent = compress_layer(&paths, &layer.diff_id, compression, &what, |chunk| {
+            let send = |chunk: &[u8]| {
                 let s = session
                     .as_mut()
                     .ok_or_else(|| EngineError::Invalid(what.clone()))?;
                 s.send_chunk(chunk, &|m| observer.notice(m))?;
                 Ok(())
-            });
+            };
+            let sent = match kept {
+                Some((blob, _)) => send_kept_blob(blob, &what, send),
+                None => compress_layer(&paths, &layer.diff_id, compression, &what, send),
+            };
             let result = sent.and_then(|(c, last)| {
                 let s = session
                     .take()
@@ -234,16 +266,36 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         };
-        let media_type = match (compression.format, oci) {
-            (Compression::Zstd, _) => mt::OCI_LAYER_TAR_ZSTD,
-            (Compression::Gzip, true) => mt::OCI_LAYER_TAR_GZIP,
-            (Compression::Gzip, false) => mt::DOCKER_LAYER_TAR_GZIP,
-        };
+        let format = kept.map_or(Some(compression.format), |(_, f)| *f);
         observer.layer(&compressed.digest, &PushStatus::Pushed);
         Ok((
-            Descriptor::new(media_type, compressed.digest, compressed.size),
+            Descriptor::new(
+                layer_media_type(format, oci),
+                compressed.digest,
+                compressed.size,
+            ),
             None,
         ))
+    }
+
+    /// The kept blob of `layer` (see `keep_blobs`) that `compression` lets push send as it is, with
+    /// its format (None: a plain tar); the asked (or default) format is preferred.
+    fn kept_for_push(
+        &self,
+        layer: &LayerRow,
+        compression: LayerCompression,
+    ) -> Result<Option<(KeptBlob, Option<Compression>)>> {
+        let mut taken = vec![];
+        for blob in self.store.kept_blobs(&layer.key)? {
+            let Some(format) = kept_format(&blob) else {
+                continue;
+            };
+            if compression.takes_kept(format) {
+                taken.push((blob, format));
+            }
+        }
+        taken.sort_by_key(|(_, f)| *f != Some(compression.format));
+        Ok(taken.into_iter().next())
     }
 
     /// The manifests of image `id` (with `layers` layers) the store holds, with the repository each
@@ -281,6 +333,36 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+/// The compression of a kept blob, by its first bytes; None when it cannot be read or is not a
+/// layer format push sends (the blob is then not used, and the layer is compressed again).
+fn kept_format(blob: &KeptBlob) -> Option<Option<Compression>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&blob.path)
+        .ok()?;
+    let mut magic = Vec::with_capacity(16);
+    file.by_ref().take(16).read_to_end(&mut magic).ok()?;
+    match unpack::detect(&magic).ok()? {
+        BlobCompression::Gzip => Some(Some(Compression::Gzip)),
+        BlobCompression::Zstd => Some(Some(Compression::Zstd)),
+        BlobCompression::Plain => Some(None),
+    }
+}
+
+/// A layer's media type in a manifest of the OCI (`oci`) or the Docker family; zstd is OCI's only.
+fn layer_media_type(format: Option<Compression>, oci: bool) -> &'static str {
+    match (format, oci) {
+        (Some(Compression::Zstd), _) => mt::OCI_LAYER_TAR_ZSTD,
+        (Some(Compression::Gzip), true) => mt::OCI_LAYER_TAR_GZIP,
+        (Some(Compression::Gzip), false) => mt::DOCKER_LAYER_TAR_GZIP,
+        (None, true) => mt::OCI_LAYER_TAR,
+        (None, false) => mt::DOCKER_LAYER_TAR,
     }
 }
 

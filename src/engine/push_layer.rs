@@ -7,10 +7,11 @@
 use super::compress;
 use super::{EngineError, Result};
 use crate::digest::{Digest, HashingReader};
-use crate::store::{recorded, LayerPaths};
+use crate::store::{recorded, KeptBlob, LayerPaths};
 use crate::tar::reassemble::TarSplitReader;
 use sha2::{Digest as _, Sha256};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc::{sync_channel, SyncSender};
 
 /// Chunks of this size are uploaded with one `PATCH` each.
@@ -28,12 +29,18 @@ pub enum Compression {
 pub struct LayerCompression {
     pub format: Compression,
     level: i32,
+    /// Whether the format and the level were asked for, or are the defaults: a kept blob (see
+    /// `keep_blobs`) is sent as it is unless it differs from what was asked.
+    format_asked: bool,
+    level_asked: bool,
 }
 
 impl LayerCompression {
-    /// `format` at `level` (gzip 0-9, zstd 0-22 where 0 is zstd's default, as buildx takes
-    /// them), or at lamina's default level for the format.
-    pub fn new(format: Compression, level: Option<i32>) -> Result<LayerCompression> {
+    /// `format` (default gzip) at `level` (gzip 0-9, zstd 0-22 where 0 is zstd's default, as
+    /// buildx takes them), or at lamina's default level for the format.
+    pub fn new(format: Option<Compression>, level: Option<i32>) -> Result<LayerCompression> {
+        let (format_asked, level_asked) = (format.is_some(), level.is_some());
+        let format = format.unwrap_or(Compression::Gzip);
         let (range, default) = match format {
             Compression::Gzip => (0..=9, compress::GZIP_DEFAULT_LEVEL as i32),
             Compression::Zstd => (0..=22, compress::ZSTD_DEFAULT_LEVEL),
@@ -46,11 +53,23 @@ impl LayerCompression {
                 range.end()
             )));
         }
-        Ok(LayerCompression { format, level })
+        Ok(LayerCompression {
+            format,
+            level,
+            format_asked,
+            level_asked,
+        })
     }
 
     pub fn level(&self) -> i32 {
         self.level
+    }
+
+    /// Whether a kept blob compressed as `kept` (None: a plain tar) may be sent instead of the
+    /// layer compressed again: when no level was asked for (a kept blob's level is unknown) and
+    /// the format, if one was asked for, is its format.
+    pub fn takes_kept(&self, kept: Option<Compression>) -> bool {
+        !self.level_asked && (!self.format_asked || kept == Some(self.format))
     }
 }
 
@@ -59,6 +78,8 @@ impl Default for LayerCompression {
         LayerCompression {
             format: Compression::Gzip,
             level: compress::GZIP_DEFAULT_LEVEL as i32,
+            format_asked: false,
+            level_asked: false,
         }
     }
 }
@@ -188,4 +209,56 @@ pub fn compress_layer(
             .map_err(|e| push_err(what, e))?;
         Ok((Compressed { digest, size }, last))
     })
+}
+
+/// Sends a kept blob (see `keep_blobs`) as it is, in upload-sized chunks, checking its digest as it
+/// goes: every chunk but the last goes to `upload`, and the last is returned for the final request,
+/// as [`compress_layer`] does. A blob changed on disk fails before that final request.
+pub fn send_kept_blob(
+    blob: &KeptBlob,
+    what: &str,
+    mut upload: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<(Compressed, Vec<u8>)> {
+    let path = &blob.path;
+    let read_err = |e: io::Error| push_err(what, format!("reading {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(read_err)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut pending: Option<Vec<u8>> = None;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        (&mut file)
+            .take(CHUNK as u64)
+            .read_to_end(&mut chunk)
+            .map_err(read_err)?;
+        if chunk.is_empty() {
+            break;
+        }
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        let short = chunk.len() < CHUNK;
+        if let Some(full) = pending.replace(chunk) {
+            upload(&full)?;
+        }
+        if short {
+            break;
+        }
+    }
+    let digest =
+        Digest::from_hex(&hex::encode(hasher.finalize())).map_err(|e| push_err(what, e))?;
+    if digest != blob.digest {
+        return Err(push_err(
+            what,
+            format!(
+                "the kept blob {} has changed on disk (its digest is now {digest}); \
+                 `lamina fsck --repair` removes it",
+                path.display()
+            ),
+        ));
+    }
+    Ok((Compressed { digest, size }, pending.unwrap_or_default()))
 }

@@ -36,6 +36,9 @@ pub struct LayerUsage {
     pub images: usize,
     /// Whether an image that uses it is mounted, or containerd holds it as a snapshot.
     pub active: bool,
+    /// Its compressed blobs kept for push (`--keep-blobs`): how many, and their bytes.
+    pub kept_blobs: usize,
+    pub kept_size: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,12 @@ impl DiskUsage {
     /// Bytes of all stored layers, each counted once.
     pub fn layers_size(&self) -> u64 {
         self.layers.iter().map(|l| l.size).sum()
+    }
+
+    /// Kept layer blobs: how many, and their bytes.
+    pub fn kept_blobs(&self) -> (usize, u64) {
+        let count = self.layers.iter().map(|l| l.kept_blobs).sum();
+        (count, self.layers.iter().map(|l| l.kept_size).sum())
     }
 
     /// Bytes that deleting every image no mount uses would free.
@@ -124,7 +133,10 @@ impl Store {
             }
         }
         for l in self.db.layers()? {
+            let kept = self.kept_blobs(&l.key)?;
             usage.layers.push(LayerUsage {
+                kept_blobs: kept.len(),
+                kept_size: kept.iter().map(|b| b.size).sum(),
                 images: users.get(&l.key).copied().unwrap_or(0),
                 active: active.get(&l.key).copied().unwrap_or(false),
                 key: l.key,

@@ -47,6 +47,8 @@ pub enum ProblemKind {
     OrphanLayer,
     BrokenImage,
     OrphanBlob,
+    /// A layer's kept blob (`--keep-blobs`) that changed, or a file in its `blobs/` that is not one.
+    KeptBlob,
     /// A dir or file of the store that others than its owner may read (see `perms`).
     Permissions,
 }

@@ -117,6 +117,7 @@ impl Store {
                 continue;
             }
             self.check_layer_record(r, opts, &l, &subject)?;
+            self.check_kept_blobs(r, opts, &l.key, &subject)?;
             if self.db.layer_users(&l.key)? == 0 && !self.layer_held(&l.diff_id)? {
                 let i = r.add(ProblemKind::UnusedLayer, &subject, "no image uses it");
                 if opts.repair {

@@ -136,6 +136,16 @@ impl LayerPaths {
     pub fn files(&self) -> PathBuf {
         self.dir.join(super::recorded::FILE_LIST)
     }
+
+    /// The compressed blobs of the layer kept for `push` (see `kept_blobs`).
+    pub fn kept_blobs(&self) -> PathBuf {
+        self.dir.join("blobs")
+    }
+
+    /// One kept blob, named by its digest's hex.
+    pub fn kept_blob(&self, digest: &Digest) -> PathBuf {
+        self.kept_blobs().join(digest.hex())
+    }
 }
 
 #[derive(Debug, Clone)]

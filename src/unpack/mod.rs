@@ -43,6 +43,7 @@ mod recorded_tests;
 mod support_tests;
 #[cfg(test)]
 mod unpack_tests;
+mod verify;
 
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ use crate::tar::Tap;
 
 pub use fixup::fix_up_layer;
 pub use pack::{write_layer_tar, write_layer_tar_with, PackReport, TreeKind};
+pub use verify::verify_blob;
 
 /// Buffer between the decompressor and the tar framing, and in front of the raw blob.
 pub(crate) const STREAM_BUF: usize = 256 * 1024;
@@ -324,8 +326,9 @@ fn check_blob(expected: &ExpectedBlob, (digest, size): &(Digest, u64)) -> Result
     Ok(())
 }
 
+/// How a layer blob is compressed, told by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
+pub enum BlobCompression {
     Gzip,
     Zstd,
     Plain,
@@ -333,20 +336,20 @@ enum Compression {
 
 /// Picks the decompressor from the first bytes, as containerd and docker do (the media type is
 /// advice; the bytes are the truth).
-fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
+pub fn detect(magic: &[u8]) -> Result<BlobCompression, &'static str> {
     const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
     Ok(match magic {
-        [0x1f, 0x8b, ..] => Compression::Gzip,
-        [a, b, c, d, ..] if [*a, *b, *c, *d] == ZSTD => Compression::Zstd,
+        [0x1f, 0x8b, ..] => BlobCompression::Gzip,
+        [a, b, c, d, ..] if [*a, *b, *c, *d] == ZSTD => BlobCompression::Zstd,
         // A zstd stream may open with a skippable frame (magic 0x184D2A50..=0x184D2A5F, LE).
-        [a, 0x2a, 0x4d, 0x18, ..] if a & 0xf0 == 0x50 => Compression::Zstd,
+        [a, 0x2a, 0x4d, 0x18, ..] if a & 0xf0 == 0x50 => BlobCompression::Zstd,
         // "BZh", a block size digit, then the block magic (so a tar whose first name starts
         // with "BZh" is still a tar).
         [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..] => {
             return Err("bzip2 layers are not supported")
         }
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => return Err("xz layers are not supported"),
-        _ => Compression::Plain,
+        _ => BlobCompression::Plain,
     })
 }
 
@@ -355,11 +358,14 @@ fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
 /// full sha256 pass over the layer).
 type Decoded = (apply::Applied, Option<(Digest, u64)>);
 
-fn decoder<'a, R: io::BufRead + 'a>(kind: Compression, input: R) -> io::Result<Box<dyn Read + 'a>> {
+fn decoder<'a, R: io::BufRead + 'a>(
+    kind: BlobCompression,
+    input: R,
+) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match kind {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Compression::Plain => Box::new(input),
+        BlobCompression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        BlobCompression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        BlobCompression::Plain => Box::new(input),
     })
 }
 
@@ -397,7 +403,7 @@ fn decode_and_apply<B: io::BufRead>(
         .map_err(|m| decompress_err(io::Error::new(io::ErrorKind::Unsupported, m)))?;
     let input = Read::chain(&magic[..got], compressed);
     let mut decoder = decoder(kind, input).map_err(decompress_err)?;
-    if kind == Compression::Plain {
+    if kind == BlobCompression::Plain {
         let applied = pipeline::apply_stream(&mut decoder, dest, id, opts, threaded, tap)?;
         return Ok((applied, None));
     }
