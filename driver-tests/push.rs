@@ -254,4 +254,5 @@ fn push_resumes_after_a_connection_cut_mid_layer() {
 
 mod auth;
 mod bad_input;
+mod kept;
 mod levels;

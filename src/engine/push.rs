@@ -129,9 +129,16 @@ impl Engine {
         let layers = self.store.image_layers(id)?;
         let known = self.known_manifests(id, layers.len())?;
         let target = &pusher.reference;
+        // Blobs of the registry are reused unless they are of another format than was asked for.
         let same_registry: Vec<&Known> = known
             .iter()
             .filter(|k| k.repository.domain == target.domain)
+            .filter(|k| {
+                k.manifest
+                    .layers
+                    .iter()
+                    .all(|l| compression.takes_format(media_type_format(&l.media_type)))
+            })
             .collect();
         let kept = layers
             .iter()
@@ -352,6 +359,15 @@ fn kept_format(blob: &KeptBlob) -> Option<Option<Compression>> {
         BlobCompression::Gzip => Some(Some(Compression::Gzip)),
         BlobCompression::Zstd => Some(Some(Compression::Zstd)),
         BlobCompression::Plain => Some(None),
+    }
+}
+
+/// The format a layer media type names (None: a plain tar or a type push does not know).
+fn media_type_format(media_type: &str) -> Option<Compression> {
+    match crate::image::manifest::layer_compression(media_type) {
+        Ok(crate::image::LayerCompression::Gzip) => Some(Compression::Gzip),
+        Ok(crate::image::LayerCompression::Zstd) => Some(Compression::Zstd),
+        _ => None,
     }
 }
 

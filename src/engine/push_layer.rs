@@ -69,7 +69,13 @@ impl LayerCompression {
     /// layer compressed again: when no level was asked for (a kept blob's level is unknown) and
     /// the format, if one was asked for, is its format.
     pub fn takes_kept(&self, kept: Option<Compression>) -> bool {
-        !self.level_asked && (!self.format_asked || kept == Some(self.format))
+        !self.level_asked && self.takes_format(kept)
+    }
+
+    /// Whether a blob in `format` (None: a plain tar) is what was asked for: any, unless a
+    /// format was asked for.
+    pub fn takes_format(&self, format: Option<Compression>) -> bool {
+        !self.format_asked || format == Some(self.format)
     }
 }
 
