@@ -28,6 +28,7 @@ mod snapshots;
 mod snapshots_commit;
 mod snapshots_cri;
 mod snapshots_fetch;
+mod snapshots_fetch_jobs;
 mod snapshots_filter;
 mod snapshots_share;
 
@@ -113,7 +114,7 @@ pub struct Engine {
     /// Whether labelled Prepares fetch their layers (`snapshots_fetch`); off unless asked for.
     fetch_layers: bool,
     /// The layer fetches of those Prepares, shared with the threads that run them.
-    fetches: std::sync::Arc<snapshots_fetch::Fetches>,
+    fetches: std::sync::Arc<snapshots_fetch_jobs::Fetches>,
 }
 
 impl Engine {

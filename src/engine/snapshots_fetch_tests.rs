@@ -49,11 +49,7 @@ fn a_layer_lamina_cannot_fetch_is_prepared_for_containerd_to_apply() {
     above.insert(LABEL_SNAPSHOT_REF.into(), digest(8));
     let mounts = engine.snapshot_prepare("extract-2", "", above).unwrap();
     assert_eq!(mounts.len(), 1);
-    assert_eq!(
-        engine.fetches.pending.lock().unwrap().len(),
-        0,
-        "all claimed"
-    );
+    assert_eq!(engine.fetches.waiting(), 0, "all claimed");
 }
 
 #[test]
