@@ -3,7 +3,8 @@
 //! lamina fetches every layer from the registry itself on the labelled Prepares, containerd
 //! fetches no layer blob and lamina serves no Commit. Then a pod runs the image as kubelet would
 //! (../shared/recipes/cri-pod: RunPodSandbox, CreateContainer, StartContainer), and containerd's
-//! GC takes the fetched layers away again.
+//! GC takes the fetched layers away again. A registry only containerd has credentials for makes
+//! every layer fall back to containerd's own fetch and apply.
 
 use super::fixture::{self, Containerd, Options};
 use super::share::layer_digests;
@@ -53,6 +54,7 @@ fn a_cri_pull_is_fetched_by_lamina_and_its_pod_runs() {
         Options {
             cri_registry: Some(reg.host()),
             fetch_layers: true,
+            ..Options::default()
         },
     );
     let name = format!("{}/busybox:layered", reg.host());
@@ -127,6 +129,65 @@ fn a_cri_pull_is_fetched_by_lamina_and_its_pod_runs() {
 
     // containerd's GC removes both images: nothing of them stays in lamina's store
     remove_and_check_gc(&c, "k8s.io");
+}
+
+/// A registry that wants credentials only containerd has (as kubelet's pull secrets): lamina's
+/// fetches get a 401, and every layer falls back to containerd's own fetch and apply. The pull
+/// succeeds all the same, each layer once in lamina's store, and the snapshotter says why.
+#[test]
+fn a_cri_pull_lamina_cannot_fetch_falls_back_to_containerd() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(images) = common::test_images() else {
+        return;
+    };
+    let Some(env) = registry::env() else {
+        return;
+    };
+    if !common::have_tool("umoci") {
+        return;
+    }
+    let layout = images.join("busybox/oci");
+    let reg = registry::Registry::start(&env, &["--auth"]);
+    reg.push(
+        &format!("oci:{}:layered", layout.display()),
+        "busybox:layered",
+        &[],
+    );
+    let c = Containerd::start(
+        recipes,
+        Store::new("ctr-cri-auth").with_docker_config(),
+        Options {
+            cri_registry: Some(reg.host()),
+            fetch_layers: true,
+            cri_auth: Some(("lamina".into(), "lamina-pass".into())),
+        },
+    );
+    let name = format!("{}/busybox:layered", reg.host());
+    grpc::cri_pull(&c.socket(), &name).unwrap_or_else(|(code, msg)| {
+        panic!(
+            "CRI PullImage {name}: {code:?} {msg}\n--- snapshotter log (tail) ---\n{}",
+            fixture::tail(&c.snapshotter.log_text(), 30)
+        )
+    });
+    let layers = layer_digests(&layout, "layered");
+    let log = c.snapshotter.log_text();
+    assert_eq!(c.snapshotter.logged(FETCHED_LOGGED), 0, "{log}");
+    assert_eq!(
+        c.snapshotter
+            .logged("fast pull: containerd unpacks the layer"),
+        layers.len(),
+        "a fallback logged per layer:\n{log}"
+    );
+    assert!(log.contains("401") || log.contains("unauthorized"), "{log}");
+    assert_eq!(c.snapshotter.logged(COMMIT_LOGGED), layers.len(), "{log}");
+    let content = c.ctr_in("k8s.io", &["content", "ls", "-q"]).stdout;
+    for layer in &layers {
+        assert!(content.contains(layer.as_str()), "{layer} in:\n{content}");
+    }
+    assert_eq!(c.layers().len(), layers.len(), "lamina's store");
+    assert_chain_tree(&c, "k8s.io", &name, &oracle::oracle(&layout, "layered"));
 }
 
 /// The text of a CRI container log (`<time> <stream> <tag> <text>` per line).

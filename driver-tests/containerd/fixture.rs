@@ -129,6 +129,9 @@ pub struct Options {
     /// Let the snapshotter fetch the layers of a labelled (CRI) pull itself, the fast pull; off,
     /// it runs with `--no-fetch` and containerd applies what lamina does not hold.
     pub fetch_layers: bool,
+    /// User and password CRI sends to `cri_registry` (kubelet's pull secrets reach containerd,
+    /// never the snapshotter).
+    pub cri_auth: Option<(String, String)>,
 }
 
 /// A private containerd using `lamina` as a proxy snapshotter, with the snapshotter's store.
@@ -233,6 +236,14 @@ disabled_plugins = [{disabled}]
     endpoint = ["http://{host}"]
 "#
             ));
+            if let Some((user, pass)) = &options.cri_auth {
+                config.push_str(&format!(
+                    r#"  [plugins."io.containerd.grpc.v1.cri".registry.configs."{host}".auth]
+    username = "{user}"
+    password = "{pass}"
+"#
+                ));
+            }
         }
         std::fs::write(self.dir.join("config.toml"), config).expect("config.toml");
     }
