@@ -131,6 +131,63 @@ fn a_cri_pull_is_fetched_by_lamina_and_its_pod_runs() {
     remove_and_check_gc(&c, "k8s.io");
 }
 
+/// The fast pull over a base `lamina load` stored (`busybox:latest` is `busybox:layered`'s bottom
+/// layer): the base is shared, the first labelled Prepare is the second layer's, and lamina
+/// fetches the three above it. containerd fetches and applies nothing.
+#[test]
+fn a_cri_pull_over_a_loaded_base_fetches_only_the_rest() {
+    let Some(recipes) = fixture::recipes() else {
+        return;
+    };
+    let Some(images) = common::test_images() else {
+        return;
+    };
+    let Some(env) = registry::env() else {
+        return;
+    };
+    let layout = images.join("busybox/oci");
+    let reg = serve_layered(&env, &layout);
+    let store = Store::new("ctr-cri-base").with_docker_config();
+    store.load(Path::new(&format!("{}:latest", layout.display())), &[]);
+    let c = Containerd::start(
+        recipes,
+        store,
+        Options {
+            cri_registry: Some(reg.host()),
+            fetch_layers: true,
+            ..Options::default()
+        },
+    );
+    let name = format!("{}/busybox:layered", reg.host());
+    grpc::cri_pull(&c.socket(), &name).unwrap_or_else(|(code, msg)| {
+        panic!(
+            "CRI PullImage {name}: {code:?} {msg}\n--- snapshotter log (tail) ---\n{}",
+            fixture::tail(&c.snapshotter.log_text(), 30)
+        )
+    });
+    let layers = layer_digests(&layout, "layered");
+    let log = c.snapshotter.log_text();
+    assert_eq!(
+        c.snapshotter.logged(FETCHED_LOGGED),
+        layers.len() - 1,
+        "{log}"
+    );
+    assert_eq!(c.snapshotter.logged(COMMIT_LOGGED), 0, "{log}");
+    let content = c.ctr_in("k8s.io", &["content", "ls", "-q"]).stdout;
+    for layer in &layers {
+        assert!(!content.contains(layer.as_str()), "{layer} in:\n{content}");
+    }
+    assert_eq!(
+        c.layers().len(),
+        layers.len(),
+        "each layer once in lamina's store"
+    );
+    assert_eq!(
+        c.run_in("k8s.io", &[], &name, &["sh", "-c", LAYERED_PROBE]),
+        LAYERED_EXPECTED
+    );
+}
+
 /// A registry that wants credentials only containerd has (as kubelet's pull secrets): lamina's
 /// fetches get a 401, and every layer falls back to containerd's own fetch and apply. The pull
 /// succeeds all the same, each layer once in lamina's store, and the snapshotter says why.
