@@ -93,6 +93,9 @@ impl Engine {
     ) -> Result<PrepareStep> {
         if let Some(target) = labels.get(super::LABEL_SNAPSHOT_REF).cloned() {
             if self.snapshot_share(&target, parent, &labels)? {
+                if let Ok(Some(cri)) = CriLayer::from_labels(&labels) {
+                    self.fetches.abandon(&cri);
+                }
                 return Err(refused(&target, SnapshotRefusal::Exists).into());
             }
         }

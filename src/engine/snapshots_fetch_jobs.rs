@@ -96,6 +96,13 @@ impl Pending {
         self.changed.notify_all();
     }
 
+    /// Nobody will take the outcome: dropped now (or when it arrives), with its locks.
+    fn abandon(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *state = State::Taken;
+        self.changed.notify_all();
+    }
+
     /// Waits for the outcome and takes it.
     pub(super) fn take(&self) -> Outcome {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -197,6 +204,17 @@ impl Fetches {
     #[cfg(test)]
     pub(super) fn waiting(&self) -> usize {
         self.pending.lock().map_or(0, |m| m.len())
+    }
+
+    /// A layer containerd got another way (the store shared it): its fetch's outcome is dropped
+    /// now rather than held, with its use lock, until [`UNCLAIMED_FOR`] has passed.
+    pub(super) fn abandon(&self, cri: &CriLayer) {
+        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = map.remove(&key(cri, &cri.blob));
+        drop(map);
+        if let Some(p) = pending {
+            p.abandon();
+        }
     }
 
     pub(super) fn forget(&self, key: &Key, pending: &Arc<Pending>) {

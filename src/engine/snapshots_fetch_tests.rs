@@ -64,3 +64,32 @@ fn without_fetching_a_labelled_prepare_is_an_ordinary_one() {
         "off unless asked for"
     );
 }
+
+#[test]
+fn a_layer_got_another_way_stops_waiting_for_its_prepare() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::open(dir.path()).unwrap();
+    engine.set_snapshot_fetch(true);
+    let PrepareStep::Fetching(wait) = engine
+        .snapshot_prepare_begin("extract-1", "", unreachable_pull())
+        .unwrap()
+    else {
+        panic!("a labelled Prepare fetches its layer");
+    };
+    engine.snapshot_prepare_finish(wait.wait()).unwrap();
+    assert_eq!(
+        engine.fetches.waiting(),
+        1,
+        "the layer above waits for its Prepare"
+    );
+    // containerd's Prepare of the layer above was answered from the store (snapshots_share)
+    let mut above = unreachable_pull();
+    above.insert(LABEL_CRI_LAYER_DIGEST.into(), digest(2));
+    let cri = CriLayer::from_labels(&above).unwrap().unwrap();
+    engine.fetches.abandon(&cri);
+    assert_eq!(
+        engine.fetches.waiting(),
+        0,
+        "dropped, not held until the expiry"
+    );
+}
