@@ -5,8 +5,10 @@
 //! image imports and runs. A layer chain `lamina load` stored is shared with a pull through
 //! containerd's CRI plugin (the unpacker's `containerd.io/snapshot.ref` path): containerd fetches
 //! and applies nothing. The sharing tests are in `containerd/share.rs`, the port of containerd 2.x's rename case in
-//! `containerd/rename.rs`.
+//! `containerd/rename.rs`, the fast pull (lamina fetches the layers of a CRI pull itself) and a
+//! pod run through CRI in `containerd/cri.rs`.
 
+mod cri;
 mod fixture;
 mod grpc;
 mod mounts;

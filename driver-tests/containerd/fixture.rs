@@ -49,6 +49,11 @@ pub struct Snapshotter {
 
 impl Snapshotter {
     pub fn start(store: &Store) -> Snapshotter {
+        Snapshotter::start_with(store, &[])
+    }
+
+    /// `lamina snapshotter --address SOCK EXTRA...`.
+    pub fn start_with(store: &Store, extra: &[&str]) -> Snapshotter {
         let socket = store.base.join("lamina.sock");
         let log = store.base.join("snapshotter.log");
         let out = std::fs::File::create(&log).expect("snapshotter log");
@@ -58,6 +63,7 @@ impl Snapshotter {
             .arg("snapshotter")
             .arg("--address")
             .arg(&socket)
+            .args(extra)
             .env("LAMINA_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out)
@@ -120,6 +126,12 @@ pub struct Options {
     /// Turn the CRI plugin on (namespace `k8s.io`, default snapshotter `lamina`), with this
     /// `127.0.0.1:PORT` registry reachable over plain HTTP.
     pub cri_registry: Option<String>,
+    /// Let the snapshotter fetch the layers of a labelled (CRI) pull itself, the fast pull; off,
+    /// it runs with `--no-fetch` and containerd applies what lamina does not hold.
+    pub fetch_layers: bool,
+    /// User and password CRI sends to `cri_registry` (kubelet's pull secrets reach containerd,
+    /// never the snapshotter).
+    pub cri_auth: Option<(String, String)>,
 }
 
 /// A private containerd using `lamina` as a proxy snapshotter, with the snapshotter's store.
@@ -134,7 +146,12 @@ pub struct Containerd {
 impl Containerd {
     /// Starts the snapshotter on `store`, then containerd.
     pub fn start(recipes: PathBuf, store: Store, options: Options) -> Containerd {
-        let snapshotter = Snapshotter::start(&store);
+        let extra: &[&str] = if options.fetch_layers {
+            &[]
+        } else {
+            &["--no-fetch"]
+        };
+        let snapshotter = Snapshotter::start_with(&store, extra);
         let dir = store.scratch("ctrd");
         let c = Containerd {
             recipes,
@@ -219,6 +236,14 @@ disabled_plugins = [{disabled}]
     endpoint = ["http://{host}"]
 "#
             ));
+            if let Some((user, pass)) = &options.cri_auth {
+                config.push_str(&format!(
+                    r#"  [plugins."io.containerd.grpc.v1.cri".registry.configs."{host}".auth]
+    username = "{user}"
+    password = "{pass}"
+"#
+                ));
+            }
         }
         std::fs::write(self.dir.join("config.toml"), config).expect("config.toml");
     }

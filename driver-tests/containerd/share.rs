@@ -44,6 +44,7 @@ fn cri_pull_over_loaded(loaded: &str, shared: usize, lamina_first: bool) {
         store,
         Options {
             cri_registry: Some(reg.host()),
+            ..Options::default()
         },
     );
     let name = format!("{}/busybox:layered", reg.host());
@@ -148,7 +149,7 @@ fn a_cri_pull_applies_its_layers_over_a_base_lamina_holds() {
 }
 
 /// The layer digests of LAYOUT:TAG's manifest.
-fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
+pub(super) fn layer_digests(layout: &Path, tag: &str) -> Vec<String> {
     let read = |p: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
             .expect("JSON")

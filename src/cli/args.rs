@@ -88,6 +88,10 @@ pub struct SnapshotterArgs {
     /// The unix socket to serve containerd's Snapshots API on (containerd's proxy_plugins address)
     #[arg(long)]
     pub address: PathBuf,
+    /// Never fetch a layer from its registry for a Prepare with CRI labels (the fast pull):
+    /// containerd then fetches and applies every layer lamina does not hold
+    #[arg(long)]
+    pub no_fetch: bool,
 }
 
 /// `lamina image ...`: the same commands under docker's `docker image` names.

@@ -101,7 +101,7 @@ pub(crate) fn tag_for_ref(ref_name: &str, default_repository: &str) -> Result<St
 }
 
 /// One layer's progress through the pipeline.
-enum Slot {
+pub(super) enum Slot {
     /// In the store (found, or committed by us).
     Stored(LayerRecord),
     /// Unpacked into staging, waiting for its parents to be fixed up; the chain lock is held until
@@ -290,25 +290,25 @@ fn largest_first(image: &ResolvedImage) -> Vec<usize> {
 /// Layers in flight at once: two more than the cores, since a layer also waits (for the source,
 /// the lock, its `syncfs`), and each one's unpacking keeps its own threads busy meanwhile. Memory
 /// per layer is a few buffers, so this does not grow with the layers' sizes.
-fn layer_workers() -> usize {
+pub(super) fn layer_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 2
 }
 
 /// One layer of the image being loaded, and where it sits.
-struct LayerJob<'a> {
-    desc: &'a crate::image::Descriptor,
-    diff_id: &'a Digest,
-    chain_id: &'a Digest,
-    index: usize,
+pub(super) struct LayerJob<'a> {
+    pub(super) desc: &'a crate::image::Descriptor,
+    pub(super) diff_id: &'a Digest,
+    pub(super) chain_id: &'a Digest,
+    pub(super) index: usize,
     /// 1 + the highest position this load holds a staged layer (and its chain lock) at; 0 if none.
-    staged_top: &'a AtomicUsize,
+    pub(super) staged_top: &'a AtomicUsize,
     /// Whether its compressed blob is kept (`--keep-blobs`).
-    keep_blob: bool,
+    pub(super) keep_blob: bool,
 }
 
 /// Finds the layer in the store, or unpacks it into staging (committing it at once when it does
 /// not depend on its parents).
-fn fetch_layer(
+pub(super) fn fetch_layer(
     store: &Store,
     source: &dyn ImageSource,
     layer: &LayerJob,
@@ -404,7 +404,7 @@ fn wait_for_chain(store: &Store, layer: &LayerJob) -> Result<Option<FileLock>> {
 }
 
 /// Finishes the staged layer's records and moves it into `layers/`.
-fn commit_layer(store: &Store, staging: Staging, record: &LayerRecord) -> Result<()> {
+pub(super) fn commit_layer(store: &Store, staging: Staging, record: &LayerRecord) -> Result<()> {
     let started = std::time::Instant::now();
     // The layer's data goes to disk while the file list is made: the syncfs in `commit_to` then
     // has little left to wait for. Its errors are the final syncfs's to report; without a thread

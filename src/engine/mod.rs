@@ -27,6 +27,9 @@ mod save;
 mod search;
 mod snapshots;
 mod snapshots_commit;
+mod snapshots_cri;
+mod snapshots_fetch;
+mod snapshots_fetch_jobs;
 mod snapshots_filter;
 mod snapshots_share;
 
@@ -54,6 +57,10 @@ pub use search::{
     search, split_search_term, SearchFilter, SearchReport, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT,
 };
 pub use snapshots::{Labels, SnapshotInfo, SnapshotUsage, LABEL_PARENT_CHAIN, LABEL_SNAPSHOT_REF};
+pub use snapshots_cri::{
+    LABEL_CRI_IMAGE_LAYERS, LABEL_CRI_IMAGE_REF, LABEL_CRI_LAYER_DIGEST, LABEL_CRI_MANIFEST_DIGEST,
+};
+pub use snapshots_fetch::{Fallback, FetchedPrepare, LayerWait, PrepareStep, UNCLAIMED_FOR};
 
 /// Data types of the layers below that callers see in results; re-exported so that a caller needs
 /// nothing but `engine`.
@@ -107,6 +114,10 @@ pub struct Engine {
     unpack: crate::unpack::UnpackOptions,
     /// Whether loads and pulls keep the compressed layer blobs (see `keep_blobs`).
     keep_blobs: bool,
+    /// Whether labelled Prepares fetch their layers (`snapshots_fetch`); off unless asked for.
+    fetch_layers: bool,
+    /// The layer fetches of those Prepares, shared with the threads that run them.
+    fetches: std::sync::Arc<snapshots_fetch_jobs::Fetches>,
 }
 
 impl Engine {
@@ -116,6 +127,8 @@ impl Engine {
             store: Store::open(root)?,
             unpack: Default::default(),
             keep_blobs: false,
+            fetch_layers: false,
+            fetches: Default::default(),
         };
         // Best effort, as `Store::open`'s own clean-up: a read-only command must still work.
         if let Err(e) = engine.clear_killed_mounts() {
@@ -136,6 +149,8 @@ impl Engine {
             store: Store::open_for_fsck(root)?,
             unpack: Default::default(),
             keep_blobs: false,
+            fetch_layers: false,
+            fetches: Default::default(),
         })
     }
 

@@ -66,6 +66,11 @@ impl Puller {
         Ok(TagList { valid, refused })
     }
 
+    /// The registry repository, as an image source (the snapshotter's own fetches read from it).
+    pub(super) fn source(&self) -> &RegistrySource {
+        &self.source
+    }
+
     /// A manifest or index exactly as the registry serves it.
     pub fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
         Ok(self.source.fetch_manifest(tag_or_digest)?.bytes)
@@ -195,6 +200,11 @@ impl ResolvedPull {
     /// The digest of what the tag names (the index for a multi-platform image), as docker shows it.
     pub fn digest(&self) -> &Digest {
         &self.top_digest
+    }
+
+    /// The manifest, config and layers it resolved to.
+    pub(super) fn image(&self) -> &ResolvedImage {
+        &self.image
     }
 }
 

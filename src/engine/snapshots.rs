@@ -10,6 +10,7 @@
 //! `store::snapshots`), so the option string of a 500-layer chain fits in a page once containerd
 //! has made the names relative.
 
+use super::snapshots_fetch::PrepareStep;
 use super::snapshots_filter::Filters;
 use super::{Engine, EngineError, Result};
 use crate::mount::{self, OverlaySpec, RuntimeMount};
@@ -85,20 +86,20 @@ impl EngineError {
 
 impl Engine {
     /// `Prepare`: an active snapshot `key` over `parent` (a committed snapshot, or "" for an
-    /// empty tree). With a [`LABEL_SNAPSHOT_REF`] this store can serve, the committed snapshot of
-    /// that chain is made instead and the answer is AlreadyExists (see `snapshots_share`).
+    /// empty tree). With a [`LABEL_SNAPSHOT_REF`] this store can serve (see `snapshots_share`), or
+    /// CRI labels naming a layer lamina fetched itself (see `snapshots_fetch`), the committed
+    /// snapshot of that chain is made instead and the answer is AlreadyExists. This waits for a
+    /// fetch on the engine; a server waits off it with the two halves.
     pub fn snapshot_prepare(
         &mut self,
         key: &str,
         parent: &str,
         labels: Labels,
     ) -> Result<Vec<RuntimeMount>> {
-        if let Some(target) = labels.get(LABEL_SNAPSHOT_REF).cloned() {
-            if self.snapshot_share(&target, parent, &labels)? {
-                return Err(refused(&target, SnapshotRefusal::Exists).into());
-            }
+        match self.snapshot_prepare_begin(key, parent, labels)? {
+            PrepareStep::Ready(mounts) => Ok(mounts),
+            PrepareStep::Fetching(wait) => self.snapshot_prepare_finish(wait.wait()),
         }
-        self.create_snapshot(key, parent, labels, SnapshotKind::Active)
     }
 
     /// `View`: a read-only snapshot `key` of `parent`.
@@ -111,7 +112,7 @@ impl Engine {
         self.create_snapshot(key, parent, labels, SnapshotKind::View)
     }
 
-    fn create_snapshot(
+    pub(super) fn create_snapshot(
         &mut self,
         key: &str,
         parent: &str,

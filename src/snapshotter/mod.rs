@@ -33,9 +33,12 @@ pub enum ServeError {
     Runtime(io::Error),
 }
 
-/// Serves the store at `root` on the unix socket `address` until SIGTERM or SIGINT.
-pub fn serve(root: &Path, address: &Path) -> Result<(), ServeError> {
+/// Serves the store at `root` on the unix socket `address` until SIGTERM or SIGINT. With
+/// `fetch_layers`, a Prepare that carries containerd's CRI labels has lamina fetch the layer from
+/// the registry itself (see `engine::snapshots_fetch`).
+pub fn serve(root: &Path, address: &Path, fetch_layers: bool) -> Result<(), ServeError> {
     let mut engine = Engine::open(root)?;
+    engine.set_snapshot_fetch(fetch_layers);
     let cleared = engine.snapshot_cleanup()?;
     if cleared > 0 {
         tracing::info!(cleared, "removed what interrupted operations left");

@@ -3,7 +3,7 @@
 //! commit's hashing is the one long step), and logs what it did.
 
 use super::convert;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, PrepareStep};
 use containerd_snapshots::api::snapshots::v1::snapshots_server::Snapshots;
 use containerd_snapshots::api::snapshots::v1::*;
 use containerd_snapshots::tonic::{self, Request, Response, Status};
@@ -65,11 +65,25 @@ impl Snapshots for Service {
         tracing::info!(key = %r.key, parent = %r.parent, "prepare");
         let labels = convert::labels(r.labels);
         let (key, parent) = (r.key.clone(), r.parent);
-        let mounts = self
-            .run("prepare", r.key, move |e| {
-                e.snapshot_prepare(&key, &parent, labels)
+        let step = self
+            .run("prepare", r.key.clone(), move |e| {
+                e.snapshot_prepare_begin(&key, &parent, labels)
             })
             .await?;
+        let mounts = match step {
+            PrepareStep::Ready(mounts) => mounts,
+            // The layer is being fetched: waited for off the engine, so that other RPCs (and
+            // other images' Prepares) go on meanwhile.
+            PrepareStep::Fetching(wait) => {
+                let fetched = tokio::task::spawn_blocking(move || wait.wait())
+                    .await
+                    .map_err(|e| Status::internal(format!("prepare {}: {e}", r.key)))?;
+                self.run("prepare", r.key, move |e| {
+                    e.snapshot_prepare_finish(fetched)
+                })
+                .await?
+            }
+        };
         Ok(Response::new(PrepareSnapshotResponse {
             mounts: convert::mounts(mounts),
         }))
