@@ -5,10 +5,12 @@
 //! image imports and runs. A layer chain `lamina load` stored is shared with a pull through
 //! containerd's CRI plugin (the unpacker's `containerd.io/snapshot.ref` path): containerd fetches
 //! and applies nothing. The sharing tests are in `containerd/share.rs`, the port of containerd 2.x's rename case in
-//! `containerd/rename.rs`.
+//! `containerd/rename.rs`, SIGKILLs of the snapshotter in the middle of containerd's calls in
+//! `containerd/kills.rs`.
 
 mod fixture;
 mod grpc;
+mod kills;
 mod mounts;
 mod rename;
 mod share;

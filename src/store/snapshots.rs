@@ -13,7 +13,9 @@
 //! Invariants:
 //! - Every change of a snapshot's row is one transaction; the dirs follow it. A committed
 //!   snapshot's layer dir is renamed into `layers/` (through `tmp/`, as every layer is) before the
-//!   row names it; an active snapshot's dir is made after its row, and removed after its row is
+//!   row names it (from the recording of the layer on, the active snapshot's row names it too, so
+//!   the layer is used until the commit or the snapshot's removal); an active snapshot's dir is
+//!   made after its row, and removed after its row is
 //!   deleted. What a killed process leaves between the two (a dir or link without a row) is removed
 //!   by [`Store::clear_snapshot_leftovers`]; a row whose dir is gone is reported, never recreated
 //!   empty.
@@ -224,10 +226,12 @@ impl Store {
     }
 
     /// Makes the tree of active snapshot `id` a stored layer: staged, its file list written,
-    /// flushed, renamed into `layers/` (an identical layer stored already is kept instead). The
-    /// snapshot's row is not changed (see [`Store::commit_snapshot`]).
+    /// flushed, renamed into `layers/` (an identical layer stored already is kept instead), and
+    /// recorded as the layer the active snapshot uses, in one transaction: a commit killed before
+    /// [`Store::commit_snapshot`] leaves no layer that nothing uses (nothing on containerd's side
+    /// would ever remove it); removing the snapshot, as containerd's GC does, removes the layer.
     pub fn store_snapshot_layer(
-        &self,
+        &mut self,
         id: i64,
         diff_id: &Digest,
         chain_id: &Digest,
@@ -249,7 +253,10 @@ impl Store {
             size,
             entries,
         };
-        self.commit_layer(staging, &record)?;
+        self.place_layer(staging, &record)?;
+        if !self.db.attach_snapshot_layer(id, &record.row())? {
+            return Err(refused(&id.to_string(), SnapshotRefusal::NotActive));
+        }
         Ok(record)
     }
 

@@ -179,3 +179,39 @@ fn disk_usage_counts_each_inode_once() {
     assert_eq!(inodes, 3, "root, d, and f/g once");
     assert!(bytes >= 10000, "{bytes}");
 }
+
+/// Regression (found by driver-tests/containerd/kills.rs, the snapshotter SIGKILLed during a
+/// Commit): between the recording of the layer and the commit of the snapshot, the layer was used
+/// by nothing. containerd's GC then removed the active snapshot and the layer stayed for good,
+/// reported by `fsck` ("no image uses it").
+#[test]
+fn a_commit_cut_after_storing_its_layer_leaves_no_unused_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let id = store
+        .add_snapshot(&new("a", SnapshotKind::Active, None))
+        .unwrap();
+    store.make_snapshot_dirs(id).unwrap();
+    fs::write(store.layout().snapshot_fs(id).join("f"), b"x").unwrap();
+    let digest = Digest::from_hex(&"b".repeat(64)).unwrap();
+    let key = store
+        .store_snapshot_layer(id, &digest, &digest, 2048, 1)
+        .unwrap()
+        .key();
+    // cut here: no commit_snapshot
+    assert_eq!(
+        store.db.layer_users(&key).unwrap(),
+        1,
+        "the active snapshot uses it"
+    );
+    let report = store.fsck(super::super::FsckOptions::default()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let row = store.snapshot("a").unwrap().unwrap();
+    store.remove_snapshot(&row).unwrap();
+    assert!(store.db.layer(&key).unwrap().is_none(), "its row is gone");
+    assert!(
+        !store.layout().layer(&key).dir().exists(),
+        "its dir is gone"
+    );
+}
