@@ -18,12 +18,11 @@
 //!   made after its row, and removed after its row is
 //!   deleted. What a killed process leaves between the two (a dir or link without a row) is removed
 //!   by [`Store::clear_snapshot_leftovers`]; a row whose dir is gone is reported, never recreated
-//!   empty.
+//!   empty. How a commit stores its layer is in `snapshot_layers`.
 //! - A snapshot with children is never removed, and only a committed snapshot is a parent.
 
 use super::db::LayerRow;
 use super::gc::LayerRemoval;
-use super::layers::LayerRecord;
 use super::layout::LayerKey;
 use super::{ErrorKind, IoContext, Result, Store, StoreError};
 use crate::digest::Digest;
@@ -225,41 +224,6 @@ impl Store {
         std::os::unix::fs::symlink(&target, &link).at(&link)
     }
 
-    /// Makes the tree of active snapshot `id` a stored layer: staged, its file list written,
-    /// flushed, renamed into `layers/` (an identical layer stored already is kept instead), and
-    /// recorded as the layer the active snapshot uses, in one transaction: a commit killed before
-    /// [`Store::commit_snapshot`] leaves no layer that nothing uses (nothing on containerd's side
-    /// would ever remove it); removing the snapshot, as containerd's GC does, removes the layer.
-    pub fn store_snapshot_layer(
-        &mut self,
-        id: i64,
-        diff_id: &Digest,
-        chain_id: &Digest,
-        tar_size: u64,
-        entries: u64,
-    ) -> Result<LayerRecord> {
-        let tree = self.layout.snapshot_fs(id);
-        let staging = self.stage("snapshot")?;
-        let staged = super::layout::LayerPaths::staged(staging.path());
-        let size = super::df::tree_size(&tree)?;
-        fs::rename(&tree, staged.diff()).at(&tree)?;
-        super::recorded::finish_records(staging.path())?;
-        let record = LayerRecord {
-            diff_id: diff_id.clone(),
-            chain_id: chain_id.clone(),
-            parent_dependent: false,
-            blob_digest: diff_id.clone(),
-            compressed_size: tar_size,
-            size,
-            entries,
-        };
-        self.place_layer(staging, &record)?;
-        if !self.db.attach_snapshot_layer(id, &record.row())? {
-            return Err(refused(&id.to_string(), SnapshotRefusal::NotActive));
-        }
-        Ok(record)
-    }
-
     /// Records the commit of an active snapshot whose layer is stored.
     pub fn commit_snapshot(&mut self, c: &SnapshotCommit) -> Result<()> {
         self.db
@@ -316,8 +280,10 @@ impl Store {
     }
 
     /// Removes dirs under `snapshots/` and links under `l/` that no row needs (what a process
-    /// killed between a row and its files left). Returns how many.
-    pub fn clear_snapshot_leftovers(&self) -> Result<usize> {
+    /// killed between a row and its files left), after recording the layers of commits killed
+    /// before they recorded them (see `snapshot_layers`). Returns how many of all these.
+    pub fn clear_snapshot_leftovers(&mut self) -> Result<usize> {
+        let mut removed = self.adopt_cut_commits()?;
         let rows = self.db.snapshots()?;
         let with_dir: HashSet<String> = rows
             .iter()
@@ -329,7 +295,6 @@ impl Store {
             .filter(|r| r.kind == SnapshotKind::Committed)
             .map(|r| super::layout::base36(r.id))
             .collect();
-        let mut removed = 0;
         for (dir, keep) in [
             (self.layout.snapshots_dir(), &with_dir),
             (self.layout.short_links_dir(), &with_link),

@@ -215,3 +215,40 @@ fn a_commit_cut_after_storing_its_layer_leaves_no_unused_layer() {
         "its dir is gone"
     );
 }
+
+/// The same cut one step earlier: the layer renamed into `layers/`, not yet recorded. The next
+/// start of the snapshotter (`clear_snapshot_leftovers`) records it for the active snapshot, from
+/// the marker the commit wrote; removing the snapshot then removes it.
+#[test]
+fn a_commit_cut_before_recording_its_layer_is_adopted_by_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let id = store
+        .add_snapshot(&new("a", SnapshotKind::Active, None))
+        .unwrap();
+    store.make_snapshot_dirs(id).unwrap();
+    fs::write(store.layout().snapshot_fs(id).join("f"), b"x").unwrap();
+    let digest = Digest::from_hex(&"c".repeat(64)).unwrap();
+    let key = store
+        .place_snapshot_layer(id, &digest, &digest, 2048, 1)
+        .unwrap()
+        .key();
+    // cut here: the dir is in layers/, no row names it
+    assert!(store.db.layer(&key).unwrap().is_none());
+    store.clear_snapshot_leftovers().unwrap();
+    assert_eq!(
+        store.db.layer_users(&key).unwrap(),
+        1,
+        "the active snapshot uses it"
+    );
+    let report = store.fsck(super::super::FsckOptions::default()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let row = store.snapshot("a").unwrap().unwrap();
+    store.remove_snapshot(&row).unwrap();
+    assert!(store.db.layer(&key).unwrap().is_none(), "its row is gone");
+    assert!(
+        !store.layout().layer(&key).dir().exists(),
+        "its dir is gone"
+    );
+}
