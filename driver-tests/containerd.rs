@@ -8,6 +8,7 @@
 //! `containerd/rename.rs`, SIGKILLs of the snapshotter in the middle of containerd's calls in
 //! `containerd/kills.rs`.
 
+mod calls;
 mod fixture;
 mod grpc;
 mod kills;

@@ -3,8 +3,9 @@
 //! a Commit per layer), `ctr run --rm` (a Prepare for the container), `ctr images rm --sync`
 //! (containerd's GC: a Remove per snapshot). One kill is aimed at one RPC of one step of it: a
 //! seeded choice of the RPC kind, which of its calls, and a delay after the snapshotter logged the
-//! call's arrival, up to the median such call of a kill-free warm-up cycle (so some kills land
-//! after the call ended: those count as between RPCs).
+//! call's arrival, up to a span per kind: at first the shortest such call of a kill-free warm-up
+//! cycle, then halved after a kill that came after the call ended (it counts as between RPCs) and
+//! widened after one that landed.
 //!
 //! After each kill a new snapshotter serves the same socket and store. Then containerd must reach
 //! it (a Prepare through containerd succeeds), `lamina fsck --verify` must find nothing *without*
@@ -13,11 +14,12 @@
 //! the cycle must finish: the image imports again, its container prints what the image holds, and
 //! containerd's GC leaves nothing in lamina's store, orphans of the killed calls included.
 //!
-//! What was in flight at a kill is read from the killed snapshotter's log (`LOG_FILTER`): a call
-//! that arrived and has no end line. Rounds go on until 20 kills landed during a call, at most
+//! What was in flight at a kill is read from the killed snapshotter's log (see `calls.rs`): a call
+//! that arrived and is not done. Rounds go on until 20 kills landed during a call, at most
 //! `MAX_ROUNDS`. The seed is printed; `LAMINA_KILL_SEED` repeats the choices (not the machine's
 //! timing, so not necessarily what each kill hit).
 
+use super::calls::{in_flight, Event, Rpc, Watch, LOG_FILTER};
 use super::fixture::{self, Containerd, Options, Snapshotter, NS};
 use super::remove_and_check_gc;
 use crate::common::{self, Store};
@@ -27,14 +29,9 @@ use lamina_testkit::tarw::TarWriter;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// The snapshotter's log level: info logs each call as it arrives, debug (of the server's module)
-/// when the engine is done with it.
-const LOG_FILTER: &str = "info,lamina::snapshotter=debug";
 
 const IMAGE: &str = "kills:latest";
 /// The image's layers: many files in the first, so its Commit (a tar of the tree, hashed) and its
@@ -54,70 +51,6 @@ const STEP_LIMIT: Duration = Duration::from_secs(300);
 /// How long a ctr step may take to give up once the snapshotter is dead: longer is containerd stuck.
 const STEP_AFTER_KILL: Duration = Duration::from_secs(60);
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Rpc {
-    Prepare,
-    Commit,
-    Remove,
-}
-
-impl Rpc {
-    const ALL: [Rpc; 3] = [Rpc::Prepare, Rpc::Commit, Rpc::Remove];
-
-    /// The word the snapshotter logs for it.
-    fn word(self) -> &'static str {
-        match self {
-            Rpc::Prepare => "prepare",
-            Rpc::Commit => "commit",
-            Rpc::Remove => "remove",
-        }
-    }
-
-    fn parse(word: &str) -> Option<Rpc> {
-        Rpc::ALL.into_iter().find(|r| r.word() == word)
-    }
-}
-
-/// A log line about a call: `prepare key=…` when it arrives (logged before the engine takes it),
-/// `rpc="prepare" key=… elapsed_ms=N` when the engine is done with it.
-#[derive(Debug, PartialEq)]
-enum Event {
-    Arrived(Rpc),
-    Done(Rpc, u64),
-}
-
-fn event(line: &str) -> Option<Event> {
-    let (_, rest) = line.split_once("lamina::snapshotter::")?;
-    let (_, rest) = rest.split_once(": ")?;
-    if let Some(fields) = rest.strip_prefix("rpc=") {
-        let rpc = Rpc::parse(fields.split_whitespace().next()?.trim_matches('"'))?;
-        // keys hold spaces (containerd's "extract-… sha256:…"): look for the field by name
-        let ms = fields
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("elapsed_ms="))?
-            .parse()
-            .ok()?;
-        return Some(Event::Done(rpc, ms));
-    }
-    Some(Event::Arrived(Rpc::parse(rest.split_whitespace().next()?)?))
-}
-
-/// The call that had arrived and was not done when the log ends (the oldest, should there be two).
-fn in_flight(log: &str) -> Option<Rpc> {
-    let mut open = Vec::new();
-    for e in log.lines().filter_map(event) {
-        match e {
-            Event::Arrived(rpc) => open.push(rpc),
-            Event::Done(rpc, _) => {
-                if let Some(i) = open.iter().position(|o| *o == rpc) {
-                    open.remove(i);
-                }
-            }
-        }
-    }
-    open.first().copied()
-}
-
 /// How long after a call's arrival a kill may be aimed, at first: the shortest time, in the
 /// warm-up, from seeing a call of the kind arrive in the log to seeing it done (at least 100 µs),
 /// as this test sees it. The rounds adjust it (`learn`).
@@ -130,49 +63,6 @@ fn spans(seen: &[(Rpc, Duration)]) -> [Duration; 3] {
             .unwrap_or_default()
             .max(MIN_SPAN)
     })
-}
-
-/// The snapshotter's log from where it ended when watching began, read as it grows.
-struct Watch {
-    file: File,
-    partial: Vec<u8>,
-    arrived: [usize; 3],
-}
-
-impl Watch {
-    fn from_end(path: &Path) -> Watch {
-        let mut file = File::open(path).expect("snapshotter log");
-        file.seek(SeekFrom::End(0)).expect("seek log");
-        Watch {
-            file,
-            partial: Vec::new(),
-            arrived: [0; 3],
-        }
-    }
-
-    /// The events logged since the last look.
-    fn poll(&mut self) -> Vec<Event> {
-        self.file
-            .read_to_end(&mut self.partial)
-            .expect("read snapshotter log");
-        let mut events = Vec::new();
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            if let Some(e) = event(&String::from_utf8_lossy(&line)) {
-                if let Event::Arrived(r) = e {
-                    self.arrived[r as usize] += 1;
-                }
-                events.push(e);
-            }
-        }
-        events
-    }
-
-    /// How many calls of `rpc` arrived since watching began.
-    fn arrived(&mut self, rpc: Rpc) -> usize {
-        self.poll();
-        self.arrived[rpc as usize]
-    }
 }
 
 /// The cycle's steps, each one ctr command.
@@ -377,18 +267,47 @@ fn killed_step(c: &mut Containerd, archive: &Path, aim: &Aim) -> (Option<Rpc>, S
 }
 
 /// A new snapshotter on the killed one's socket and store; containerd reaches it again (within
-/// gRPC's reconnect backoff), and the store is consistent as the restart left it.
-fn restart_and_check(c: &mut Containerd, round: usize, killed_log: &str) {
+/// gRPC's reconnect backoff), and the store is consistent as the restart left it. True when
+/// `fsck` had to be asked again (see below).
+fn restart_and_check(c: &mut Containerd, round: usize, killed_log: &str) -> bool {
     c.snapshotter = Snapshotter::start_logging(&c.store, LOG_FILTER);
     reconnect(c, &format!("round {round}"));
-    let r = c.store.lamina(&["fsck", "--verify"]);
+    // fsck takes no lock, and containerd's GC may be removing snapshots through the new snapshotter
+    // meanwhile: a removal caught between its recording and its doing is reported ("its removal
+    // was recorded and not finished"). What a kill left stays; a live removal is done a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut asked = 0;
+    let r = loop {
+        asked += 1;
+        let r = c.store.lamina(&["fsck", "--verify"]);
+        if (r.success() && r.stdout.trim().is_empty()) || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert!(
         r.success() && r.stdout.trim().is_empty(),
-        "round {round}: fsck after the kill and restart: {}\n--- killed snapshotter's log (tail) \
-         ---\n{}",
+        "round {round}: fsck after the kill and restart ({asked} times): {}\n--- killed \
+         snapshotter's log (tail) ---\n{}\n--- the restarted one's ---\n{}\n--- layers/ and \
+         tmp/ ---\n{:?}\n{:?}",
         r.describe(),
-        fixture::tail(killed_log, 30)
+        fixture::tail(killed_log, 30),
+        c.snapshotter.log_text(),
+        layer_dirs(&c.store.root),
+        common::list_dir(&c.store.root.join("tmp")),
     );
+    asked > 1
+}
+
+/// Each layer dir's entries, to show what a kill left.
+fn layer_dirs(root: &Path) -> Vec<(String, Vec<String>)> {
+    common::list_dir(&root.join("layers"))
+        .into_iter()
+        .map(|l| {
+            let entries = common::list_dir(&root.join("layers").join(&l));
+            (l, entries)
+        })
+        .collect()
 }
 
 /// Waits until containerd reaches the snapshotter: a Prepare through containerd (a listing would
@@ -467,6 +386,7 @@ fn snapshotter_killed_during_prepare_commit_and_remove() {
 
     let mut landed = [0usize; 3];
     let mut between = 0;
+    let mut fsck_again = 0;
     let mut rounds = 0;
     while landed.iter().sum::<usize>() < LANDED_WANTED && rounds < MAX_ROUNDS {
         rounds += 1;
@@ -491,7 +411,9 @@ fn snapshotter_killed_during_prepare_commit_and_remove() {
             aim.delay,
             hit.map_or("between calls".to_string(), |r| format!("during {r:?}"))
         );
-        restart_and_check(&mut c, rounds, &log);
+        if restart_and_check(&mut c, rounds, &log) {
+            fsck_again += 1;
+        }
         // the cycle finishes: the image imports, runs, and is collected to the last layer
         for step in [Step::Import, Step::Run, Step::Gc] {
             step_ok(&c, step, &archive);
@@ -500,7 +422,8 @@ fn snapshotter_killed_during_prepare_commit_and_remove() {
     let total: usize = landed.iter().sum();
     eprintln!(
         "snapshotter kills: seed {seed}, {rounds} rounds, {total} landed during a call \
-         (Prepare {}, Commit {}, Remove {}), {between} between calls; {:.0} s",
+         (Prepare {}, Commit {}, Remove {}), {between} between calls; fsck asked again \
+         {fsck_again} times (a live removal); {:.0} s",
         landed[0],
         landed[1],
         landed[2],
