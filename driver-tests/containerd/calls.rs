@@ -56,7 +56,12 @@ pub fn event(line: &str) -> Option<Event> {
             .ok()?;
         return Some(Event::Done(rpc, ms));
     }
-    Some(Event::Arrived(Rpc::parse(rest.split_whitespace().next()?)?))
+    // an arrival is the bare word and its fields (`commit name=…`, the others `key=…`); a
+    // message (an error) may begin with the word too
+    let (word, fields) = rest.split_once(' ')?;
+    let rpc = Rpc::parse(word)?;
+    let first = if rpc == Rpc::Commit { "name=" } else { "key=" };
+    fields.starts_with(first).then_some(Event::Arrived(rpc))
 }
 
 /// The call that had arrived and was not done when the log ends (the oldest, should there be two).
@@ -116,4 +121,34 @@ impl Watch {
         self.poll();
         self.arrived[rpc as usize]
     }
+}
+
+/// Lines as `lamina snapshotter` writes them (keys with a space, as containerd's extraction keys
+/// have), and what is in flight after each prefix of them.
+#[test]
+fn calls_are_read_from_the_snapshotter_log() {
+    let log = [
+        " INFO lamina::snapshotter::service: prepare key=ns/5/extract-1-Ab sha256:aa parent=",
+        "DEBUG lamina::snapshotter::service: rpc=\"prepare\" key=ns/5/extract-1-Ab sha256:aa \
+         elapsed_ms=2",
+        " INFO lamina::snapshotter::commit: commit name=ns/6/sha256:aa key=ns/5/extract-1-Ab \
+         sha256:aa parent=",
+        "DEBUG lamina::snapshotter::service: rpc=\"stat\" key=ns/4/x elapsed_ms=0",
+        " WARN lamina::snapshotter::service: commit failed rpc=\"commit\" key=k",
+        " INFO lamina::snapshotter::service: remove key=ns/7/c1",
+    ];
+    assert_eq!(event(log[0]), Some(Event::Arrived(Rpc::Prepare)));
+    assert_eq!(event(log[1]), Some(Event::Done(Rpc::Prepare, 2)));
+    assert_eq!(event(log[2]), Some(Event::Arrived(Rpc::Commit)));
+    assert_eq!(event(log[3]), None, "not one of the three");
+    assert_eq!(
+        event(log[4]),
+        None,
+        "a message is neither an arrival nor an end"
+    );
+    assert_eq!(in_flight(&log[..1].join("\n")), Some(Rpc::Prepare));
+    assert_eq!(in_flight(&log[..2].join("\n")), None);
+    assert_eq!(in_flight(&log[..5].join("\n")), Some(Rpc::Commit));
+    assert_eq!(event(log[5]), Some(Event::Arrived(Rpc::Remove)));
+    assert_eq!(in_flight(&log.join("\n")), Some(Rpc::Commit), "the oldest");
 }
