@@ -246,6 +246,12 @@ impl Store {
     /// Forgets a snapshot without children, then removes its dir or link, and its layer when no
     /// image or other snapshot uses it (returned).
     pub fn remove_snapshot(&mut self, row: &SnapshotRow) -> Result<Option<LayerRow>> {
+        // The layer's lock from before the removal is recorded (see `try_lock_layer_removal`); a
+        // running command that holds it leaves the layer to the next one, as always.
+        let held = match &row.layer {
+            Some(key) => self.try_lock_layer_removal(key)?,
+            None => None,
+        };
         let gone = self
             .db
             .delete_snapshot(row.id)?
@@ -257,12 +263,16 @@ impl Store {
             Err(e) => return Err(e).at(&link),
         }
         self.clear_snapshot_dir(row.id)?;
-        match gone {
-            Some(key) => match self.finish_layer_removal(&key)? {
-                LayerRemoval::Removed(layer) => Ok(Some(layer)),
-                _ => Ok(None),
-            },
-            None => Ok(None),
+        let Some(key) = gone else {
+            return Ok(None);
+        };
+        let removal = match held.filter(|(layer, _)| layer.key == key) {
+            Some((layer, lock)) => self.finish_held_layer_removal(&key, layer, lock)?,
+            None => self.finish_layer_removal(&key)?,
+        };
+        match removal {
+            LayerRemoval::Removed(layer) => Ok(Some(layer)),
+            _ => Ok(None),
         }
     }
 

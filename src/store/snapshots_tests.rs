@@ -252,3 +252,43 @@ fn a_commit_cut_before_recording_its_layer_is_adopted_by_the_next_start() {
         "its dir is gone"
     );
 }
+
+/// `fsck` takes no lock: a snapshot removal between recording the layer's removal and doing it was
+/// reported as "recorded and not finished (a command was killed)" (seen beside containerd's GC in
+/// driver-tests/containerd/kills.rs). `remove_snapshot` now holds the layer's lock from before the
+/// recording, as here, and fsck leaves a held layer alone.
+#[test]
+fn a_snapshot_removal_under_way_is_not_reported_by_fsck() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let id = store
+        .add_snapshot(&new("a", SnapshotKind::Active, None))
+        .unwrap();
+    store.make_snapshot_dirs(id).unwrap();
+    fs::write(store.layout().snapshot_fs(id).join("f"), b"x").unwrap();
+    let digest = Digest::from_hex(&"d".repeat(64)).unwrap();
+    let record = store
+        .store_snapshot_layer(id, &digest, &digest, 2048, 1)
+        .unwrap();
+    let labels = BTreeMap::new();
+    store
+        .commit_snapshot(&SnapshotCommit {
+            id,
+            name: "c",
+            parent: None,
+            layer: &record.row(),
+            chain_id: &digest,
+            labels: &labels,
+            time: 9,
+        })
+        .unwrap();
+    let key = record.key();
+
+    let (layer, lock) = store.try_lock_layer_removal(&key).unwrap().unwrap();
+    assert_eq!(store.db.delete_snapshot(id).unwrap(), Ok(Some(key.clone())));
+    let report = store.fsck(super::super::FsckOptions::default()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let removal = store.finish_held_layer_removal(&key, layer, lock).unwrap();
+    assert!(matches!(removal, LayerRemoval::Removed(_)), "{removal:?}");
+    assert!(!store.layout().layer(&key).dir().exists());
+}
