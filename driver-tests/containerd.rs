@@ -6,11 +6,14 @@
 //! containerd's CRI plugin (the unpacker's `containerd.io/snapshot.ref` path): containerd fetches
 //! and applies nothing. The sharing tests are in `containerd/share.rs`, the port of containerd 2.x's rename case in
 //! `containerd/rename.rs`, the fast pull (lamina fetches the layers of a CRI pull itself) and a
-//! pod run through CRI in `containerd/cri.rs`.
+//! pod run through CRI in `containerd/cri.rs`, SIGKILLs of the snapshotter in the middle of
+//! containerd's calls in `containerd/kills.rs`.
 
+mod calls;
 mod cri;
 mod fixture;
 mod grpc;
+mod kills;
 mod mounts;
 mod rename;
 mod share;

@@ -49,11 +49,21 @@ pub struct Snapshotter {
 
 impl Snapshotter {
     pub fn start(store: &Store) -> Snapshotter {
-        Snapshotter::start_with(store, &[])
+        Snapshotter::start_full(store, &[], "info")
     }
 
     /// `lamina snapshotter --address SOCK EXTRA...`.
     pub fn start_with(store: &Store, extra: &[&str]) -> Snapshotter {
+        Snapshotter::start_full(store, extra, "info")
+    }
+
+    /// `start` with `LAMINA_LOG=filter` (`info,lamina::snapshotter=debug` also logs the end of
+    /// every RPC the engine served).
+    pub fn start_logging(store: &Store, filter: &str) -> Snapshotter {
+        Snapshotter::start_full(store, &[], filter)
+    }
+
+    fn start_full(store: &Store, extra: &[&str], filter: &str) -> Snapshotter {
         let socket = store.base.join("lamina.sock");
         let log = store.base.join("snapshotter.log");
         let out = std::fs::File::create(&log).expect("snapshotter log");
@@ -64,7 +74,7 @@ impl Snapshotter {
             .arg("--address")
             .arg(&socket)
             .args(extra)
-            .env("LAMINA_LOG", "info")
+            .env("LAMINA_LOG", filter)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -91,6 +101,11 @@ impl Snapshotter {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log file (stdout and stderr), started anew by every `start`.
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log
+    }
+
     /// SIGKILL, as a crash: the socket file stays behind.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -105,6 +120,10 @@ impl Snapshotter {
 
 impl Drop for Snapshotter {
     fn drop(&mut self) {
+        // one `kill` reaped already: its pid may be another process's by now
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
@@ -329,24 +348,35 @@ disabled_plugins = [{disabled}]
     /// `ctr run --rm --snapshotter lamina [EXTRA...] IMAGE ID ARGS...` in `namespace`, whatever
     /// its exit code.
     pub fn try_run_in(&self, namespace: &str, extra: &[&str], image: &str, args: &[&str]) -> Run {
-        let id = common::unique("c");
+        let all = self.run_args(extra, image, args);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.ctr_in(namespace, &all)
+    }
+
+    /// The arguments of `ctr run --rm --snapshotter lamina [EXTRA...] IMAGE ID ARGS...` (a new
+    /// container ID, runc's state and the fifos under this containerd's dir).
+    pub fn run_args(&self, extra: &[&str], image: &str, args: &[&str]) -> Vec<String> {
         let runc_root = self.dir.join("runc").display().to_string();
         let fifo = self.dir.join("fifo").display().to_string();
-        let mut all = vec![
-            "run",
-            "--rm",
-            "--snapshotter",
-            "lamina",
-            "--runc-root",
-            &runc_root,
-            "--fifo-dir",
-            &fifo,
-        ];
-        all.extend_from_slice(extra);
-        all.push(image);
-        all.push(&id);
-        all.extend_from_slice(args);
-        self.ctr_in(namespace, &all)
+        let mut all: Vec<String> = ["run", "--rm", "--snapshotter", "lamina", "--runc-root"]
+            .map(String::from)
+            .to_vec();
+        all.extend([runc_root, "--fifo-dir".into(), fifo]);
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all.push(image.to_string());
+        all.push(common::unique("c"));
+        all.extend(args.iter().map(|s| s.to_string()));
+        all
+    }
+
+    /// `ctr -n NAMESPACE ARGS...` not yet started, for a test that runs it beside something else.
+    pub fn ctr_command(&self, namespace: &str, args: &[String]) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(self.socket())
+            .args(["-n", namespace])
+            .args(args);
+        cmd
     }
 
     /// `try_run_in`, which must succeed: its stdout.

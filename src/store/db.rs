@@ -166,7 +166,7 @@ CREATE TABLE IF NOT EXISTS snapshots (    -- containerd's, served by `lamina sna
     key TEXT NOT NULL UNIQUE,             -- the key of an active snapshot or view, the name of a committed one
     kind TEXT NOT NULL,                   -- active, view or committed
     parent INTEGER REFERENCES snapshots(id),
-    layer_key TEXT REFERENCES layers(key), -- committed: the layer it is
+    layer_key TEXT REFERENCES layers(key), -- committed: the layer it is; active: its commit's, stored
     chain_id TEXT,                        -- committed: the chainID of its layers, as containerd names it
     labels TEXT NOT NULL,                 -- JSON object
     created INTEGER NOT NULL,             -- unix nanoseconds
@@ -944,6 +944,22 @@ impl Db {
                 ],
             )?;
             Ok(Ok(()))
+        })
+    }
+
+    /// Records `layer` (unless it is already) as the layer active snapshot `id` is being committed
+    /// to, in one transaction; false (and nothing recorded) when there is no such active snapshot.
+    pub(super) fn attach_snapshot_layer(&mut self, id: i64, layer: &LayerRow) -> Result<bool> {
+        self.write(|tx| {
+            if snapshot_kind(tx, "id", &id)? != Some(SnapshotKind::Active) {
+                return Ok(false);
+            }
+            insert_layer(tx, layer)?;
+            tx.execute(
+                "UPDATE snapshots SET layer_key = ?2 WHERE id = ?1",
+                params![id, layer.key.as_str()],
+            )?;
+            Ok(true)
         })
     }
 

@@ -105,7 +105,9 @@ impl Store {
             let paths = self.layout.layer(&l.key);
             let diff = paths.diff();
             if !diff.is_dir() {
-                if self.layer_held(&l.diff_id)? {
+                // A remover holds the layer's lock while it takes the dir out and deletes the
+                // row; one done since the rows were read has released it, and the row is gone.
+                if self.layer_held(&l.diff_id)? || self.db.layer(&l.key)?.is_none() {
                     continue;
                 }
                 r.add(

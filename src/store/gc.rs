@@ -132,6 +132,31 @@ impl Store {
         else {
             return Ok(LayerRemoval::Busy);
         };
+        self.finish_held_layer_removal(key, row, lock)
+    }
+
+    /// The layer's lock, exclusive, if it is free (not waiting, as for step (2)): a remover that
+    /// takes it before step (1) is seen at work from the start by `fsck`, which leaves a held
+    /// layer alone and would otherwise report a removal recorded and not yet under way.
+    pub(crate) fn try_lock_layer_removal(
+        &self,
+        key: &LayerKey,
+    ) -> Result<Option<(LayerRow, FileLock)>> {
+        let Some(row) = self.db.layer(key)? else {
+            return Ok(None);
+        };
+        let lock_path = self.layout.layer_lock(&row.diff_id);
+        let lock = FileLock::try_acquire(&lock_path, LockMode::Exclusive).at(&lock_path)?;
+        Ok(lock.map(|lock| (row, lock)))
+    }
+
+    /// Step (2) for one layer whose lock the caller holds (`try_lock_layer_removal`).
+    pub(crate) fn finish_held_layer_removal(
+        &self,
+        key: &LayerKey,
+        row: LayerRow,
+        lock: FileLock,
+    ) -> Result<LayerRemoval> {
         let trash = Staging::new(&self.layout.tmp_dir(), "delete").at(&self.layout.tmp_dir())?;
         let removed = self.db.locked(|| {
             if self.db.layer_users(key)? > 0 {

@@ -99,6 +99,14 @@ impl Store {
     /// stored it fails). If another process stored the same layer meanwhile, ours is discarded and
     /// theirs is used.
     pub fn commit_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
+        self.place_layer(staging, record)?;
+        self.db.insert_layers(&[record.row()])?;
+        Ok(())
+    }
+
+    /// `commit_layer` without the record: the staged layer dir, with its `layer.json`, renamed
+    /// into `layers/` (or discarded for one stored meanwhile). The caller records it.
+    pub(super) fn place_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
         let json = encode(record)?;
         let staged = LayerPaths::staged(staging.path());
         let rec_path = staged.record();
@@ -110,7 +118,6 @@ impl Store {
         }
         let dest = self.layout.layer(&record.key());
         staging.commit_to(dest.dir()).at(dest.dir())?;
-        self.db.insert_layers(&[record.row()])?;
         Ok(())
     }
 

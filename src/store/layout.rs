@@ -287,6 +287,12 @@ impl Layout {
         self.snapshot(id).join("work")
     }
 
+    /// The key of the layer an active snapshot's commit is storing, written before the layer
+    /// dir is renamed into `layers/` (see `store::snapshot_layers`).
+    pub fn snapshot_layer_marker(&self, id: i64) -> PathBuf {
+        self.snapshot(id).join("layer")
+    }
+
     pub fn short_links_dir(&self) -> PathBuf {
         self.root.join("l")
     }

@@ -30,6 +30,7 @@ mod manifest_lists;
 mod names;
 pub mod perms;
 pub(crate) mod recorded;
+mod snapshot_layers;
 mod snapshots;
 pub mod staging;
 

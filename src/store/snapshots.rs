@@ -13,15 +13,16 @@
 //! Invariants:
 //! - Every change of a snapshot's row is one transaction; the dirs follow it. A committed
 //!   snapshot's layer dir is renamed into `layers/` (through `tmp/`, as every layer is) before the
-//!   row names it; an active snapshot's dir is made after its row, and removed after its row is
+//!   row names it (from the recording of the layer on, the active snapshot's row names it too, so
+//!   the layer is used until the commit or the snapshot's removal); an active snapshot's dir is
+//!   made after its row, and removed after its row is
 //!   deleted. What a killed process leaves between the two (a dir or link without a row) is removed
 //!   by [`Store::clear_snapshot_leftovers`]; a row whose dir is gone is reported, never recreated
-//!   empty.
+//!   empty. How a commit stores its layer is in `snapshot_layers`.
 //! - A snapshot with children is never removed, and only a committed snapshot is a parent.
 
 use super::db::LayerRow;
 use super::gc::LayerRemoval;
-use super::layers::LayerRecord;
 use super::layout::LayerKey;
 use super::{ErrorKind, IoContext, Result, Store, StoreError};
 use crate::digest::Digest;
@@ -223,36 +224,6 @@ impl Store {
         std::os::unix::fs::symlink(&target, &link).at(&link)
     }
 
-    /// Makes the tree of active snapshot `id` a stored layer: staged, its file list written,
-    /// flushed, renamed into `layers/` (an identical layer stored already is kept instead). The
-    /// snapshot's row is not changed (see [`Store::commit_snapshot`]).
-    pub fn store_snapshot_layer(
-        &self,
-        id: i64,
-        diff_id: &Digest,
-        chain_id: &Digest,
-        tar_size: u64,
-        entries: u64,
-    ) -> Result<LayerRecord> {
-        let tree = self.layout.snapshot_fs(id);
-        let staging = self.stage("snapshot")?;
-        let staged = super::layout::LayerPaths::staged(staging.path());
-        let size = super::df::tree_size(&tree)?;
-        fs::rename(&tree, staged.diff()).at(&tree)?;
-        super::recorded::finish_records(staging.path())?;
-        let record = LayerRecord {
-            diff_id: diff_id.clone(),
-            chain_id: chain_id.clone(),
-            parent_dependent: false,
-            blob_digest: diff_id.clone(),
-            compressed_size: tar_size,
-            size,
-            entries,
-        };
-        self.commit_layer(staging, &record)?;
-        Ok(record)
-    }
-
     /// Records the commit of an active snapshot whose layer is stored.
     pub fn commit_snapshot(&mut self, c: &SnapshotCommit) -> Result<()> {
         self.db
@@ -275,6 +246,12 @@ impl Store {
     /// Forgets a snapshot without children, then removes its dir or link, and its layer when no
     /// image or other snapshot uses it (returned).
     pub fn remove_snapshot(&mut self, row: &SnapshotRow) -> Result<Option<LayerRow>> {
+        // The layer's lock from before the removal is recorded (see `try_lock_layer_removal`); a
+        // running command that holds it leaves the layer to the next one, as always.
+        let held = match &row.layer {
+            Some(key) => self.try_lock_layer_removal(key)?,
+            None => None,
+        };
         let gone = self
             .db
             .delete_snapshot(row.id)?
@@ -286,12 +263,16 @@ impl Store {
             Err(e) => return Err(e).at(&link),
         }
         self.clear_snapshot_dir(row.id)?;
-        match gone {
-            Some(key) => match self.finish_layer_removal(&key)? {
-                LayerRemoval::Removed(layer) => Ok(Some(layer)),
-                _ => Ok(None),
-            },
-            None => Ok(None),
+        let Some(key) = gone else {
+            return Ok(None);
+        };
+        let removal = match held.filter(|(layer, _)| layer.key == key) {
+            Some((layer, lock)) => self.finish_held_layer_removal(&key, layer, lock)?,
+            None => self.finish_layer_removal(&key)?,
+        };
+        match removal {
+            LayerRemoval::Removed(layer) => Ok(Some(layer)),
+            _ => Ok(None),
         }
     }
 
@@ -309,8 +290,10 @@ impl Store {
     }
 
     /// Removes dirs under `snapshots/` and links under `l/` that no row needs (what a process
-    /// killed between a row and its files left). Returns how many.
-    pub fn clear_snapshot_leftovers(&self) -> Result<usize> {
+    /// killed between a row and its files left), after recording the layers of commits killed
+    /// before they recorded them (see `snapshot_layers`). Returns how many of all these.
+    pub fn clear_snapshot_leftovers(&mut self) -> Result<usize> {
+        let mut removed = self.adopt_cut_commits()?;
         let rows = self.db.snapshots()?;
         let with_dir: HashSet<String> = rows
             .iter()
@@ -322,7 +305,6 @@ impl Store {
             .filter(|r| r.kind == SnapshotKind::Committed)
             .map(|r| super::layout::base36(r.id))
             .collect();
-        let mut removed = 0;
         for (dir, keep) in [
             (self.layout.snapshots_dir(), &with_dir),
             (self.layout.short_links_dir(), &with_link),
