@@ -3,14 +3,17 @@
 # debian and big images (tags gzip and zstd) to a local distribution registry, on a fresh journaled ext4
 # (a sparse file on a loop device) that holds lamina's store and the registry's storage.
 #
-# Once, outside the timing: lamina loads the four images into its store.
+# Once, outside the timing: lamina loads the four images into its store with --keep-blobs (each layer's
+# compressed blob kept beside it, as containerd's content store keeps them).
 # Per round, per image, alternating (the order of the tools turns every round), each timed alone:
 #   skopeo       `skopeo copy --dest-tls-verify=false oci:CORPUS/oci/IMG:TAG docker://127.0.0.1:PORT/REPO:TAG`
 #                (copies the layout's compressed blobs as they are: no compression at all)
-#   lamina       `lamina push 127.0.0.1:PORT/REPO:TAG` (gzip, default level; zstd tags with
-#                `--compression-format zstd`): each layer's tar reassembled from the store, checked
-#                against its diffID, compressed on every core, uploaded
-#   lamina -l1   the same with `--compression-level 1`
+#   lamina       `lamina push 127.0.0.1:PORT/REPO:TAG` (zstd tags with `--compression-format zstd`):
+#                the kept blobs, sent as they are (their digests checked as they stream)
+#   recompress   the same with `--compression-level 6` (gzip) or `3` (zstd), the default levels: asking
+#                for a level makes push compress again, as it does without kept blobs: each layer's tar
+#                reassembled from the store, checked against its diffID, compressed on every core
+#   recompress -l1  the same with `--compression-level 1`
 # Every run gets a registry of its own (fresh storage dir, started and stopped outside the timing) and a
 # repository name of its own, so no layer "already exists". Inputs stay warm in the page cache (the
 # layouts and the store are read once first). Prints the medians of N rounds (N=3, env N) and the ratios
@@ -48,7 +51,7 @@ echo "bench-push: fresh ext4 on $(findmnt -no SOURCE "$MNT") at $MNT; N=$N round
 STORE=$MNT/store
 L() { "$LAMINA" --root "$STORE" "$@"; }
 for img in $IMAGES; do
-  L load "$CORPUS/oci/$img" >/dev/null
+  L load --keep-blobs "$CORPUS/oci/$img" >/dev/null
 done
 sync
 
@@ -70,10 +73,10 @@ registry_down() {
 }
 
 run() { # IMAGE TOOL ROUND
-  local img=$1 tool=$2 round=$3 name=${1%%:*} tag=${1#*:} t0 t1 dest fmt=()
+  local img=$1 tool=$2 round=$3 name=${1%%:*} tag=${1#*:} t0 t1 dest fmt=() level=6
   registry_up
   dest=127.0.0.1:$PORT/$tool-$round-$name:$tag
-  [ "$tag" = zstd ] && fmt=(--compression-format zstd)
+  [ "$tag" = zstd ] && fmt=(--compression-format zstd) && level=3
   case $tool in
     skopeo)
       t0=$(now)
@@ -85,7 +88,13 @@ run() { # IMAGE TOOL ROUND
       L push -q "${fmt[@]}" "$dest" >/dev/null
       t1=$(now)
       L rmi "$dest" >/dev/null ;;
-    lamina-l1)
+    recompress)
+      L tag "$img" "$dest"
+      t0=$(now)
+      L push -q "${fmt[@]}" --compression-level "$level" "$dest" >/dev/null
+      t1=$(now)
+      L rmi "$dest" >/dev/null ;;
+    recompress-l1)
       L tag "$img" "$dest"
       t0=$(now)
       L push -q "${fmt[@]}" --compression-level 1 "$dest" >/dev/null
@@ -104,12 +113,12 @@ run() { # IMAGE TOOL ROUND
 # warm the page cache with every input once: the layouts skopeo reads, the store lamina reads
 for img in $IMAGES; do cat "$CORPUS/oci/${img%%:*}"/blobs/sha256/* > /dev/null; done
 tar -cf - -C "$STORE" layers | cat > /dev/null
-TOOLS=(skopeo lamina lamina-l1)
+TOOLS=(skopeo lamina recompress recompress-l1)
 for round in $(seq 1 "$N"); do
   for img in $IMAGES; do
     # turn the order every round, so no tool always runs first
-    for i in 0 1 2; do
-      run "$img" "${TOOLS[$(( (i + round) % 3 ))]}" "$round"
+    for i in 0 1 2 3; do
+      run "$img" "${TOOLS[$(( (i + round) % 4 ))]}" "$round"
     done
   done
   echo "bench-push: round $round done" >&2
@@ -127,11 +136,11 @@ med = {k: statistics.median(v) for k, v in t.items()}
 print(f"Median of {n} rounds, wall seconds; {cpus} cores, kernel {kernel}, skopeo {skopeo}, "
       f"distribution registry {registry or '?'}, fresh ext4 on a loop device.")
 print()
-print("| image | skopeo copy | lamina push | lamina push --compression-level 1 | lamina / skopeo | lamina -l1 / skopeo |")
+print("| image | skopeo copy | lamina push (kept blobs) | lamina / skopeo | recompress (default level) | recompress, level 1 |")
 print("|---|---:|---:|---:|---:|---:|")
 for img in images.split():
-    s, l, l1 = (med[(img, k)] for k in ("skopeo", "lamina", "lamina-l1"))
-    print(f"| {img} | {s:.2f} | {l:.2f} | {l1:.2f} | {l/s:.2f}x | {l1/s:.2f}x |")
+    s, l, r, r1 = (med[(img, k)] for k in ("skopeo", "lamina", "recompress", "recompress-l1"))
+    print(f"| {img} | {s:.2f} | {l:.2f} | {l/s:.2f}x | {r:.2f} | {r1:.2f} |")
 print()
 print("All rounds:", "; ".join(f"{img}/{tool}: " + " ".join(f"{s:.2f}" for s in v) for (img, tool), v in sorted(t.items())))
 PY
