@@ -11,7 +11,9 @@
 # a fresh containerd root (and for lamina a fresh store and snapshotter), the sandbox image imported,
 # RunPodSandbox, then timed by scripts/cri_bench.py:
 #   pull    PullImage of 127.0.0.1:PORT/IMG:TAG (plain HTTP): containerd fetches each blob into its content
-#           store and unpacks it through the snapshotter (lamina: Prepare, containerd applies, Commit)
+#           store and unpacks it through the snapshotter; with lamina, CRI's snapshot labels make the
+#           snapshotter fetch and unpack every layer itself, in parallel, and answer AlreadyExists (the
+#           fast pull), so containerd fetches and applies no layer
 #   start   CreateContainer + StartContainer of a container that prints a fact of the image (checked)
 # then everything is stopped and removed, and the filesystem synced, outside the timing. The registry's
 # blobs stay warm in the page cache (both sides read the same). Prints the medians of N rounds (N=3, env N)

@@ -219,7 +219,8 @@ pub fn compress_layer(
 
 /// Sends a kept blob (see `keep_blobs`) as it is, in upload-sized chunks, checking its digest as it
 /// goes: every chunk but the last goes to `upload`, and the last is returned for the final request,
-/// as [`compress_layer`] does. A blob changed on disk fails before that final request.
+/// as [`compress_layer`] does. A blob changed on disk fails before that final request. The file is
+/// read and hashed on a thread of its own, so that hashing overlaps the upload.
 pub fn send_kept_blob(
     blob: &KeptBlob,
     what: &str,
@@ -232,39 +233,58 @@ pub fn send_kept_blob(
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(read_err)?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut pending: Option<Vec<u8>> = None;
-    loop {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        (&mut file)
-            .take(CHUNK as u64)
-            .read_to_end(&mut chunk)
-            .map_err(read_err)?;
-        if chunk.is_empty() {
-            break;
+    let (tx, rx) = sync_channel::<Vec<u8>>(2);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || -> io::Result<(Digest, u64)> {
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            loop {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                (&mut file).take(CHUNK as u64).read_to_end(&mut chunk)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                let short = chunk.len() < CHUNK;
+                if tx.send(chunk).is_err() || short {
+                    break;
+                }
+            }
+            let digest = Digest::from_hex(&hex::encode(hasher.finalize()))
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            Ok((digest, size))
+        });
+        // Each chunk goes up once the next one is read: the last one is kept for the final request.
+        let mut pending: Option<Vec<u8>> = None;
+        let mut failed = None;
+        for chunk in rx.iter() {
+            if let Some(full) = pending.replace(chunk) {
+                if let Err(e) = upload(&full) {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        hasher.update(&chunk);
-        size += chunk.len() as u64;
-        let short = chunk.len() < CHUNK;
-        if let Some(full) = pending.replace(chunk) {
-            upload(&full)?;
+        // Dropping the receiver ends the reader at its next chunk.
+        drop(rx);
+        let read = reader
+            .join()
+            .map_err(|_| push_err(what, "the reading thread panicked"))?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        if short {
-            break;
+        let (digest, size) = read.map_err(read_err)?;
+        if digest != blob.digest {
+            return Err(push_err(
+                what,
+                format!(
+                    "the kept blob {} has changed on disk (its digest is now {digest}); \
+                     `lamina fsck --repair` removes it",
+                    path.display()
+                ),
+            ));
         }
-    }
-    let digest =
-        Digest::from_hex(&hex::encode(hasher.finalize())).map_err(|e| push_err(what, e))?;
-    if digest != blob.digest {
-        return Err(push_err(
-            what,
-            format!(
-                "the kept blob {} has changed on disk (its digest is now {digest}); \
-                 `lamina fsck --repair` removes it",
-                path.display()
-            ),
-        ));
-    }
-    Ok((Compressed { digest, size }, pending.unwrap_or_default()))
+        Ok((Compressed { digest, size }, pending.unwrap_or_default()))
+    })
 }
