@@ -200,18 +200,9 @@ fn import_run_and_gc_of_busybox_images() {
 
 #[test]
 fn pull_from_the_local_registry_runs_and_is_collected() {
-    let Some(recipes) = fixture::recipes() else {
+    let Some((recipes, images, env)) = fixture::registry_setup() else {
         return;
     };
-    let Some(images) = common::test_images() else {
-        return;
-    };
-    let Some(env) = registry::env() else {
-        return;
-    };
-    if !common::have_tool("umoci") {
-        return;
-    }
     let layout = images.join("busybox/oci");
     let reg = serve_layered(&env, &layout);
     let c = Containerd::start(recipes, Store::new("ctr-pull"), Options::default());

@@ -29,18 +29,9 @@ const PAUSE: &str = "docker.io/library/pause:local";
 
 #[test]
 fn a_cri_pull_is_fetched_by_lamina_and_its_pod_runs() {
-    let Some(recipes) = fixture::recipes() else {
+    let Some((recipes, images, env)) = fixture::registry_setup() else {
         return;
     };
-    let Some(images) = common::test_images() else {
-        return;
-    };
-    let Some(env) = registry::env() else {
-        return;
-    };
-    if !common::have_tool("umoci") {
-        return;
-    }
     let Some(client) = cri_client(&recipes) else {
         return;
     };
@@ -193,18 +184,9 @@ fn a_cri_pull_over_a_loaded_base_fetches_only_the_rest() {
 /// succeeds all the same, each layer once in lamina's store, and the snapshotter says why.
 #[test]
 fn a_cri_pull_lamina_cannot_fetch_falls_back_to_containerd() {
-    let Some(recipes) = fixture::recipes() else {
+    let Some((recipes, images, env)) = fixture::registry_setup() else {
         return;
     };
-    let Some(images) = common::test_images() else {
-        return;
-    };
-    let Some(env) = registry::env() else {
-        return;
-    };
-    if !common::have_tool("umoci") {
-        return;
-    }
     let layout = images.join("busybox/oci");
     let reg = registry::Registry::start(&env, &["--auth"]);
     reg.push(

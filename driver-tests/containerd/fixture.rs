@@ -20,6 +20,16 @@ pub const NS: &str = "lamina-test";
 const CTR_LIMIT: Duration = Duration::from_secs(300);
 
 /// ../shared/recipes, containerd and ctr; None (after a SKIP line) when something is missing.
+/// What a test of containerd pulling from the local registry needs: the recipes, the test images
+/// and the registry's environment, with umoci as the oracle; `None` (the test skips, saying why)
+/// when any is missing.
+pub fn registry_setup() -> Option<(PathBuf, PathBuf, crate::registry::fixture::Env)> {
+    let recipes = recipes()?;
+    let images = common::test_images()?;
+    let env = crate::registry::fixture::env()?;
+    common::have_tool("umoci").then_some((recipes, images, env))
+}
+
 pub fn recipes() -> Option<PathBuf> {
     if !common::require_root() {
         return None;

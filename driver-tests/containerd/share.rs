@@ -11,7 +11,6 @@ use super::{
 };
 use crate::common::{self, Store};
 use crate::oracle;
-use crate::registry::fixture as registry;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,18 +19,9 @@ use std::time::{Duration, Instant};
 /// them. Then both sides remove their image (lamina's first when `lamina_first`): the layers live as
 /// long as either side uses them.
 fn cri_pull_over_loaded(loaded: &str, shared: usize, lamina_first: bool) {
-    let Some(recipes) = fixture::recipes() else {
+    let Some((recipes, images, env)) = fixture::registry_setup() else {
         return;
     };
-    let Some(images) = common::test_images() else {
-        return;
-    };
-    let Some(env) = registry::env() else {
-        return;
-    };
-    if !common::have_tool("umoci") {
-        return;
-    }
     let layout = images.join("busybox/oci");
     let reg = serve_layered(&env, &layout);
     let store = Store::new("ctr-share");
