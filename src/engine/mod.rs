@@ -35,6 +35,8 @@ mod snapshots_share;
 
 #[cfg(test)]
 mod ops_tests;
+#[cfg(test)]
+mod snapshots_rebase_tests;
 
 pub use crate::unpack::DEFAULT_MAX_EXPANSION;
 pub use error::EngineError;
