@@ -16,6 +16,9 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 
 /// Chunks of this size are uploaded with one `PATCH` each.
 pub const CHUNK: usize = 8 << 20;
+/// A kept blob goes up in larger chunks: its bytes are at hand, and the registry does work per
+/// chunk (distribution stores its hash state after every PATCH). Four are in memory at most.
+const KEPT_CHUNK: usize = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -233,20 +236,22 @@ pub fn send_kept_blob(
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(read_err)?;
-    let (tx, rx) = sync_channel::<Vec<u8>>(2);
+    let (tx, rx) = sync_channel::<Vec<u8>>(1);
     std::thread::scope(|s| {
         let reader = s.spawn(move || -> io::Result<(Digest, u64)> {
             let mut hasher = Sha256::new();
             let mut size = 0u64;
             loop {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                (&mut file).take(CHUNK as u64).read_to_end(&mut chunk)?;
+                let mut chunk = Vec::with_capacity(KEPT_CHUNK);
+                (&mut file)
+                    .take(KEPT_CHUNK as u64)
+                    .read_to_end(&mut chunk)?;
                 if chunk.is_empty() {
                     break;
                 }
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
-                let short = chunk.len() < CHUNK;
+                let short = chunk.len() < KEPT_CHUNK;
                 if tx.send(chunk).is_err() || short {
                     break;
                 }
