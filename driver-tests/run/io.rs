@@ -157,6 +157,10 @@ fn signal_run(s: &Store, rt: &str, script: &str, signals: &[&str]) -> Run {
     });
     rx.recv_timeout(Duration::from_secs(120))
         .expect("the container printed ready");
+    // "ready" is printed before the shell runs (or execs) its next command: on a loaded machine a
+    // signal sent at once could reach the shell in between (CI once saw 130, the shell killed by
+    // the first INT, where `sleep` as pid 1 ignores it). Let the container settle first.
+    std::thread::sleep(Duration::from_millis(500));
     for sig in signals {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &pid])
