@@ -1,166 +1,141 @@
 #!/usr/bin/env bash
-# bench.sh [LAMINA] [CORPUS]: lamina vs umoci vs GNU tar on the corpus's debian:gzip and debian:zstd,
-# on a fresh journaled ext4 (a 6 GiB sparse file on a loop device), and lamina's peak memory on big:gzip.
+# bench.sh [LAMINA] [CORPUS]: lamina against containerd 1.6, podman 4.3, umoci, GNU tar and the bare
+# decompressors, loading (and pulling) the corpus's images, on a fresh journaled ext4 (a sparse file on a
+# loop device) that holds every store, daemon root, socket and temporary file.
 #
-# Per round, alternating, each timed alone (wall clock):
-#   lamina  `lamina --root R load oci/debian:TAG` + `lamina mount --read-only` (then umount, store removed)
-#   umoci   `umoci unpack --image oci/debian:TAG` (umoci 0.4 reads no zstd: the zstd row compares
-#           against umoci on the gzip copy of the same layers)
-#   tar     for each layer: `pigz -dc | tar -x` (gzip) or `zstd -dc | tar -x`: no verification, no whiteouts;
-#           also reported with one `sync -f` (syncfs) after it, which lamina does before recording a layer
-#   tar+sha the same tar, with the two checks lamina must make: the blob and the tar stream each go
-#           through `openssl dgst -sha256` (SHA-NI, as fast as lamina's sha2) by `tee`; no syncfs
-# Caches: the inputs stay in the page cache (warm; every tool reads the same blobs), outputs are synced
-# and removed between runs outside the timing. Nothing forces a tool to fsync; lamina's own fsyncs count.
-# BASELINE=/path/to/another/lamina adds that binary to every round (alternating with LAMINA) and prints
-# the ratio of the two: how a change compares with the code before it, measured in one run.
-# Prints medians of N rounds (N=5, env N) as a markdown table for BENCHMARKS.md, then (CRITERION=1, the
-# default) the criterion micro-benchmarks of benches/unpack.rs with their unpack dir on the same ext4.
+# load section, per round, per image, the tools alternating (their order turns every round), each timed
+# alone on the same input where it can read it:
+#   lamina      `lamina --root R load archives/IMG.oci.tar` + `lamina mount --read-only`, fresh store;
+#               its peak RSS (/usr/bin/time -v on the load) in the same runs
+#   containerd  `ctr images import` of the same oci-archive into a private containerd (own root, state and
+#               sockets; no CRI; overlayfs snapshotter), a fresh daemon per run, started outside the
+#               timing; import unpacks every layer (checked: one committed snapshot per layer)
+#   podman      `podman load -i` of the same oci-archive into a fresh store (--root/--runroot, its own
+#               storage.conf and containers.conf, native overlay), in a private mount namespace so that
+#               it does not touch /var/lib/containers or /dev/shm
+#   umoci       `umoci unpack` of the OCI layout (umoci 0.4 reads no zstd: zstd images use the gzip copy)
+#   tar         per layer `pigz -dc | tar -x` (or zstd): no verification, no whiteouts; for debian also
+#               "tar+syncfs" (one `sync -f` after it, which lamina does before recording a layer) and
+#               "tar+sha" (the blob and the tar stream through `openssl dgst -sha256`, lamina's checks)
+#   decompress  `pigz -dc` (gzip) or `zstd -dc` (zstd) of the same blobs to /dev/null: decompression alone
+#   BASELINE=/path/to/another/lamina: that binary too, same runs: how a change compares with before it
+# pull section: the images pushed once (skopeo, outside the timing) to a local distribution registry on
+# 127.0.0.1 over plain HTTP, then alternating: `lamina pull --insecure` (fresh store), `ctr images pull
+# --plain-http` (fresh private daemon; unpacks), `podman pull --tls-verify=false` (fresh store), and
+# `skopeo copy docker://... oci:DIR` + `umoci unpack` (gzip images only: umoci reads no zstd).
+# Every run is checked (each engine's result holds a file of the image's top layer); a tool that fails
+# ends the bench with its output. Inputs are read once into the page cache first (warm; every tool reads
+# the same bytes); outputs are removed and synced between runs, outside the timing.
+# Environment: IMAGES (default all six below), N rounds (3), SECTIONS ("load pull"), CRITERION=1 also
+# runs the criterion micro-benchmarks of benches/unpack.rs on the same ext4 (default 1), BASELINE.
+# Prints the medians of N rounds and the ratios as markdown tables (scripts/bench_summary.py), then
+# every round's figures.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 LAMINA=${1:-$REPO/target/release/lamina}
 CORPUS=${2:-/var/cache/lamina/corpus}
-N=${N:-5}
+N=${N:-3}
+IMAGES=${IMAGES:-"debian:gzip debian:zstd big:gzip big:zstd many-layers:130 many-layers:500"}
+SECTIONS=${SECTIONS:-"load pull"}
 BASELINE=${BASELINE:-}
+RECIPES=${LAMINA_SHARED:-$REPO/../shared}/recipes
 MNT=/var/tmp/lamina-bench
 IMG=/var/tmp/lamina-bench.img
 
-[ "$(id -u)" = 0 ] || { echo "bench: must run as root (loop device, mounts)" >&2; exit 1; }
-[ -x "$LAMINA" ] || { echo "bench: $LAMINA not built (cargo build --release)" >&2; exit 1; }
-[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || { echo "bench: BASELINE=$BASELINE is not a program" >&2; exit 1; }
-[ -e "$CORPUS/stamps/debian-variants" ] || { echo "bench: corpus not built in $CORPUS (scripts/build-corpus.sh)" >&2; exit 1; }
-for t in umoci pigz zstd tar jq openssl python3 mkfs.ext4 /usr/bin/time; do
-  command -v "$t" >/dev/null || { echo "bench: missing $t (scripts/install-deps.sh)" >&2; exit 1; }
+fail() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "must run as root (loop device, mounts, daemons)"
+[ -x "$LAMINA" ] || fail "$LAMINA not built (cargo build --release)"
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || fail "BASELINE=$BASELINE is not a program"
+[ -e "$CORPUS/stamps/archives" ] || fail "corpus not built in $CORPUS (scripts/build-corpus.sh)"
+{ [ -x "$RECIPES/containerd-up.sh" ] && [ -x "$RECIPES/registry-up.sh" ]; } || fail "no $RECIPES (set LAMINA_SHARED)"
+for t in containerd ctr podman skopeo umoci docker-registry pigz zstd tar jq openssl python3 curl unshare \
+  mkfs.ext4 /usr/bin/time; do
+  command -v "$t" > /dev/null || fail "missing $t (scripts/install-deps.sh)"
 done
+for img in $IMAGES; do
+  [ -f "$CORPUS/archives/${img%%:*}-${img#*:}.oci.tar" ] || fail "no archive of $img in $CORPUS/archives"
+done
+for s in $SECTIONS; do case $s in load | pull) ;; *) fail "unknown section $s (load, pull)" ;; esac; done
 
 . "$REPO/scripts/loopfs.sh"
+RESULTS=$MNT.results.$$
+. "$REPO/scripts/bench-lib.sh"
+REG=$MNT/registry
 cleanup() {
   set +e
+  ctd_down
+  [ -f "$REG/registry.pid" ] && "$RECIPES/registry-down.sh" "$REG" > /dev/null
   loopfs_down "$MNT" "$IMG"
+  rm -f "$RESULTS"
 }
 trap cleanup EXIT
-loopfs_up "$MNT" "$IMG" 6G
-echo "bench: fresh ext4 on $(findmnt -no SOURCE "$MNT") at $MNT; N=$N rounds" >&2
-
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
-settle() { rm -rf "$@"; sync; }
-
-blobs() { # LAYOUT TAG -> layer blob paths, in order
-  local layout=$1 tag=$2 m
-  m=$(jq -r --arg t "$tag" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]==$t) | .digest' "$layout/index.json")
-  jq -r '.layers[].digest' "$layout/blobs/sha256/${m#sha256:}" | sed "s#^sha256:#$layout/blobs/sha256/#"
-}
-
-RESULTS=$MNT/../lamina-bench-results.$$
+trap 'exit 130' INT TERM
+loopfs_up "$MNT" "$IMG" 16G
 : > "$RESULTS"
-record() { echo "$1 $2 $3" >> "$RESULTS"; } # tag tool seconds
+echo "bench: fresh ext4 on $(findmnt -no SOURCE "$MNT") at $MNT; N=$N rounds; $SECTIONS; $IMAGES" >&2
 
-run_lamina() { # TAG [BINARY NAME]
-  local R=$MNT/store t0 t1 m bin=${2:-$LAMINA} name=${3:-lamina}
-  t0=$(now)
-  "$bin" --root "$R" load "$CORPUS/oci/debian:$1" >/dev/null 2>&1
-  m=$("$bin" --root "$R" mount "debian:$1" --read-only)
-  t1=$(now)
-  [ -f "$m/etc/debian_version" ] || { echo "bench: $name mount of debian:$1 is wrong" >&2; exit 1; }
-  "$bin" --root "$R" umount "$m" >/dev/null
-  settle "$R"
-  record "$1" "$name" "$(elapsed "$t0" "$t1")"
-}
-
-run_umoci() { # TAG
-  local B=$MNT/umoci t0 t1 tag=$1
-  [ "$tag" = zstd ] && tag=gzip
-  t0=$(now)
-  umoci unpack --image "$CORPUS/oci/debian:$tag" "$B" >/dev/null 2>&1
-  t1=$(now)
-  settle "$B"
-  record "$1" umoci "$(elapsed "$t0" "$t1")"
-}
-
-run_tar() { # TAG [sha]: plain, then timed again with one syncfs; with "sha", the checked variant
-  local D=$MNT/tar t0 t1 t2 l dec=(pigz -dc)
-  [ "$1" = zstd ] && dec=(zstd -dcq)
-  mkdir -p "$D"
-  mapfile -t layers < <(blobs "$CORPUS/oci/debian" "$1")
-  t0=$(now)
-  for l in "${layers[@]}"; do
-    if [ "${2:-}" = sha ]; then
-      tee >(openssl dgst -sha256 >/dev/null) < "$l" | "${dec[@]}" |
-        tee >(openssl dgst -sha256 >/dev/null) | tar -x --warning=no-timestamp -C "$D"
-    else
-      "${dec[@]}" "$l" | tar -x --warning=no-timestamp -C "$D"
-    fi
+# run_rotated ROUND CMD...: the commands (one word each, the image appended), in an order that turns
+# every round, so that no tool always runs first (after another tool's deletes) or last
+run_rotated() {
+  local round=$1 img=$2 i n; shift 2
+  n=$#
+  local -a tools=("$@")
+  for i in $(seq 0 $((n - 1))); do
+    ${tools[$(((i + round) % n))]} "$img"
   done
-  t1=$(now)
-  if [ "${2:-}" = sha ]; then
-    settle "$D"
-    record "$1" tar+sha "$(elapsed "$t0" "$t1")"
-    return
-  fi
-  sync -f "$D"   # what it takes to make tar's result as durable as lamina's (one syncfs)
-  t2=$(now)
-  settle "$D"
-  record "$1" tar "$(elapsed "$t0" "$t1")"
-  record "$1" tar+syncfs "$(elapsed "$t0" "$t2")"
+}
+tar_sha() { tar_x "$1" sha; }
+baseline_load() { lamina_load "$1" "$BASELINE" baseline; }
+
+warm() { # read every input once, so that every tool finds it in the page cache
+  local img
+  for img in $IMAGES; do cat "$(archive "$img")" "$(layout "${img%%:*}")"/blobs/sha256/* > /dev/null; done
 }
 
-# warm the page cache with every input once
-cat "$CORPUS"/oci/debian/blobs/sha256/* > /dev/null
-for round in $(seq 1 "$N"); do
-  for tag in gzip zstd; do
-    run_lamina "$tag"; [ -z "$BASELINE" ] || run_lamina "$tag" "$BASELINE" baseline
-    run_umoci "$tag"; run_tar "$tag"; run_tar "$tag" sha
+if [[ " $SECTIONS " == *" load "* ]]; then
+  warm
+  for round in $(seq 1 "$N"); do
+    for img in $IMAGES; do
+      tools=(lamina_load ctd_import pm_load umoci_unpack tar_x decompress_only)
+      [ -z "$BASELINE" ] || tools+=(baseline_load)
+      [[ $img == debian:* ]] && tools+=(tar_sha)
+      run_rotated "$round" "$img" "${tools[@]}"
+      echo "bench: load round $round: $img done" >&2
+    done
   done
-  echo "bench: round $round done" >&2
-done
-
-# peak memory of a load with a 1 GiB layer
-RSS=n/a
-if [ -e "$CORPUS/oci/big/index.json" ]; then
-  cat "$CORPUS"/oci/big/blobs/sha256/* > /dev/null
-  /usr/bin/time -v "$LAMINA" --root "$MNT/store" load "$CORPUS/oci/big:gzip" >/dev/null 2>"$MNT/time.txt"
-  RSS=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$MNT/time.txt")
-  settle "$MNT/store"
 fi
 
-python3 - "$RESULTS" "$N" "$RSS" "$(nproc)" "$(uname -r)" "$(umoci --version | awk '{print $3}')" <<'PY'
-import statistics, sys
-path, n, rss, cpus, kernel, umoci = sys.argv[1:]
-t = {}
-for line in open(path):
-    tag, tool, sec = line.split()
-    t.setdefault((tag, tool), []).append(float(sec))
-med = {k: statistics.median(v) for k, v in t.items()}
-print(f"Median of {n} rounds, wall seconds; {cpus} cores, kernel {kernel}, umoci {umoci}, fresh ext4 on a loop device.")
-print()
-print("| image | lamina load + mount | umoci unpack | GNU tar | GNU tar + syncfs | GNU tar + sha256 | lamina / umoci | lamina / tar | lamina / (tar + syncfs) | lamina / (tar + sha256) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for tag in ("gzip", "zstd"):
-    l, u, g, gs, gv = (med[(tag, k)] for k in ("lamina", "umoci", "tar", "tar+syncfs", "tar+sha"))
-    note = " (gzip)" if tag == "zstd" else ""
-    print(f"| debian:{tag} | {l:.2f} | {u:.2f}{note} | {g:.2f} | {gs:.2f} | {gv:.2f} | {l/u:.2f}x | {l/g:.2f}x | {l/gs:.2f}x | {l/gv:.2f}x |")
-if ("gzip", "baseline") in med:
-    print()
-    print("| image | lamina | baseline lamina | lamina / baseline |")
-    print("|---|---:|---:|---:|")
-    for tag in ("gzip", "zstd"):
-        l, b = med[(tag, "lamina")], med[(tag, "baseline")]
-        print(f"| debian:{tag} | {l:.2f} | {b:.2f} | {l/b:.2f}x |")
-print()
-print(f"Peak RSS of `lamina load` of big:gzip (1 GiB layer): {rss} MiB")
-print()
-print("All rounds:", "; ".join(f"{tag}/{tool}: " + " ".join(f"{s:.2f}" for s in v) for (tag, tool), v in sorted(t.items())))
-PY
-rm -f "$RESULTS"
+if [[ " $SECTIONS " == *" pull "* ]]; then
+  quiet "$RECIPES/registry-up.sh" "$REG"
+  PORT=$(sed -n 's/^PORT=//p' "$REG/env")
+  for img in $IMAGES; do
+    private_ns skopeo copy -q --dest-tls-verify=false "oci:$(layout "$img")" "docker://127.0.0.1:$PORT/$img" > "$MNT/log" 2>&1 ||
+      die_with "$MNT/log" "skopeo could not push $img"
+  done
+  rm -rf "$MNT/varlib"
+  sync
+  # the registry may still be tidying its upload dirs: a vanishing file is no error here
+  { tar -cf - -C "$REG" data 2> /dev/null || true; } | cat > /dev/null
+  for round in $(seq 1 "$N"); do
+    for img in $IMAGES; do
+      tools=(lamina_pull ctd_pull pm_pull)
+      [[ $img == *:zstd ]] || tools+=(skopeo_umoci_pull)
+      run_rotated "$round" "$img" "${tools[@]}"
+      echo "bench: pull round $round: $img done" >&2
+    done
+  done
+fi
+
+python3 "$REPO/scripts/bench_summary.py" "$RESULTS" --rounds "$N" --images "$IMAGES" \
+  --env "$(nproc) cores, kernel $(uname -r), containerd $(containerd --version | awk '{print $3}'), podman $(podman --version | awk '{print $3}'), umoci $(umoci --version | awk '{print $3}'), fresh ext4 on a loop device"
 
 # the criterion micro-benchmarks, unpacking on the same fresh ext4 (CRITERION=0 skips them)
-if [ "${CRITERION:-1}" = 1 ] && command -v cargo >/dev/null; then
+if [ "${CRITERION:-1}" = 1 ] && command -v cargo > /dev/null; then
   echo >&2 "bench: cargo bench --bench unpack (LAMINA_BENCH_DIR=$MNT/criterion)"
   mkdir -p "$MNT/criterion"
   echo
   echo "Criterion (cargo bench --bench unpack, unpacking on the fresh ext4): median time, throughput"
   echo
-  (cd "$REPO" && LAMINA_BENCH_DIR="$MNT/criterion" cargo bench -q --bench unpack -- --noplot 2>/dev/null) |
+  (cd "$REPO" && LAMINA_BENCH_DIR="$MNT/criterion" cargo bench -q --bench unpack -- --noplot 2> /dev/null) |
     awk '$2 == "time:" {name=$1; t=$5" "$6} $1 == "thrpt:" && name {print "- " name ": " t ", " $4 " " $5; name=""}'
 fi

@@ -11,6 +11,8 @@ PACKAGES=(
   protobuf-compiler golang-go golang-github-containerd-containerd-dev
   # a real containerd (1.6) for driver-tests/containerd.rs: lamina as its proxy snapshotter
   containerd
+  # podman 4.3 for bench.sh (its own store under the bench dir; native overlay as root)
+  podman
 )
 
 missing=()
