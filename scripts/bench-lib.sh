@@ -7,7 +7,10 @@
 
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
-record() { echo "$1 $2 $3 $4" >> "$RESULTS"; } # SECTION IMAGE TOOL VALUE
+record() { # SECTION IMAGE TOOL VALUE
+  echo "$1 $2 $3 $4" >> "$RESULTS"
+  echo "bench:   $1 $2 $3 $4" >&2
+}
 settle() { rm -rf "$@"; sync; }
 die_with() { # LOG MESSAGE
   echo "bench: $2; its output:" >&2
