@@ -4,7 +4,7 @@
 #   make fast    format check, clippy (warnings are errors), unit tests: no root fixtures needed
 #   make test    + build the test images and (with ../shared) the corpus, unit tests, driver tests
 #   make demo    run a command in a busybox container whose rootfs lamina mounted
-#   make bench   scripts/bench.sh: lamina vs umoci vs GNU tar, then the criterion benches, on a fresh ext4
+#   make bench   scripts/bench.sh: lamina vs containerd, podman, umoci, GNU tar (load and pull), then criterion, on a fresh ext4
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
