@@ -107,6 +107,16 @@ impl Store {
     /// `commit_layer` without the record: the staged layer dir, with its `layer.json`, renamed
     /// into `layers/` (or discarded for one stored meanwhile). The caller records it.
     pub(super) fn place_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
+        self.prepare_layer(&staging, record)?;
+        let dest = self.layout.layer(&record.key());
+        staging.commit_to(dest.dir()).at(dest.dir())?;
+        Ok(())
+    }
+
+    /// Writes the staged layer's `layer.json` (the mark by which a layer renamed into place but not
+    /// recorded is adopted, see `find_layer`) and gives its records the store's file mode. Flushed
+    /// with the layer before it is renamed.
+    pub fn prepare_layer(&self, staging: &Staging, record: &LayerRecord) -> Result<()> {
         let json = encode(record)?;
         let staged = LayerPaths::staged(staging.path());
         let rec_path = staged.record();
@@ -116,8 +126,29 @@ impl Store {
         for path in [staged.tar_split(), staged.files()] {
             super::perms::tighten(&path, super::perms::FILE_MODE).at(&path)?;
         }
+        Ok(())
+    }
+
+    /// Renames a prepared layer, already on disk (its flush shared with others, see
+    /// `group_sync`), into `layers/`; discarded if another process stored it meanwhile. The rename
+    /// is durable only after `sync_layers_dir`, which must come before the layer is recorded.
+    pub fn rename_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
         let dest = self.layout.layer(&record.key());
-        staging.commit_to(dest.dir()).at(dest.dir())?;
+        staging.rename_to(dest.dir()).at(dest.dir())?;
+        Ok(())
+    }
+
+    /// Makes the renames of `rename_layer` durable: one fsync of `layers/` for all of them.
+    pub fn sync_layers_dir(&self) -> Result<()> {
+        let dir = self.layout.layers_dir();
+        staging::fsync_dir(&dir).at(&dir)
+    }
+
+    /// Records layers renamed into place that no image uses yet (a load that failed after storing
+    /// some: `df` counts them and `prune` removes them).
+    pub fn record_layers(&self, records: &[LayerRecord]) -> Result<()> {
+        let rows: Vec<LayerRow> = records.iter().map(LayerRecord::row).collect();
+        self.db.insert_layers(&rows)?;
         Ok(())
     }
 

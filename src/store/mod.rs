@@ -22,6 +22,7 @@ mod fsck;
 mod fsck_layers;
 mod fserror;
 mod gc;
+pub mod group_sync;
 mod kept_blobs;
 mod layers;
 pub mod layout;
