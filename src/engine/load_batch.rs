@@ -116,3 +116,7 @@ impl LayerBatch {
             .clone()
     }
 }
+
+#[cfg(test)]
+#[path = "load_batch_tests.rs"]
+mod tests;

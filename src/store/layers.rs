@@ -70,6 +70,9 @@ impl Store {
             if let Some(rec) = self.layer_record(&key)? {
                 if &rec.diff_id == diff_id && (!rec.parent_dependent || &rec.chain_id == chain_id) {
                     // Adopted: recorded as a layer no image uses yet (df counts it from now on).
+                    // The load that renamed it makes the rename durable only before recording its
+                    // image (`load_batch`): we may record it first, so we make it durable too.
+                    self.sync_layers_dir()?;
                     self.db.insert_layers(&[rec.row()])?;
                     return Ok(Some(rec));
                 }
@@ -203,3 +206,7 @@ fn private_file(path: &std::path::Path) -> std::io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
+
+#[cfg(test)]
+#[path = "layers_tests.rs"]
+mod tests;
