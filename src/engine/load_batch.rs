@@ -16,7 +16,7 @@ use super::Result;
 use crate::store::group_sync::SyncGroup;
 use crate::store::recorded;
 use crate::store::staging::{self, Staging};
-use crate::store::{IoContext, LayerRecord, Store};
+use crate::store::{prepare_staged_layer, IoContext, LayerRecord, Store};
 use std::sync::Mutex;
 
 /// A layer with this much file data starts its flush while its file list is made (it would
@@ -50,7 +50,7 @@ impl LayerBatch {
         } else {
             recorded::finish_records(staging.path())?;
         }
-        store.prepare_layer(&staging, record)?;
+        prepare_staged_layer(&staging, record)?;
         self.sync.sync(staging.path()).at(staging.path())?;
         store.rename_layer(staging, record)?;
         self.placed_now(std::slice::from_ref(record));
@@ -69,10 +69,26 @@ impl LayerBatch {
         };
         let started = std::time::Instant::now();
         let at = first.path().to_path_buf();
-        for (staging, record) in &staged {
-            recorded::finish_records(staging.path())?;
-            store.prepare_layer(staging, record)?;
-        }
+        // Each layer's file list is a walk of its tree: spread over the cores.
+        let threads = super::load::layer_workers().min(staged.len());
+        std::thread::scope(|s| {
+            let parts: Vec<_> = staged
+                .chunks(staged.len().div_ceil(threads))
+                .map(|part| {
+                    s.spawn(move || -> Result<()> {
+                        for (staging, record) in part {
+                            recorded::finish_records(staging.path())?;
+                            prepare_staged_layer(staging, record)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            parts.into_iter().try_for_each(|p| {
+                p.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        })?;
         self.sync.sync(&at).at(&at)?;
         let count = staged.len();
         for (staging, record) in staged {

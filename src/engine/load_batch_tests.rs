@@ -67,7 +67,12 @@ fn a_load_that_fails_records_the_layers_it_stored_and_prune_removes_them() {
     assert_eq!(
         std::fs::read_dir(root.join("tmp"))
             .unwrap()
-            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".lock"))
+            .filter(|e| !e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".lock"))
             .count(),
         0,
         "no staging left"

@@ -110,25 +110,9 @@ impl Store {
     /// `commit_layer` without the record: the staged layer dir, with its `layer.json`, renamed
     /// into `layers/` (or discarded for one stored meanwhile). The caller records it.
     pub(super) fn place_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
-        self.prepare_layer(&staging, record)?;
+        prepare_staged_layer(&staging, record)?;
         let dest = self.layout.layer(&record.key());
         staging.commit_to(dest.dir()).at(dest.dir())?;
-        Ok(())
-    }
-
-    /// Writes the staged layer's `layer.json` (the mark by which a layer renamed into place but not
-    /// recorded is adopted, see `find_layer`) and gives its records the store's file mode. Flushed
-    /// with the layer before it is renamed.
-    pub fn prepare_layer(&self, staging: &Staging, record: &LayerRecord) -> Result<()> {
-        let json = encode(record)?;
-        let staged = LayerPaths::staged(staging.path());
-        let rec_path = staged.record();
-        std::io::Write::write_all(&mut private_file(&rec_path).at(&rec_path)?, &json)
-            .at(&rec_path)?;
-        // The records other modules wrote into the staged dir take the store's file mode too.
-        for path in [staged.tar_split(), staged.files()] {
-            super::perms::tighten(&path, super::perms::FILE_MODE).at(&path)?;
-        }
         Ok(())
     }
 
@@ -173,6 +157,21 @@ impl Store {
         let path = self.layout.chain_lock(chain_id);
         FileLock::try_acquire(&path, LockMode::Exclusive).at(&path)
     }
+}
+
+/// Writes the staged layer's `layer.json` (the mark by which a layer renamed into place but not
+/// recorded is adopted, see `find_layer`) and gives its records the store's file mode. Flushed
+/// with the layer before it is renamed.
+pub fn prepare_staged_layer(staging: &Staging, record: &LayerRecord) -> Result<()> {
+    let json = encode(record)?;
+    let staged = LayerPaths::staged(staging.path());
+    let rec_path = staged.record();
+    std::io::Write::write_all(&mut private_file(&rec_path).at(&rec_path)?, &json).at(&rec_path)?;
+    // The records other modules wrote into the staged dir take the store's file mode too.
+    for path in [staged.tar_split(), staged.files()] {
+        super::perms::tighten(&path, super::perms::FILE_MODE).at(&path)?;
+    }
+    Ok(())
 }
 
 /// The record a layer's row gives back when its `layer.json` is lost; the blob is the one the

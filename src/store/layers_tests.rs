@@ -21,7 +21,7 @@ fn renamed_not_recorded(store: &Store, seed: char) -> LayerRecord {
         size: 1,
         entries: 1,
     };
-    store.prepare_layer(&staging, &record).unwrap();
+    prepare_staged_layer(&staging, &record).unwrap();
     SyncGroup::new().sync(staging.path()).unwrap();
     store.rename_layer(staging, &record).unwrap();
     // killed here: the dir is in layers/ with its layer.json, no row names it
@@ -61,6 +61,9 @@ fn a_layer_renamed_but_not_recorded_is_removed_by_fsck_repair_unless_a_load_hold
         .collect();
     assert_eq!(orphans.len(), 1, "{:?}", report.problems);
     assert!(!store.layout.layer(&orphan.key()).dir().exists());
-    assert!(store.layout.layer(&held.key()).dir().exists(), "its load still runs");
+    assert!(
+        store.layout.layer(&held.key()).dir().exists(),
+        "its load still runs"
+    );
     drop(lock);
 }

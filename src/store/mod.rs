@@ -42,7 +42,7 @@ pub use fsck::{FsckOptions, FsckReport, Problem, ProblemKind};
 pub use fserror::{FsCause, FsError};
 pub use gc::RemoveReport;
 pub use kept_blobs::KeptBlob;
-pub use layers::LayerRecord;
+pub use layers::{prepare_staged_layer, LayerRecord};
 pub use layout::{LayerKey, LayerPaths, Layout, MountId};
 pub use locks::{FileLock, LockMode};
 pub use manifest_lists::ListMember;
