@@ -345,3 +345,7 @@ impl LowerView {
 fn err(op: &'static str, path: PathBuf, source: io::Error) -> ViewError {
     ViewError { op, path, source }
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;
