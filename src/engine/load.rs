@@ -10,15 +10,16 @@
 //! tree depends on its parents (implied directories, hardlinks into lower layers; fixed up once the
 //! layers below are known and stored under its chainID) is committed.
 
+use super::load_batch::LayerBatch;
 use super::{keep_blobs, Engine, EngineError, Observer, Result};
 use crate::digest::Digest;
 use crate::image::Platform;
+use crate::layerfs::LowerView;
 use crate::source::{self, ImageSource, ResolvedImage, SourceRef};
 use crate::store::staging::{self, Staging};
 use crate::store::{self, recorded, FileLock, ImageRow, LayerPaths, LayerRecord, Layout, Store};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackOptions};
 use std::fs;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -161,6 +162,7 @@ impl Engine {
         let order = &largest_first(image);
         let workers = layer_workers().min(diff_ids.len().max(1));
         let layout: &Layout = self.store.layout();
+        let batch = LayerBatch::default();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
@@ -190,6 +192,7 @@ impl Engine {
                             index: i,
                             staged_top: &staged_top,
                             keep_blob: keep_blobs,
+                            batch: Some(&batch),
                         };
                         let fetched = store.lock_layer_use(diff_id).map(|lock| {
                             if let Ok(mut held) = in_use.lock() {
@@ -216,40 +219,22 @@ impl Engine {
                 });
             }
         });
-        if let Some(e) = first_error.into_inner().ok().flatten() {
-            return Err(e);
-        }
-
-        // Bottom-up: fix up parent-dependent layers against the ones below, then commit them.
-        let mut records: Vec<LayerRecord> = Vec::with_capacity(slots.len());
-        let mut lower_dirs: Vec<PathBuf> = Vec::new(); // nearest first
-        for (index, slot) in slots.into_iter().enumerate() {
-            let slot = slot
-                .into_inner()
-                .ok()
-                .flatten()
-                .ok_or_else(|| EngineError::WorkerLost {
-                    image: id.to_string(),
-                })?;
-            let record = match slot {
-                Slot::Stored(record) => record,
-                Slot::Staged(staging, report, record, chain_lock) => {
-                    let diff = LayerPaths::staged(staging.path()).diff();
-                    unpack::fix_up_layer(&diff, &report, &lower_dirs, &opts)?;
-                    commit_layer(&self.store, staging, &record)?;
-                    drop(chain_lock);
-                    observer.layer(&LayerEvent {
-                        index,
-                        diff_id: record.diff_id.clone(),
-                        status: LayerStatus::Loaded,
-                        size: Some(record.compressed_size),
-                    });
-                    record
+        let stored = match first_error.into_inner().ok().flatten() {
+            Some(e) => Err(e),
+            None => self.commit_bottom_up(slots, &batch, &opts, &id, observer),
+        };
+        let records = match stored.and_then(|records| {
+            batch.make_durable(&self.store)?;
+            Ok(records)
+        }) {
+            Ok(records) => records,
+            Err(e) => {
+                if let Err(not_recorded) = batch.record_placed(&self.store) {
+                    tracing::warn!(error = %not_recorded, "layers stored by a failed load not recorded; fsck --repair removes them");
                 }
-            };
-            lower_dirs.insert(0, self.store.layout().layer(&record.key()).diff());
-            records.push(record);
-        }
+                return Err(e);
+            }
+        };
 
         self.store.put_blob(&id, &image.config_bytes)?;
         if let Some(d) = &image.manifest_digest {
@@ -262,7 +247,13 @@ impl Engine {
             size: records.iter().map(|r| r.size).sum(),
         };
         let layers: Vec<_> = records.iter().map(LayerRecord::row).collect();
-        let untagged_from = self.store.record_image(&row, &layers, tags, repo_digest)?;
+        let untagged_from = match self.store.record_image(&row, &layers, tags, repo_digest) {
+            Ok(untagged) => untagged,
+            Err(e) => {
+                let _ = batch.record_placed(&self.store);
+                return Err(e.into());
+            }
+        };
         // A removal of these blobs (rmi of an image with the same config, fsck --repair) that ran
         // between writing them and recording the image deleted them: written again, now that the
         // record keeps them (see `store::gc`).
@@ -276,6 +267,74 @@ impl Engine {
             tags: tags.to_vec(),
             untagged_from,
         })
+    }
+}
+
+impl Engine {
+    /// Bottom-up: fixes up the parent-dependent layers against the ones below (kept open in one
+    /// view, each layer stacked on it once), then stores them together (`LayerBatch::commit_all`)
+    /// and releases their chain locks. Returns every layer's record, bottom first.
+    fn commit_bottom_up(
+        &self,
+        slots: Vec<Mutex<Option<Slot>>>,
+        batch: &LayerBatch,
+        opts: &UnpackOptions,
+        id: &Digest,
+        observer: &dyn Observer,
+    ) -> Result<Vec<LayerRecord>> {
+        let view_err = |e: crate::layerfs::ViewError| {
+            EngineError::from(store::StoreError::Io {
+                path: e.path,
+                source: e.source,
+            })
+        };
+        let mut records: Vec<LayerRecord> = Vec::with_capacity(slots.len());
+        let mut lowers = LowerView::open(&[]).map_err(view_err)?;
+        let mut staged: Vec<(usize, Staging, LayerRecord, Option<FileLock>)> = Vec::new();
+        for (index, slot) in slots.into_iter().enumerate() {
+            let slot = slot
+                .into_inner()
+                .ok()
+                .flatten()
+                .ok_or_else(|| EngineError::WorkerLost {
+                    image: id.to_string(),
+                })?;
+            match slot {
+                Slot::Stored(record) => {
+                    lowers
+                        .push_top(&self.store.layout().layer(&record.key()).diff())
+                        .map_err(view_err)?;
+                    records.push(record);
+                }
+                Slot::Staged(staging, report, record, chain_lock) => {
+                    let diff = LayerPaths::staged(staging.path()).diff();
+                    unpack::fix_up_layer_over(&diff, &report, &lowers, opts)?;
+                    // The view keeps the dir's fd, which still names it after the rename.
+                    lowers.push_top(&diff).map_err(view_err)?;
+                    records.push(record.clone());
+                    staged.push((index, staging, record, chain_lock));
+                }
+            }
+        }
+        let mut locks = Vec::with_capacity(staged.len());
+        let mut done = Vec::with_capacity(staged.len());
+        let mut to_commit = Vec::with_capacity(staged.len());
+        for (index, staging, record, chain_lock) in staged {
+            locks.push(chain_lock);
+            done.push((index, record.diff_id.clone(), record.compressed_size));
+            to_commit.push((staging, record));
+        }
+        batch.commit_all(&self.store, to_commit)?;
+        drop(locks);
+        for (index, diff_id, size) in done {
+            observer.layer(&LayerEvent {
+                index,
+                diff_id,
+                status: LayerStatus::Loaded,
+                size: Some(size),
+            });
+        }
+        Ok(records)
     }
 }
 
@@ -304,6 +363,9 @@ pub(super) struct LayerJob<'a> {
     pub(super) staged_top: &'a AtomicUsize,
     /// Whether its compressed blob is kept (`--keep-blobs`).
     pub(super) keep_blob: bool,
+    /// The load's batch, which stores the layer (durable, not yet recorded) and records it with
+    /// the image; without one the layer is committed and recorded on its own (`commit_layer`).
+    pub(super) batch: Option<&'a LayerBatch>,
 }
 
 /// Finds the layer in the store, or unpacks it into staging (committing it at once when it does
@@ -322,6 +384,7 @@ pub(super) fn fetch_layer(
         index,
         staged_top,
         keep_blob,
+        batch,
     } = *layer;
     let event = |status| LayerEvent {
         index,
@@ -372,7 +435,10 @@ pub(super) fn fetch_layer(
         staged_top.fetch_max(index + 1, Ordering::SeqCst);
         return Ok(Slot::Staged(staging, Box::new(report), record, chain_lock));
     }
-    commit_layer(store, staging, &record)?;
+    match batch {
+        Some(batch) => batch.commit(store, staging, &record)?,
+        None => commit_layer(store, staging, &record)?,
+    }
     drop(unpack_lock);
     observer.layer(&event(LayerStatus::Loaded));
     Ok(Slot::Stored(record))

@@ -13,6 +13,7 @@ pub mod compress;
 mod error;
 mod keep_blobs;
 mod load;
+mod load_batch;
 mod manifest_list;
 mod manifest_list_push;
 mod mount;

@@ -341,6 +341,7 @@ impl Job {
             staged_top,
             // containerd keeps its own blobs; the snapshotter keeps none.
             keep_blob: false,
+            batch: None,
         };
         let seen = Seen::default();
         let started = Instant::now();

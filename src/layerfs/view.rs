@@ -80,6 +80,16 @@ impl LowerView {
         })
     }
 
+    /// Puts one more layer dir on top (a load stacks each layer it stores on the ones below, and
+    /// reuses the fds it already holds instead of opening every lower again).
+    pub fn push_top(&mut self, layer: &Path) -> Result<(), ViewError> {
+        let fd = open_root(layer, DirAccess::Read)
+            .map_err(|e| err("open layer dir", layer.to_path_buf(), e.into()))?;
+        self.roots.insert(0, fd);
+        self.paths.insert(0, layer.to_path_buf());
+        Ok(())
+    }
+
     pub fn len(&self) -> usize {
         self.roots.len()
     }
@@ -163,24 +173,82 @@ impl LowerView {
 
     /// The entry the view shows at `path` (relative), dir or not: its layer, its parent dir in
     /// that layer (readable) and its stat. `None` if it is absent or hidden.
+    ///
+    /// The layers are tried top first, each one descended only as far as the merge lets it take
+    /// part, and the search stops at the first layer that shows the name: the cost does not grow
+    /// with the layers below that one (a deep image's fix-up asks this of each of its layers, so
+    /// merging every layer's directories here made loading it quadratic).
     pub fn find(&self, path: &Path) -> Result<Option<(usize, OwnedFd, Stat)>, ViewError> {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(None);
         };
-        let mut dir = self.root();
-        for comp in parent.iter() {
-            match self.lookup(&dir, comp)? {
-                Some(Shown::Dir { dir: sub, .. }) => dir = sub,
-                _ => return Ok(None),
+        let dirs: Vec<&OsStr> = parent.iter().collect();
+        // Per ancestor: whether a layer above showed it (a directory, or the path is hidden), and
+        // whether layers further down still merge into it (none did so far with a non-directory
+        // there, and no one that took part was opaque).
+        let mut seen = vec![false; dirs.len()];
+        let mut open = vec![true; dirs.len()];
+        'layers: for layer in 0..self.roots.len() {
+            let mut fd: Option<OwnedFd> = None; // the layer's root until a dir is descended
+            let mut rel = PathBuf::new();
+            for (k, comp) in dirs.iter().enumerate() {
+                if !open[k] {
+                    continue 'layers;
+                }
+                let at = fd.as_ref().map_or(self.roots[layer].as_fd(), |f| f.as_fd());
+                let Some(stat) = self.stat_if_any(at, layer, &rel, comp)? else {
+                    continue 'layers;
+                };
+                let is_dir = file_type(&stat) == FileType::Directory;
+                if !seen[k] {
+                    if !is_dir {
+                        return Ok(None); // a whiteout or a non-directory on the way hides it
+                    }
+                    seen[k] = true;
+                } else if !is_dir {
+                    open[k] = false; // ends the merge; this layer does not take part
+                    continue 'layers;
+                }
+                let entry = || self.paths[layer].join(&rel).join(comp);
+                let sub = open_child_dir(at, *comp, DirAccess::Read)
+                    .map_err(|e| err("read xattrs of", entry(), e.into()))?;
+                open[k] = !is_opaque(&sub).map_err(|e| err("read xattrs of", entry(), e.into()))?;
+                fd = Some(sub);
+                rel.push(comp);
             }
+            let at = fd.as_ref().map_or(self.roots[layer].as_fd(), |f| f.as_fd());
+            let Some(stat) = self.stat_if_any(at, layer, &rel, name)? else {
+                continue;
+            };
+            if is_whiteout(&stat) {
+                return Ok(None);
+            }
+            let fd = match fd {
+                Some(fd) => fd,
+                None => self.open_dir(layer, parent, DirAccess::Read)?,
+            };
+            return Ok(Some((layer, fd, stat)));
         }
-        let (layer, stat) = match self.lookup(&dir, name)? {
-            None | Some(Shown::WhitedOut) => return Ok(None),
-            Some(Shown::NonDir { layer, stat }) => (layer, stat),
-            Some(Shown::Dir { dir, stat }) => (dir.top(), stat),
-        };
-        let fd = self.open_dir(layer, parent, DirAccess::Read)?;
-        Ok(Some((layer, fd, stat)))
+        Ok(None)
+    }
+
+    /// `name`'s stat in one layer's dir `rel` (open as `at`); `None` if the layer has no such name.
+    fn stat_if_any(
+        &self,
+        at: rustix::fd::BorrowedFd<'_>,
+        layer: usize,
+        rel: &Path,
+        name: &OsStr,
+    ) -> Result<Option<Stat>, ViewError> {
+        match lstat_at(at, name) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(err(
+                "stat",
+                self.paths[layer].join(rel).join(name),
+                e.into(),
+            )),
+        }
     }
 
     /// The topmost sighting of `name`, in `layer`'s directory `fd` of the merged `dir`.
@@ -277,3 +345,7 @@ impl LowerView {
 fn err(op: &'static str, path: PathBuf, source: io::Error) -> ViewError {
     ViewError { op, path, source }
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

@@ -70,6 +70,9 @@ impl Store {
             if let Some(rec) = self.layer_record(&key)? {
                 if &rec.diff_id == diff_id && (!rec.parent_dependent || &rec.chain_id == chain_id) {
                     // Adopted: recorded as a layer no image uses yet (df counts it from now on).
+                    // The load that renamed it makes the rename durable only before recording its
+                    // image (`load_batch`): we may record it first, so we make it durable too.
+                    self.sync_layers_dir()?;
                     self.db.insert_layers(&[rec.row()])?;
                     return Ok(Some(rec));
                 }
@@ -107,17 +110,32 @@ impl Store {
     /// `commit_layer` without the record: the staged layer dir, with its `layer.json`, renamed
     /// into `layers/` (or discarded for one stored meanwhile). The caller records it.
     pub(super) fn place_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
-        let json = encode(record)?;
-        let staged = LayerPaths::staged(staging.path());
-        let rec_path = staged.record();
-        std::io::Write::write_all(&mut private_file(&rec_path).at(&rec_path)?, &json)
-            .at(&rec_path)?;
-        // The records other modules wrote into the staged dir take the store's file mode too.
-        for path in [staged.tar_split(), staged.files()] {
-            super::perms::tighten(&path, super::perms::FILE_MODE).at(&path)?;
-        }
+        prepare_staged_layer(&staging, record)?;
         let dest = self.layout.layer(&record.key());
         staging.commit_to(dest.dir()).at(dest.dir())?;
+        Ok(())
+    }
+
+    /// Renames a prepared layer, already on disk (its flush shared with others, see
+    /// `group_sync`), into `layers/`; discarded if another process stored it meanwhile. The rename
+    /// is durable only after `sync_layers_dir`, which must come before the layer is recorded.
+    pub fn rename_layer(&self, staging: Staging, record: &LayerRecord) -> Result<()> {
+        let dest = self.layout.layer(&record.key());
+        staging.rename_to(dest.dir()).at(dest.dir())?;
+        Ok(())
+    }
+
+    /// Makes the renames of `rename_layer` durable: one fsync of `layers/` for all of them.
+    pub fn sync_layers_dir(&self) -> Result<()> {
+        let dir = self.layout.layers_dir();
+        staging::fsync_dir(&dir).at(&dir)
+    }
+
+    /// Records layers renamed into place that no image uses yet (a load that failed after storing
+    /// some: `df` counts them and `prune` removes them).
+    pub fn record_layers(&self, records: &[LayerRecord]) -> Result<()> {
+        let rows: Vec<LayerRow> = records.iter().map(LayerRecord::row).collect();
+        self.db.insert_layers(&rows)?;
         Ok(())
     }
 
@@ -139,6 +157,21 @@ impl Store {
         let path = self.layout.chain_lock(chain_id);
         FileLock::try_acquire(&path, LockMode::Exclusive).at(&path)
     }
+}
+
+/// Writes the staged layer's `layer.json` (the mark by which a layer renamed into place but not
+/// recorded is adopted, see `find_layer`) and gives its records the store's file mode. Flushed
+/// with the layer before it is renamed.
+pub fn prepare_staged_layer(staging: &Staging, record: &LayerRecord) -> Result<()> {
+    let json = encode(record)?;
+    let staged = LayerPaths::staged(staging.path());
+    let rec_path = staged.record();
+    std::io::Write::write_all(&mut private_file(&rec_path).at(&rec_path)?, &json).at(&rec_path)?;
+    // The records other modules wrote into the staged dir take the store's file mode too.
+    for path in [staged.tar_split(), staged.files()] {
+        super::perms::tighten(&path, super::perms::FILE_MODE).at(&path)?;
+    }
+    Ok(())
 }
 
 /// The record a layer's row gives back when its `layer.json` is lost; the blob is the one the
@@ -172,3 +205,7 @@ fn private_file(path: &std::path::Path) -> std::io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
 }
+
+#[cfg(test)]
+#[path = "layers_tests.rs"]
+mod tests;

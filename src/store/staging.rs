@@ -56,14 +56,24 @@ impl Staging {
 
     /// Flushes the staged tree and renames it to `dest`. Returns false (and discards the staged copy)
     /// when `dest` already exists: another process finished the same work first.
-    pub fn commit_to(mut self, dest: &Path) -> io::Result<bool> {
+    pub fn commit_to(self, dest: &Path) -> io::Result<bool> {
         sync_filesystem(&self.dir)?;
+        let renamed = self.rename_to(dest)?;
+        if renamed {
+            if let Some(parent) = dest.parent() {
+                fsync_dir(parent)?;
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// `commit_to` for a caller that flushed the tree itself (several staged trees share one flush,
+    /// see `group_sync`) and that makes the rename durable (`fsync_dir` of `dest`'s parent) before
+    /// anything relies on it.
+    pub fn rename_to(mut self, dest: &Path) -> io::Result<bool> {
         match fs::rename(&self.dir, dest) {
             Ok(()) => {
                 self.keep = true;
-                if let Some(parent) = dest.parent() {
-                    fsync_dir(parent)?;
-                }
                 Ok(true)
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => {

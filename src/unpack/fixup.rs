@@ -29,7 +29,7 @@ use crate::sys::xattr::list_xattrs;
 struct FixUp<'a> {
     dest: &'a Path,
     root: OwnedFd,
-    lowers: LowerView,
+    lowers: &'a LowerView,
     implied: BTreeSet<Vec<u8>>,
     blob: Digest,
     /// mtimes of directories of this layer that fix-up adds entries to, restored at the end.
@@ -42,12 +42,23 @@ pub fn fix_up_layer(
     dest: &Path,
     report: &LayerReport,
     lowers: &[PathBuf],
+    opts: &UnpackOptions,
+) -> Result<(), UnpackError> {
+    let view = LowerView::open(lowers).map_err(view_err)?;
+    fix_up_layer_over(dest, report, &view, opts)
+}
+
+/// `fix_up_layer` over a view of the lowers the caller keeps (a load stacks each layer on it).
+pub fn fix_up_layer_over(
+    dest: &Path,
+    report: &LayerReport,
+    lowers: &LowerView,
     _opts: &UnpackOptions,
 ) -> Result<(), UnpackError> {
     let mut fx = FixUp {
         dest,
         root: open_root(dest, DirAccess::Read).map_err(|e| UnpackError::io(dest, e.into()))?,
-        lowers: LowerView::open(lowers).map_err(view_err)?,
+        lowers,
         implied: report
             .implied_dirs
             .iter()

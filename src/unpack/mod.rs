@@ -52,7 +52,7 @@ use crate::digest::{Digest, HashingReader};
 use crate::tar::split::Recorder;
 use crate::tar::Tap;
 
-pub use fixup::fix_up_layer;
+pub use fixup::{fix_up_layer, fix_up_layer_over};
 pub use pack::{write_layer_tar, write_layer_tar_with, PackReport, TreeKind};
 pub use verify::verify_blob;
 
