@@ -6,8 +6,9 @@
 //! `cargo bench --bench decode`
 //!
 //! With `LAMINA_DECODE_BLOB=<a gzip or zstd blob>` it instead decodes that blob with each gzip
-//! backend in turn, alternating, `$N` rounds (default 5), and prints each round and the medians:
-//! the fair comparison on a busy machine (pin it to one core with `taskset -c 1`).
+//! backend in turn, alternating, `$N` rounds (default 5), and prints each round's wall and CPU
+//! time and the median CPU times: the fair comparison on a busy machine (pin it to one core with
+//! `taskset -c 1`).
 
 use std::io::{self, Write};
 use std::time::Instant;
@@ -80,6 +81,18 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
+/// Nanoseconds this thread has run on a CPU (`/proc/thread-self/schedstat`): on a shared
+/// machine, the time that other processes' load does not inflate.
+fn thread_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns: u64 = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    ns as f64 / 1e9
+}
+
 /// Each backend over `path`, alternating, so that load from others hits them alike.
 fn alternate(path: &str) {
     let blob = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -91,20 +104,25 @@ fn alternate(path: &str) {
     let mut times = vec![Vec::new(); backends.len()];
     for round in 0..rounds {
         for (i, &backend) in backends.iter().enumerate() {
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), thread_cpu_secs());
             let out = drain(backend, &blob);
             let secs = start.elapsed().as_secs_f64();
+            let cpu = thread_cpu_secs() - cpu;
             println!(
-                "round {round} {:8} {secs:.3} s  {:.0} MB/s out",
+                "round {round} {:8} {secs:.3} s wall, {cpu:.3} s cpu: {:.0} MB/s out per cpu-second",
                 backend.name(),
-                out as f64 / secs / 1e6
+                out as f64 / cpu / 1e6
             );
-            times[i].push(secs);
+            times[i].push(cpu);
         }
     }
     for (i, &backend) in backends.iter().enumerate() {
         times[i].sort_by(f64::total_cmp);
-        println!("median {:8} {:.3} s", backend.name(), times[i][rounds / 2]);
+        println!(
+            "median {:8} {:.3} s cpu",
+            backend.name(),
+            times[i][rounds / 2]
+        );
     }
 }
 

@@ -11,6 +11,8 @@ PACKAGES=(
   protobuf-compiler golang-go golang-github-containerd-containerd-dev
   # a real containerd (1.6) for driver-tests/containerd.rs: lamina as its proxy snapshotter
   containerd
+  # ISA-L's inflate for gzip layers (the default 'isal' cargo feature links libisal)
+  libisal-dev
 )
 
 missing=()

@@ -48,11 +48,11 @@ impl GzipBackend {
     }
 
     /// The backend this process uses: [`GZIP_BACKEND_ENV`] if set to a backend built in, else
-    /// [`GzipBackend::best`].
+    /// [`GzipBackend::best`] (with a warning if it names another).
     pub fn selected() -> Self {
         static SELECTED: OnceLock<GzipBackend> = OnceLock::new();
         *SELECTED.get_or_init(|| match std::env::var(GZIP_BACKEND_ENV) {
-            Ok(name) => Self::parse(&name).unwrap_or_else(|| {
+            Ok(name) if !name.is_empty() => Self::parse(&name).unwrap_or_else(|| {
                 tracing::warn!(
                     "{GZIP_BACKEND_ENV}={name:?} names no gzip backend built in (built: {}); using {}",
                     Self::all().iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
@@ -60,7 +60,7 @@ impl GzipBackend {
                 );
                 Self::best()
             }),
-            Err(_) => Self::best(),
+            _ => Self::best(),
         })
     }
 
