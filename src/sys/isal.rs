@@ -1,5 +1,5 @@
 //! ISA-L's stateful inflate (`isal_inflate`, libisal's igzip), behind a safe type: the gzip
-//! decoder of [`crate::unpack`] when lamina is built with the `isal` feature.
+//! decoder of layer unpacking (`unpack::decode`) when lamina is built with the `isal` feature.
 //!
 //! One gzip member per run of the state: `isal_inflate` with `crc_flag = ISAL_GZIP` parses the
 //! member's header, inflates, and checks its trailer (CRC-32 and length); the caller resets it for

@@ -105,7 +105,7 @@ pub fn zstd_decoder_name() -> String {
 /// is `Send` exactly when its input is (a pipeline may run it on its own thread).
 pub(crate) enum Decoder<R: BufRead> {
     Plain(R),
-    ZlibRs(flate2::bufread::MultiGzDecoder<R>),
+    ZlibRs(Box<flate2::bufread::MultiGzDecoder<R>>),
     #[cfg(feature = "isal")]
     Isal(IsalGzDecoder<R>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
@@ -136,7 +136,7 @@ pub(crate) fn decoder_with<R: BufRead>(
 ) -> io::Result<Decoder<R>> {
     Ok(match (kind, gzip) {
         (BlobCompression::Gzip, GzipBackend::ZlibRs) => {
-            Decoder::ZlibRs(flate2::bufread::MultiGzDecoder::new(input))
+            Decoder::ZlibRs(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
         }
         #[cfg(feature = "isal")]
         (BlobCompression::Gzip, GzipBackend::Isal) => Decoder::Isal(IsalGzDecoder::new(input)),

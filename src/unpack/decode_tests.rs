@@ -28,7 +28,7 @@ fn sample(len: usize, seed: u64) -> Vec<u8> {
         x ^= x >> 7;
         x ^= x << 17;
         out.extend_from_slice(WORDS[(x % 8) as usize]);
-        if x % 5 == 0 {
+        if x.is_multiple_of(5) {
             out.push((x >> 32) as u8);
         }
     }
