@@ -363,6 +363,11 @@ fn info_reports_the_store_and_overlay() {
         "info says what overlay support was found: {}",
         r.describe()
     );
+    assert!(
+        text.contains("Gzip decoder: ") && text.contains("Zstd decoder: libzstd "),
+        "info names the decoders: {}",
+        r.describe()
+    );
 }
 
 /// A relative `--root` records absolute paths: the printed mountpoint unmounts from anywhere.

@@ -13,6 +13,8 @@ PACKAGES=(
   containerd
   # podman 4.3 for bench.sh (its own store under the bench dir; native overlay as root)
   podman
+  # ISA-L's inflate for gzip layers (the default 'isal' cargo feature links libisal)
+  libisal-dev
 )
 
 missing=()

@@ -121,6 +121,11 @@ pub fn info(root: &Path) -> CliResult {
         "Default driver: {}",
         if f.overlay { "overlay" } else { "copy" }
     );
+    println!(
+        "Gzip decoder: {}",
+        crate::unpack::GzipBackend::selected().describe()
+    );
+    println!("Zstd decoder: {}", crate::unpack::zstd_decoder_name());
     Ok(())
 }
 

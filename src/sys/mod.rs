@@ -1,6 +1,7 @@
 //! Thin, typed wrappers over the system calls lamina needs beyond rustix's plain ones: opening
 //! directories beneath a root without following symlinks, listing xattrs, writeback hints, the
-//! mount API calls rustix lacks, and the reflink probe.
+//! mount API calls rustix lacks, the reflink probe, and ISA-L's inflate (`isal`, the one C library
+//! called directly).
 //!
 //! One function per call, in rustix's style: typed flags, `AsFd` where a descriptor is taken,
 //! `io::Result` (or `rustix::io::Result`) back. Every `unsafe` block of the crate's non-test code
@@ -11,6 +12,8 @@
 
 pub mod create;
 pub mod fsinfo;
+#[cfg(feature = "isal")]
+pub mod isal;
 pub mod mount_api;
 pub mod open;
 pub mod reflink;

@@ -27,6 +27,9 @@ mod apply;
 mod beneath;
 #[cfg(test)]
 mod corpus_tests;
+mod decode;
+#[cfg(test)]
+mod decode_tests;
 mod fixup;
 #[cfg(test)]
 mod fixup_tests;
@@ -52,6 +55,8 @@ use crate::digest::{Digest, HashingReader};
 use crate::tar::split::Recorder;
 use crate::tar::Tap;
 
+use decode::decoder;
+pub use decode::{decompress_with, zstd_decoder_name, GzipBackend, GZIP_BACKEND_ENV};
 pub use fixup::{fix_up_layer, fix_up_layer_over};
 pub use pack::{write_layer_tar, write_layer_tar_with, PackReport, TreeKind};
 pub use verify::verify_blob;
@@ -358,23 +363,12 @@ pub fn detect(magic: &[u8]) -> Result<BlobCompression, &'static str> {
 /// full sha256 pass over the layer).
 type Decoded = (apply::Applied, Option<(Digest, u64)>);
 
-fn decoder<'a, R: io::BufRead + 'a>(
-    kind: BlobCompression,
-    input: R,
-) -> io::Result<Box<dyn Read + 'a>> {
-    Ok(match kind {
-        BlobCompression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        BlobCompression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        BlobCompression::Plain => Box::new(input),
-    })
-}
-
 /// The plain tar stream of a possibly compressed one (gzip, zstd or plain, told by magic bytes), for
 /// callers that need the tar itself (`import` of a rootfs tar).
 pub fn decompress<'a, R: io::BufRead + 'a>(mut input: R) -> io::Result<Box<dyn Read + 'a>> {
     let kind =
         detect(input.fill_buf()?).map_err(|m| io::Error::new(io::ErrorKind::Unsupported, m))?;
-    decoder(kind, input)
+    Ok(Box::new(decoder(kind, input)?))
 }
 
 fn decode_and_apply<B: io::BufRead>(
