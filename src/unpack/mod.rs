@@ -2,10 +2,11 @@
 //! whiteout format, and the inverse (a directory tree or an overlay upper dir to a layer tar).
 //!
 //! ```text
-//! blob ─► HashingReader (blob digest, size) ─► gzip | zstd | plain (by magic bytes)
-//!      ─► HashingReader (diffID) ═╪═► tar::reader framing (+ an observer's tap) ─► apply
-//!                       caller's thread │ worker thread (pipeline)
+//! blob ─► HashingReader (blob digest, size) ═► gzip | zstd | plain (by magic bytes)
+//!      ═┬═► sha256 (diffID)
+//!       └═► tar::reader framing (+ an observer's tap) ─► apply
 //! ```
+//! (═► a bounded channel to a stage on its own thread: see `pipeline`)
 //!
 //! Files: `crate::tar` frames the archive (the tar crate is never asked to unpack); `apply`
 //! turns members into files, `layerdir` keeps the layer
@@ -358,15 +359,29 @@ pub fn detect(magic: &[u8]) -> Result<BlobCompression, &'static str> {
 /// full sha256 pass over the layer).
 type Decoded = (apply::Applied, Option<(Digest, u64)>);
 
-fn decoder<'a, R: io::BufRead + 'a>(
-    kind: BlobCompression,
-    input: R,
-) -> io::Result<Box<dyn Read + 'a>> {
+/// A decompressor over `input`; `Send` when `input` is, so that it can run in a stage of its own.
+pub(crate) fn decoder<R: io::BufRead>(kind: BlobCompression, input: R) -> io::Result<Decoder<R>> {
     Ok(match kind {
-        BlobCompression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        BlobCompression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        BlobCompression::Plain => Box::new(input),
+        BlobCompression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
+        BlobCompression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(input)?),
+        BlobCompression::Plain => Decoder::Plain(input),
     })
+}
+
+pub(crate) enum Decoder<R: io::BufRead> {
+    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Zstd(zstd::stream::read::Decoder<'static, R>),
+    Plain(R),
+}
+
+impl<R: io::BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+            Decoder::Plain(d) => d.read(buf),
+        }
+    }
 }
 
 /// The plain tar stream of a possibly compressed one (gzip, zstd or plain, told by magic bytes), for
@@ -374,7 +389,7 @@ fn decoder<'a, R: io::BufRead + 'a>(
 pub fn decompress<'a, R: io::BufRead + 'a>(mut input: R) -> io::Result<Box<dyn Read + 'a>> {
     let kind =
         detect(input.fill_buf()?).map_err(|m| io::Error::new(io::ErrorKind::Unsupported, m))?;
-    decoder(kind, input)
+    Ok(Box::new(decoder(kind, input)?))
 }
 
 fn decode_and_apply<B: io::BufRead>(
@@ -402,13 +417,5 @@ fn decode_and_apply<B: io::BufRead>(
     let kind = detect(&magic[..got])
         .map_err(|m| decompress_err(io::Error::new(io::ErrorKind::Unsupported, m)))?;
     let input = Read::chain(&magic[..got], compressed);
-    let mut decoder = decoder(kind, input).map_err(decompress_err)?;
-    if kind == BlobCompression::Plain {
-        let applied = pipeline::apply_stream(&mut decoder, dest, id, opts, threaded, tap)?;
-        return Ok((applied, None));
-    }
-    let mut tar_stream = HashingReader::new(decoder);
-    let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded, tap)?;
-    let tar = tar_stream.finish().map_err(decompress_err)?;
-    Ok((applied, Some(tar)))
+    pipeline::decode_and_apply(kind, input, id, dest, opts, threaded, tap)
 }
