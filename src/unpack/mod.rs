@@ -55,6 +55,8 @@ use crate::tar::Tap;
 
 pub use fixup::fix_up_layer;
 pub use pack::{write_layer_tar, write_layer_tar_with, PackReport, TreeKind};
+#[doc(hidden)]
+pub use pipeline::apply_tar;
 pub use verify::verify_blob;
 
 /// Buffer between the decompressor and the tar framing, and in front of the raw blob.

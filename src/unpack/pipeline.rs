@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
 
 use super::apply::{Applied, Applier};
 use super::{decoder, BlobCompression, Decoded, UnpackError, UnpackOptions, STREAM_BUF};
@@ -93,31 +94,35 @@ fn staged<S: Read>(
     tap: &SharedTap,
 ) -> Option<Result<Decoded, UnpackError>> {
     std::thread::scope(|s| {
-        let mut blob = Fanout::default();
+        let started = Instant::now();
+        let mut blob = Fanout::new("read");
         // Started downstream first, and the apply stage (which takes the tap) last, so that a
         // failure to start one leaves nothing half done.
         let (hash, decode, apply_in) = if kind == BlobCompression::Plain {
-            (None, None, blob.consumer())
+            (None, None, blob.consumer("apply"))
         } else {
-            let mut tar = Fanout::default();
-            let apply_in = tar.consumer();
-            let hash_in = tar.consumer();
-            let hash = spawn(s, "lamina-diffid", move || hash_all(hash_in))?;
-            let decode_in = blob.consumer();
+            let mut tar = Fanout::new("decode");
+            let apply_in = tar.consumer("apply");
+            let hash_in = tar.consumer("diffid");
+            let hash = spawn(s, "lamina-diffid", move || {
+                timed("diffid", || hash_all(hash_in))
+            })?;
+            let decode_in = blob.consumer("decode");
             let decode = spawn(s, "lamina-decode", move || {
-                tar.pump(&mut decoder(kind, decode_in)?)
+                timed("decode", || tar.pump(&mut decoder(kind, decode_in)?))
             })?;
             (Some(hash), Some(decode), apply_in)
         };
         let apply = spawn(s, "lamina-apply", move || {
             let tap = tap.lock().map(|mut t| t.take()).unwrap_or(None);
-            apply_all(apply_in, dest, id, opts, tap)
+            timed("apply", || apply_all(apply_in, dest, id, opts, tap))
         })?;
-        let read = blob.pump(stream);
+        let read = timed("read", || blob.pump(stream));
         let panicked = || UnpackError::io(dest, io::Error::other("unpack thread panicked"));
         let applied = apply.join().unwrap_or_else(|_| Err(panicked()));
         let decoded = decode.map(|d| d.join().unwrap_or_else(|_| Err(io::Error::other("panic"))));
         let diff_id = hash.map(|h| h.join().map_err(|_| panicked()));
+        tracing::debug!(layer = %id, elapsed = ?started.elapsed(), "unpack pipeline done");
         // A broken stream is the cause of whatever the later stages made of it.
         if let Err(source) = read.and(decoded.unwrap_or(Ok(()))) {
             return Some(Err(decompress_err(id, source)));
@@ -136,6 +141,18 @@ fn spawn<'scope, T: Send + 'scope>(
         .spawn_scoped(s, stage)
         .inspect_err(|e| tracing::debug!("cannot start unpack thread {name}: {e}"))
         .ok()
+}
+
+/// Runs a stage and logs the CPU time its thread spent in it: on a machine that is busy with
+/// other work, this (not the waits) tells which stage bounds a layer.
+fn timed<T>(stage: &'static str, run: impl FnOnce() -> T) -> T {
+    let cpu = || rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let (before, out) = (cpu(), run());
+    let after = cpu();
+    let spent = Duration::new(after.tv_sec as u64, after.tv_nsec as u32)
+        .saturating_sub(Duration::new(before.tv_sec as u64, before.tv_nsec as u32));
+    tracing::debug!(stage, cpu = ?spent, "unpack stage");
+    out
 }
 
 fn decompress_err(id: &Digest, source: io::Error) -> UnpackError {
@@ -193,22 +210,32 @@ struct Fanout {
     back: Sender<Arc<Vec<u8>>>,
     returned: Receiver<Arc<Vec<u8>>>,
     spare: Vec<Vec<u8>>,
+    /// The producing stage, and how long it waited for its consumers (logged: this is how to
+    /// tell which stage bounds a layer).
+    stage: &'static str,
+    blocked: Duration,
 }
 
-impl Default for Fanout {
-    fn default() -> Self {
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        tracing::debug!(stage = self.stage, blocked_on_output = ?self.blocked, "unpack stage");
+    }
+}
+
+impl Fanout {
+    fn new(stage: &'static str) -> Self {
         let (back, returned) = channel();
         Fanout {
             outs: Vec::new(),
             back,
             returned,
             spare: Vec::new(),
+            stage,
+            blocked: Duration::ZERO,
         }
     }
-}
 
-impl Fanout {
-    fn consumer(&mut self) -> Chunks {
+    fn consumer(&mut self, stage: &'static str) -> Chunks {
         let (tx, rx) = sync_channel(DEPTH);
         self.outs.push(tx);
         Chunks {
@@ -216,6 +243,8 @@ impl Fanout {
             back: self.back.clone(),
             cur: None,
             pos: 0,
+            stage,
+            starved: Duration::ZERO,
         }
     }
 
@@ -230,7 +259,9 @@ impl Fanout {
             buf.truncate(n);
             let chunk = Arc::new(buf);
             // A consumer that is gone (done, or failed) is not sent anything more.
+            let waiting = Instant::now();
             self.outs.retain(|out| out.send(chunk.clone()).is_ok());
+            self.blocked += waiting.elapsed();
         }
     }
 
@@ -268,12 +299,24 @@ struct Chunks {
     back: Sender<Arc<Vec<u8>>>,
     cur: Option<Arc<Vec<u8>>>,
     pos: usize,
+    /// The consuming stage, and how long it waited for input.
+    stage: &'static str,
+    starved: Duration,
+}
+
+impl Drop for Chunks {
+    fn drop(&mut self) {
+        tracing::debug!(stage = self.stage, starved_of_input = ?self.starved, "unpack stage");
+    }
 }
 
 impl BufRead for Chunks {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.cur.as_ref().is_none_or(|c| self.pos >= c.len()) {
-            let Ok(next) = self.rx.recv() else {
+            let waiting = Instant::now();
+            let next = self.rx.recv();
+            self.starved += waiting.elapsed();
+            let Ok(next) = next else {
                 return Ok(&[]);
             };
             if let Some(used) = self.cur.replace(next) {
@@ -298,4 +341,11 @@ impl Read for Chunks {
         self.consume(n);
         Ok(n)
     }
+}
+
+/// The frame+apply stage alone, over a plain tar: for the benches, which time each stage apart.
+#[doc(hidden)]
+pub fn apply_tar<R: BufRead>(input: R, dest: &Path) -> Result<(), UnpackError> {
+    let id = Digest::of_bytes(b"apply_tar");
+    apply_all(input, dest, &id, &UnpackOptions::default(), None).map(drop)
 }
