@@ -364,14 +364,16 @@ type Decoded = (apply::Applied, Option<(Digest, u64)>);
 /// A decompressor over `input`; `Send` when `input` is, so that it can run in a stage of its own.
 pub(crate) fn decoder<R: io::BufRead>(kind: BlobCompression, input: R) -> io::Result<Decoder<R>> {
     Ok(match kind {
-        BlobCompression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
+        BlobCompression::Gzip => {
+            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
+        }
         BlobCompression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(input)?),
         BlobCompression::Plain => Decoder::Plain(input),
     })
 }
 
 pub(crate) enum Decoder<R: io::BufRead> {
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
     Plain(R),
 }
