@@ -2,10 +2,11 @@
 //! whiteout format, and the inverse (a directory tree or an overlay upper dir to a layer tar).
 //!
 //! ```text
-//! blob ─► HashingReader (blob digest, size) ─► gzip | zstd | plain (by magic bytes)
-//!      ─► HashingReader (diffID) ═╪═► tar::reader framing (+ an observer's tap) ─► apply
-//!                       caller's thread │ worker thread (pipeline)
+//! blob ─► HashingReader (blob digest, size) ═► gzip | zstd | plain (by magic bytes)
+//!      ═┬═► sha256 (diffID)
+//!       └═► tar::reader framing (+ an observer's tap) ─► apply
 //! ```
+//! (═► a bounded channel to a stage on its own thread: see `pipeline`)
 //!
 //! Files: `crate::tar` frames the archive (the tar crate is never asked to unpack); `apply`
 //! turns members into files, `layerdir` keeps the layer
@@ -59,6 +60,8 @@ use decode::decoder;
 pub use decode::{decompress_with, zstd_decoder_name, GzipBackend, GZIP_BACKEND_ENV};
 pub use fixup::{fix_up_layer, fix_up_layer_over};
 pub use pack::{write_layer_tar, write_layer_tar_with, PackReport, TreeKind};
+#[doc(hidden)]
+pub use pipeline::apply_tar;
 pub use verify::verify_blob;
 
 /// Buffer between the decompressor and the tar framing, and in front of the raw blob.
@@ -396,13 +399,5 @@ fn decode_and_apply<B: io::BufRead>(
     let kind = detect(&magic[..got])
         .map_err(|m| decompress_err(io::Error::new(io::ErrorKind::Unsupported, m)))?;
     let input = Read::chain(&magic[..got], compressed);
-    let mut decoder = decoder(kind, input).map_err(decompress_err)?;
-    if kind == BlobCompression::Plain {
-        let applied = pipeline::apply_stream(&mut decoder, dest, id, opts, threaded, tap)?;
-        return Ok((applied, None));
-    }
-    let mut tar_stream = HashingReader::new(decoder);
-    let applied = pipeline::apply_stream(&mut tar_stream, dest, id, opts, threaded, tap)?;
-    let tar = tar_stream.finish().map_err(decompress_err)?;
-    Ok((applied, Some(tar)))
+    pipeline::decode_and_apply(kind, input, id, dest, opts, threaded, tap)
 }
