@@ -1,6 +1,7 @@
 //! Decompression throughput of each decoder lamina has, on a generated layer-like tar of
 //! ~48 MB (or the file in `$LAMINA_DECODE_INPUT`, e.g. a layer's uncompressed tar): gzip through
-//! zlib-rs and through ISA-L (when built with the `isal` feature), zstd. Throughput is in
+//! zlib-rs and through ISA-L (when built with the `isal` feature), zstd as one frame and as 4 MiB
+//! frames (decoded frame-parallel). Throughput is in
 //! bytes of plain output per second.
 //!
 //! `cargo bench --bench decode`
@@ -67,6 +68,11 @@ fn decode(c: &mut Criterion) {
     let plain = input();
     let gz = gzip(&plain);
     let zst = zstd::encode_all(&plain[..], 3).unwrap();
+    // As pzstd writes: independent frames, each saying its size, decoded on every core.
+    let frames: Vec<u8> = plain
+        .chunks(4 << 20)
+        .flat_map(|c| zstd::bulk::compress(c, 3).unwrap())
+        .collect();
     let mut group = c.benchmark_group("decode");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(plain.len() as u64));
@@ -77,6 +83,9 @@ fn decode(c: &mut Criterion) {
     }
     group.bench_function("zstd/single-frame", |b| {
         b.iter(|| assert_eq!(drain(GzipBackend::best(), &zst), plain.len() as u64))
+    });
+    group.bench_function("zstd/4MiB-frames", |b| {
+        b.iter(|| assert_eq!(drain(GzipBackend::best(), &frames), plain.len() as u64))
     });
     group.finish();
 }

@@ -48,6 +48,7 @@ mod support_tests;
 #[cfg(test)]
 mod unpack_tests;
 mod verify;
+mod zstd_frames;
 
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -34,3 +34,30 @@ pub fn sha256(bytes: &[u8]) -> String {
 pub fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
+
+/// Compressible but not trivial: words from a small xorshift stream.
+pub fn compressible(len: usize, seed: u64) -> Vec<u8> {
+    const WORDS: [&[u8]; 8] = [
+        b"layer ",
+        b"overlay ",
+        b"gzip ",
+        b"member\n",
+        b"0123 ",
+        b"\0\0\0\0",
+        b"usr/lib/",
+        b"x",
+    ];
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 16);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(WORDS[(x % 8) as usize]);
+        if x.is_multiple_of(5) {
+            out.push((x >> 32) as u8);
+        }
+    }
+    out.truncate(len);
+    out
+}
