@@ -1,12 +1,14 @@
-//! Frame-parallel zstd. A zstd stream may be several frames back to back (pzstd writes them, and
-//! so does a tool that compresses a layer in chunks); each frame decodes on its own, so frames are
-//! decoded on every core at once and given back in order. Frame ends are found by walking the
-//! frame and block headers, without decoding anything.
+//! Frame-parallel zstd. A zstd stream may be several frames back to back (pzstd writes them, each
+//! behind a skippable frame, and so does a tool that compresses a layer in chunks); each frame
+//! decodes on its own, so frames are decoded on every core at once and given back in order. Frame
+//! ends are found by walking the frame and block headers, without decoding anything.
 //!
-//! Memory stays bounded: only a frame that declares its content size, at most `content_max`, is
-//! held whole, and at most one frame per core is in flight. From the first frame that does not
-//! qualify (one large frame, as `zstd -T0` writes a whole layer; a frame of unknown size) the rest
-//! of the stream goes through libzstd's streaming decoder, with the bytes already read in front.
+//! Memory stays bounded: a frame is held whole only if its compressed bytes are at most a little
+//! over `content_max`, and its output only up to `content_max` (a frame that turns out larger is
+//! decoded again, streaming, on the reader's thread); at most one frame per core is in flight.
+//! From the first frame too large to hold (one large frame, as `zstd -T0` writes a whole layer)
+//! the rest of the stream goes through libzstd's streaming decoder, with the bytes already read in
+//! front.
 //!
 //! Errors come in stream order: a bad header, a truncated frame or bytes after the last frame that
 //! are not a frame are reported after the frames before them have been given back, as the
@@ -14,23 +16,39 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Chain, Cursor, Read};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 
 const FRAME_MAGIC: u32 = 0xFD2F_B528;
 /// Skippable frames have magics 0x184D2A50..=0x184D2A5F.
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
-/// The largest frame held whole, by its declared content size.
-pub(crate) const CONTENT_MAX: u64 = 16 << 20;
+/// The most output a frame decoded apart may give: pzstd's frames at its default level hold
+/// 8 MiB, and the frames in flight, one per core, stay a few tens of MiB.
+pub(crate) const CONTENT_MAX: u64 = 8 << 20;
 
 type Streaming<R> = zstd::stream::read::Decoder<'static, Chain<Cursor<Vec<u8>>, R>>;
+type Oversized = zstd::stream::read::Decoder<'static, io::BufReader<Cursor<Vec<u8>>>>;
+
+/// What a worker makes of a frame.
+enum Decoded {
+    Bytes(Vec<u8>),
+    /// The frame gives more than `content_max`: its bytes, to be streamed by the reader.
+    Oversized(Vec<u8>),
+}
+
+/// A frame to decode, its declared size if any, and where the outcome goes.
+type Job = (Vec<u8>, Option<usize>, SyncSender<io::Result<Decoded>>);
 
 /// A zstd stream's frames, decoded in parallel while they are small and sized.
 pub(crate) struct ZstdFrames<R: BufRead> {
     /// Still being split into frames.
     input: Option<R>,
     /// Frames being decoded, oldest first.
-    in_flight: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    in_flight: VecDeque<Receiver<io::Result<Decoded>>>,
+    /// The frame decoders' queue, once started (`None` inside: none could start).
+    workers: Option<Option<Sender<Job>>>,
+    /// A frame too large for a worker, being streamed here.
+    oversized: Option<Box<Oversized>>,
     /// The oldest frame's output, and how much of it was read.
     out: Vec<u8>,
     pos: usize,
@@ -54,6 +72,8 @@ impl<R: BufRead> ZstdFrames<R> {
         ZstdFrames {
             input: Some(input),
             in_flight: VecDeque::new(),
+            workers: None,
+            oversized: None,
             out: Vec::new(),
             pos: 0,
             tail: None,
@@ -74,12 +94,32 @@ impl<R: BufRead> ZstdFrames<R> {
                 Ok(Frame::End) => self.input = None,
                 Ok(Frame::Skipped) => {}
                 Ok(Frame::Whole { bytes, size }) => {
-                    self.in_flight.push_back(decode_apart(bytes, size))
+                    let done = self.submit(bytes, size);
+                    self.in_flight.push_back(done);
                 }
-                Ok(Frame::Unsized(head)) => self.tail = Some(head),
+                Ok(Frame::TooLarge(head)) => self.tail = Some(head),
                 Err(e) => self.error = Some(e),
             }
         }
+    }
+
+    /// Hands a frame to the workers (started on the first frame), or decodes it here if there
+    /// are none.
+    fn submit(&mut self, frame: Vec<u8>, size: Option<usize>) -> Receiver<io::Result<Decoded>> {
+        let (tx, rx) = sync_channel(1);
+        let (width, max) = (self.width, self.content_max);
+        let workers = self
+            .workers
+            .get_or_insert_with(|| start_workers(width, max));
+        let job = (frame, size, tx);
+        let unsent = match workers {
+            Some(queue) => queue.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        if let Some((frame, size, tx)) = unsent {
+            let _ = tx.send(decode_frame(frame, size, max));
+        }
+        rx
     }
 }
 
@@ -92,14 +132,28 @@ impl<R: BufRead> Read for ZstdFrames<R> {
                 self.pos += n;
                 return Ok(n);
             }
+            if let Some(frame) = self.oversized.as_mut() {
+                match frame.read(buf)? {
+                    0 => self.oversized = None,
+                    n => return Ok(n),
+                }
+            }
             if let Some(stream) = self.stream.as_mut() {
                 return stream.read(buf);
             }
             self.fill();
             if let Some(frame) = self.in_flight.pop_front() {
-                self.out = frame
+                let decoded = frame
                     .recv()
                     .unwrap_or_else(|_| Err(io::Error::other("zstd frame decoder lost")))?;
+                match decoded {
+                    Decoded::Bytes(out) => self.out = out,
+                    Decoded::Oversized(bytes) => {
+                        self.out.clear();
+                        let frame = zstd::stream::read::Decoder::new(Cursor::new(bytes))?;
+                        self.oversized = Some(Box::new(frame.single_frame()));
+                    }
+                }
                 self.pos = 0;
                 continue;
             }
@@ -119,17 +173,41 @@ impl<R: BufRead> Read for ZstdFrames<R> {
     }
 }
 
+/// `width` threads taking frames from one queue; they end when the queue's sender is dropped.
+/// `None` if not one could start.
+fn start_workers(width: usize, content_max: u64) -> Option<Sender<Job>> {
+    let (tx, rx) = channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    let started = (0..width)
+        .filter(|_| {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name("lamina-zstd".into())
+                .spawn(move || loop {
+                    let job = rx
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|q| q.recv().map_err(|_| ()));
+                    let Ok((frame, size, done)) = job else { return };
+                    let _ = done.send(decode_frame(frame, size, content_max));
+                })
+                .is_ok()
+        })
+        .count();
+    (started > 0).then_some(tx)
+}
+
 enum Frame {
     /// The stream ended between frames.
     End,
     Skipped,
-    /// A whole frame and its declared content size.
+    /// A whole frame and its declared content size, if it has one.
     Whole {
         bytes: Vec<u8>,
-        size: usize,
+        size: Option<usize>,
     },
-    /// The beginning of a frame too large (or of unknown size) to hold whole.
-    Unsized(Vec<u8>),
+    /// The beginning of a frame too large to hold whole.
+    TooLarge(Vec<u8>),
 }
 
 /// Reads the next frame from `input`, walking its headers.
@@ -176,9 +254,9 @@ fn next_frame<R: BufRead>(input: &mut R, content_max: u64) -> io::Result<Frame> 
         2 => Some(u64::from_le_bytes(le) + 256),
         _ => Some(u64::from_le_bytes(le)),
     };
-    let Some(size) = size.filter(|&s| s <= content_max) else {
-        return Ok(Frame::Unsized(bytes));
-    };
+    if size.is_some_and(|s| s > content_max) {
+        return Ok(Frame::TooLarge(bytes));
+    }
     // A frame a little larger than its content (raw blocks and headers) is still held whole.
     let bytes_max = content_max + content_max / 8 + 64;
     loop {
@@ -191,7 +269,7 @@ fn next_frame<R: BufRead>(input: &mut R, content_max: u64) -> io::Result<Frame> 
             _ => u64::from(header >> 3),
         };
         if bytes.len() as u64 + payload > bytes_max {
-            return Ok(Frame::Unsized(bytes));
+            return Ok(Frame::TooLarge(bytes));
         }
         take(input, payload, &mut bytes, false)?;
         if header & 1 == 1 {
@@ -203,7 +281,7 @@ fn next_frame<R: BufRead>(input: &mut R, content_max: u64) -> io::Result<Frame> 
     }
     Ok(Frame::Whole {
         bytes,
-        size: size as usize,
+        size: size.map(|s| s as usize),
     })
 }
 
@@ -217,31 +295,28 @@ fn take<R: BufRead>(input: &mut R, n: u64, bytes: &mut Vec<u8>, may_end: bool) -
     }
 }
 
-/// Decodes one whole frame on a thread of its own (or here, if none can be started).
-fn decode_apart(frame: Vec<u8>, size: usize) -> Receiver<io::Result<Vec<u8>>> {
-    let (tx, rx) = sync_channel(1);
-    let frame = Arc::new(frame);
-    let (theirs, their_tx) = (frame.clone(), tx.clone());
-    let started = std::thread::Builder::new()
-        .name("lamina-zstd".into())
-        .spawn(move || {
-            let _ = their_tx.send(decode_frame(&theirs, size));
+/// Decodes one whole frame: at once into its declared size, or streaming up to `content_max`.
+fn decode_frame(frame: Vec<u8>, size: Option<usize>, content_max: u64) -> io::Result<Decoded> {
+    let Some(size) = size else {
+        let mut out = Vec::new();
+        zstd::stream::read::Decoder::with_buffer(&frame[..])?
+            .single_frame()
+            .take(content_max + 1)
+            .read_to_end(&mut out)?;
+        return Ok(if out.len() as u64 > content_max {
+            Decoded::Oversized(frame)
+        } else {
+            Decoded::Bytes(out)
         });
-    if started.is_err() {
-        let _ = tx.send(decode_frame(&frame, size));
-    }
-    rx
-}
-
-fn decode_frame(frame: &[u8], size: usize) -> io::Result<Vec<u8>> {
-    let out = zstd::bulk::decompress(frame, size).map_err(|e| invalid(format!("zstd: {e}")))?;
+    };
+    let out = zstd::bulk::decompress(&frame, size).map_err(|e| invalid(format!("zstd: {e}")))?;
     if out.len() != size {
         return Err(invalid(format!(
             "zstd: a frame declares {size} bytes but holds {}",
             out.len()
         )));
     }
-    Ok(out)
+    Ok(Decoded::Bytes(out))
 }
 
 fn truncated() -> io::Error {

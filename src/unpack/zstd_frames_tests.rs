@@ -129,3 +129,17 @@ fn corrupt_frames_and_trailing_bytes_are_errors() {
     bad[4] |= 0x08;
     assert!(agreed(&bad, 1 << 20).is_err());
 }
+
+#[test]
+fn frames_that_do_not_say_their_size_decode_apart_as_pzstd_writes_them() {
+    let data = compressible(500_000, 13);
+    let mut blob = Vec::new();
+    for chunk in data.chunks(100_000) {
+        let f = frame(chunk, false);
+        blob.extend(skippable(&(f.len() as u32).to_le_bytes()));
+        blob.extend(f);
+    }
+    assert_eq!(agreed(&blob, 1 << 20).unwrap(), data);
+    // Small enough to hold, but giving more than the limit: streamed on the reader's thread.
+    assert_eq!(agreed(&blob, 60_000).unwrap(), data);
+}
