@@ -16,8 +16,8 @@ use crate::digest::Digest;
 use crate::image::Platform;
 use crate::layerfs::LowerView;
 use crate::source::{self, ImageSource, ResolvedImage, SourceRef};
-use crate::store::staging::{self, Staging};
-use crate::store::{self, recorded, FileLock, ImageRow, LayerPaths, LayerRecord, Layout, Store};
+use crate::store::staging::Staging;
+use crate::store::{self, FileLock, ImageRow, LayerPaths, LayerRecord, Layout, Store};
 use crate::unpack::{self, ExpectedBlob, LayerReport, UnpackOptions};
 use std::fs;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -472,15 +472,7 @@ fn wait_for_chain(store: &Store, layer: &LayerJob) -> Result<Option<FileLock>> {
 /// Finishes the staged layer's records and moves it into `layers/`.
 pub(super) fn commit_layer(store: &Store, staging: Staging, record: &LayerRecord) -> Result<()> {
     let started = std::time::Instant::now();
-    // The layer's data goes to disk while the file list is made: the syncfs in `commit_to` then
-    // has little left to wait for. Its errors are the final syncfs's to report; without a thread
-    // (none could be started) the list is just made first.
-    std::thread::scope(|s| {
-        let _ = std::thread::Builder::new()
-            .name("lamina-flush".into())
-            .spawn_scoped(s, || staging::sync_filesystem(staging.path()));
-        recorded::finish_records(staging.path())
-    })?;
+    super::load_batch::finish_records_flushing(&staging)?;
     tracing::debug!(layer = %record.diff_id, elapsed = ?started.elapsed(), "file list written, data flushed");
     let started = std::time::Instant::now();
     store.commit_layer(staging, record)?;

@@ -40,13 +40,7 @@ impl LayerBatch {
     ) -> Result<()> {
         let started = std::time::Instant::now();
         if record.size >= EARLY_FLUSH_BYTES {
-            // Its errors are the group flush's to report; without a thread the list is just made first.
-            std::thread::scope(|s| {
-                let _ = std::thread::Builder::new()
-                    .name("lamina-flush".into())
-                    .spawn_scoped(s, || staging::sync_filesystem(staging.path()));
-                recorded::finish_records(staging.path())
-            })?;
+            finish_records_flushing(&staging)?;
         } else {
             recorded::finish_records(staging.path())?;
         }
@@ -131,6 +125,19 @@ impl LayerBatch {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
+}
+
+/// Makes the staged layer's file list while its data goes to disk (`syncfs` on a helper thread),
+/// so that the flush that follows has little left to wait for. The helper's errors are that
+/// flush's to report; without a thread (none could be started) the list is just made first.
+pub(super) fn finish_records_flushing(staging: &Staging) -> Result<()> {
+    std::thread::scope(|s| {
+        let _ = std::thread::Builder::new()
+            .name("lamina-flush".into())
+            .spawn_scoped(s, || staging::sync_filesystem(staging.path()));
+        recorded::finish_records(staging.path())
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
