@@ -366,7 +366,8 @@ fn containerd_reconnects_to_a_restarted_snapshotter() {
     c.snapshotter.kill();
     // the new one replaces the dead one's socket; what containerd recorded is in lamina's store
     c.snapshotter = fixture::Snapshotter::start(&c.store);
-    // gRPC's reconnect backoff may refuse the first calls
+    // gRPC's reconnect backoff may refuse the first calls, and a call already on the dead
+    // connection ends "connection closed"; both are gRPC's Unavailable, which a client retries
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let r = c.try_run_in(NS, &[], &name, &["sh", "-c", LAYERED_PROBE]);
@@ -375,7 +376,9 @@ fn containerd_reconnects_to_a_restarted_snapshotter() {
             break;
         }
         assert!(
-            Instant::now() < deadline && r.stderr.contains("connection refused"),
+            Instant::now() < deadline
+                && (r.stderr.contains("connection refused")
+                    || r.stderr.trim_end().ends_with(": unavailable")),
             "after the snapshotter's restart: {}",
             r.describe()
         );

@@ -9,6 +9,8 @@ pub mod servers;
 use crate::common::{self, Run, Store};
 use crate::oracle;
 use crate::registry::fixture::{self, path_str, Env, Registry};
+use lamina_testkit::oci::{Compression, Image, Layer, OciBuilder};
+use lamina_testkit::tarw::TarWriter;
 use servers::CountingProxy;
 use std::process::Command;
 
@@ -250,6 +252,54 @@ fn push_resumes_after_a_connection_cut_mid_layer() {
     let fresh = store();
     fresh.ok(&["pull", &name]);
     assert_eq!(image_id(&fresh, &name), image_id(&s, &name));
+}
+
+/// distribution can lose an upload to a cut (the broken PATCH's bytes land after it said where
+/// to resume): the resumed PATCH is refused 404 BLOB_UPLOAD_INVALID, and the layer is sent again
+/// in a new upload, not given up on.
+#[test]
+fn push_restarts_a_layer_whose_upload_the_registry_lost_to_a_cut() {
+    if !common::require_root() {
+        return;
+    }
+    let (port, held) = servers::session_losing_registry();
+    let s = store();
+    let mut noise = vec![0u8; 10 << 20];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut noise[..]);
+    let mut tar = TarWriter::new();
+    tar.file("noise", 0o644, &noise);
+    let mut oci = OciBuilder::new();
+    oci.image(
+        Some("1"),
+        Image::new(vec![Layer::new(&tar.finish(), Compression::Gzip)]),
+    );
+    let layout = s.scratch("lost");
+    oci.write_layout(&layout);
+    let name = format!("127.0.0.1:{port}/lost:1");
+    s.ok(&["load", &format!("{}:1", layout.display()), "--tag", &name]);
+    let r = s.ok(&["push", &name]);
+    assert!(
+        r.stderr.contains("resuming at byte 0") && r.stderr.contains("restarting its upload"),
+        "the resume and the restart are said on stderr: {}",
+        r.describe()
+    );
+    let digest = pushed_digest(&r, "1");
+    let held = held.lock().expect("blobs");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(held.get(&digest).expect("the manifest was put")).expect("json");
+    for d in manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .chain([&manifest["config"]])
+    {
+        let digest = d["digest"].as_str().expect("digest");
+        assert!(
+            held.contains_key(digest),
+            "{digest} was uploaded whole: {}",
+            r.describe()
+        );
+    }
 }
 
 mod auth;

@@ -5,7 +5,7 @@ use crate::copier::CopyError;
 use crate::mount::MountError;
 use crate::runtime::RuntimeError;
 use crate::source::SourceError;
-use crate::store::{ErrorKind, FsError, StoreError};
+use crate::store::{ErrorKind, FsCause, FsError, StoreError};
 use crate::unpack::UnpackError;
 use std::path::PathBuf;
 
@@ -60,16 +60,28 @@ pub enum EngineError {
 /// [`StoreError::Filesystem`], so that it reads and sorts as one whatever wrote the file.
 impl From<UnpackError> for EngineError {
     fn from(e: UnpackError) -> Self {
-        if let UnpackError::Io { blob, path, source } = &e {
-            let doing = |_| match blob {
+        if let UnpackError::Io { blob, path, .. } = &e {
+            let doing = match blob {
                 Some(b) => format!("unpacking layer {b} (writing {})", path.display()),
                 None => format!("writing {}", path.display()),
             };
-            if let Some(f) = FsError::from_io(source, path, doing) {
+            if let Some(f) = refusal(&e, path, || doing.clone()) {
                 return EngineError::Store(StoreError::Filesystem(f));
             }
         }
         EngineError::Unpack(e)
+    }
+}
+
+/// The store filesystem's refusal behind an unpack's I/O error at `at`, if it was one; a want of
+/// inodes is as the unpack saw it when it failed.
+fn refusal(e: &UnpackError, at: &std::path::Path, doing: impl Fn() -> String) -> Option<FsError> {
+    match e {
+        UnpackError::Io {
+            inodes_out: true, ..
+        } => Some(FsError::new(FsCause::NoInodes, at, doing())),
+        UnpackError::Io { source, .. } => FsError::from_io(source, at, |_| doing()),
+        _ => None,
     }
 }
 
@@ -81,11 +93,7 @@ impl EngineError {
         at: &std::path::Path,
         doing: impl Fn() -> String,
     ) -> Self {
-        let refused = match &e {
-            UnpackError::Io { source, .. } => FsError::from_io(source, at, |_| doing()),
-            _ => None,
-        };
-        match refused {
+        match refusal(&e, at, doing) {
             Some(f) => EngineError::Store(StoreError::Filesystem(f)),
             None => EngineError::from(e),
         }

@@ -30,7 +30,7 @@ impl FsCause {
     /// filesystem, existing or not) tells blocks from inodes for ENOSPC.
     pub fn from_errno(errno: i32, at: &Path) -> Option<FsCause> {
         match errno {
-            libc::ENOSPC if inodes_used_up(at) => Some(FsCause::NoInodes),
+            libc::ENOSPC if fsinfo::inodes_used_up(at) => Some(FsCause::NoInodes),
             libc::ENOSPC => Some(FsCause::NoSpace),
             libc::EDQUOT => Some(FsCause::Quota),
             libc::EROFS => Some(FsCause::ReadOnly),
@@ -46,12 +46,6 @@ impl FsCause {
             FsCause::Denied => ErrorKind::PermissionDenied,
         }
     }
-}
-
-fn inodes_used_up(at: &Path) -> bool {
-    fsinfo::existing_ancestor(at)
-        .and_then(|p| fsinfo::space(p).ok())
-        .is_some_and(|s| s.free_inodes == 0)
 }
 
 /// A refusal of the store's filesystem: what it was, on which device, and what lamina was doing.

@@ -35,6 +35,14 @@ pub fn space(path: &Path) -> io::Result<Space> {
     })
 }
 
+/// Whether an ENOSPC at `path` (existing or not) was for want of inodes: its filesystem has none
+/// free. Asked when the error happens: the cleanup after it frees some.
+pub fn inodes_used_up(path: &Path) -> bool {
+    existing_ancestor(path)
+        .and_then(|p| space(p).ok())
+        .is_some_and(|s| s.free_inodes == 0)
+}
+
 /// The nearest ancestor of `path` (itself included) that exists: an error about a file that could not
 /// be created names a path that is not there.
 pub fn existing_ancestor(path: &Path) -> Option<&Path> {

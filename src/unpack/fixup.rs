@@ -168,17 +168,16 @@ impl FixUp<'_> {
         let found = self.find_in_lowers(target)?;
         let Some((src_parent, st)) = found.filter(|(_, st)| file_type(st) != FileType::Directory)
         else {
-            return Err(UnpackError::Io {
-                blob: None,
-                path: self.dest.join(OsStr::from_bytes(link)),
-                source: io::Error::new(
+            return Err(UnpackError::io(
+                self.dest.join(OsStr::from_bytes(link)),
+                io::Error::new(
                     io::ErrorKind::NotFound,
                     format!(
                         "hardlink target {:?} is in no lower layer",
                         String::from_utf8_lossy(target)
                     ),
                 ),
-            });
+            ));
         };
         let link_dir = self.make_dirs(lparent)?;
         // The layer wrote its own file at the target after the link: the link keeps the lower

@@ -319,10 +319,6 @@ impl<'a> LayerDir<'a> {
     }
 
     pub fn io(&self, path: &[u8], source: io::Error) -> UnpackError {
-        UnpackError::Io {
-            blob: Some(self.blob.clone()),
-            path: self.dest.join(os(path)),
-            source,
-        }
+        UnpackError::io_of(Some(self.blob.clone()), self.dest.join(os(path)), source)
     }
 }

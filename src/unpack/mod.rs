@@ -187,6 +187,9 @@ pub enum UnpackError {
         blob: Option<Digest>,
         path: PathBuf,
         source: io::Error,
+        /// An ENOSPC that came when the filesystem had no free inode: decided then, since the
+        /// failed layer's cleanup frees some before anyone words the error.
+        inodes_out: bool,
     },
     #[error(
         "layer {blob}: file {path:?} brings the apparent size of the layer's files to {claimed} \
@@ -212,10 +215,18 @@ pub enum UnpackError {
 
 impl UnpackError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        UnpackError::io_of(None, path.into(), source)
+    }
+
+    /// `source`, met writing `path` for layer `blob`.
+    pub(crate) fn io_of(blob: Option<Digest>, path: PathBuf, source: io::Error) -> Self {
+        let inodes_out = source.raw_os_error() == Some(libc::ENOSPC)
+            && crate::sys::fsinfo::inodes_used_up(&path);
         UnpackError::Io {
-            blob: None,
-            path: path.into(),
+            blob,
+            path,
             source,
+            inodes_out,
         }
     }
 }

@@ -100,6 +100,7 @@ impl Uploader {
             location,
             offset: 0,
             what: what.to_string(),
+            broken_by: None,
         })
     }
 
@@ -168,6 +169,8 @@ pub struct BlobUpload<'a> {
     location: String,
     offset: u64,
     what: String,
+    /// Why a PATCH of this upload broke, once one has and was resumed.
+    broken_by: Option<String>,
 }
 
 impl BlobUpload<'_> {
@@ -235,8 +238,9 @@ impl BlobUpload<'_> {
                         self.what
                     ));
                     self.offset = have;
+                    self.broken_by = Some(cause);
                 }
-                Err(r) => return Err(self.up.refused(r, &self.what)),
+                Err(r) => return Err(self.refused(r, "PATCH")),
             }
         }
     }
@@ -276,7 +280,25 @@ impl BlobUpload<'_> {
                 Some(last),
             )
             .map(drop)
-            .map_err(|r| self.up.refused(r, &self.what))
+            .map_err(|r| self.refused(r, "PUT"))
+    }
+
+    /// What a refusal of `method` on this upload means. distribution drops a session whose file
+    /// grew under a broken PATCH after it answered the GET that resumed it (404
+    /// BLOB_UPLOAD_INVALID): the upload is lost to the cut, so the error stays a broken
+    /// connection and the caller restarts the blob.
+    fn refused(&self, r: Refusal, method: &str) -> RegistryError {
+        match &self.broken_by {
+            Some(cause) if r.status == 404 && r.error.is_none() => RegistryError::Request {
+                method: method.into(),
+                url: redact(&self.location),
+                reason: format!(
+                    "{cause}; the registry dropped the upload when it was resumed: {}",
+                    r.message
+                ),
+            },
+            _ => self.up.refused(r, &self.what),
+        }
     }
 
     /// Where the upload is, for messages.
