@@ -13,8 +13,9 @@ PACKAGES=(
   containerd
   # podman 4.3 for bench.sh (its own store under the bench dir; native overlay as root)
   podman
-  # ISA-L's inflate for gzip layers (the default 'isal' cargo feature links libisal)
-  libisal-dev
+  # ISA-L's inflate for gzip layers (the default 'isal' cargo feature links libisal); its igzip
+  # for bench-floor.sh
+  libisal-dev isal
 )
 
 missing=()
