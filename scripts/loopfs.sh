@@ -8,7 +8,7 @@
 loopfs_down() {
   local mnt=$1 img=$2
   if mountpoint -q "$mnt"; then
-    grep -o " $mnt/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
+    { grep -o " $mnt/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m"; done
     umount "$mnt" || umount -l "$mnt"
   fi
   rmdir "$mnt" 2>/dev/null || true
