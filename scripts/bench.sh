@@ -130,13 +130,16 @@ fi
 python3 "$REPO/scripts/bench_summary.py" "$RESULTS" --rounds "$N" --images "$IMAGES" \
   --env "$(nproc) cores, kernel $(uname -r), containerd $(containerd --version | awk '{print $3}'), podman $(podman --version | awk '{print $3}'), umoci $(umoci --version | awk '{print $3}'), fresh ext4 on a loop device"
 
-# the criterion micro-benchmarks, unpacking on the same fresh ext4 (CRITERION=0 skips them)
+# the criterion micro-benchmarks (stages and decoders), unpacking on the same fresh ext4 (CRITERION=0 skips them)
 if [ "${CRITERION:-1}" = 1 ] && command -v cargo > /dev/null; then
-  echo >&2 "bench: cargo bench --bench unpack (LAMINA_BENCH_DIR=$MNT/criterion)"
   mkdir -p "$MNT/criterion"
   echo
-  echo "Criterion (cargo bench --bench unpack, unpacking on the fresh ext4): median time, throughput"
+  echo "Criterion (cargo bench --bench unpack and --bench decode, unpacking on the fresh ext4): median time, throughput"
   echo
-  (cd "$REPO" && LAMINA_BENCH_DIR="$MNT/criterion" cargo bench -q --bench unpack -- --noplot 2> /dev/null) |
-    awk '$2 == "time:" {name=$1; t=$5" "$6} $1 == "thrpt:" && name {print "- " name ": " t ", " $4 " " $5; name=""}'
+  for b in unpack decode; do
+    echo >&2 "bench: cargo bench --bench $b (LAMINA_BENCH_DIR=$MNT/criterion)"
+    (cd "$REPO" && LAMINA_BENCH_DIR="$MNT/criterion" cargo bench -q --bench "$b" -- --noplot 2> /dev/null) |
+      awk 'NF == 1 {name=($1 == "change:" ? "" : $1)} $1 == "time:" {t=$4" "$5} $2 == "time:" {name=$1; t=$5" "$6}
+        $1 == "thrpt:" && name {print "- " name ": " t ", " $4 " " $5; name=""}'
+  done
 fi
