@@ -182,6 +182,7 @@ impl Request {
     }
 }
 
+/// Writes one response, as distribution's look (JSON, its API version header); a HEAD's has no body.
 fn reply(
     w: &mut TcpStream,
     method: &str,
