@@ -62,13 +62,18 @@ fn make_deep(top: &Path, depth: usize) {
     let mut cur = open_dir(top);
     for _ in 0..depth {
         rfs::mkdirat(&cur, "d", Mode::from_raw_mode(0o755)).expect("mkdirat");
-        cur = rfs::openat(&cur, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
-            .expect("openat");
+        cur = rfs::openat(
+            &cur,
+            "d",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("openat");
     }
     let f = rfs::openat(
         &cur,
         "leaf",
-        OFlags::CREATE | OFlags::WRONLY,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
     )
     .expect("leaf");
@@ -79,11 +84,22 @@ fn make_deep(top: &Path, depth: usize) {
 fn measure_deep(top: &Path) -> (usize, Vec<u8>) {
     let mut cur = open_dir(top);
     let mut depth = 0;
-    while let Ok(next) = rfs::openat(&cur, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+    while let Ok(next) = rfs::openat(
+        &cur,
+        "d",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         cur = next;
         depth += 1;
     }
-    let leaf = rfs::openat(&cur, "leaf", OFlags::RDONLY, Mode::empty()).expect("open leaf");
+    let leaf = rfs::openat(
+        &cur,
+        "leaf",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .expect("open leaf");
     let mut buf = vec![0u8; 64];
     let n = rustix::io::read(leaf.as_fd(), &mut buf).expect("read leaf");
     buf.truncate(n);
