@@ -73,16 +73,24 @@ impl From<UnpackError> for EngineError {
     }
 }
 
-/// The store filesystem's refusal behind an unpack's I/O error at `at`, if it was one; a want of
-/// inodes is as the unpack saw it when it failed.
+/// The store filesystem's refusal behind an unpack's I/O error at `at`, if it was one. An ENOSPC
+/// is for want of inodes or of blocks as the unpack saw it when it failed (not asked again now).
 fn refusal(e: &UnpackError, at: &std::path::Path, doing: impl Fn() -> String) -> Option<FsError> {
-    match e {
-        UnpackError::Io {
-            inodes_out: true, ..
-        } => Some(FsError::new(FsCause::NoInodes, at, doing())),
-        UnpackError::Io { source, .. } => FsError::from_io(source, at, |_| doing()),
-        _ => None,
+    let UnpackError::Io {
+        source, inodes_out, ..
+    } = e
+    else {
+        return None;
+    };
+    if source.raw_os_error() == Some(libc::ENOSPC) {
+        let cause = if *inodes_out {
+            FsCause::NoInodes
+        } else {
+            FsCause::NoSpace
+        };
+        return Some(FsError::new(cause, at, doing()));
     }
+    FsError::from_io(source, at, |_| doing())
 }
 
 impl EngineError {
